@@ -1,0 +1,267 @@
+"""ContextureEmbedding: the exact top singular functions of a context."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._linalg import SOLVERS, top_singular_triplets
+from ._operator import ContextOperator
+from .contexts import KNNContext
+from .contexts._base import normalize_rows
+
+
+class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Exact contexture embedding: the top singular functions of a context.
+
+    A context gives the joint P+(x, a) of inputs and context atoms. Its
+    expectation operator (T g)(x) = E[g(A) | x] has singular values
+    1 = s_0 >= s_1 >= ... with singular functions mu_i on the inputs and nu_i on
+    the atoms. The embedding is [mu_1(x), ..., mu_d(x)] (the constant mu_0 is
+    dropped): each column has mean 0 and unit second moment under the
+    empirical P_X, and distinct columns are orthogonal. New points are
+    embedded with the Nyström extension
+
+        mu_i(x) = (1 / s_i) sum_j P+(a_j | x) nu_i(a_j).
+
+    Parameters
+    ----------
+    context : context estimator, default=None
+        The context (see :mod:`skcontexture.contexts`); None means
+        ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
+    n_components : int, default=8
+        Number of singular functions d (at most ``min(n_samples, n_atoms) - 1``).
+    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}, default="auto"
+        Singular value solver. "auto" uses "dense" when the operator's short
+        side is at most 1,000, "arpack" otherwise.
+    tol : float, default=1e-10
+        Accuracy of every singular triplet (residual of the singular value
+        equations); a :class:`~sklearn.exceptions.ConvergenceWarning` is
+        raised when the solver stops far from it.
+    max_iter : int, default=None
+        Iteration cap of the iterative solvers (None: the solver's default).
+    scale : {"none", "singular_values"}, default="none"
+        "singular_values" multiplies column i by s_i (spectral scaling).
+    n_jobs : int, default=None
+        Threads for the sparse products of the solver; None means 1, -1 all
+        cores. The result does not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Seed of the solver's starting vectors.
+
+    Attributes
+    ----------
+    singular_values_ : ndarray of shape (n_components,)
+        s_1 >= ... >= s_d, the trivial s_0 = 1 excluded.
+    embedding_ : ndarray of shape (n_samples, n_components)
+        mu_1..mu_d on the fit rows, from the fit joint (times s_i when
+        ``scale="singular_values"``).
+    atom_functions_ : ndarray of shape (n_atoms, n_components)
+        nu_1..nu_d on the atoms (zero on atoms with no mass).
+    context_ : context estimator
+        The fitted clone of ``context``.
+    n_connected_components_ : int
+        Connected components of the bipartite graph samples <-> atoms; more
+        than one means s = 1 has that multiplicity.
+    n_iter_ : int
+        Products of the solver with the operator or its transpose.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    sklearn.manifold.SpectralEmbedding : Laplacian eigenmaps, without transform.
+    sklearn.decomposition.KernelPCA : kernel eigenfunctions with a dense kernel.
+
+    Notes
+    -----
+    ``fit_transform(X)`` equals ``fit(X).transform(X)``. For contexts whose
+    conditional of a fit row is its joint row (kNN, kernels, co-occurrence)
+    both equal ``embedding_``. For :class:`~skcontexture.LabelContext`,
+    ``embedding_`` is the exact label embedding and ``transform`` its
+    out-of-sample extension through the neighbours' labels.
+
+    References
+    ----------
+    Zhai et al., "Contextures: Representations from Contexts", ICML 2025.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from skcontexture import ContextureEmbedding, KNNContext
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> emb = ContextureEmbedding(KNNContext(n_neighbors=10), n_components=4)
+    >>> Z = emb.fit_transform(X)
+    >>> Z.shape
+    (1797, 4)
+    >>> bool(emb.singular_values_[0] <= 1)
+    True
+    """
+
+    _parameter_constraints = {
+        "context": [HasMethods(["fit", "conditional"]), None],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "solver": [StrOptions(set(SOLVERS))],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "scale": [StrOptions({"none", "singular_values"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        context=None,
+        n_components=8,
+        *,
+        solver="auto",
+        tol=1e-10,
+        max_iter=None,
+        scale="none",
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.context = context
+        self.n_components = n_components
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.scale = scale
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _context(self):
+        return KNNContext() if self.context is None else self.context
+
+    def _validate_X(self, X, reset):
+        tags = get_tags(self)
+        return validate_data(
+            self,
+            X,
+            accept_sparse="csr" if tags.input_tags.sparse else False,
+            dtype=np.float64,
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit the context and compute its top singular functions.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, for contexts that use them (``LabelContext``).
+        **fit_params : dict
+            Passed to the context's ``fit``.
+
+        Returns
+        -------
+        self : ContextureEmbedding
+        """
+        X = self._validate_X(X, reset=True)
+        context = clone(self._context()).fit(X, y, **fit_params)
+        operator = ContextOperator(context.joint_)
+        n_max = min(operator.shape) - 1
+        if self.n_components > n_max:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most {n_max}: the "
+                f"operator of this context is {operator.shape[0]} samples x "
+                f"{operator.shape[1]} atoms with mass, and its trivial singular "
+                "pair is excluded."
+            )
+        s, _, V, n_products = top_singular_triplets(
+            operator,
+            self.n_components,
+            solver=self.solver,
+            tol=self.tol,
+            max_iter=self.max_iter,
+            random_state=self.random_state,
+        )
+        atom_functions = np.zeros((context.n_atoms_, self.n_components))
+        atom_functions[operator.atom_mask] = V / operator.v0[:, None]
+        self.context_ = context
+        self.singular_values_ = s
+        self.atom_functions_ = atom_functions
+        self.n_iter_ = n_products
+        self.n_connected_components_ = operator.n_connected_components()
+        self._n_features_out = self.n_components
+        self.embedding_ = self._extend(normalize_rows(context.joint_))
+        self._warn_degenerate(context)
+        return self
+
+    def _warn_degenerate(self, context):
+        n_comp = self.n_connected_components_
+        if n_comp > 1 and not context._block_structured:
+            warnings.warn(
+                f"The context graph has {n_comp} connected components: singular value "
+                f"1 has multiplicity {n_comp} and the leading embedding columns only "
+                f"separate the components. To fix it, {context._disconnected_advice}.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+    def _extend(self, conditional):
+        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
+        return np.asarray(conditional @ (self.atom_functions_ / self.singular_values_)) * scale
+
+    def transform(self, X):
+        """Embed ``X`` with the Nyström extension of the singular functions.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New data.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        return self._extend(self.context_.conditional(X))
+
+    def fit_transform(self, X, y=None, **fit_params):
+        """Fit and return the embedding of ``X`` (equal to ``fit(X).transform(X)``).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, for contexts that use them.
+        **fit_params : dict
+            Passed to the context's ``fit``.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+        """
+        self.fit(X, y, **fit_params)
+        if self.context_._conditional_reproduces_joint:
+            return self.embedding_.copy()
+        X = self._validate_X(X, reset=False)
+        return self._extend(self.context_.conditional(X))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        context_tags = get_tags(self._context())
+        tags.input_tags.sparse = context_tags.input_tags.sparse
+        tags.input_tags.positive_only = context_tags.input_tags.positive_only
+        tags.target_tags.required = context_tags.target_tags.required
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
+

@@ -1,0 +1,96 @@
+"""The Context contract: what every context provides to the estimators."""
+
+from abc import ABCMeta, abstractmethod
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.utils.validation import check_is_fitted
+
+
+class BaseContext(BaseEstimator, metaclass=ABCMeta):
+    """Base class of contexts.
+
+    A context defines the joint distribution P+(x, a) of inputs and context
+    atoms. After ``fit(X, y=None, **fit_params)`` it exposes
+
+    - ``joint_``: P+ over (fit rows x atoms), a nonnegative CSR matrix
+      summing to 1;
+    - ``n_atoms_``: the number of atoms (columns of ``joint_``);
+
+    and ``conditional(X)`` returns the CSR matrix of rows P+(. | x) over the
+    fitted atoms, each summing to 1, by the same rule for fit rows and new
+    rows. Contexts never compute singular value decompositions.
+    """
+
+    #: Whether ``conditional(X_fit)`` reproduces the rows of ``joint_``. It is
+    #: False for contexts whose fit joint uses information a new point does
+    #: not have (labels).
+    _conditional_reproduces_joint = True
+
+    #: Whether the context is block-structured by design (hard labels): its
+    #: blocks are connected components with singular value 1, not a defect.
+    _block_structured = False
+
+    #: Advice shown when the context graph is disconnected.
+    _disconnected_advice = (
+        "use a weaker context (for example more neighbours or a wider kernel), "
+        "or remove duplicated and isolated points"
+    )
+
+    @abstractmethod
+    def fit(self, X, y=None, **fit_params):
+        """Fit the context on ``X`` (and ``y`` where the context uses it)."""
+
+    @abstractmethod
+    def conditional(self, X):
+        """Return the rows P+(. | x) over the fitted atoms as CSR."""
+
+    def _set_joint_from_conditional(self, conditional):
+        """Store ``joint_`` for a context whose fit rows have weight 1/n each."""
+        self.joint_ = (conditional / conditional.shape[0]).tocsr()
+        self.n_atoms_ = self.joint_.shape[1]
+
+    def _check_fitted(self):
+        check_is_fitted(self, "joint_")
+
+
+def rows_from_neighbors(indices, weights, n_atoms):
+    """Build row-stochastic CSR rows from per-row atom indices and weights.
+
+    Parameters
+    ----------
+    indices : ndarray of shape (n_rows, k)
+        Atom indices of each row.
+    weights : ndarray of shape (n_rows, k) or None
+        Nonnegative weights; None means uniform. Each row is normalised to 1.
+    n_atoms : int
+        Number of columns.
+
+    Returns
+    -------
+    rows : scipy.sparse.csr_matrix of shape (n_rows, n_atoms)
+    """
+    n_rows, k = indices.shape
+    if weights is None:
+        weights = np.full((n_rows, k), 1.0 / k)
+    else:
+        weights = weights / weights.sum(axis=1, keepdims=True)
+    indptr = np.arange(0, n_rows * k + 1, k)
+    rows = sp.csr_matrix(
+        (weights.ravel(), indices.ravel(), indptr), shape=(n_rows, n_atoms)
+    )
+    rows.sum_duplicates()
+    return rows
+
+
+def normalize_rows(matrix):
+    """Divide each row of a sparse nonnegative matrix by its sum (CSR copy).
+
+    Rows that sum to zero stay zero.
+    """
+    matrix = sp.csr_matrix(matrix, dtype=np.float64, copy=True)
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    sums[sums == 0] = 1.0
+    matrix.data /= np.repeat(sums, np.diff(matrix.indptr))
+    return matrix

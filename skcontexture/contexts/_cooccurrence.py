@@ -1,0 +1,111 @@
+"""The co-occurrence context: X itself is a nonnegative association matrix."""
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import _fit_context
+from sklearn.utils.validation import check_non_negative, validate_data
+
+from ._base import BaseContext, normalize_rows
+
+
+class CooccurrenceContext(BaseContext):
+    """Context given by a nonnegative matrix of co-occurrence counts or affinities.
+
+    Each row of ``X`` is a sample and each column an atom: documents x words,
+    users x items, or a precomputed affinity between the samples and a fixed
+    set of points. The joint is ``X / X.sum()`` and P+(a | x) is the row
+    normalised to sum to 1. A row with no co-occurrence has no context: it has
+    no mass in the fit joint, its conditional row is zero and it embeds at
+    the origin (with a warning). The resulting embedding is correspondence
+    analysis (standard row coordinates); for a symmetric affinity between the
+    fit points it is the normalised Laplacian eigenmap. A new row must be
+    given over the same columns.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_features)
+        ``X`` divided by its total.
+    n_atoms_ : int
+        Number of atoms (columns of ``X``).
+
+    Examples
+    --------
+    >>> import warnings
+
+import numpy as np
+    >>> from skcontexture import CooccurrenceContext
+    >>> counts = np.array([[5, 1, 0], [1, 4, 2], [0, 2, 6]])
+    >>> CooccurrenceContext().fit(counts).joint_.sum()
+    np.float64(1.0)
+    """
+
+    _parameter_constraints = {}
+
+    def __init__(self):
+        pass
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Store the normalised association matrix as the joint.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_atoms)
+            Nonnegative counts or affinities; every row needs a positive sum.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : CooccurrenceContext
+        """
+        X = self._validate(X, reset=True)
+        if X.sum() <= 0:
+            raise ValueError("CooccurrenceContext needs a matrix with positive entries.")
+        self.joint_ = sp.csr_matrix(X / X.sum())
+        self.n_atoms_ = X.shape[1]
+        return self
+
+    def conditional(self, X):
+        """Return the rows of ``X`` normalised to sum to 1.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_atoms)
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        return normalize_rows(self._validate(X, reset=False))
+
+    def _validate(self, X, reset):
+        """Validate ``X`` and warn about rows with no co-occurrence."""
+        X = validate_data(
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=np.float64,
+            ensure_min_features=2,
+            reset=reset,
+        )
+        check_non_negative(X, f"{type(self).__name__}")
+        X = sp.csr_matrix(X)
+        n_empty = int(np.sum(X.getnnz(axis=1) == 0))
+        if n_empty:
+            warnings.warn(
+                f"{n_empty} row(s) of X have no co-occurrence: they carry no context "
+                "and embed at the origin (the mean of every singular function).",
+                UserWarning,
+                stacklevel=3,
+            )
+        return X
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.input_tags.positive_only = True
+        return tags

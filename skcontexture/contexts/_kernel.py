@@ -1,0 +1,164 @@
+"""The Gaussian (RBF) kernel context."""
+
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import _fit_context
+from sklearn.metrics.pairwise import euclidean_distances
+from sklearn.utils import gen_batches
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseContext, normalize_rows, rows_from_neighbors
+from ._neighbors import NeighborIndex
+
+#: Largest fit size for which ``n_neighbors=None`` (every fit point an atom of
+#: every row) is allowed: the joint then has n_samples**2 nonzeros
+#: (5,000 fit points: 25 million, about 300 MB).
+DENSE_MAX_SAMPLES = 5_000
+
+
+class RBFContext(BaseContext):
+    """Gaussian kernel context: P+(a | x) proportional to exp(-gamma ||x - a||^2).
+
+    The atoms are the fit points; each row is normalised over the atoms. With
+    ``n_neighbors`` set, each row keeps only its ``n_neighbors`` nearest atoms,
+    which keeps the operator sparse (the kernel's mass beyond them is dropped
+    and the kept weights renormalised). Large ``gamma`` is a strong
+    association, small ``gamma`` a weak one.
+
+    Parameters
+    ----------
+    gamma : float, default=None
+        Kernel width. None means ``1 / (n_features * X.var())`` computed on the
+        fit data (scikit-learn's "scale" rule), stored in ``gamma_``.
+    n_neighbors : int, default=None
+        Truncate each row to its nearest atoms. None keeps every fit point,
+        allowed up to 5,000 fit points; above, set ``n_neighbors``.
+    algorithm : {"auto", "exact", "nndescent"}, default="auto"
+        Neighbour search used when ``n_neighbors`` is set (see
+        :class:`KNNContext`).
+    n_jobs : int, default=None
+        Threads for the neighbour search; None means 1.
+    random_state : int, RandomState instance or None, default=None
+        Seed of NN-descent.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        The fit joint (each fit row has mass 1/n).
+    n_atoms_ : int
+        Number of atoms (fit points).
+    gamma_ : float
+        The kernel width used.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcontexture import RBFContext
+    >>> X = np.random.RandomState(0).normal(size=(50, 2))
+    >>> P = RBFContext(gamma=1.0).fit(X).conditional(X[:3])
+    >>> P.shape, np.allclose(P.sum(axis=1), 1)
+    ((3, 50), True)
+    """
+
+    _parameter_constraints = {
+        "gamma": [Interval(Real, 0, None, closed="neither"), None],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+    _disconnected_advice = "decrease gamma or increase n_neighbors"
+
+    def __init__(
+        self, gamma=None, n_neighbors=None, algorithm="auto", n_jobs=None, random_state=None
+    ):
+        self.gamma = gamma
+        self.n_neighbors = n_neighbors
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the kernel context on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points (the atoms).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : RBFContext
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64)
+        n_samples = X.shape[0]
+        if self.gamma is None:
+            variance = _variance(X)
+            self.gamma_ = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
+        else:
+            self.gamma_ = float(self.gamma)
+        if self.n_neighbors is None:
+            if n_samples > DENSE_MAX_SAMPLES:
+                raise ValueError(
+                    f"RBFContext(n_neighbors=None) keeps all {n_samples} fit points "
+                    f"in every row, which is allowed up to {DENSE_MAX_SAMPLES} points; "
+                    "set n_neighbors (e.g. 50) to keep the operator sparse."
+                )
+            self.X_fit_ = X
+        else:
+            self.index_ = NeighborIndex(
+                self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
+            ).fit(X)
+        self._set_joint_from_conditional(self._conditional(X))
+        return self
+
+    def conditional(self, X):
+        """Return the normalised kernel rows over the fitted atoms.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse="csr", dtype=np.float64, reset=False)
+        return self._conditional(X)
+
+    def _conditional(self, X):
+        if self.n_neighbors is not None:
+            distances, indices = self.index_.kneighbors(X, self.n_neighbors)
+            weights = self._weights(distances**2)
+            return rows_from_neighbors(indices, weights, self.index_.n_samples_fit_)
+        n_atoms = self.X_fit_.shape[0]
+        blocks = []
+        for batch in gen_batches(X.shape[0], max(1, 2**22 // n_atoms)):
+            squared = euclidean_distances(X[batch], self.X_fit_, squared=True)
+            blocks.append(sp.csr_matrix(self._weights(squared)))
+        return normalize_rows(sp.vstack(blocks, format="csr"))
+
+    def _weights(self, squared_distances):
+        """Kernel weights, shifted by each row's nearest atom so none underflows."""
+        shifted = squared_distances - squared_distances.min(axis=1, keepdims=True)
+        return np.exp(-self.gamma_ * shifted)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+def _variance(X):
+    """Variance of all entries of a dense or sparse matrix."""
+    if sp.issparse(X):
+        mean = X.mean()
+        return float(X.multiply(X).mean() - mean**2)
+    return float(X.var())

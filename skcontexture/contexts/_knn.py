@@ -1,0 +1,121 @@
+"""The k-nearest-neighbour context."""
+
+from numbers import Integral
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import validate_data
+
+from ._base import BaseContext, rows_from_neighbors
+from ._neighbors import NeighborIndex
+
+
+class KNNContext(BaseContext):
+    """Context of the K nearest fit points: P+(a | x) = 1/K on each of them.
+
+    The atoms are the fit points. A fit point counts itself among its K
+    nearest points, so ``conditional(X_fit)`` reproduces the fit joint. Small K
+    is a strong association, large K a weak one (K = n_samples carries no
+    information).
+
+    Parameters
+    ----------
+    n_neighbors : int, default=15
+        Number of neighbours K.
+    metric : str or callable, default="euclidean"
+        Distance, as accepted by :class:`sklearn.neighbors.NearestNeighbors`.
+    algorithm : {"auto", "exact", "nndescent"}, default="auto"
+        Exact search (scikit-learn) or approximate NN-descent (pynndescent).
+        "auto" uses NN-descent from 100,000 fit points on.
+    n_jobs : int, default=None
+        Threads for the neighbour search; None means 1, -1 all cores.
+    random_state : int, RandomState instance or None, default=None
+        Seed of NN-descent (unused by the exact search).
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        P+(x_i, a_j) = 1 / (n K) when a_j is among the K nearest points of x_i.
+    n_atoms_ : int
+        Number of atoms (fit points).
+    index_ : object
+        The fitted neighbour index, reused by :meth:`conditional`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcontexture import KNNContext
+    >>> X = np.random.RandomState(0).normal(size=(100, 3))
+    >>> ctx = KNNContext(n_neighbors=5).fit(X)
+    >>> ctx.joint_.shape, round(ctx.joint_.sum(), 6)
+    ((100, 100), 1.0)
+    """
+
+    _parameter_constraints = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "metric": [str, callable],
+        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+    _disconnected_advice = "increase n_neighbors"
+
+    def __init__(
+        self,
+        n_neighbors=15,
+        metric="euclidean",
+        algorithm="auto",
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.n_neighbors = n_neighbors
+        self.metric = metric
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Build the neighbour index on ``X`` and the joint.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points (the atoms).
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        self : KNNContext
+        """
+        X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
+        self.index_ = NeighborIndex(
+            self.algorithm, self.metric, self.n_neighbors, self.n_jobs, self.random_state
+        ).fit(X)
+        self._set_joint_from_conditional(self._conditional(X))
+        return self
+
+    def conditional(self, X):
+        """Return P+(. | x): weight 1/K on each of the K nearest fit points.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
+        return self._conditional(X)
+
+    def _conditional(self, X):
+        _, indices = self.index_.kneighbors(X, self.n_neighbors)
+        return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
