@@ -1,0 +1,248 @@
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import load_digits, load_iris, make_blobs
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import SpectralEmbedding
+from sklearn.model_selection import GridSearchCV
+from sklearn.neighbors import kneighbors_graph
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skcontexture import (
+    ContextureEmbedding,
+    CooccurrenceContext,
+    KNNContext,
+    LabelContext,
+    RBFContext,
+)
+
+from ._reference import canonical_correlations, dense_singular_functions, gap_dimension
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=300, centers=4, n_features=5, cluster_std=2.5, random_state=0)
+    return X, y
+
+
+def _contexts_and_data(blobs):
+    X, y = blobs
+    rng = np.random.RandomState(0)
+    counts = rng.poisson(2.0, size=(120, 40)).astype(float)
+    return [
+        (KNNContext(n_neighbors=10), X, None),
+        (RBFContext(gamma=0.05), X, None),
+        (RBFContext(gamma=0.05, n_neighbors=30), X, None),
+        (CooccurrenceContext(), counts, None),
+    ]
+
+
+@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg", "randomized"])
+@pytest.mark.parametrize("case", range(4))
+def test_matches_dense_reference(blobs, case, solver):
+    context, X, y = _contexts_and_data(blobs)[case]
+    fitted = clone(context).fit(X, y)
+    s_ref, mu_ref, _, p_x, _ = dense_singular_functions(fitted.joint_)
+    d = gap_dimension(s_ref)
+    emb = ContextureEmbedding(context, n_components=d, solver=solver, random_state=0)
+    Z = emb.fit_transform(X, y)
+    np.testing.assert_allclose(emb.singular_values_, s_ref[:d], rtol=1e-6)
+    corr = canonical_correlations(Z, mu_ref[:, :d], p_x)
+    assert corr.min() >= 1 - 1e-6
+
+
+@pytest.mark.parametrize("case", range(4))
+def test_orthonormal_in_L2_PX_and_nystrom_identity(blobs, case):
+    context, X, y = _contexts_and_data(blobs)[case]
+    emb = ContextureEmbedding(context, n_components=5, random_state=0).fit(X, y)
+    p_x = np.asarray(emb.context_.joint_.sum(axis=1)).ravel()
+    Z = emb.embedding_
+    np.testing.assert_allclose(p_x @ Z, 0, atol=1e-10)
+    np.testing.assert_allclose((Z * p_x[:, None]).T @ Z, np.eye(5), atol=1e-8)
+    # the Nystrom extension reproduces the fit embedding, row by row
+    Zt = emb.transform(X)
+    np.testing.assert_allclose(Zt, Z, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(emb.transform(X[:7]), Z[:7], rtol=1e-8, atol=1e-10)
+    assert np.all(np.diff(emb.singular_values_) <= 0)
+    assert np.all((emb.singular_values_ > 0) & (emb.singular_values_ <= 1 + 1e-12))
+
+
+def test_singular_scaling(blobs):
+    X, _ = blobs
+    plain = ContextureEmbedding(KNNContext(10), n_components=4, random_state=0).fit(X)
+    scaled = clone(plain).set_params(scale="singular_values").fit(X)
+    np.testing.assert_allclose(scaled.transform(X), plain.transform(X) * plain.singular_values_)
+
+
+def test_label_context_spans_class_indicators():
+    X, y = load_iris(return_X_y=True)
+    emb = ContextureEmbedding(LabelContext(), n_components=2).fit(X, y)
+    np.testing.assert_allclose(emb.singular_values_, 1.0)
+    assert emb.n_connected_components_ == 3
+    indicators = (y[:, None] == np.unique(y)).astype(float)
+    centred = indicators - indicators.mean(axis=0)
+    corr = canonical_correlations(emb.embedding_, centred[:, :2])
+    assert corr.min() >= 1 - 1e-10
+    # transform extends through the neighbours' labels and fit_transform equals it
+    Z = clone(emb).fit_transform(X, y)
+    np.testing.assert_allclose(Z, emb.transform(X))
+    assert not np.allclose(Z, emb.embedding_)
+
+
+def test_label_context_needs_y_and_limits_components():
+    X, y = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="requires y"):
+        ContextureEmbedding(LabelContext(), n_components=2).fit(X)
+    with pytest.raises(ValueError, match="at most 2"):
+        ContextureEmbedding(LabelContext(), n_components=3).fit(X, y)
+
+
+def test_cooccurrence_of_symmetric_affinity_is_laplacian_eigenmap():
+    X, _ = load_digits(return_X_y=True)
+    X = X[:600]
+    A = kneighbors_graph(X, 10, include_self=False)
+    A = (0.5 * (A + A.T)).toarray()
+    s_ref, *_ = dense_singular_functions(A)
+    eigenvalues = np.linalg.eigvalsh(A / np.sqrt(np.outer(A.sum(1), A.sum(1))))
+    assert np.all(np.sort(np.abs(eigenvalues))[::-1][1:9] == np.sort(eigenvalues)[::-1][1:9])
+    d = 8
+    emb = ContextureEmbedding(CooccurrenceContext(), n_components=d, random_state=0)
+    Z = emb.fit_transform(A)
+    se = SpectralEmbedding(n_components=d, affinity="precomputed", random_state=0)
+    Zse = se.fit_transform(A)
+    assert canonical_correlations(Z, Zse).min() >= 0.999
+
+
+def test_cooccurrence_is_correspondence_analysis():
+    N = np.array([[20, 5, 3, 2], [4, 18, 6, 1], [2, 6, 15, 9], [1, 2, 8, 25], [7, 7, 7, 7]], float)
+    P = N / N.sum()
+    r, c = P.sum(1), P.sum(0)
+    S = (P - np.outer(r, c)) / np.sqrt(np.outer(r, c))
+    U, sv, _ = np.linalg.svd(S)
+    standard = U[:, :3] / np.sqrt(r)[:, None]
+    emb = ContextureEmbedding(CooccurrenceContext(), n_components=3).fit(N)
+    np.testing.assert_allclose(emb.singular_values_, sv[:3], rtol=1e-10)
+    signs = np.sign(np.sum(emb.embedding_ * standard, axis=0))
+    np.testing.assert_allclose(emb.embedding_, standard * signs, atol=1e-10)
+    # a new row is embedded by the Nystrom formula (supplementary row coordinates)
+    new = np.array([[3.0, 1.0, 0.0, 6.0]])
+    profile = new / new.sum()
+    column_standard = (emb.atom_functions_ / emb.singular_values_)
+    np.testing.assert_allclose(emb.transform(new), profile @ column_standard)
+
+
+def test_two_components_are_detected_and_warned():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 100])
+    with pytest.warns(UserWarning, match="2 connected components.*increase n_neighbors"):
+        emb = ContextureEmbedding(KNNContext(5), n_components=3).fit(X)
+    assert emb.n_connected_components_ == 2
+    np.testing.assert_allclose(emb.singular_values_[0], 1.0)
+
+
+def test_sparse_input_gives_the_dense_result(blobs):
+    X, _ = blobs
+    X = np.abs(X)
+    dense = ContextureEmbedding(KNNContext(8), n_components=3, random_state=0).fit(X)
+    sparse = clone(dense).fit(sp.csr_matrix(X))
+    np.testing.assert_allclose(sparse.singular_values_, dense.singular_values_, rtol=1e-10)
+    assert canonical_correlations(sparse.embedding_, dense.embedding_).min() > 1 - 1e-8
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_rejects_non_finite_input(blobs, bad):
+    X = blobs[0].copy()
+    X[3, 1] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        ContextureEmbedding().fit(X)
+
+
+def test_rejects_too_many_components_and_neighbours(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="n_components=300 must be at most 299"):
+        ContextureEmbedding(KNNContext(5), n_components=300).fit(X)
+    with pytest.raises(ValueError, match="n_neighbors=400 is larger"):
+        ContextureEmbedding(KNNContext(400)).fit(X)
+
+
+def test_rejects_wrong_feature_count(blobs):
+    X, _ = blobs
+    emb = ContextureEmbedding(KNNContext(5), n_components=2).fit(X)
+    with pytest.raises(ValueError, match="features"):
+        emb.transform(X[:, :3])
+
+
+def test_uninformative_context_is_an_error(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="nonzero singular value"):
+        ContextureEmbedding(KNNContext(n_neighbors=len(X)), n_components=2).fit(X)
+
+
+def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
+    from skcontexture.contexts import _kernel
+
+    monkeypatch.setattr(_kernel, "DENSE_MAX_SAMPLES", 100)
+    with pytest.raises(ValueError, match="set n_neighbors"):
+        RBFContext().fit(blobs[0])
+
+
+def test_solver_non_convergence_warns(blobs):
+    X, _ = blobs
+    emb = ContextureEmbedding(KNNContext(15), n_components=6, solver="randomized", max_iter=1)
+    with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
+        emb.fit(X)
+
+
+def test_dense_solver_refuses_large_operators(monkeypatch, blobs):
+    from skcontexture import _linalg
+
+    monkeypatch.setattr(_linalg, "DENSE_MAX_SIDE", 100)
+    with pytest.raises(ValueError, match="solver='dense'"):
+        ContextureEmbedding(KNNContext(5), solver="dense").fit(blobs[0])
+
+
+def test_does_not_mutate_input(blobs):
+    X, _ = blobs
+    X_copy = X.copy()
+    ContextureEmbedding(RBFContext(n_neighbors=20)).fit(X).transform(X)
+    np.testing.assert_array_equal(X, X_copy)
+
+
+def test_same_result_for_any_n_jobs(blobs):
+    X, _ = blobs
+    one = ContextureEmbedding(KNNContext(8, n_jobs=1), n_jobs=1, random_state=3).fit(X)
+    two = ContextureEmbedding(KNNContext(8, n_jobs=2), n_jobs=2, random_state=3).fit(X)
+    np.testing.assert_array_equal(one.embedding_, two.embedding_)
+    np.testing.assert_array_equal(one.transform(X[:10]), two.transform(X[:10]))
+
+
+def test_pandas_output_feature_names_and_pickle(blobs):
+    pd = pytest.importorskip("pandas")
+    X, _ = blobs
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    emb = ContextureEmbedding(KNNContext(6), n_components=3).set_output(transform="pandas")
+    out = emb.fit_transform(frame)
+    assert list(out.columns) == ["contextureembedding0", "contextureembedding1", "contextureembedding2"]
+    restored = pickle.loads(pickle.dumps(emb))
+    np.testing.assert_allclose(restored.transform(frame).to_numpy(), out.to_numpy())
+
+
+def test_pipeline_and_grid_search_over_contexts():
+    X, y = load_digits(return_X_y=True)
+    X, y = X[::3], y[::3]
+    pipe = make_pipeline(
+        StandardScaler(), ContextureEmbedding(n_components=20), LogisticRegression(max_iter=1000)
+    )
+    grid = GridSearchCV(
+        pipe,
+        {"contextureembedding__context": [KNNContext(), RBFContext(n_neighbors=30)],
+         "contextureembedding__context__n_neighbors": [10, 30]},
+        cv=3,
+    )
+    grid.fit(X, y)
+    assert grid.best_score_ > 0.85
