@@ -174,7 +174,7 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         X = self._validate_X(X, reset=True)
         context = clone(self._context()).fit(X, y, **fit_params)
-        operator = ContextOperator(context.joint_)
+        operator = ContextOperator(context.joint_, n_jobs=self.n_jobs)
         n_max = min(operator.shape) - 1
         if self.n_components > n_max:
             raise ValueError(

@@ -24,6 +24,8 @@ class ContextOperator:
     ----------
     joint : sparse matrix of shape (n_samples, n_atoms)
         Nonnegative joint weights (any positive total).
+    n_jobs : int or None, default=None
+        Threads for the sparse products; None means 1.
 
     Attributes
     ----------
@@ -39,7 +41,7 @@ class ContextOperator:
         Atoms with positive mass.
     """
 
-    def __init__(self, joint):
+    def __init__(self, joint, n_jobs=None):
         W = sp.csr_matrix(joint, dtype=np.float64)
         if W.nnz and (W.data.min() < 0 or not np.all(np.isfinite(W.data))):
             raise ValueError("The joint must be finite and nonnegative.")
@@ -55,6 +57,7 @@ class ContextOperator:
         scale_rows = sp.diags(1.0 / (total * self.u0))
         self.Q = (scale_rows @ W @ sp.diags(1.0 / self.v0)).tocsr()
         self.QT = self.Q.T.tocsr()
+        self.n_jobs = n_jobs
 
     @property
     def shape(self):
