@@ -1,0 +1,76 @@
+"""Shared helpers of the benchmarks: data folder, timing, peak memory, JSON output."""
+
+import json
+import os
+import platform
+import resource
+import statistics
+import time
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def data_dir(option=None):
+    """The dataset folder: ``option``, else $SKCONTEXTURE_DATA, else ../shared/data."""
+    for candidate in (option, os.environ.get("SKCONTEXTURE_DATA")):
+        if candidate:
+            return Path(candidate)
+    default = Path(__file__).resolve().parents[2] / "shared" / "data"
+    if default.exists():
+        return default
+    raise FileNotFoundError("No dataset folder: pass --data-dir or set SKCONTEXTURE_DATA.")
+
+
+def median_time(func, repeats=3):
+    """Median wall time of ``func()`` over ``repeats`` runs, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = func()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def peak_rss_mb():
+    """Peak resident memory of this process so far, in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def machine():
+    """Facts about the machine and packages, stored with every result."""
+    import numpy
+    import scipy
+    import sklearn
+
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": numpy.__version__,
+        "scipy": scipy.__version__,
+        "scikit-learn": sklearn.__version__,
+        "load_average": os.getloadavg(),
+    }
+
+
+def write_json(name, payload):
+    """Write ``payload`` (plus machine facts) to benchmarks/results/NAME.json."""
+    RESULTS.mkdir(exist_ok=True)
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps({"machine": machine(), **payload}, indent=2, default=float))
+    return path
+
+
+def print_table(rows, columns):
+    """Print dict rows as an aligned text table."""
+    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in columns}
+    print("  ".join(c.rjust(widths[c]) for c in columns))
+    for r in rows:
+        print("  ".join(_fmt(r.get(c)).rjust(widths[c]) for c in columns))
+
+
+def _fmt(value):
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
