@@ -145,12 +145,11 @@ def _arpack(op, k, tol, max_iter, rng):
 def _lobpcg(op, k, tol, max_iter, rng):
     with warnings.catch_warnings():
         # Non-convergence is reported by the residual check, with advice.
-        warnings.filterwarnings("ignore", message=".*not reaching the requested tolerance")
-        warnings.filterwarnings("ignore", message=".*Exited postprocessing")
+        warnings.filterwarnings("ignore", message="Exited", category=UserWarning)
         U, s, Vt = svds(
             op.as_linear_operator(),
             k=k,
-            tol=tol,
+            tol=np.sqrt(tol),  # svds asks LOBPCG for tol**2 on the Gram matrix
             maxiter=max_iter if max_iter is not None else 2000,
             solver="lobpcg",
             random_state=rng,
