@@ -8,23 +8,31 @@ few tens of columns, as used inside block Krylov / randomized SVD solvers.
 Determinism
 -----------
 Every output row is accumulated by exactly one thread, in the fixed order of
-its stored nonzeros (column axpy innermost), with ``fastmath=False``. The
-result is therefore bit-identical for any number of threads, and also
-bit-identical to scipy's own CSR kernel (same summation order), so the
-small-block fallback to scipy does not change results either.
+its stored nonzeros (column axpy innermost), with ``fastmath=False`` (no FMA
+contraction, no reassociation). The result is therefore bit-identical for
+any number of threads. It is the same summation order as scipy's CSR kernel
+(observed bit-identical with scipy 1.17), so the small-block fallback to
+scipy does not change results in practice either.
 
 JIT cost
 --------
-The kernel is compiled lazily on the first call for each index dtype and
-cached on disk (``cache=True``), so compilation is paid once per machine
-(per numba version / CPU). Measured on the 2-core CI-like machine
-(AMD EPYC, numba 0.68.1, ``python -c`` doing import + build + one
-``matmat`` and one ``rmatmat`` above the fallback threshold, int32 indices):
+The kernel is compiled lazily on the first call for each signature (int32
+or int64 indices) and cached on disk (``cache=True``), so compilation is
+paid once per machine / numba version. Measured on the 2-core machine
+(AMD EPYC, numba 0.68.1; first ``matmat`` of a 20000 x 20000, 15 nnz/row
+operator with an 8-column block, int32 indices, 3 runs each):
 
-- cold (empty ``NUMBA_CACHE_DIR``): ~3.1 s wall in total, of which ~2.6 s is
-  the JIT compilation of the first kernel call;
-- warm (populated cache): ~0.75 s wall in total, of which ~0.08 s is
-  loading the cached kernel; the rest is importing numba/scipy.
+- cold (fresh ``NUMBA_CACHE_DIR``): first call 1.7-2.4 s (compilation);
+- warm (populated cache): first call ~0.27 s (loading the cached kernel and
+  starting the OpenMP pool), later calls only the kernel time;
+- importing this module costs ~10 ms on top of ``import numba`` (numpy +
+  scipy + numba together take ~0.7-1.0 s).
+
+Oversubscription
+----------------
+A parallel call returns when its slowest thread is done. When the machine is
+busy with other processes, a 2-thread call on 2 cores can wait a scheduler
+tick (4-16 ms observed) for its second thread; use ``n_jobs=1`` there.
 
 Memory
 ------
@@ -43,18 +51,19 @@ import numba
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
-from numba import prange
+from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
 
 __all__ = ["SparseOperator"]
 
 # Below this amount of work (``nnz * n_columns`` multiply-adds) the plain
-# scipy kernel is used: thread start-up and scheduling dominate there.
-# Measured on the 2-core machine (n_jobs=2 vs scipy, square random CSR, 15
-# nonzeros per row): the numba kernel with 2 threads breaks even with scipy
-# at roughly nnz * ncols ~ 2e4..4e4 (a few tens of microseconds of work) and
-# is ~1.5x faster from ~1e5 on. 1e5 is used as a safe crossover; results do
-# not depend on it (see "Determinism" above).
+# scipy kernel is used: thread wake-up and scheduling dominate there.
+# Measured on the idle 2-core machine (square random CSR, 15 nnz/row,
+# widths 1/8/32): with n_jobs=2 the numba kernel breaks even with scipy at
+# nnz * ncols ~ 3e4..5e4 (~10-20 us of work; below that it is up to 2x
+# slower) and is 1.1-2x faster at 1.2e5..1.4e5; with n_jobs=1 it is at
+# parity for vectors and 1.3-2.8x faster for >= 8 columns from ~1e5 on.
+# 1e5 is a safe crossover; results do not depend on it (see "Determinism").
 _MIN_WORK_PARALLEL = 100_000
 
 
@@ -79,26 +88,33 @@ def _csr_matmat(indptr, indices, data, x, k, out):  # pragma: no cover - jitted
     out : ndarray of shape (n_rows_A * k,)
         Flat view of the C-contiguous float64 output, overwritten.
     """
+    # All offsets are unsigned 64-bit: numba then emits no negative-index
+    # wraparound code, which made the signed version ~1.6x slower than
+    # scipy's C++ loop on matvecs.
     n_rows = indptr.shape[0] - 1
-    kk = np.uint64(k)
+    kk = uint64(k)
+    one = uint64(1)
     for i in prange(n_rows):
-        start = indptr[i]
-        end = indptr[i + 1]
-        if k == 1:
+        start = uint64(indptr[uint64(i)])
+        end = uint64(indptr[uint64(i) + one])
+        if kk == one:
             acc = 0.0
-            for p in range(start, end):
-                # unsigned offsets: no negative-index wraparound code
-                acc += data[p] * x[np.uint64(indices[p])]
-            out[np.uint64(i)] = acc
+            p = start
+            while p < end:
+                acc += data[p] * x[uint64(indices[p])]
+                p += one
+            out[uint64(i)] = acc
         else:
-            o = np.uint64(i) * kk
+            o = uint64(i) * kk
             for j in range(k):
-                out[o + np.uint64(j)] = 0.0
-            for p in range(start, end):
-                c = np.uint64(indices[p]) * kk
+                out[o + uint64(j)] = 0.0
+            p = start
+            while p < end:
+                c = uint64(indices[p]) * kk
                 v = data[p]
                 for j in range(k):
-                    out[o + np.uint64(j)] += v * x[c + np.uint64(j)]
+                    out[o + uint64(j)] += v * x[c + uint64(j)]
+                p += one
 
 
 @contextmanager
@@ -219,6 +235,10 @@ class SparseOperator:
         if A.nnz * k < _MIN_WORK_PARALLEL:
             return np.asarray(A @ X.astype(np.float64, copy=False))
         x = np.ascontiguousarray(X, dtype=np.float64).reshape(-1)
+        if not x.flags.writeable:
+            # numba types read-only arrays separately: copying (O(m k), small
+            # next to the O(nnz k) product) avoids a second JIT compilation.
+            x = x.copy()
         out = np.empty(A.shape[0] * k, dtype=np.float64)
         with _numba_threads(self._threads):
             _csr_matmat(A.indptr, A.indices, A.data, x, k, out)

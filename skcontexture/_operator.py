@@ -13,8 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from ._kernels import SparseOperator
 
-class ContextOperator:
+
+class ContextOperator(SparseOperator):
     """The deflated normalised operator of a joint.
 
     Rows and atoms with zero mass carry no information and are dropped
@@ -30,7 +32,8 @@ class ContextOperator:
     Attributes
     ----------
     Q : scipy.sparse.csr_matrix of shape (n_kept_rows, n_kept_atoms)
-        The normalised operator (not deflated).
+        The normalised operator (not deflated); ``QT`` is its transpose. Both
+        are stored once, as CSR, and multiplied with ``n_jobs`` threads.
     u0, v0 : ndarray
         The trivial singular vectors sqrt(p_X) and sqrt(p_A) (unit norm).
     p_x, p_a : ndarray
@@ -55,21 +58,25 @@ class ContextOperator:
         self.p_x, self.p_a = p_x[self.row_mask], p_a[self.atom_mask]
         self.u0, self.v0 = np.sqrt(self.p_x), np.sqrt(self.p_a)
         scale_rows = sp.diags(1.0 / (total * self.u0))
-        self.Q = (scale_rows @ W @ sp.diags(1.0 / self.v0)).tocsr()
-        self.QT = self.Q.T.tocsr()
-        self.n_jobs = n_jobs
+        super().__init__(scale_rows @ W @ sp.diags(1.0 / self.v0), n_jobs=n_jobs)
 
     @property
-    def shape(self):
-        return self.Q.shape
+    def Q(self):
+        """The normalised operator, CSR (not deflated)."""
+        return self._Q
+
+    @property
+    def QT(self):
+        """Its transpose, CSR."""
+        return self._QT
 
     def matmat(self, V):
-        """Return (Q - u0 v0^T) @ V."""
-        return self.Q @ V - np.multiply.outer(self.u0, self.v0 @ V)
+        """Return (Q - u0 v0^T) @ V, with ``n_jobs`` threads."""
+        return super().matmat(V) - np.multiply.outer(self.u0, self.v0 @ V)
 
     def rmatmat(self, U):
-        """Return (Q - u0 v0^T)^T @ U."""
-        return self.QT @ U - np.multiply.outer(self.v0, self.u0 @ U)
+        """Return (Q - u0 v0^T)^T @ U, with ``n_jobs`` threads."""
+        return super().rmatmat(U) - np.multiply.outer(self.v0, self.u0 @ U)
 
     def n_connected_components(self):
         """Number of connected components of the bipartite graph rows <-> atoms."""
