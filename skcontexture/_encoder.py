@@ -1,0 +1,416 @@
+"""SpectralContextEncoder: learn the contexture inside a parametric feature space."""
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from sklearn.base import (
+    BaseEstimator,
+    ClassNamePrefixFeaturesOutMixin,
+    TransformerMixin,
+    _fit_context,
+    clone,
+)
+from sklearn.utils import check_array, check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._kernels import SparseOperator
+from .contexts import KNNContext
+
+# The Rayleigh-Ritz normalisation of the components needs the Gram matrix
+# M^T C M of the regularised solution to be positive definite; below this
+# smallest eigenvalue (its largest is at most 1) the components are left
+# normalised under C + ridge instead.
+_RITZ_MIN_EIGENVALUE = 1e-8
+
+
+class SpectralContextEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+    """Parametric contexture encoder: the best d functions of a feature space.
+
+    A backbone maps an input x to features psi(x) in R^D (the raw features, a
+    kernel approximation, splines, a pretrained model...). The encoder is
+    linear on top of it,
+
+        Phi(x) = M^T (psi(x) - mean),
+
+    with M (D x d) maximising Tr(M^T B M) subject to M^T C M = I, where, under
+    the context's joint P+(x, a) on the fit sample,
+
+        C = Cov_{P_X}[psi]                       (D x D)
+        B = Cov_{P_A}[T* psi] = E_A[E[psi~(X) | A] E[psi~(X) | A]^T].
+
+    The columns of M are the top ``n_components`` solutions of the
+    generalised symmetric eigenproblem B m = lambda (C + r I) m, with the
+    scale-free ridge r = ``alpha`` * mean(diag C). The eigenvalues lambda_i
+    estimate the squared singular values s_i^2 of the context from inside the
+    feature space: lambda_i <= s_i^2 (Courant-Fischer), with equality when
+    the feature space contains the top singular functions mu_1..mu_d, and
+    then span(Phi) = span(mu_1..mu_d). With a linear backbone and
+    :class:`~skcontexture.LabelContext` it is Fisher's linear discriminant
+    analysis.
+
+    Parameters
+    ----------
+    context : context estimator, default=None
+        The context (see :mod:`skcontexture.contexts`); None means
+        ``KNNContext()``. It is cloned and fitted on ``X`` in :meth:`fit`.
+    backbone : transformer, default=None
+        Any scikit-learn transformer or Pipeline producing the features psi,
+        for example :class:`~sklearn.kernel_approximation.Nystroem`,
+        :class:`~sklearn.kernel_approximation.RBFSampler`,
+        :class:`~sklearn.preprocessing.SplineTransformer` or
+        :class:`~sklearn.preprocessing.PolynomialFeatures`. None means the raw
+        features (a linear encoder). It is cloned and fitted as a Pipeline
+        step is, ``backbone.fit(X, y)`` on the validated ``X`` (unsupervised
+        transformers ignore ``y``; a supervised one, such as
+        :class:`~sklearn.feature_selection.SelectKBest`, uses it); a pretrained
+        model can be wrapped in :class:`sklearn.frozen.FrozenEstimator`, which
+        is neither cloned nor refitted. Sparse backbone outputs are kept
+        sparse.
+    n_components : int, default=8
+        Number of encoder outputs d (at most the number of backbone features D).
+    alpha : float, default=1e-6
+        Ridge added to C, relative to the mean variance of the features:
+        r = alpha * mean(diag C). It keeps the eigenproblem well posed when the
+        features are collinear or the feature space is richer than the sample.
+    n_jobs : int, default=None
+        Threads for the sparse product of the context's joint with the
+        features (the only threaded step of this estimator; BLAS threads
+        follow the usual environment settings). None means 1, -1 all cores.
+        The result does not depend on it.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the backbone: every ``random_state`` parameter of the backbone
+        (nested ones included) left at None is set, on the clone, to an
+        integer drawn from it, so that an integer makes the whole fit
+        reproducible. None leaves the backbone's seeds as they are.
+
+    Attributes
+    ----------
+    backbone_ : transformer or None
+        The fitted clone of ``backbone`` (None for the raw features).
+    context_ : context estimator
+        The fitted clone of ``context``.
+    mean_ : ndarray of shape (n_backbone_features,)
+        The P_X-weighted mean of psi on the fit sample.
+    components_ : ndarray of shape (n_backbone_features, n_components)
+        M. ``components_.T @ C @ components_`` is the identity, so the outputs
+        have zero mean and identity covariance under P_X on the fit sample.
+    eigenvalues_ : ndarray of shape (n_components,)
+        lambda_1 >= ... >= lambda_d, the ratios Cov_{P_A}[T* phi_i] /
+        Var_{P_X}[phi_i] of the outputs (without the ridge), estimates of
+        s_i^2 from inside the feature space; each is at most s_i^2.
+    ridge_ : float
+        The absolute ridge r added to C.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit (only when X has string column names).
+
+    See Also
+    --------
+    ContextureEmbedding : the exact top singular functions of a context, on
+        its fit sample, with a Nyström extension to new points.
+    sklearn.discriminant_analysis.LinearDiscriminantAnalysis : the linear,
+        label-context special case.
+
+    Notes
+    -----
+    B is computed from the context's sparse joint W (n_samples x n_atoms,
+    summing to 1) without densifying it: with psi~ the p_X-centred features,
+    B = psi~^T W D(p_A)^-1 W^T psi~, formed as the Gram matrix of the rows
+    D(p_A)^-1/2 W^T psi~; atoms and samples with no mass are dropped. This is
+    the exact second moment of the conditional means under the empirical
+    joint. (For contexts given as r >= 2 independent sampled views per x, B
+    could instead be estimated without bias from cross-products of the views'
+    features; every context of the library exposes its joint, so the joint is
+    always used.)
+
+    The solution is then refined on its own span (Rayleigh-Ritz with the
+    unregularised C), so that M^T C M = I exactly and ``eigenvalues_`` are
+    true Rayleigh quotients. Signs are fixed: the largest-magnitude entry of
+    each column of ``components_`` is positive.
+
+    :meth:`transform` needs no fitted sample: it only applies the backbone
+    and M, sample by sample. Fitting costs O(n D^2) for C and B plus a dense
+    O(D^3) eigensolve, and holds a few (n x D) and (D x D) arrays.
+
+    References
+    ----------
+    Zhai et al., "Contextures: Representations from Contexts", ICML 2025.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.kernel_approximation import Nystroem
+    >>> from skcontexture import KNNContext, SpectralContextEncoder
+    >>> X, _ = load_digits(return_X_y=True)
+    >>> enc = SpectralContextEncoder(
+    ...     KNNContext(n_neighbors=10),
+    ...     backbone=Nystroem(gamma=1e-3, n_components=200),
+    ...     n_components=4,
+    ...     random_state=0,
+    ... )
+    >>> Z = enc.fit_transform(X)
+    >>> Z.shape
+    (1797, 4)
+    >>> bool(0 < enc.eigenvalues_[-1] <= enc.eigenvalues_[0] <= 1)
+    True
+    """
+
+    _parameter_constraints = {
+        "context": [HasMethods(["fit", "conditional"]), None],
+        "backbone": [HasMethods(["fit", "transform"]), None],
+        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        context=None,
+        backbone=None,
+        n_components=8,
+        *,
+        alpha=1e-6,
+        n_jobs=None,
+        random_state=None,
+    ):
+        self.context = context
+        self.backbone = backbone
+        self.n_components = n_components
+        self.alpha = alpha
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    # ------------------------------------------------------------------
+    # helpers
+    # ------------------------------------------------------------------
+
+    def _context(self):
+        return KNNContext() if self.context is None else self.context
+
+    def _validate_X(self, X, reset):
+        tags = get_tags(self)
+        return validate_data(
+            self,
+            X,
+            accept_sparse="csr" if tags.input_tags.sparse else False,
+            dtype=np.float64,
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+
+    def _seeded_backbone(self):
+        """Clone the backbone and seed its unset ``random_state`` parameters."""
+        backbone = clone(self.backbone)
+        if self.random_state is None:
+            return backbone
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        for key, value in backbone.get_params(deep=True).items():
+            if value is None and (key == "random_state" or key.endswith("__random_state")):
+                try:
+                    backbone.set_params(**{key: seed})
+                except ValueError:
+                    # a frozen (pretrained) estimator refuses new parameters;
+                    # it is not refitted, so its seed does not matter
+                    pass
+        return backbone
+
+    def _features(self, X):
+        """psi(X) as a float64 array or CSR matrix."""
+        if self.backbone_ is None:
+            return X
+        psi = self.backbone_.transform(X)
+        if not sp.issparse(psi):
+            psi = np.asarray(psi)  # e.g. a DataFrame under set_config(transform_output="pandas")
+        return check_array(
+            psi, accept_sparse="csr", dtype=np.float64, input_name="the backbone output"
+        )
+
+    # ------------------------------------------------------------------
+    # fit
+    # ------------------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit the backbone and the context, and solve for the encoder.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,), default=None
+            Targets, for contexts that use them (``LabelContext``); also
+            passed to the backbone's ``fit``, as a Pipeline would.
+        **fit_params : dict
+            Passed to the context's ``fit``.
+
+        Returns
+        -------
+        self : SpectralContextEncoder
+        """
+        X = self._validate_X(X, reset=True)
+        n_samples = X.shape[0]
+
+        if self.backbone is None:
+            self.backbone_ = None
+        else:
+            backbone = self._seeded_backbone()
+            # y is passed as a Pipeline passes it: unsupervised transformers ignore it
+            backbone.fit(X, y)
+            self.backbone_ = backbone
+        psi = self._features(X)
+        if psi.shape[0] != n_samples:
+            raise ValueError(
+                f"The backbone returned {psi.shape[0]} rows for {n_samples} samples."
+            )
+        n_features = psi.shape[1]
+        if self.n_components > n_features:
+            raise ValueError(
+                f"n_components={self.n_components} must be at most the number of "
+                f"backbone features D: the backbone gives {n_features} feature(s). Use a "
+                "richer backbone or fewer components."
+            )
+
+        context = clone(self._context()).fit(X, y, **fit_params)
+        joint = sp.csr_matrix(context.joint_, dtype=np.float64)
+        if joint.shape[0] != n_samples:
+            raise ValueError(
+                f"The context's joint_ has {joint.shape[0]} rows for {n_samples} samples."
+            )
+        total = joint.sum()
+        if not total > 0:
+            raise ValueError("The context's joint_ has no mass.")
+        p_x = np.asarray(joint.sum(axis=1)).ravel() / total
+        p_a = np.asarray(joint.sum(axis=0)).ravel() / total
+        atoms = p_a > 0
+        joint = joint[:, atoms] / total  # zero-mass atoms carry nothing
+        rank = min(int(atoms.sum()), int(np.count_nonzero(p_x))) - 1
+        if self.n_components > rank:
+            warnings.warn(
+                f"The context has {int(atoms.sum())} atoms and {int(np.count_nonzero(p_x))} "
+                f"samples with mass: at most {rank} components carry context information, "
+                f"the other {self.n_components - rank} have eigenvalue 0 (arbitrary directions "
+                "of the feature space). Reduce n_components.",
+                UserWarning,
+                stacklevel=3,
+            )
+
+        mean, C, B = self._moments(psi, joint, p_x, p_a[atoms])
+        components, eigenvalues, ridge = self._solve(C, B)
+
+        self.context_ = context
+        self.mean_ = mean
+        self.components_ = components
+        self.eigenvalues_ = eigenvalues
+        self.ridge_ = ridge
+        self._n_features_out = self.n_components
+        return self
+
+    def _moments(self, psi, joint, p_x, p_a):
+        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi]."""
+        mean = np.asarray(psi.T @ p_x).ravel()
+        if sp.issparse(psi):
+            # uncentred second moments minus the mean's outer product keep psi sparse
+            second = np.asarray((psi.T @ sp.diags(p_x) @ psi).toarray())
+            C = second - np.outer(mean, mean)
+            H = sp.csr_matrix(joint.T @ psi)  # p_A(a) E[psi | a]
+            H = sp.diags(1.0 / np.sqrt(p_a)) @ H
+            B = np.asarray((H.T @ H).toarray()) - np.outer(mean, mean)
+        else:
+            centred = psi - mean
+            # rows D(p_A)^-1/2 W^T psi~, computed on the sparse joint (n_jobs threads)
+            G = SparseOperator(joint, n_jobs=self.n_jobs).rmatmat(centred)
+            G /= np.sqrt(p_a)[:, None]
+            B = G.T @ G
+            del G
+            centred *= np.sqrt(p_x)[:, None]
+            C = centred.T @ centred
+            del centred
+        return mean, (C + C.T) / 2, (B + B.T) / 2
+
+    def _solve(self, C, B):
+        """Top generalised eigenvectors of (B, C + ridge I), C-orthonormalised."""
+        n_features = C.shape[0]
+        d = self.n_components
+        scale = float(np.mean(np.diag(C)))
+        ridge = float(self.alpha) * (scale if scale > 0 else 1.0)
+        C_reg = C.copy()
+        C_reg[np.diag_indices_from(C_reg)] += ridge
+        try:
+            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[n_features - d, n_features - 1])
+        except np.linalg.LinAlgError as exc:
+            raise ValueError(
+                "The covariance of the backbone features is singular (collinear or constant "
+                f"features) and alpha={self.alpha!r} gives no ridge: use alpha > 0."
+            ) from exc
+
+        # Rayleigh-Ritz on span(M) with the unregularised C: M^T C M = I exactly and
+        # the eigenvalues become Rayleigh quotients, hence at most s_i^2.
+        gram = M.T @ C @ M
+        gram = (gram + gram.T) / 2
+        if np.linalg.eigvalsh(gram)[0] > _RITZ_MIN_EIGENVALUE:
+            small_B = M.T @ B @ M
+            lam, Y = scipy.linalg.eigh((small_B + small_B.T) / 2, gram)
+            M = M @ Y
+        else:
+            warnings.warn(
+                f"Only part of the {d} components have variance in the backbone's feature "
+                "space on the fit sample (the context or the features give fewer informative "
+                "directions): the components are left normalised under C + ridge and the "
+                "last ones carry no context information. Reduce n_components.",
+                UserWarning,
+                stacklevel=4,
+            )
+            lam = np.einsum("ij,ij->j", M, B @ M) / np.maximum(np.einsum("ij,ij->j", M, C @ M),
+                                                               np.finfo(float).tiny)
+        order = np.argsort(-lam, kind="stable")
+        lam, M = lam[order], M[:, order]
+        # deterministic signs: the largest-magnitude entry of each column is positive
+        rows = np.argmax(np.abs(M), axis=0)
+        M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
+        return np.ascontiguousarray(M), np.clip(lam, 0.0, 1.0), ridge
+
+    # ------------------------------------------------------------------
+    # transform
+    # ------------------------------------------------------------------
+
+    def transform(self, X):
+        """Encode ``X``: ``(psi(X) - mean_) @ components_``, sample by sample.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Data.
+
+        Returns
+        -------
+        X_new : ndarray of shape (n_samples, n_components)
+        """
+        check_is_fitted(self)
+        X = self._validate_X(X, reset=False)
+        psi = self._features(X)
+        if sp.issparse(psi):
+            return np.asarray(psi @ self.components_) - self.mean_ @ self.components_
+        return (psi - self.mean_) @ self.components_
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        context_tags = get_tags(self._context())
+        sparse = context_tags.input_tags.sparse
+        positive_only = context_tags.input_tags.positive_only
+        required = context_tags.target_tags.required
+        if self.backbone is not None:
+            backbone_tags = get_tags(self.backbone)
+            sparse = sparse and backbone_tags.input_tags.sparse
+            positive_only = positive_only or backbone_tags.input_tags.positive_only
+            required = required or backbone_tags.target_tags.required
+        tags.input_tags.sparse = sparse
+        tags.input_tags.positive_only = positive_only
+        tags.target_tags.required = required
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
