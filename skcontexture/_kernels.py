@@ -151,13 +151,16 @@ def _n_threads(n_jobs):
     return max(1, min(int(n), int(numba.config.NUMBA_NUM_THREADS)))
 
 
-def _as_csr64(A):
+def _as_csr64(A, copy=True):
     """Return ``A`` as canonical CSR with float64 data and uniform indices.
 
     Parameters
     ----------
     A : sparse matrix or array
         Input matrix, any scipy sparse format.
+    copy : bool, default=True
+        Copy CSR input (other formats are converted, which already copies).
+        Pass ``False`` only for a temporary the caller owns.
 
     Returns
     -------
@@ -166,7 +169,7 @@ def _as_csr64(A):
         ``indptr`` and ``indices`` share one dtype (int32 when it fits,
         int64 otherwise).
     """
-    A = sp.csr_matrix(A, dtype=np.float64, copy=True)
+    A = sp.csr_matrix(A, dtype=np.float64, copy=copy and A.format == "csr")
     A.sum_duplicates()  # canonical: sorted indices, no duplicates
     big = max(A.nnz, A.shape[0], A.shape[1]) >= np.iinfo(np.int32).max
     idx_dtype = np.int64 if big else np.int32
@@ -205,7 +208,8 @@ class SparseOperator:
         if not sp.issparse(Q):
             raise TypeError("Q must be a scipy sparse matrix or array.")
         self._Q = _as_csr64(Q)
-        self._QT = _as_csr64(self._Q.T.tocsr())
+        # Q.T is a CSC view of Q; tocsr() builds new arrays, no copy needed.
+        self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs
         self._threads = _n_threads(n_jobs)
 
@@ -232,7 +236,9 @@ class SparseOperator:
         if np.iscomplexobj(X) or X.dtype == object:
             return np.asarray(A @ X)
         k = 1 if X.ndim == 1 else X.shape[1]
-        if A.nnz * k < _MIN_WORK_PARALLEL:
+        if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
+            # Vectors: scipy's kernel is as fast on one thread, and a parallel
+            # region can stall on a busy machine (ARPACK makes hundreds of them).
             return np.asarray(A @ X.astype(np.float64, copy=False))
         x = np.ascontiguousarray(X, dtype=np.float64).reshape(-1)
         if not x.flags.writeable:
