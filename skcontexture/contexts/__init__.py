@@ -1,15 +1,27 @@
 """Contexts: the joint distributions of inputs and context atoms."""
 
 from ._base import BaseContext
+from ._combine import ConvexCombination, Convolution
 from ._cooccurrence import CooccurrenceContext
 from ._kernel import RBFContext
 from ._knn import KNNContext
-from ._labels import LabelContext
+from ._labels import LabelContext, TargetContext
+from ._mask import MaskedContext
+from ._noise import GaussianNoiseContext
+from ._paired import PairedContext
+from ._teacher import TeacherContext
 
 __all__ = [
     "BaseContext",
+    "ConvexCombination",
+    "Convolution",
     "CooccurrenceContext",
+    "GaussianNoiseContext",
     "KNNContext",
     "LabelContext",
+    "MaskedContext",
+    "PairedContext",
     "RBFContext",
+    "TargetContext",
+    "TeacherContext",
 ]

@@ -1,11 +1,12 @@
 """The Context contract: what every context provides to the estimators."""
 
+import inspect
 from abc import ABCMeta, abstractmethod
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
 
 class BaseContext(BaseEstimator, metaclass=ABCMeta):
@@ -38,6 +39,10 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         "or remove duplicated and isolated points"
     )
 
+    #: Whether atom j is fit point j (kNN, kernels). A context whose atoms are
+    #: points can be followed by another one in a ``Convolution``.
+    _atoms_are_fit_points = False
+
     @abstractmethod
     def fit(self, X, y=None, **fit_params):
         """Fit the context on ``X`` (and ``y`` where the context uses it)."""
@@ -53,6 +58,34 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
 
     def _check_fitted(self):
         check_is_fitted(self, "joint_")
+
+    def _atom_points(self, X):
+        """The fitted atoms as points, for a context that walks on from them.
+
+        Parameters
+        ----------
+        X : array-like or sparse matrix of shape (n_samples, n_features)
+            The data this context was fitted on.
+
+        Returns
+        -------
+        points_and_rows : tuple or None
+            ``(points, rows)``: one row of ``points`` per atom, and the fit row
+            each atom comes from (or None when atoms are not tied to fit
+            rows). None when the atoms are no points (classes, columns).
+        """
+        if self._atoms_are_fit_points:
+            return X, np.arange(_num_samples(X))
+        return None
+
+
+def accepted_params(method, params):
+    """The items of ``params`` that ``method`` takes by name (all with ``**kwargs``)."""
+    parameters = inspect.signature(method).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return dict(params)
+    names = {p.name for p in parameters}
+    return {key: value for key, value in params.items() if key in names}
 
 
 def rows_from_neighbors(indices, weights, n_atoms):

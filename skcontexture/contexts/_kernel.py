@@ -70,6 +70,7 @@ class RBFContext(BaseContext):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
+    _atoms_are_fit_points = True
     _disconnected_advice = "decrease gamma or increase n_neighbors"
 
     def __init__(

@@ -58,6 +58,7 @@ class KNNContext(BaseContext):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
+    _atoms_are_fit_points = True
     _disconnected_advice = "increase n_neighbors"
 
     def __init__(

@@ -4,12 +4,13 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import _fit_context, clone
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ._base import BaseContext
+from ._base import BaseContext, normalize_rows, rows_from_neighbors
+from ._knn import KNNContext
 from ._neighbors import NeighborIndex
 
 
@@ -123,20 +124,147 @@ class LabelContext(BaseContext):
         """
         self._check_fitted()
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
-        _, indices = self.index_.kneighbors(X, self.n_neighbors)
-        n_queries, k = indices.shape
-        rows = sp.csr_matrix(
-            (
-                np.full(n_queries * k, 1.0 / k),
-                (np.repeat(np.arange(n_queries), k), self.fit_codes_[indices.ravel()]),
-            ),
-            shape=(n_queries, self.n_atoms_),
-        )
-        rows.sum_duplicates()
-        return rows
+        return _neighbor_average(self.index_, self.n_neighbors, self.joint_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         tags.target_tags.required = True
         return tags
+
+
+class TargetContext(BaseContext):
+    """Regression-target context: the teacher kernel with teacher = y.
+
+    The sibling of :class:`LabelContext` for continuous (or multi-output)
+    targets. The atoms are the fit points; on the fit sample P+(. | x_i) is
+    ``base`` applied to the target values: by default a kNN on y, weight 1/K
+    on the K fit points whose targets are nearest to y_i (a point counts
+    itself). ``base=RBFContext(gamma)`` gives the Gaussian kernel on y,
+    exp(-gamma (y_i - y_j)^2) normalised over the fit points. Strength is
+    that of ``base`` on y (few neighbours or a large gamma: strong).
+
+    A new point has no target, so :meth:`conditional` averages the fit rows
+    of its ``n_neighbors`` nearest fit points in X (a fit point counts
+    itself), as :class:`LabelContext` does with classes. The fit joint uses
+    the targets and the conditional does not: ``ContextureEmbedding``'s
+    ``embedding_`` is the exact target embedding and ``transform`` its
+    out-of-sample extension.
+
+    Parameters
+    ----------
+    base : context estimator, default=None
+        Context applied to the targets; None means ``KNNContext()``.
+    n_neighbors : int, default=15
+        Fit points (nearest in X) whose rows are averaged for a new point.
+    algorithm : {"auto", "exact", "nndescent"}, default="auto"
+        Neighbour search in X (see :class:`KNNContext`).
+    n_jobs : int, default=None
+        Threads for the neighbour search; None means 1.
+    random_state : int, RandomState instance or None, default=None
+        Seed of NN-descent.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+        The joint of ``base`` fitted on the targets.
+    n_atoms_ : int
+        Number of atoms (the fit points, for kNN or RBF on y).
+    base_ : context estimator
+        ``base`` fitted on the targets.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_diabetes
+    >>> from skcontexture import KNNContext, TargetContext
+    >>> X, y = load_diabetes(return_X_y=True)
+    >>> TargetContext(KNNContext(10)).fit(X, y).joint_.shape
+    (442, 442)
+    """
+
+    _parameter_constraints = {
+        "base": [HasMethods(["fit", "conditional"]), None],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
+        "n_jobs": [Integral, None],
+        "random_state": ["random_state"],
+    }
+    _conditional_reproduces_joint = False
+
+    def __init__(self, base=None, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
+        self.base = base
+        self.n_neighbors = n_neighbors
+        self.algorithm = algorithm
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _base(self):
+        return KNNContext() if self.base is None else self.base
+
+    @property
+    def _atoms_are_fit_points(self):
+        return self._base()._atoms_are_fit_points
+
+    @property
+    def _disconnected_advice(self):
+        return self._base()._disconnected_advice
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None):
+        """Fit ``base`` on the targets and the neighbour index on ``X``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            Continuous targets.
+
+        Returns
+        -------
+        self : TargetContext
+        """
+        if y is None:
+            raise ValueError(
+                "TargetContext requires y to be passed, but the target y is None."
+            )
+        X, y = validate_data(
+            self, X, y, accept_sparse="csr", dtype="numeric", multi_output=True, y_numeric=True
+        )
+        targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        self.base_ = clone(self._base()).fit(targets)
+        self.joint_ = self.base_.joint_
+        self.n_atoms_ = self.base_.n_atoms_
+        self.index_ = NeighborIndex(
+            self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
+        ).fit(X)
+        return self
+
+    def conditional(self, X):
+        """Return the average fit row of each row's nearest fit points.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
+        return _neighbor_average(self.index_, self.n_neighbors, self.joint_, X)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        tags.target_tags.single_output = False
+        return tags
+
+
+def _neighbor_average(index, n_neighbors, joint, X):
+    """Average of the fit rows P+(. | x_k) over each query's nearest fit points."""
+    _, indices = index.kneighbors(X, n_neighbors)
+    weights = rows_from_neighbors(indices, None, index.n_samples_fit_)
+    return (weights @ normalize_rows(joint)).tocsr()

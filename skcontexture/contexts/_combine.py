@@ -1,0 +1,357 @@
+"""The context algebra: convex combinations and convolutions of contexts.
+
+Concatenating representations needs no class: it is a
+:class:`sklearn.pipeline.FeatureUnion` of ``ContextureEmbedding`` steps.
+"""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import _fit_context, clone
+from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.metaestimators import _BaseComposition
+from sklearn.utils.validation import _num_samples, validate_data
+
+from ._base import BaseContext, accepted_params, normalize_rows
+
+
+class ConvexCombination(_BaseComposition, BaseContext):
+    """Convex combination sum_c w_c P_c of contexts, on disjoint atoms.
+
+    With probability w_c the context of x is drawn from part c. The atoms are
+    the parts' atoms side by side (part c's atoms are columns
+    ``atom_offsets_[c]:atom_offsets_[c + 1]``) and
+
+        joint = [w_1 P_1 | w_2 P_2 | ...],   P+(. | x) = [w_1 P_1(. | x) | ...],
+
+    each part's joint summing to 1 and the weights normalised to sum to 1.
+    P_X is the weighted mixture of the parts' P_X (uniform when every part's
+    is). When the parts share P_X, the dual kernel is the weighted sum of the
+    parts' dual kernels, k_X = sum_c w_c k_X,c, and the conditional of a fit
+    row reproduces its joint row. Strength is in between the parts': a strong
+    part mixed with a weak one gives singular values between theirs.
+
+    Parameters
+    ----------
+    contexts : list of (str, context) tuples
+        The named parts. Their parameters are reachable as
+        ``<name>__<parameter>`` (for example in ``GridSearchCV``).
+    weights : array-like of shape (n_contexts,), default=None
+        Nonnegative weights (normalised to sum to 1); None means uniform.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+        The weighted parts' joints side by side.
+    n_atoms_ : int
+        Total number of atoms.
+    contexts_ : list of context estimators
+        The fitted parts.
+    weights_ : ndarray of shape (n_contexts,)
+        The normalised weights.
+    atom_offsets_ : ndarray of shape (n_contexts + 1,)
+        Where each part's atoms start.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from skcontexture import ConvexCombination, KNNContext, LabelContext
+    >>> X, y = load_iris(return_X_y=True)
+    >>> ctx = ConvexCombination(
+    ...     [("knn", KNNContext(10)), ("labels", LabelContext())], weights=[3, 1]
+    ... ).fit(X, y)
+    >>> ctx.joint_.shape, ctx.weights_
+    ((150, 153), array([0.75, 0.25]))
+    """
+
+    _parameter_constraints = {
+        "contexts": [list],
+        "weights": ["array-like", None],
+    }
+    _disconnected_advice = "weaken the parts or give weight to a connected part"
+
+    def __init__(self, contexts, weights=None):
+        self.contexts = contexts
+        self.weights = weights
+
+    def get_params(self, deep=True):
+        """Get the parameters, with the parts' as ``<name>__<parameter>``.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Include the parts and their parameters.
+
+        Returns
+        -------
+        params : dict
+        """
+        return self._get_params("contexts", deep=deep)
+
+    def set_params(self, **params):
+        """Set parameters, parts (by name) and the parts' parameters.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : ConvexCombination
+        """
+        return self._set_params("contexts", **params)
+
+    def _parts(self):
+        try:
+            names, contexts = zip(*self.contexts)
+        except (TypeError, ValueError):
+            raise ValueError(
+                "contexts must be a non-empty list of (name, context) tuples, got "
+                f"{self.contexts!r}."
+            ) from None
+        self._validate_names(names)
+        self._check_estimators_are_instances(contexts)
+        return list(contexts)
+
+    @property
+    def _conditional_reproduces_joint(self):
+        return all(c._conditional_reproduces_joint for c in self._fitted_or_given())
+
+    @property
+    def _block_structured(self):
+        return all(c._block_structured for c in self._fitted_or_given())
+
+    def _fitted_or_given(self):
+        return getattr(self, "contexts_", None) or self._parts()
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit every part on ``X`` and place their weighted joints side by side.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points.
+        y : array-like of shape (n_samples,), default=None
+            Passed to every part.
+        **fit_params : dict
+            Passed to the parts whose ``fit`` takes them (``A=`` for a
+            :class:`PairedContext` part).
+
+        Returns
+        -------
+        self : ConvexCombination
+        """
+        parts = self._parts()
+        weights = self._check_weights(len(parts))
+        validate_data(self, X, skip_check_array=True)
+        routed = _route([c.fit for c in parts], fit_params)
+        self.contexts_ = [clone(c).fit(X, y, **p) for c, p in zip(parts, routed)]
+        self.weights_ = weights
+        self.atom_offsets_ = np.cumsum([0] + [c.n_atoms_ for c in self.contexts_])
+        self.joint_ = self._side_by_side([c.joint_ for c in self.contexts_])
+        self.n_atoms_ = self.joint_.shape[1]
+        return self
+
+    def conditional(self, X, **params):
+        """Return the weighted parts' conditional rows side by side.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+        **params : dict
+            Passed to the parts whose ``conditional`` takes them.
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        validate_data(self, X, skip_check_array=True, reset=False)
+        routed = _route([c.conditional for c in self.contexts_], params)
+        return self._side_by_side(
+            [c.conditional(X, **p) for c, p in zip(self.contexts_, routed)]
+        )
+
+    def _side_by_side(self, blocks):
+        return sp.hstack(
+            [w * sp.csr_matrix(b) for w, b in zip(self.weights_, blocks)], format="csr"
+        )
+
+    def _check_weights(self, n_parts):
+        if self.weights is None:
+            return np.full(n_parts, 1.0 / n_parts)
+        weights = np.asarray(self.weights, dtype=np.float64)
+        if weights.shape != (n_parts,) or np.any(weights < 0) or not weights.sum() > 0:
+            raise ValueError(
+                f"weights must be {n_parts} nonnegative numbers with a positive sum, "
+                f"got {self.weights!r}."
+            )
+        return weights / weights.sum()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            part_tags = [get_tags(c) for c in self._parts()]
+        except ValueError:
+            return tags
+        tags.input_tags.sparse = all(t.input_tags.sparse for t in part_tags)
+        tags.input_tags.positive_only = any(t.input_tags.positive_only for t in part_tags)
+        tags.target_tags.required = any(t.target_tags.required for t in part_tags)
+        return tags
+
+
+class Convolution(BaseContext):
+    """Convolution of two contexts: x -> a_1 ~ P_1(. | x) -> a_2 ~ P_2(. | a_1).
+
+    ``second`` is fitted on the atoms of ``first`` as points: on ``X`` itself
+    when ``first``'s atoms are the fit points (kNN, RBF, a transformer
+    teacher, masked kNN), on the draws of a :class:`GaussianNoiseContext`, on
+    the second view of a :class:`PairedContext`. The joint is the sparse
+    product
+
+        joint = joint_1 @ T,   T[j] = P_2(. | a_1 = j)  (second's fit rows),
+
+    and P+(. | x) = P_1(. | x) @ T for any x. The atoms are ``second``'s. A
+    convolution weakens the association (the walk takes one more step); for
+    example ``Convolution(KNNContext(k), KNNContext(k))`` is the two-hop kNN
+    walk, ``Convolution(TeacherContext(PCA()), KNNContext())`` walks from the
+    teacher's neighbourhood on in input space, and
+    ``Convolution(KNNContext(), LabelContext())`` gives each point the label
+    distribution of its neighbours. ``first``'s atoms must be points:
+    classes or columns raise a ``ValueError``.
+
+    Parameters
+    ----------
+    first : context estimator
+        The first step P_1.
+    second : context estimator
+        The second step P_2, fitted on the atoms of ``first``.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+        The product joint (summing to 1).
+    n_atoms_ : int
+        Number of atoms (those of ``second_``).
+    first_ : context estimator
+        The fitted first step.
+    second_ : context estimator
+        The second step fitted on the atoms of ``first_``.
+    transition_ : scipy.sparse.csr_matrix of shape (first_.n_atoms_, n_atoms)
+        P_2(. | a_1) for each atom of ``first_``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcontexture import Convolution, KNNContext
+    >>> X = np.random.RandomState(0).normal(size=(100, 3))
+    >>> ctx = Convolution(KNNContext(5), KNNContext(5)).fit(X)
+    >>> ctx.joint_.shape, int(ctx.joint_[0].nnz) <= 25
+    ((100, 100), True)
+    """
+
+    _parameter_constraints = {
+        "first": [HasMethods(["fit", "conditional"])],
+        "second": [HasMethods(["fit", "conditional"])],
+    }
+    _disconnected_advice = "weaken either step"
+
+    def __init__(self, first, second):
+        self.first = first
+        self.second = second
+
+    @property
+    def _conditional_reproduces_joint(self):
+        return getattr(self, "first_", self.first)._conditional_reproduces_joint
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit ``first`` on ``X``, ``second`` on the atoms of ``first``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points.
+        y : array-like of shape (n_samples,), default=None
+            Passed to ``first``, and to ``second`` for the fit row of each atom.
+        **fit_params : dict
+            Passed to the steps whose ``fit`` takes them (to ``second`` row by
+            row, like ``y``).
+
+        Returns
+        -------
+        self : Convolution
+        """
+        validate_data(self, X, skip_check_array=True)
+        first_params, second_params = _route([self.first.fit, self.second.fit], fit_params)
+        self.first_ = clone(self.first).fit(X, y, **first_params)
+        atom_points = getattr(self.first_, "_atom_points", None)
+        atoms = None if atom_points is None else atom_points(X)
+        if atoms is None:
+            raise ValueError(
+                f"Convolution cannot walk on from the atoms of {type(self.first).__name__}:"
+                " they have no point representation (classes, columns). Use a first "
+                "context whose atoms are points (kNN, RBF, a transformer teacher, "
+                "Gaussian noise, paired views)."
+            )
+        points, rows = atoms
+        if rows is None:  # atoms tied to no fit row: y and row-wise params do not apply
+            y, second_params = None, {}
+        elif not np.array_equal(rows, np.arange(_num_samples(X))):
+            # the atoms are not the fit rows (noisy copies): give each its row's y
+            y = None if y is None else np.asarray(y)[rows]
+            second_params = {k: _safe_indexing(v, rows) for k, v in second_params.items()}
+        self.second_ = clone(self.second).fit(points, y, **second_params)
+        self.first_points_ = points
+        self.transition_ = normalize_rows(self.second_.joint_)
+        joint = (self.first_.joint_ @ self.transition_).tocsr()
+        joint.eliminate_zeros()
+        self.joint_ = joint / joint.sum()
+        self.n_atoms_ = self.joint_.shape[1]
+        return self
+
+    def conditional(self, X, **params):
+        """Return P_1(. | x) @ T, the distribution of the second step's atoms.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+        **params : dict
+            Passed to ``first_.conditional``.
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        validate_data(self, X, skip_check_array=True, reset=False)
+        rows = self.first_.conditional(X, **params) @ self.transition_
+        rows.eliminate_zeros()
+        return normalize_rows(rows)
+
+    def _atom_points(self, X):
+        return self.second_._atom_points(self.first_points_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        first_tags, second_tags = get_tags(self.first), get_tags(self.second)
+        tags.input_tags.sparse = first_tags.input_tags.sparse
+        tags.input_tags.positive_only = first_tags.input_tags.positive_only
+        tags.target_tags.required = (
+            first_tags.target_tags.required or second_tags.target_tags.required
+        )
+        return tags
+
+
+def _route(methods, params):
+    """Split keyword parameters among methods by the names each takes.
+
+    A parameter that no method takes is an error, as it would be for one
+    estimator.
+    """
+    routed = [accepted_params(method, params) for method in methods]
+    unused = set(params).difference(*[set(p) for p in routed])
+    if unused:
+        raise TypeError(f"No part of the context takes the parameter(s) {sorted(unused)}.")
+    return routed

@@ -1,0 +1,145 @@
+"""The paired (multi-view) context: each sample comes with a second view A."""
+
+from sklearn.base import _fit_context, clone
+from sklearn.utils._param_validation import HasMethods
+from sklearn.utils.validation import check_consistent_length, validate_data
+
+from ._base import BaseContext
+from ._knn import KNNContext
+
+
+class PairedContext(BaseContext):
+    """Multi-view context: sample i comes with its own row A_i of a second view.
+
+    The second view is an image's caption embedding, a user's item vector, a
+    document's word counts. The atoms are the rows of ``A`` seen at fit,
+    linked through ``base`` in A-space: P+(. | x_i) = P_base(. | A_i), for
+    example the K fit rows whose A is nearest to A_i (``KNNContext``), or
+    the exact co-occurrences of a count matrix A (``CooccurrenceContext``,
+    whose atoms are then A's columns). Strength is that of ``base`` in
+    A-space.
+
+    A new point needs its own A: ``conditional(X, A=A_new)``. Without it
+    :meth:`conditional` raises, since nothing in x itself says where its second
+    view lies (a :class:`TeacherContext` with a transformer is the context to
+    use when the second view is a function of x).
+
+    ``A`` is a fit keyword, never ``y``: ``ContextureEmbedding(...).fit(X,
+    A=A)`` and ``transform(X, A=A_new)``; in a Pipeline
+    ``pipe.fit(X, y, contextureembedding__A=A)``, or, with scikit-learn's
+    metadata routing enabled, ``ContextureEmbedding(...).set_fit_request(A=True)
+    .set_transform_request(A=True)`` and ``pipe.fit(X, y, A=A)``,
+    ``pipe.predict(X_new, A=A_new)``.
+
+    Parameters
+    ----------
+    base : context estimator, default=None
+        Context in A-space; None means ``KNNContext()``.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+        The joint of ``base`` fitted on A.
+    n_atoms_ : int
+        Number of atoms (those of ``base_``).
+    base_ : context estimator
+        ``base`` fitted on the fit rows' A.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcontexture import KNNContext, PairedContext
+    >>> rng = np.random.RandomState(0)
+    >>> X, A = rng.normal(size=(100, 4)), rng.normal(size=(100, 6))
+    >>> ctx = PairedContext(KNNContext(5)).fit(X, A=A)
+    >>> ctx.joint_.shape
+    (100, 100)
+    >>> ctx.conditional(X[:2], A=A[:2]).sum(axis=1).A1
+    array([1., 1.])
+    """
+
+    _parameter_constraints = {"base": [HasMethods(["fit", "conditional"]), None]}
+
+    def __init__(self, base=None):
+        self.base = base
+
+    def _base(self):
+        return KNNContext() if self.base is None else self.base
+
+    @property
+    def _conditional_reproduces_joint(self):
+        return self._base()._conditional_reproduces_joint
+
+    @property
+    def _block_structured(self):
+        return self._base()._block_structured
+
+    @property
+    def _disconnected_advice(self):
+        return self._base()._disconnected_advice
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, A=None):
+        """Fit ``base`` on the second view ``A`` of the fit rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points (only their number and features are checked).
+        y : array-like of shape (n_samples,), default=None
+            Passed to ``base``.
+        A : {array-like, sparse matrix} of shape (n_samples, n_view_features)
+            The second view, one row per sample.
+
+        Returns
+        -------
+        self : PairedContext
+        """
+        validate_data(self, X, skip_check_array=True)
+        A = self._check_view(X, A)
+        self.base_ = clone(self._base()).fit(A, y)
+        self.joint_ = self.base_.joint_
+        self.n_atoms_ = self.base_.n_atoms_
+        self.view_fit_ = A
+        return self
+
+    def conditional(self, X, A=None):
+        """Return P_base(. | A_x) for each row, from its own second view.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+        A : {array-like, sparse matrix} of shape (n_queries, n_view_features)
+            The second view of each row.
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        validate_data(self, X, skip_check_array=True, reset=False)
+        A = self._check_view(X, A)
+        return self.base_.conditional(A)
+
+    @staticmethod
+    def _check_view(X, A):
+        if A is None:
+            raise ValueError(
+                "PairedContext requires the second view A of every row, for fit and "
+                "for new points: ContextureEmbedding(...).fit(X, A=A) and "
+                ".transform(X_new, A=A_new). In a Pipeline, pass step__A=A to fit, or "
+                "enable metadata routing (sklearn.set_config(enable_metadata_routing=True)) "
+                "with ContextureEmbedding(...).set_fit_request(A=True)"
+                ".set_transform_request(A=True)."
+            )
+        check_consistent_length(X, A)
+        return A
+
+    def _atom_points(self, X):
+        return self.base_._atom_points(self.view_fit_)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = self._base().__sklearn_tags__().target_tags.required
+        return tags

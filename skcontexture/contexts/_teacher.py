@@ -1,0 +1,247 @@
+"""The teacher context: a fitted model's outputs define the context."""
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator, _fit_context, clone, is_classifier
+from sklearn.exceptions import NotFittedError
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._base import BaseContext, accepted_params, normalize_rows
+from ._knn import KNNContext
+
+
+class TeacherContext(BaseContext):
+    """Context given by a teacher model h: its class probabilities or its features.
+
+    - ``output="proba"`` (a classifier): the atoms are the teacher's classes
+      and P+(c | x) = ``teacher.predict_proba(x)[c]`` (soft labels). A teacher
+      that predicts one-hot probabilities on the fit points gives the
+      :class:`LabelContext` joint.
+    - ``output="transform"`` (a transformer: PCA, a pretrained feature
+      extractor wrapped as a transformer, a tree-ensemble embedding): the
+      context is ``base`` applied in the teacher's output space, a
+      convolution x -> h(x) -> neighbours of h(x) among h(fit points). The
+      atoms are those of ``base`` (the fit points for kNN or RBF).
+    - ``output="predict"`` (a regressor): the same with h(x) = predict(x),
+      a kernel or kNN on the teacher's predictions.
+
+    The rule is the same for fit rows and new rows. A fitted teacher is used
+    as it is and never refitted: cloning a ``TeacherContext`` (as
+    ``ContextureEmbedding`` and ``GridSearchCV`` do) keeps the same teacher
+    object, wrapped in :class:`sklearn.frozen.FrozenEstimator` (so that a grid
+    over its parameters raises rather than being silently ignored). An
+    unfitted teacher is cloned and fitted on ``(X, y)`` in :meth:`fit`, and
+    its parameters can be tuned (``context__teacher__C``). Strength
+    is the teacher's: a confident classifier is a strong context (hard labels
+    make one component per class), a smooth one a weaker context; in feature
+    space it is the strength of ``base``.
+
+    Parameters
+    ----------
+    teacher : estimator
+        A classifier with ``predict_proba``, a transformer, or a regressor,
+        fitted or not.
+    output : {"auto", "proba", "transform", "predict"}, default="auto"
+        What the teacher gives. "auto" uses "proba" for a classifier with
+        ``predict_proba``, else "transform" when the teacher has
+        ``transform``, else "predict".
+    base : context estimator, default=None
+        Context applied in the teacher's output space ("transform" and
+        "predict"); None means ``KNNContext()``.
+
+    Attributes
+    ----------
+    joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+        The fit joint (each fit row has mass 1/n).
+    n_atoms_ : int
+        Number of atoms (classes, or the atoms of ``base_``).
+    teacher_ : estimator
+        The teacher used: ``teacher`` itself when it was fitted (frozen in a
+        clone of the context), else a fitted clone of it.
+    output_ : str
+        The resolved ``output``.
+    classes_ : ndarray of shape (n_classes,)
+        The classes (the atoms) when ``output_ == "proba"``.
+    base_ : context estimator
+        The fitted base in the teacher's output space (not for "proba").
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.decomposition import PCA
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from skcontexture import KNNContext, TeacherContext
+    >>> X, y = load_iris(return_X_y=True)
+    >>> TeacherContext(LogisticRegression(max_iter=500)).fit(X, y).joint_.shape
+    (150, 3)
+    >>> TeacherContext(PCA(n_components=2), base=KNNContext(10)).fit(X).joint_.shape
+    (150, 150)
+    """
+
+    _parameter_constraints = {
+        "teacher": [
+            HasMethods(["predict_proba"]),
+            HasMethods(["transform"]),
+            HasMethods(["predict"]),
+        ],
+        "output": [StrOptions({"auto", "proba", "transform", "predict"})],
+        "base": [HasMethods(["fit", "conditional"]), None],
+    }
+
+    def __init__(self, teacher, output="auto", base=None):
+        self.teacher = teacher
+        self.output = output
+        self.base = base
+
+    def __sklearn_clone__(self):
+        teacher = self.teacher
+        if not _is_fitted(teacher):
+            return super().__sklearn_clone__()
+        # a fitted teacher is shared, not copied, and frozen: setting its
+        # parameters (e.g. in a grid) then raises instead of being ignored
+        if hasattr(teacher, "get_params") and not isinstance(teacher, FrozenEstimator):
+            teacher = FrozenEstimator(teacher)
+        return type(self)(teacher, output=self.output, base=clone(self.base, safe=False))
+
+    def _base(self):
+        return KNNContext() if self.base is None else self.base
+
+    @property
+    def _block_structured(self):
+        return getattr(self, "output_", None) == "proba"
+
+    @property
+    def _disconnected_advice(self):
+        if getattr(self, "output_", "proba") == "proba":
+            return "use a softer teacher"
+        return self.base_._disconnected_advice
+
+    @property
+    def _conditional_reproduces_joint(self):
+        if getattr(self, "output_", "proba") == "proba":
+            return True
+        return self.base_._conditional_reproduces_joint
+
+    @property
+    def _atoms_are_fit_points(self):
+        if getattr(self, "output_", "proba") == "proba":
+            return False
+        return self.base_._atoms_are_fit_points
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, **fit_params):
+        """Fit the teacher if needed, then build the joint from its outputs.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Fit points, as the teacher accepts them.
+        y : array-like of shape (n_samples,), default=None
+            Targets of an unfitted teacher (and of ``base``, if it uses them).
+        **fit_params : dict
+            Passed to an unfitted teacher's ``fit`` (those it takes by name).
+
+        Returns
+        -------
+        self : TeacherContext
+        """
+        validate_data(self, X, skip_check_array=True)
+        if _is_fitted(self.teacher):
+            self.teacher_ = self.teacher
+        else:
+            if y is None and _get_tags(self.teacher).target_tags.required:
+                raise ValueError(
+                    f"TeacherContext with an unfitted {type(self.teacher).__name__} "
+                    "teacher requires y to be passed, but the target y is None."
+                )
+            params = accepted_params(self.teacher.fit, fit_params)
+            self.teacher_ = clone(self.teacher).fit(X, y, **params)
+        self.output_ = self._resolve_output(self.teacher_)
+        if self.output_ == "proba":
+            self.classes_ = self.teacher_.classes_
+            self._set_joint_from_conditional(self._proba(X))
+        else:
+            self.base_ = clone(self._base()).fit(self._features(X), y)
+            self.joint_ = self.base_.joint_
+            self.n_atoms_ = self.base_.n_atoms_
+        return self
+
+    def conditional(self, X, **params):
+        """Return the teacher's class distribution, or ``base`` around h(x).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+        **params : dict
+            Passed to the base's ``conditional`` ("transform" and "predict").
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        validate_data(self, X, skip_check_array=True, reset=False)
+        if self.output_ == "proba":
+            return self._proba(X)
+        return self.base_.conditional(self._features(X), **params)
+
+    def _proba(self, X):
+        return normalize_rows(sp.csr_matrix(self.teacher_.predict_proba(X)))
+
+    def _features(self, X):
+        if self.output_ == "transform":
+            return self.teacher_.transform(X)
+        prediction = np.asarray(self.teacher_.predict(X), dtype=np.float64)
+        return prediction.reshape(prediction.shape[0], -1)
+
+    def _resolve_output(self, teacher):
+        if self.output != "auto":
+            method = {"proba": "predict_proba"}.get(self.output, self.output)
+            if not hasattr(teacher, method):
+                raise ValueError(
+                    f"TeacherContext(output={self.output!r}) needs a teacher with "
+                    f"{method}; {type(teacher).__name__} has none."
+                )
+            return self.output
+        if is_classifier(teacher) and hasattr(teacher, "predict_proba"):
+            return "proba"
+        if hasattr(teacher, "transform"):
+            return "transform"
+        if hasattr(teacher, "predict") and not is_classifier(teacher):
+            return "predict"
+        raise ValueError(
+            f"TeacherContext cannot use {type(teacher).__name__} as a teacher: it "
+            "needs predict_proba (a classifier), transform, or predict (a regressor)."
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        teacher_tags = _get_tags(self.teacher)
+        tags.input_tags.sparse = teacher_tags.input_tags.sparse
+        tags.input_tags.positive_only = teacher_tags.input_tags.positive_only
+        tags.target_tags.required = get_tags(self._base()).target_tags.required or (
+            teacher_tags.target_tags.required and not _is_fitted(self.teacher)
+        )
+        return tags
+
+
+def _is_fitted(estimator):
+    """Whether a teacher is fitted (an object without ``fit`` counts as fitted)."""
+    if not hasattr(estimator, "fit"):
+        return True
+    try:
+        check_is_fitted(estimator)
+    except NotFittedError:
+        return False
+    return True
+
+
+def _get_tags(estimator):
+    """Tags of a teacher; default tags for objects that are no estimators."""
+    try:
+        return get_tags(estimator)
+    except AttributeError:
+        return BaseEstimator().__sklearn_tags__()
