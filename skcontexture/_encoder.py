@@ -15,10 +15,10 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
-from .contexts import KNNContext
 
 # The Rayleigh-Ritz normalisation of the components needs the Gram matrix
 # M^T C M of the regularised solution to be positive definite; below this
@@ -27,7 +27,9 @@ from .contexts import KNNContext
 _RITZ_MIN_EIGENVALUE = 1e-8
 
 
-class SpectralContextEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class SpectralContextEncoder(
+    ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Parametric contexture encoder: the best d functions of a feature space.
 
     A backbone maps an input x to features psi(x) in R^D (the raw features, a
@@ -189,20 +191,6 @@ class SpectralContextEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
     # ------------------------------------------------------------------
     # helpers
     # ------------------------------------------------------------------
-
-    def _context(self):
-        return KNNContext() if self.context is None else self.context
-
-    def _validate_X(self, X, reset):
-        tags = get_tags(self)
-        return validate_data(
-            self,
-            X,
-            accept_sparse="csr" if tags.input_tags.sparse else False,
-            dtype=np.float64,
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
 
     def _seeded_backbone(self):
         """Clone the backbone and seed its unset ``random_state`` parameters."""
@@ -400,17 +388,9 @@ class SpectralContextEncoder(ClassNamePrefixFeaturesOutMixin, TransformerMixin, 
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        context_tags = get_tags(self._context())
-        sparse = context_tags.input_tags.sparse
-        positive_only = context_tags.input_tags.positive_only
-        required = context_tags.target_tags.required
         if self.backbone is not None:
             backbone_tags = get_tags(self.backbone)
-            sparse = sparse and backbone_tags.input_tags.sparse
-            positive_only = positive_only or backbone_tags.input_tags.positive_only
-            required = required or backbone_tags.target_tags.required
-        tags.input_tags.sparse = sparse
-        tags.input_tags.positive_only = positive_only
-        tags.target_tags.required = required
-        tags.transformer_tags.preserves_dtype = ["float64"]
+            tags.input_tags.sparse &= backbone_tags.input_tags.sparse
+            tags.input_tags.positive_only |= backbone_tags.input_tags.positive_only
+            tags.target_tags.required |= backbone_tags.target_tags.required
         return tags

@@ -14,7 +14,46 @@ from ._knn import KNNContext
 from ._neighbors import NeighborIndex
 
 
-class LabelContext(BaseContext):
+class _NeighborExtendedContext(BaseContext):
+    """A context whose fit joint uses the targets, extended to new points by neighbours.
+
+    A new point has no target, so its conditional is the average of the fit
+    rows P+(. | x_k) over its ``n_neighbors`` nearest fit points in X (a fit
+    point counts itself).
+    """
+
+    _conditional_reproduces_joint = False
+
+    def _fit_index(self, X):
+        self.index_ = NeighborIndex(
+            self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
+        ).fit(X)
+
+    def conditional(self, X):
+        """Return the average fit row of each row's nearest fit points.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_queries, n_features)
+
+        Returns
+        -------
+        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
+        """
+        self._check_fitted()
+        X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
+        _, indices = self.index_.kneighbors(X, self.n_neighbors)
+        weights = rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
+        return (weights @ normalize_rows(self.joint_)).tocsr()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.target_tags.required = True
+        return tags
+
+
+class LabelContext(_NeighborExtendedContext):
     """Supervised context: the atoms are the classes of ``y``.
 
     On the fit sample P+(c | x_i) = 1 at the class of x_i, so the joint is the
@@ -67,7 +106,6 @@ class LabelContext(BaseContext):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
-    _conditional_reproduces_joint = False
     _block_structured = True
 
     def __init__(self, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
@@ -105,35 +143,12 @@ class LabelContext(BaseContext):
             shape=(n_samples, len(self.classes_)),
         )
         self.n_atoms_ = len(self.classes_)
-        self.index_ = NeighborIndex(
-            self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
-        ).fit(X)
-        self.fit_codes_ = codes
+        self._fit_index(X)
         return self
 
-    def conditional(self, X):
-        """Return the class distribution of each row's nearest fit points.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_queries, n_features)
-
-        Returns
-        -------
-        rows : scipy.sparse.csr_matrix of shape (n_queries, n_classes)
-        """
-        self._check_fitted()
-        X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
-        return _neighbor_average(self.index_, self.n_neighbors, self.joint_, X)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
-        return tags
 
 
-class TargetContext(BaseContext):
+class TargetContext(_NeighborExtendedContext):
     """Regression-target context: the teacher kernel with teacher = y.
 
     The sibling of :class:`LabelContext` for continuous (or multi-output)
@@ -189,7 +204,6 @@ class TargetContext(BaseContext):
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
-    _conditional_reproduces_joint = False
 
     def __init__(self, base=None, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
         self.base = base
@@ -235,36 +249,11 @@ class TargetContext(BaseContext):
         self.base_ = clone(self._base()).fit(targets)
         self.joint_ = self.base_.joint_
         self.n_atoms_ = self.base_.n_atoms_
-        self.index_ = NeighborIndex(
-            self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
-        ).fit(X)
+        self._fit_index(X)
         return self
-
-    def conditional(self, X):
-        """Return the average fit row of each row's nearest fit points.
-
-        Parameters
-        ----------
-        X : {array-like, sparse matrix} of shape (n_queries, n_features)
-
-        Returns
-        -------
-        rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
-        """
-        self._check_fitted()
-        X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
-        return _neighbor_average(self.index_, self.n_neighbors, self.joint_, X)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
         tags.target_tags.single_output = False
         return tags
 
-
-def _neighbor_average(index, n_neighbors, joint, X):
-    """Average of the fit rows P+(. | x_k) over each query's nearest fit points."""
-    _, indices = index.kneighbors(X, n_neighbors)
-    weights = rows_from_neighbors(indices, None, index.n_samples_fit_)
-    return (weights @ normalize_rows(joint)).tocsr()

@@ -1,0 +1,37 @@
+"""What the estimators built on a context share."""
+
+import numpy as np
+from sklearn.utils import get_tags
+from sklearn.utils.validation import validate_data
+
+from .contexts import KNNContext
+
+
+class ContextEstimatorMixin:
+    """The default context, input validation and tags of a context-based estimator.
+
+    The estimator's input tags (sparse support, positive-only input, required
+    target) are those of its context.
+    """
+
+    def _context(self):
+        return KNNContext() if self.context is None else self.context
+
+    def _validate_X(self, X, reset):
+        return validate_data(
+            self,
+            X,
+            accept_sparse="csr" if get_tags(self).input_tags.sparse else False,
+            dtype=np.float64,
+            ensure_min_samples=2 if reset else 1,
+            reset=reset,
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        context_tags = get_tags(self._context())
+        tags.input_tags.sparse = context_tags.input_tags.sparse
+        tags.input_tags.positive_only = context_tags.input_tags.positive_only
+        tags.target_tags.required = context_tags.target_tags.required
+        tags.transformer_tags.preserves_dtype = ["float64"]
+        return tags
