@@ -1,0 +1,103 @@
+"""Question: how fast is the solver stage against scipy's svds on the same operator?
+
+Builds one symmetric kNN affinity (K = 15, 0.5 (A + A^T)) on a 10-d noisy swiss
+roll, then times, in the same process (median of ``--repeats`` runs):
+
+- scipy: normalisation ``D^-1/2 A D^-1/2`` plus ``svds(Q, k=d+1)`` (ARPACK,
+  default tolerance), the trivial pair then dropped;
+- skcontexture: ``ContextOperator`` (normalisation, deflation) plus
+  ``top_singular_triplets`` with each ``--solvers`` entry, at ``n_jobs`` 1 and 2.
+
+Accuracy of every path is checked against a tight reference (ARPACK on the
+deflated operator, tol=1e-12): largest relative error of the singular values
+and smallest canonical correlation of the right singular subspaces. Peak memory
+is the process's peak RSS. Writes benchmarks/results/solver_stage.json.
+
+    python benchmarks/solver_stage.py [--n 100000] [--d 64] [--repeats 3]
+"""
+
+import argparse
+import time
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+from _common import median_time, peak_rss_mb, print_table, write_json
+from scipy.sparse.linalg import svds
+from sklearn.datasets import make_swiss_roll
+from sklearn.neighbors import kneighbors_graph
+
+from skcontexture._linalg import top_singular_triplets
+from skcontexture._operator import ContextOperator
+
+
+def swiss_roll_affinity(n, seed=0):
+    X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
+    X = np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
+    A = kneighbors_graph(X, 15, n_jobs=2)
+    return (0.5 * (A + A.T)).tocsr()
+
+
+def scipy_svds(A, d, seed):
+    degree = np.asarray(A.sum(axis=1)).ravel()
+    scale = sp.diags(1 / np.sqrt(degree))
+    Q = (scale @ A @ scale).tocsr()
+    v0 = np.random.RandomState(seed).uniform(-1, 1, Q.shape[0])
+    U, s, Vt = svds(Q, k=d + 1, v0=v0)
+    order = np.argsort(-s)[1:]
+    return s[order], Vt[order].T
+
+
+def ours(A, d, solver, n_jobs, seed, tol):
+    op = ContextOperator(A, n_jobs=n_jobs)
+    s, _, V, _ = top_singular_triplets(op, d, solver=solver, tol=tol, random_state=seed)
+    return s, V
+
+
+def accuracy(result, reference):
+    s, V = result
+    s_ref, V_ref = reference
+    rel = float(np.max(np.abs(s / s_ref - 1)))
+    corr = float(np.cos(scipy.linalg.subspace_angles(V, V_ref)).min())
+    return rel, corr
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--d", type=int, default=64)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--solvers", nargs="+", default=["chebyshev", "arpack"])
+    parser.add_argument("--tol", type=float, default=1e-8)
+    args = parser.parse_args()
+
+    start = time.perf_counter()
+    A = swiss_roll_affinity(args.n)
+    print(f"affinity: {A.shape[0]} points, {A.nnz} nonzeros; d = {args.d}")
+    reference = ours(A, args.d, "arpack", 1, 1, 1e-12)
+    rows = []
+    peer_s, peer = median_time(lambda: scipy_svds(A, args.d, 0), args.repeats)
+    rel, corr = accuracy(peer, reference)
+    rows.append({"method": "scipy svds(Q, k=d+1)", "n_jobs": 1, "seconds": peer_s,
+                 "speedup_vs_svds": 1.0, "max_rel_err_s": rel, "min_canon_corr": corr})
+    print_table(rows, list(rows[0]))
+    for solver in args.solvers:
+        for n_jobs in (1, 2):
+            secs, result = median_time(
+                lambda: ours(A, args.d, solver, n_jobs, 0, args.tol), args.repeats
+            )
+            rel, corr = accuracy(result, reference)
+            rows.append({"method": f"skcontexture {solver}", "n_jobs": n_jobs, "seconds": secs,
+                         "speedup_vs_svds": peer_s / secs, "max_rel_err_s": rel,
+                         "min_canon_corr": corr})
+            print_table(rows[-1:], list(rows[0]))
+    print()
+    print_table(rows, list(rows[0]))
+    path = write_json("solver_stage", {
+        "n": args.n, "d": args.d, "nnz": int(A.nnz), "tol": args.tol, "repeats": args.repeats,
+        "rows": rows, "peak_rss_mb": peak_rss_mb(), "seconds": time.perf_counter() - start})
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
