@@ -79,6 +79,34 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         return None
 
 
+class ContextOnBase(BaseContext):
+    """A context built on a ``base`` context (None means ``KNNContext()``).
+
+    Its structural flags are those of its base unless it says otherwise.
+    """
+
+    def _base(self):
+        from ._knn import KNNContext
+
+        return KNNContext() if self.base is None else self.base
+
+    @property
+    def _atoms_are_fit_points(self):
+        return self._base()._atoms_are_fit_points
+
+    @property
+    def _conditional_reproduces_joint(self):
+        return self._base()._conditional_reproduces_joint
+
+    @property
+    def _block_structured(self):
+        return self._base()._block_structured
+
+    @property
+    def _disconnected_advice(self):
+        return self._base()._disconnected_advice
+
+
 def accepted_params(method, params):
     """The items of ``params`` that ``method`` takes by name (all with ``**kwargs``)."""
     parameters = inspect.signature(method).parameters.values()

@@ -9,8 +9,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from ._base import BaseContext, normalize_rows, rows_from_neighbors
-from ._knn import KNNContext
+from ._base import BaseContext, ContextOnBase, normalize_rows, rows_from_neighbors
 from ._neighbors import NeighborIndex
 
 
@@ -148,7 +147,7 @@ class LabelContext(_NeighborExtendedContext):
 
 
 
-class TargetContext(_NeighborExtendedContext):
+class TargetContext(_NeighborExtendedContext, ContextOnBase):
     """Regression-target context: the teacher kernel with teacher = y.
 
     The sibling of :class:`LabelContext` for continuous (or multi-output)
@@ -211,17 +210,6 @@ class TargetContext(_NeighborExtendedContext):
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _base(self):
-        return KNNContext() if self.base is None else self.base
-
-    @property
-    def _atoms_are_fit_points(self):
-        return self._base()._atoms_are_fit_points
-
-    @property
-    def _disconnected_advice(self):
-        return self._base()._disconnected_advice
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None):

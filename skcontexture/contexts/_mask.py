@@ -9,11 +9,10 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
-from ._base import BaseContext
-from ._knn import KNNContext
+from ._base import ContextOnBase
 
 
-class MaskedContext(BaseContext):
+class MaskedContext(ContextOnBase):
     """A base context averaged over random feature masks (KNN_mask, RBF_mask).
 
     Each of ``n_masks`` masks hides ``round(mask_ratio * n_features)`` random
@@ -97,21 +96,6 @@ class MaskedContext(BaseContext):
         self.n_masks = n_masks
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _base(self):
-        return KNNContext() if self.base is None else self.base
-
-    @property
-    def _atoms_are_fit_points(self):
-        return self._base()._atoms_are_fit_points
-
-    @property
-    def _conditional_reproduces_joint(self):
-        return self._base()._conditional_reproduces_joint
-
-    @property
-    def _block_structured(self):
-        return self._base()._block_structured
 
     @property
     def _disconnected_advice(self):

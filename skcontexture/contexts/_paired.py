@@ -4,11 +4,10 @@ from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from ._base import BaseContext
-from ._knn import KNNContext
+from ._base import ContextOnBase
 
 
-class PairedContext(BaseContext):
+class PairedContext(ContextOnBase):
     """Multi-view context: sample i comes with its own row A_i of a second view.
 
     The second view is an image's caption embedding, a user's item vector, a
@@ -62,21 +61,6 @@ class PairedContext(BaseContext):
 
     def __init__(self, base=None):
         self.base = base
-
-    def _base(self):
-        return KNNContext() if self.base is None else self.base
-
-    @property
-    def _conditional_reproduces_joint(self):
-        return self._base()._conditional_reproduces_joint
-
-    @property
-    def _block_structured(self):
-        return self._base()._block_structured
-
-    @property
-    def _disconnected_advice(self):
-        return self._base()._disconnected_advice
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, A=None):
