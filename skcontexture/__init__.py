@@ -1,21 +1,39 @@
 """skcontexture: representations from contexts, for scikit-learn."""
 
 from ._embedding import ContextureEmbedding
+from ._encoder import SpectralContextEncoder
+from ._scorer import ContextScorer
 from .contexts import (
     BaseContext,
+    ConvexCombination,
+    Convolution,
     CooccurrenceContext,
+    GaussianNoiseContext,
     KNNContext,
     LabelContext,
+    MaskedContext,
+    PairedContext,
     RBFContext,
+    TargetContext,
+    TeacherContext,
 )
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "BaseContext",
+    "ContextScorer",
     "ContextureEmbedding",
+    "ConvexCombination",
+    "Convolution",
     "CooccurrenceContext",
+    "GaussianNoiseContext",
     "KNNContext",
     "LabelContext",
+    "MaskedContext",
+    "PairedContext",
     "RBFContext",
+    "SpectralContextEncoder",
+    "TargetContext",
+    "TeacherContext",
 ]

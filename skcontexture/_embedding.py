@@ -11,17 +11,18 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
-from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
+from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
-from .contexts import KNNContext
-from .contexts._base import normalize_rows
+from .contexts._base import accepted_params, normalize_rows
 
 
-class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator):
+class ContextureEmbedding(
+    ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
+):
     """Exact contexture embedding: the top singular functions of a context.
 
     A context gives the joint P+(x, a) of inputs and context atoms. Its
@@ -41,9 +42,14 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
     n_components : int, default=8
         Number of singular functions d (at most ``min(n_samples, n_atoms) - 1``).
-    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}, default="auto"
-        Singular value solver. "auto" uses "dense" when the operator's short
-        side is at most 1,000, "arpack" otherwise.
+    solver : {"auto", "dense", "arpack", "lobpcg", "randomized", "chebyshev"}, \
+            default="auto"
+        Singular value solver. "dense" eigendecomposes the Gram matrix of the
+        operator's short side (up to 5,000); "arpack" and "lobpcg" use
+        :func:`scipy.sparse.linalg.svds`; "randomized" is block subspace
+        iteration; "chebyshev" is Chebyshev-filtered block subspace iteration.
+        "auto" uses "dense" when the short side is at most 1,000, "arpack"
+        otherwise.
     tol : float, default=1e-10
         Accuracy of every singular triplet (residual of the singular value
         equations); a :class:`~sklearn.exceptions.ConvergenceWarning` is
@@ -119,6 +125,10 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         "n_jobs": [Integral, None],
         "random_state": ["random_state"],
     }
+    # A context's second view (PairedContext) is metadata of fit and transform:
+    # this gives set_fit_request(A=...) and set_transform_request(A=...).
+    __metadata_request__fit = {"A": None}
+    __metadata_request__transform = {"A": None}
 
     def __init__(
         self,
@@ -140,20 +150,6 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         self.scale = scale
         self.n_jobs = n_jobs
         self.random_state = random_state
-
-    def _context(self):
-        return KNNContext() if self.context is None else self.context
-
-    def _validate_X(self, X, reset):
-        tags = get_tags(self)
-        return validate_data(
-            self,
-            X,
-            accept_sparse="csr" if tags.input_tags.sparse else False,
-            dtype=np.float64,
-            ensure_min_samples=2 if reset else 1,
-            reset=reset,
-        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -218,13 +214,16 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         scale = self.singular_values_ if self.scale == "singular_values" else 1.0
         return np.asarray(conditional @ (self.atom_functions_ / self.singular_values_)) * scale
 
-    def transform(self, X):
+    def transform(self, X, **params):
         """Embed ``X`` with the Nyström extension of the singular functions.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             New data.
+        **params : dict
+            Passed to the context's ``conditional`` (``A=`` for a
+            :class:`~skcontexture.PairedContext`).
 
         Returns
         -------
@@ -232,7 +231,7 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return self._extend(self.context_.conditional(X))
+        return self._extend(self.context_.conditional(X, **params))
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and return the embedding of ``X`` (equal to ``fit(X).transform(X)``).
@@ -244,7 +243,8 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         y : array-like of shape (n_samples,), default=None
             Targets, for contexts that use them.
         **fit_params : dict
-            Passed to the context's ``fit``.
+            Passed to the context's ``fit`` (and those its ``conditional`` takes, such
+            as ``A=``, to ``conditional``).
 
         Returns
         -------
@@ -254,14 +254,28 @@ class ContextureEmbedding(ClassNamePrefixFeaturesOutMixin, TransformerMixin, Bas
         if self.context_._conditional_reproduces_joint:
             return self.embedding_.copy()
         X = self._validate_X(X, reset=False)
-        return self._extend(self.context_.conditional(X))
+        params = accepted_params(self.context_.conditional, fit_params)
+        return self._extend(self.context_.conditional(X, **params))
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        context_tags = get_tags(self._context())
-        tags.input_tags.sparse = context_tags.input_tags.sparse
-        tags.input_tags.positive_only = context_tags.input_tags.positive_only
-        tags.target_tags.required = context_tags.target_tags.required
-        tags.transformer_tags.preserves_dtype = ["float64"]
-        return tags
+    def score(self, X, y=None):
+        """Label-free score of the fitted context: -tau (greater is better).
+
+        Equal to ``ContextScorer()(self, X)``: tau (beta=1, d0=512) of the
+        context as fitted, so ``GridSearchCV(..., scoring=None)`` selects a
+        context without labels. ``X`` is only validated; ``y`` is ignored.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        y : ignored
+
+        Returns
+        -------
+        score : float
+        """
+        from ._scorer import ContextScorer
+
+        check_is_fitted(self)
+        self._validate_X(X, reset=False)
+        return ContextScorer()(self, X)
 
