@@ -67,7 +67,7 @@ def main():
     parser.add_argument("--n", type=int, default=100_000)
     parser.add_argument("--d", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--solvers", nargs="+", default=["chebyshev", "arpack"])
+    parser.add_argument("--solvers", nargs="+", default=["arpack"])
     parser.add_argument("--tol", type=float, default=1e-8)
     args = parser.parse_args()
 

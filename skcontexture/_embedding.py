@@ -42,14 +42,12 @@ class ContextureEmbedding(
         ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
     n_components : int, default=8
         Number of singular functions d (at most ``min(n_samples, n_atoms) - 1``).
-    solver : {"auto", "dense", "arpack", "lobpcg", "randomized", "chebyshev"}, \
-            default="auto"
+    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}, default="auto"
         Singular value solver. "dense" eigendecomposes the Gram matrix of the
         operator's short side (up to 5,000); "arpack" and "lobpcg" use
         :func:`scipy.sparse.linalg.svds`; "randomized" is block subspace
-        iteration; "chebyshev" is Chebyshev-filtered block subspace iteration.
-        "auto" uses "dense" when the short side is at most 1,000, "arpack"
-        otherwise.
+        iteration. "auto" uses "dense" when the short side is at most 1,000,
+        "arpack" otherwise.
     tol : float, default=1e-10
         Accuracy of every singular triplet (residual of the singular value
         equations); a :class:`~sklearn.exceptions.ConvergenceWarning` is

@@ -21,7 +21,7 @@ DENSE_MAX_SIDE = 5_000
 #: "auto" uses the dense solver up to this short side.
 AUTO_DENSE_SIDE = 1_000
 
-SOLVERS = ("auto", "dense", "arpack", "lobpcg", "randomized", "chebyshev")
+SOLVERS = ("auto", "dense", "arpack", "lobpcg", "randomized")
 
 
 def top_singular_triplets(
@@ -35,14 +35,12 @@ def top_singular_triplets(
         The deflated operator (shape n x m).
     k : int
         Number of triplets, ``1 <= k <= min(n, m) - 1``.
-    solver : {"auto", "dense", "arpack", "lobpcg", "randomized", "chebyshev"}
+    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}
         "dense" eigendecomposes the Gram matrix of the short side (formed by
         products with the operator, allowed up to a short side of 5,000);
-        "arpack" and "lobpcg" are scipy's ``svds``; "randomized" is subspace
-        iteration with Rayleigh-Ritz; "chebyshev" is Chebyshev-filtered block
-        subspace iteration with locking (block products, so it profits from
-        ``n_jobs``). "auto" picks "dense" up to a short side of 1,000, else
-        "arpack".
+        "arpack" and "lobpcg" are scipy's ``svds``; "randomized" is block
+        subspace iteration with Rayleigh-Ritz and a residual stopping rule.
+        "auto" picks "dense" up to a short side of 1,000, else "arpack".
     tol : float
         Requested accuracy: the residual of each triplet,
         ``max(||A v - s u||, ||A^T u - s v||)``, with ||A|| <= 1.
@@ -178,71 +176,11 @@ def _randomized(op, k, tol, max_iter, rng):
     return s[:k], Ub[:, :k], V[:, :k]
 
 
-def _chebyshev(op, k, tol, max_iter, rng):
-    """Chebyshev-filtered block subspace iteration on the Gram of the short side.
-
-    The Gram G = A^T A (or A A^T) has its spectrum in [0, 1]. Each sweep applies
-    a degree-``degree`` Chebyshev polynomial that is bounded by 1 on
-    [0, cut] (cut: the smallest Ritz value of the block, an estimate of the
-    first unwanted eigenvalue) and grows fastest above it, then
-    orthonormalises and does a Rayleigh-Ritz step. Converged leading vectors
-    are locked (kept, no longer filtered). Stops when every wanted triplet has
-    residual ``||G v - s^2 v|| / s <= tol``.
-    """
-    n, m = op.shape
-    tall = m <= n
-    size = m if tall else n
-    gram = (lambda X: op.rmatmat(op.matmat(X))) if tall else (lambda X: op.matmat(op.rmatmat(X)))
-    block = min(k + max(8, k // 2), size - 1)
-    degree = 12
-    max_iter = 200 if max_iter is None else max_iter
-    basis, _ = scipy.linalg.qr(gram(rng.standard_normal((size, block))), mode="economic")
-    n_locked = 0
-    for _ in range(max_iter):
-        images = gram(basis)
-        theta, rotation = scipy.linalg.eigh(basis.T @ images)
-        theta, rotation = theta[::-1], rotation[:, ::-1]
-        basis, images = basis @ rotation, images @ rotation
-        s = np.sqrt(np.clip(theta[:k], 1e-300, None))
-        residual = np.linalg.norm(images[:, :k] - basis[:, :k] * theta[:k], axis=0) / s
-        converged = residual <= tol
-        n_locked = int(np.argmin(converged)) if not converged.all() else k
-        if n_locked == k:
-            break
-        active = basis[:, n_locked:]
-        cut = max(theta[-1], 0.0)
-        filtered = _chebyshev_filter(gram, active, degree, cut)
-        # orthonormalise against the locked vectors, then within the block
-        filtered -= basis[:, :n_locked] @ (basis[:, :n_locked].T @ filtered)
-        active, _ = scipy.linalg.qr(filtered, mode="economic")
-        basis = np.hstack([basis[:, :n_locked], active])
-    _check_rank(s)
-    vectors = basis[:, :k]
-    if tall:
-        return s, op.matmat(vectors) / s, vectors
-    return s, vectors, op.rmatmat(vectors) / s
-
-
-def _chebyshev_filter(gram, X, degree, cut):
-    """Scaled Chebyshev filter damping [0, cut] and amplifying (cut, 1] (Zhou & Saad)."""
-    half = cut / 2.0  # centre and half-width of the damped interval [0, cut]
-    sigma = half / (1.0 - half)
-    previous, current = X, (gram(X) - half * X) * (sigma / half)
-    for _ in range(1, degree):
-        sigma_next = 1.0 / (2.0 / sigma - sigma)
-        following = (gram(current) - half * current) * (2.0 * sigma_next / half) - (
-            sigma * sigma_next
-        ) * previous
-        previous, current, sigma = current, following, sigma_next
-    return current
-
-
 _SOLVERS = {
     "dense": _dense,
     "arpack": _arpack,
     "lobpcg": _lobpcg,
     "randomized": _randomized,
-    "chebyshev": _chebyshev,
 }
 
 
