@@ -40,15 +40,9 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import RidgeCV
 from threadpoolctl import threadpool_limits
 
-from skcontexture import KNNContext, RBFContext
+from skcontexture import KNNContext, MaskedContext, RBFContext
 from skcontexture._operator import ContextOperator
-from skcontexture._spectrum import _gram
 from skcontexture.metrics import alpha_req, decay_rate, rankme, tau_curve
-
-try:  # built by another module of the library; skip the masked families when absent
-    from skcontexture import MaskedContext
-except ImportError:  # pragma: no cover
-    MaskedContext = None
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -154,25 +148,24 @@ def context_grid(n_pre, n_features, n_strengths, n_masks, seed=0):
     gs = np.geomspace(30.0, 0.03, n_strengths)
     grid = [("KNN", f"K={k}", KNNContext(int(k))) for k in ks]
     grid += [("RBF", f"g={g:.3g}", RBFContext(gamma=g / n_features)) for g in gs]
-    if MaskedContext is not None:
-        grid += [
-            ("KNN+mask", f"K={k}",
-             MaskedContext(KNNContext(int(k)), mask_ratio=0.2, n_masks=n_masks, random_state=seed))
-            for k in ks
-        ]
-        grid += [
-            ("RBF+mask", f"g={g:.3g}",
-             MaskedContext(RBFContext(gamma=g / n_features), mask_ratio=0.2, n_masks=n_masks,
-                           random_state=seed))
-            for g in gs
-        ]
+    grid += [
+        ("KNN+mask", f"K={k}",
+         MaskedContext(KNNContext(int(k)), mask_ratio=0.2, n_masks=n_masks, random_state=seed))
+        for k in ks
+    ]
+    grid += [
+        ("RBF+mask", f"g={g:.3g}",
+         MaskedContext(RBFContext(gamma=g / n_features), mask_ratio=0.2, n_masks=n_masks,
+                       random_state=seed))
+        for g in gs
+    ]
     return grid
 
 
 def exact_top(context, X_pre, d0):
     """Exact top-d0 singular values and atom functions nu_i / s_i of a fitted context."""
     op = ContextOperator(context.joint_)
-    G = _gram(op)  # deflated Gram of the atom side (square contexts: n = m)
+    G = op.gram()  # deflated Gram of the atom side (square contexts: n = m)
     size = G.shape[0]
     k = min(d0, size - 1)
     try:
@@ -439,8 +432,6 @@ def main(argv=None):
     for key in ("n_strengths", "max_pretrain", "n_masks"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
-    if MaskedContext is None:
-        print("note: skcontexture.MaskedContext is not available: skipping KNN+mask and RBF+mask")
 
     folder = data_dir(args.data_dir)
     jobs = []
@@ -473,7 +464,7 @@ def main(argv=None):
         "mode": "quick" if args.quick else "full",
         "config": cfg,
         "seed": args.seed,
-        "families": ["KNN", "RBF"] + (["KNN+mask", "RBF+mask"] if MaskedContext else []),
+        "families": ["KNN", "RBF", "KNN+mask", "RBF+mask"],
         "ridge_alphas": RIDGE_ALPHAS.tolist(),
         "seconds": time.perf_counter() - start,
         "loadavg_before": load_before,

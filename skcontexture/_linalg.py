@@ -1,10 +1,11 @@
 """Top singular triplets of a deflated context operator.
 
 Every solver works on a :class:`~skcontexture._operator.ContextOperator`
-through its products ``matmat``/``rmatmat`` (never a dense n x n array above
-``DENSE_MAX_SIDE``), returns the triplets in descending order with a
-deterministic sign, and is checked afterwards by the residuals of the
-singular-value equations, so the accuracy it reports is the one it has.
+through its products ``matmat``/``rmatmat`` (the dense solver through its Gram
+matrix, allowed up to a short side of ``DENSE_MAX_SIDE``), returns the triplets
+in descending order with a deterministic sign, and is checked afterwards by the
+residuals of the singular-value equations, so the accuracy it reports is the
+one it has.
 """
 
 import warnings
@@ -36,8 +37,8 @@ def top_singular_triplets(
     k : int
         Number of triplets, ``1 <= k <= min(n, m) - 1``.
     solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}
-        "dense" eigendecomposes the Gram matrix of the short side (formed by
-        products with the operator, allowed up to a short side of 5,000);
+        "dense" eigendecomposes the Gram matrix of the short side
+        (``ContextOperator.gram``, allowed up to a short side of 5,000);
         "arpack" and "lobpcg" are scipy's ``svds``; "randomized" is block
         subspace iteration with Rayleigh-Ritz and a residual stopping rule.
         "auto" picks "dense" up to a short side of 1,000, else "arpack".
@@ -106,25 +107,15 @@ class _CountingOperator:
 
 
 def _dense(op, k, tol, max_iter, rng):
-    n, m = op.shape
-    if m <= n:
-        gram = op.rmatmat(op.matmat(np.eye(m)))
-        s, V = _top_eigh(gram, k)
-        U = op.matmat(V) / s
-    else:
-        gram = op.matmat(op.rmatmat(np.eye(n)))
-        s, U = _top_eigh(gram, k)
-        V = op.rmatmat(U) / s
-    return s, U, V
-
-
-def _top_eigh(gram, k):
-    gram = (gram + gram.T) / 2
+    gram = op.operator.gram()
     size = gram.shape[0]
     values, vectors = scipy.linalg.eigh(gram, subset_by_index=(size - k, size - 1))
     s = np.sqrt(np.clip(values, 0, None))
     _check_rank(s)
-    return s, vectors
+    n, m = op.shape
+    if m <= n:
+        return s, op.matmat(vectors) / s, vectors
+    return s, vectors, op.rmatmat(vectors) / s
 
 
 def _arpack(op, k, tol, max_iter, rng):

@@ -78,6 +78,24 @@ class ContextOperator(SparseOperator):
         """Return (Q - u0 v0^T)^T @ U, with ``n_jobs`` threads."""
         return super().rmatmat(U) - np.multiply.outer(self.v0, _weighted_sum(self.u0, U))
 
+    def gram(self):
+        """Dense Gram matrix of the deflated operator on its short side.
+
+        ``D^T D`` (atoms x atoms) when there are no more atoms than rows, else
+        ``D D^T``, with D = Q - u0 v0^T; formed by a sparse product (or a dense
+        one when Q has more than 5% nonzeros), never by densifying D.
+        """
+        Q, QT = self.Q, self.QT
+        n, m = Q.shape
+        first, second, trivial = (QT, Q, self.v0) if m <= n else (Q, QT, self.u0)
+        if Q.nnz > 0.05 * n * m:
+            gram = first.toarray() @ second.toarray()
+        else:
+            gram = (first @ second).toarray()
+        # Q^T Q has the trivial eigenpair (1, v0) (Q Q^T: (1, u0)); deflate it exactly.
+        gram -= np.outer(trivial, trivial)
+        return (gram + gram.T) / 2
+
     def n_connected_components(self):
         """Number of connected components of the bipartite graph rows <-> atoms."""
         graph = sp.bmat([[None, self.Q], [self.QT, None]], format="csr")

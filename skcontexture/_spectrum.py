@@ -5,8 +5,7 @@ tau needs s_1 .. s_d0 with d0 = ``max_dim`` (512 in the paper), far more than th
 :func:`context_spectrum` computes them without the singular vectors:
 
 * ``method="dense"`` (exact): the Gram matrix of the short side of the deflated
-  operator (built with dense BLAS when the joint is dense-ish, with a sparse
-  product otherwise) and ``scipy.linalg.eigvalsh`` restricted to the top d0
+  operator (``ContextOperator.gram``) and ``scipy.linalg.eigvalsh`` restricted to the top d0
   eigenvalues. Allowed up to a short side of ``DENSE_MAX_SIDE`` (5,000).
 * ``method="randomized"`` (near-exact, large n): randomized block Krylov (block
   Lanczos with full reorthogonalisation; Musco & Musco 2015) on the deflated Gram
@@ -45,16 +44,12 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
+from ._linalg import DENSE_MAX_SIDE
 from ._operator import ContextOperator
 
-#: Largest short side for which the exact dense method is allowed (a 5,000 x 5,000
-#: float64 Gram matrix is 200 MB).
-DENSE_MAX_SIDE = 5_000
 #: ``method="auto"`` uses the exact dense method up to this short side (above it the
 #: randomized method is faster: measured 1.6 s vs 18 s at n = 5,000, kNN K=20).
 AUTO_DENSE_SIDE = 1_500
-#: Above this fraction of nonzeros the operator is densified for the Gram product.
-_DENSIFY_FRACTION = 0.05
 
 METHODS = ("auto", "dense", "randomized")
 
@@ -164,32 +159,8 @@ def context_spectrum(
     return Spectrum(values, "randomized", exact, op.shape[0], time.perf_counter() - start, n_iter)
 
 
-def _gram(op):
-    """Deflated Gram matrix of the short side, dense (size min(n, m))."""
-    Q = op.Q
-    n, m = Q.shape
-    dense = Q.nnz > _DENSIFY_FRACTION * n * m
-    if m <= n:
-        if dense:
-            Qd = Q.toarray()
-            G = Qd.T @ Qd
-        else:
-            G = (op.QT @ Q).toarray()
-        u = op.v0
-    else:
-        if dense:
-            Qd = Q.toarray()
-            G = Qd @ Qd.T
-        else:
-            G = (Q @ op.QT).toarray()
-        u = op.u0
-    # Q^T Q has the trivial eigenpair (1, v0); deflate it exactly.
-    G -= np.outer(u, u)
-    return (G + G.T) / 2
-
-
 def _dense_values(op, k):
-    G = _gram(op)
+    G = op.gram()
     size = G.shape[0]
     try:
         values = scipy.linalg.eigvalsh(G, subset_by_index=(size - k, size - 1))
