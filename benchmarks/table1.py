@@ -178,7 +178,7 @@ def exact_top(context, X_pre, d0):
     if op.shape[1] > op.shape[0]:  # Gram of the row side: map to atom vectors
         V = op.rmatmat(V) / np.where(s > 0, s, 1.0)
     nu = np.zeros((context.n_atoms_, k))
-    nu[op.atom_mask] = V / op.v0[:, None]
+    nu[op.atoms] = V / op.v0[:, None]
     return s, nu
 
 

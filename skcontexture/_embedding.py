@@ -186,7 +186,7 @@ class ContextureEmbedding(
             random_state=self.random_state,
         )
         atom_functions = np.zeros((context.n_atoms_, self.n_components))
-        atom_functions[operator.atom_mask] = V / operator.v0[:, None]
+        atom_functions[operator.atoms] = V / operator.v0[:, None]
         self.context_ = context
         self.singular_values_ = s
         self.atom_functions_ = atom_functions

@@ -68,12 +68,19 @@ _MIN_WORK_PARALLEL = 100_000
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
-def _csr_matmat(indptr, indices, data, x, k, out):  # pragma: no cover - jitted
-    """Compute ``out = A @ X`` for CSR ``A`` and a row-major dense block.
+def _csr_matmat(
+    indptr, indices, data, x, k, out, u, c, alpha, y, beta, z, gamma, n_chunks
+):  # pragma: no cover - jitted
+    """Compute ``out = alpha * (A @ X - u c^T) + beta * Y + gamma * Z``.
 
-    Row-parallel: each output row is owned by one thread and accumulated in
-    the stored order of its nonzeros (axpy of the gathered block row, columns
-    innermost), so the result does not depend on the thread count.
+    ``A`` is CSR, ``X`` a row-major dense block; the rank-one term and the two
+    extra blocks are optional (pass empty arrays), so a deflated product and
+    a three-term recurrence step cost one pass over the output.
+
+    Row-parallel over ``n_chunks`` contiguous row ranges: each output row is
+    owned by one thread and accumulated in the stored order of its nonzeros
+    (columns innermost, in a per-chunk scratch row), so the result does not
+    depend on the thread count.
 
     Parameters
     ----------
@@ -86,7 +93,15 @@ def _csr_matmat(indptr, indices, data, x, k, out):  # pragma: no cover - jitted
     k : int
         Number of columns of the block.
     out : ndarray of shape (n_rows_A * k,)
-        Flat view of the C-contiguous float64 output, overwritten.
+        Flat C-contiguous float64 output, overwritten.
+    u, c : ndarray of shape (n_rows_A,) and (k,), or empty
+        Rank-one term subtracted from ``A @ X``.
+    alpha, beta, gamma : float
+        Weights.
+    y, z : ndarray of shape (n_rows_A * k,), or empty
+        Flat C-contiguous blocks added with weights ``beta`` and ``gamma``.
+    n_chunks : int
+        Number of row ranges handed to the threads.
     """
     # All offsets are unsigned 64-bit: numba then emits no negative-index
     # wraparound code, which made the signed version ~1.6x slower than
@@ -94,27 +109,35 @@ def _csr_matmat(indptr, indices, data, x, k, out):  # pragma: no cover - jitted
     n_rows = indptr.shape[0] - 1
     kk = uint64(k)
     one = uint64(1)
-    for i in prange(n_rows):
-        start = uint64(indptr[uint64(i)])
-        end = uint64(indptr[uint64(i) + one])
-        if kk == one:
-            acc = 0.0
-            p = start
-            while p < end:
-                acc += data[p] * x[uint64(indices[p])]
-                p += one
-            out[uint64(i)] = acc
-        else:
-            o = uint64(i) * kk
+    rank_one = u.shape[0] > 0
+    add_y = y.shape[0] > 0
+    add_z = z.shape[0] > 0
+    for chunk in prange(n_chunks):
+        acc = np.empty(k)
+        for i in range(chunk * n_rows // n_chunks, (chunk + 1) * n_rows // n_chunks):
+            row = uint64(i)
             for j in range(k):
-                out[o + uint64(j)] = 0.0
-            p = start
+                acc[j] = 0.0
+            p = uint64(indptr[row])
+            end = uint64(indptr[row + one])
             while p < end:
-                c = uint64(indices[p]) * kk
+                col = uint64(indices[p]) * kk
                 v = data[p]
                 for j in range(k):
-                    out[o + uint64(j)] += v * x[c + uint64(j)]
+                    acc[j] += v * x[col + uint64(j)]
                 p += one
+            if rank_one:
+                ui = u[row]
+                for j in range(k):
+                    acc[j] -= ui * c[j]
+            o = row * kk
+            for j in range(k):
+                value = alpha * acc[j]
+                if add_y:
+                    value += beta * y[o + uint64(j)]
+                if add_z:
+                    value += gamma * z[o + uint64(j)]
+                out[o + uint64(j)] = value
 
 
 @contextmanager
@@ -223,8 +246,14 @@ class SparseOperator:
         """int: Number of stored nonzeros of ``Q``."""
         return self._Q.nnz
 
-    def _apply(self, A, X):
-        """Compute ``A @ X`` with the parallel kernel or scipy fallback."""
+    def _apply(self, A, X, rank_one=None, *, alpha=1.0, y=None, beta=0.0, z=None,
+               gamma=0.0, out=None):
+        """Compute ``alpha * (A @ X - u (w @ X)) + beta * y + gamma * z``.
+
+        ``rank_one`` is None or the pair ``(u, w)``; ``y``, ``z`` and ``out``
+        are optional C-contiguous float64 blocks of the output's shape (``out``
+        must not overlap the inputs).
+        """
         X = np.asarray(X)
         if X.ndim not in (1, 2):
             raise ValueError(f"Expected a 1-D or 2-D array, got {X.ndim}-D.")
@@ -234,21 +263,43 @@ class SparseOperator:
                 f"block has {X.shape[0]} rows."
             )
         if np.iscomplexobj(X) or X.dtype == object:
+            if rank_one is not None or y is not None or z is not None or out is not None:
+                raise TypeError("Only real blocks take the fused terms.")
             return np.asarray(A @ X)
+        X = X.astype(np.float64, copy=False)
         k = 1 if X.ndim == 1 else X.shape[1]
+        c = None if rank_one is None else _weighted_sum(rank_one[1], X)
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
             # Vectors: scipy's kernel is as fast on one thread, and a parallel
             # region can stall on a busy machine (ARPACK makes hundreds of them).
-            return np.asarray(A @ X.astype(np.float64, copy=False))
-        x = np.ascontiguousarray(X, dtype=np.float64).reshape(-1)
+            result = np.asarray(A @ X)
+            if c is not None:
+                result -= np.multiply.outer(rank_one[0], c)
+            if alpha != 1.0:
+                result *= alpha
+            for weight, block in ((beta, y), (gamma, z)):
+                if block is not None:
+                    result += weight * block
+            if out is None:
+                return result
+            out[...] = result
+            return out
+        x = np.ascontiguousarray(X).reshape(-1)
         if not x.flags.writeable:
             # numba types read-only arrays separately: copying (O(m k), small
             # next to the O(nnz k) product) avoids a second JIT compilation.
             x = x.copy()
-        out = np.empty(A.shape[0] * k, dtype=np.float64)
+        if out is None:
+            out = np.empty((A.shape[0], k) if X.ndim == 2 else A.shape[0])
+        empty = np.empty(0)
+        u, c = (empty, empty) if c is None else (rank_one[0], c)
+        y = empty if y is None else y.reshape(-1)
+        z = empty if z is None else z.reshape(-1)
+        n_chunks = min(A.shape[0], 64 * self._threads)
         with _numba_threads(self._threads):
-            _csr_matmat(A.indptr, A.indices, A.data, x, k, out)
-        return out if X.ndim == 1 else out.reshape(A.shape[0], k)
+            _csr_matmat(A.indptr, A.indices, A.data, x, k, out.reshape(-1),
+                        u, c, alpha, y, beta, z, gamma, n_chunks)
+        return out
 
     def matmat(self, X):
         """Compute ``Q @ X``.
@@ -298,3 +349,10 @@ class SparseOperator:
             rmatmat=self.rmatmat,
             dtype=np.float64,
         )
+
+
+def _weighted_sum(weights, X):
+    """``weights @ X`` without BLAS: a threaded BLAS call costs more in thread
+    wake-ups than the sum itself, and its spinning threads then slow the next
+    numba product down (measured 2x on whole solves)."""
+    return np.einsum("i,i...->...", weights, X)

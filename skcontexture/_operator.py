@@ -7,11 +7,17 @@ For a joint W over (fit rows x atoms) with marginals p_X and p_A,
 whose top singular triplet is s_0 = 1 with u_0 = sqrt(p_X), v_0 = sqrt(p_A).
 ``ContextOperator`` applies the deflated operator Q - u_0 v_0^T, which has the
 remaining triplets, without ever forming a dense matrix.
+
+Rows and atoms are stored in reverse Cuthill-McKee order of the bipartite
+graph rows <-> atoms: neighbouring atoms then sit in nearby rows of a dense
+block, so a block product reads it from cache (measured 2-2.5x faster at
+100,000 points on a shuffled kNN graph). ``rows`` and ``atoms`` map the
+internal order back to the caller's.
 """
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import connected_components
+from scipy.sparse.csgraph import connected_components, reverse_cuthill_mckee
 
 from ._kernels import SparseOperator
 
@@ -19,8 +25,10 @@ from ._kernels import SparseOperator
 class ContextOperator(SparseOperator):
     """The deflated normalised operator of a joint.
 
-    Rows and atoms with zero mass carry no information and are dropped
-    (``row_mask`` and ``atom_mask`` tell which are kept).
+    Rows and atoms with zero mass carry no information and are dropped;
+    the others are reordered for locality (``rows`` and ``atoms`` tell which
+    are kept, in which order). Vectors passed to and returned by the products
+    are in that internal order.
 
     Parameters
     ----------
@@ -38,10 +46,10 @@ class ContextOperator(SparseOperator):
         The trivial singular vectors sqrt(p_X) and sqrt(p_A) (unit norm).
     p_x, p_a : ndarray
         The marginals over the kept rows and atoms.
-    row_mask : ndarray of bool of shape (n_samples,)
-        Rows with positive mass.
-    atom_mask : ndarray of bool of shape (n_atoms,)
-        Atoms with positive mass.
+    rows : ndarray of int
+        Caller's index of each kept row, in internal order.
+    atoms : ndarray of int
+        Caller's index of each kept atom, in internal order.
     """
 
     def __init__(self, joint, n_jobs=None):
@@ -53,9 +61,14 @@ class ContextOperator(SparseOperator):
             raise ValueError("The joint has no mass.")
         p_x = np.asarray(W.sum(axis=1)).ravel() / total
         p_a = np.asarray(W.sum(axis=0)).ravel() / total
-        self.row_mask, self.atom_mask = p_x > 0, p_a > 0
-        W = W[self.row_mask][:, self.atom_mask]
-        self.p_x, self.p_a = p_x[self.row_mask], p_a[self.atom_mask]
+        rows, atoms = np.flatnonzero(p_x > 0), np.flatnonzero(p_a > 0)
+        W = W[rows][:, atoms]
+        order = reverse_cuthill_mckee(_bipartite(W), symmetric_mode=True)
+        n = len(rows)
+        row_order, atom_order = order[order < n], order[order >= n] - n
+        W = W[row_order][:, atom_order]
+        self.rows, self.atoms = rows[row_order], atoms[atom_order]
+        self.p_x, self.p_a = p_x[self.rows], p_a[self.atoms]
         self.u0, self.v0 = np.sqrt(self.p_x), np.sqrt(self.p_a)
         scale_rows = sp.diags(1.0 / (total * self.u0))
         super().__init__(scale_rows @ W @ sp.diags(1.0 / self.v0), n_jobs=n_jobs)
@@ -72,11 +85,53 @@ class ContextOperator(SparseOperator):
 
     def matmat(self, V):
         """Return (Q - u0 v0^T) @ V, with ``n_jobs`` threads."""
-        return super().matmat(V) - np.multiply.outer(self.u0, _weighted_sum(self.v0, V))
+        return self._apply(self._Q, V, (self.u0, self.v0))
 
     def rmatmat(self, U):
         """Return (Q - u0 v0^T)^T @ U, with ``n_jobs`` threads."""
-        return super().rmatmat(U) - np.multiply.outer(self.v0, _weighted_sum(self.u0, U))
+        return self._apply(self._QT, U, (self.v0, self.u0))
+
+    def gram_matmat(self, X, *, scale=1.0, shift=0.0, previous=None, weight=0.0,
+                    out=None):
+        """Return ``scale * (G @ X - shift * X) + weight * previous``.
+
+        G is the Gram matrix of the deflated operator D = Q - u0 v0^T on its
+        short side (``D^T D`` when there are no more atoms than rows, else
+        ``D D^T``): two block products, the affine terms fused into the
+        second, so a Chebyshev recurrence step costs no extra pass.
+
+        Parameters
+        ----------
+        X : ndarray of shape (short_side, k)
+            C-contiguous float64 block.
+        scale, shift, weight : float
+            Coefficients.
+        previous : ndarray of shape (short_side, k) or None
+            C-contiguous float64 block.
+        out : ndarray of shape (short_side, k) or None
+            Output block, not overlapping the inputs.
+
+        Returns
+        -------
+        ndarray of shape (short_side, k)
+        """
+        n, m = self.shape
+        first, second = (self._Q, self._QT) if m <= n else (self._QT, self._Q)
+        u_first, u_second = (self.u0, self.v0) if m <= n else (self.v0, self.u0)
+        middle = self._workspace(first.shape[0], X.shape[1])
+        self._apply(first, X, (u_first, u_second), out=middle)
+        return self._apply(
+            second, middle, (u_second, u_first), alpha=scale,
+            y=X if shift else None, beta=-scale * shift,
+            z=previous, gamma=weight, out=out,
+        )
+
+    def _workspace(self, n_rows, k):
+        """A reused block for the middle product (fresh memory costs page faults)."""
+        work = getattr(self, "_work", None)
+        if work is None or work.shape != (n_rows, k):
+            work = self._work = np.empty((n_rows, k))
+        return work
 
     def gram(self):
         """Dense Gram matrix of the deflated operator on its short side.
@@ -98,12 +153,10 @@ class ContextOperator(SparseOperator):
 
     def n_connected_components(self):
         """Number of connected components of the bipartite graph rows <-> atoms."""
-        graph = sp.bmat([[None, self.Q], [self.QT, None]], format="csr")
-        n_components, _ = connected_components(graph, directed=False)
+        n_components, _ = connected_components(_bipartite(self.Q), directed=False)
         return n_components
 
 
-def _weighted_sum(weights, X):
-    """``weights @ X`` without BLAS: a threaded BLAS call per ARPACK step costs
-    more in thread wake-ups than the sum itself (measured 2x on the whole solve)."""
-    return np.einsum("i,i...->...", weights, X)
+def _bipartite(W):
+    """Adjacency of the bipartite graph rows <-> atoms of W (rows first)."""
+    return sp.bmat([[None, W], [W.T, None]], format="csr")

@@ -132,14 +132,29 @@ def test_kernel_int64_indices():
     # directly on a small matrix.
     Q = _random_csr(70, 50, nnz_per_row=5, seed=6, empty_row=2)
     rng = np.random.default_rng(6)
+    empty = np.empty(0)
     for k in (1, 5):
         X = rng.standard_normal((50, k))
         out = np.empty(70 * k)
         _csr_matmat(
             Q.indptr.astype(np.int64), Q.indices.astype(np.int64), Q.data,
-            X.ravel(), k, out,
+            X.ravel(), k, out, empty, empty, 1.0, empty, 0.0, empty, 0.0, 3,
         )
         _assert_close(out.reshape(70, k), Q @ X)
+
+
+@pytest.mark.parametrize("n_chunks", [1, 7, 70])
+def test_fused_terms_match_numpy(n_chunks):
+    # out = alpha (A X - u c^T) + beta Y + gamma Z, for any split of the rows
+    Q = _random_csr(70, 50, nnz_per_row=5, seed=16, empty_row=4)
+    rng = np.random.default_rng(16)
+    X, Y, Z = rng.standard_normal((50, 6)), rng.standard_normal((70, 6)), rng.standard_normal((70, 6))
+    u, c = rng.standard_normal(70), rng.standard_normal(6)
+    out = np.empty(70 * 6)
+    _csr_matmat(Q.indptr, Q.indices, Q.data, X.ravel(), 6, out, u, c, 0.7, Y.ravel(),
+                -0.2, Z.ravel(), 1.3, n_chunks)
+    expected = 0.7 * (Q @ X - np.outer(u, c)) - 0.2 * Y + 1.3 * Z
+    _assert_close(out.reshape(70, 6), expected)
 
 
 @pytest.mark.parametrize(
