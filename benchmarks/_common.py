@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: data folder, timing, peak memory, JSON output."""
+"""Shared helpers of the benchmarks: data, timing, peak memory, JSON output."""
 
 import json
 import os
@@ -7,6 +7,9 @@ import resource
 import statistics
 import time
 from pathlib import Path
+
+import numpy as np
+from sklearn.datasets import make_swiss_roll
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -20,6 +23,12 @@ def data_dir(option=None):
     if default.exists():
         return default
     raise FileNotFoundError("No dataset folder: pass --data-dir or set SKCONTEXTURE_DATA.")
+
+
+def noisy_swiss_roll(n, seed=0):
+    """The 10-d noisy swiss roll: ``make_swiss_roll`` (noise 0.5) plus 7 N(0, 0.5^2) columns."""
+    X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
+    return np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
 
 
 def median_time(func, repeats=3):

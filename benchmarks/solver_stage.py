@@ -22,9 +22,8 @@ import time
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from _common import median_time, peak_rss_mb, print_table, write_json
+from _common import median_time, noisy_swiss_roll, peak_rss_mb, print_table, write_json
 from scipy.sparse.linalg import svds
-from sklearn.datasets import make_swiss_roll
 from sklearn.neighbors import kneighbors_graph
 
 from skcontexture._linalg import top_singular_triplets
@@ -32,9 +31,7 @@ from skcontexture._operator import ContextOperator
 
 
 def swiss_roll_affinity(n, seed=0):
-    X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
-    X = np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
-    A = kneighbors_graph(X, 15, n_jobs=2)
+    A = kneighbors_graph(noisy_swiss_roll(n, seed), 15, n_jobs=2)
     return (0.5 * (A + A.T)).tocsr()
 
 

@@ -42,16 +42,19 @@ class ContextureEmbedding(
         ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
     n_components : int, default=8
         Number of singular functions d (at most ``min(n_samples, n_atoms) - 1``).
-    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}, default="auto"
+    solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}, default="auto"
         Singular value solver. "dense" eigendecomposes the Gram matrix of the
         operator's short side (up to 5,000); "arpack" and "lobpcg" use
-        :func:`scipy.sparse.linalg.svds`; "randomized" is block subspace
-        iteration. "auto" uses "dense" when the short side is at most 1,000,
-        "arpack" otherwise.
-    tol : float, default=1e-10
-        Accuracy of every singular triplet (residual of the singular value
-        equations); a :class:`~sklearn.exceptions.ConvergenceWarning` is
-        raised when the solver stops far from it.
+        :func:`scipy.sparse.linalg.svds`; "chebyshev" is Chebyshev-filtered
+        block subspace iteration with parallel block products. "auto" uses
+        "dense" when the short side is at most 1,000, "chebyshev" otherwise.
+    tol : float, default=1e-6
+        Accuracy of every singular triplet: the residual r of the singular
+        value equations (the operator has norm 1). Singular values are then
+        accurate to about r^2 / gap and singular functions to r / gap, where
+        gap is the distance to the nearest other singular value; a
+        :class:`~sklearn.exceptions.ConvergenceWarning` is raised when the
+        solver stops far from it.
     max_iter : int, default=None
         Iteration cap of the iterative solvers (None: the solver's default).
     scale : {"none", "singular_values"}, default="none"
@@ -134,7 +137,7 @@ class ContextureEmbedding(
         n_components=8,
         *,
         solver="auto",
-        tol=1e-10,
+        tol=1e-6,
         max_iter=None,
         scale="none",
         n_jobs=None,

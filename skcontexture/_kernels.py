@@ -45,6 +45,7 @@ With int64 indices (``nnz`` or a dimension >= 2**31) it is
 row this is ~0.38 GB.
 """
 
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import numba
@@ -219,6 +220,8 @@ class SparseOperator:
         ``(n, m)``.
     nnz : int
         Number of stored nonzeros of ``Q``.
+    n_threads : int
+        Threads used by the block products (``n_jobs`` resolved).
 
     Notes
     -----
@@ -234,7 +237,7 @@ class SparseOperator:
         # Q.T is a CSC view of Q; tocsr() builds new arrays, no copy needed.
         self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs
-        self._threads = _n_threads(n_jobs)
+        self.n_threads = _n_threads(n_jobs)
 
     @property
     def shape(self):
@@ -295,8 +298,8 @@ class SparseOperator:
         u, c = (empty, empty) if c is None else (rank_one[0], c)
         y = empty if y is None else y.reshape(-1)
         z = empty if z is None else z.reshape(-1)
-        n_chunks = min(A.shape[0], 64 * self._threads)
-        with _numba_threads(self._threads):
+        n_chunks = min(A.shape[0], 64 * self.n_threads)
+        with _numba_threads(self.n_threads):
             _csr_matmat(A.indptr, A.indices, A.data, x, k, out.reshape(-1),
                         u, c, alpha, y, beta, z, gamma, n_chunks)
         return out
@@ -356,3 +359,42 @@ def _weighted_sum(weights, X):
     wake-ups than the sum itself, and its spinning threads then slow the next
     numba product down (measured 2x on whole solves)."""
     return np.einsum("i,i...->...", weights, X)
+
+
+def _row_chunks(n_rows):
+    """Fixed row ranges for the tall-skinny products: they depend on the size
+    only, never on the thread count, so the sums are always taken in one order."""
+    n_chunks = max(1, min(16, n_rows // 4096))
+    bounds = np.linspace(0, n_rows, n_chunks + 1).astype(int)
+    return list(zip(bounds[:-1], bounds[1:]))
+
+
+def _map_chunks(func, chunks, n_threads):
+    if n_threads == 1 or len(chunks) == 1:
+        return [func(lo, hi) for lo, hi in chunks]
+    with ThreadPoolExecutor(n_threads) as pool:
+        return list(pool.map(lambda bounds: func(*bounds), chunks))
+
+
+def cross_product(X, Y, n_threads):
+    """``X.T @ Y`` for tall blocks, threaded over fixed row chunks.
+
+    Each chunk is one single-threaded BLAS call (run it under
+    ``threadpool_limits(1)``) and the chunk results are added in a fixed
+    order, so the result is bit-identical for any ``n_threads``.
+    """
+    parts = _map_chunks(lambda lo, hi: X[lo:hi].T @ Y[lo:hi], _row_chunks(X.shape[0]), n_threads)
+    total = parts[0]
+    for part in parts[1:]:
+        total += part
+    return total
+
+
+def rotate(X, Z, out, n_threads):
+    """``out = X @ Z`` for a tall block, threaded over fixed row chunks."""
+
+    def chunk(lo, hi):
+        np.matmul(X[lo:hi], Z, out=out[lo:hi])
+
+    _map_chunks(chunk, _row_chunks(X.shape[0]), n_threads)
+    return out

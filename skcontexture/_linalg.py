@@ -15,6 +15,9 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
+
+from ._kernels import cross_product, rotate
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of
 #: the short side (DENSE_MAX_SIDE**2 * 8 bytes: 200 MB).
@@ -22,7 +25,11 @@ DENSE_MAX_SIDE = 5_000
 #: "auto" uses the dense solver up to this short side.
 AUTO_DENSE_SIDE = 1_000
 
-SOLVERS = ("auto", "dense", "arpack", "lobpcg", "randomized")
+SOLVERS = ("auto", "dense", "arpack", "lobpcg", "chebyshev")
+
+#: Highest degree of one Chebyshev filter (between two Rayleigh-Ritz steps).
+MAX_DEGREE = 40
+BLOCK_FACTOR = 2.0
 
 
 def top_singular_triplets(
@@ -36,12 +43,12 @@ def top_singular_triplets(
         The deflated operator (shape n x m).
     k : int
         Number of triplets, ``1 <= k <= min(n, m) - 1``.
-    solver : {"auto", "dense", "arpack", "lobpcg", "randomized"}
+    solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}
         "dense" eigendecomposes the Gram matrix of the short side
         (``ContextOperator.gram``, allowed up to a short side of 5,000);
-        "arpack" and "lobpcg" are scipy's ``svds``; "randomized" is block
-        subspace iteration with Rayleigh-Ritz and a residual stopping rule.
-        "auto" picks "dense" up to a short side of 1,000, else "arpack".
+        "arpack" and "lobpcg" are scipy's ``svds``; "chebyshev" is
+        Chebyshev-filtered block subspace iteration on the Gram matrix.
+        "auto" picks "dense" up to a short side of 1,000, else "chebyshev".
     tol : float
         Requested accuracy: the residual of each triplet,
         ``max(||A v - s u||, ||A^T u - s v||)``, with ||A|| <= 1.
@@ -63,11 +70,11 @@ def top_singular_triplets(
     n, m = operator.shape
     short = min(n, m)
     if solver == "auto":
-        solver = "dense" if short <= max(AUTO_DENSE_SIDE, 4 * k) else "arpack"
+        solver = "dense" if short <= max(AUTO_DENSE_SIDE, 4 * k) else "chebyshev"
     if solver == "dense" and short > DENSE_MAX_SIDE:
         raise ValueError(
             f"solver='dense' forms a {short} x {short} Gram matrix, allowed up to "
-            f"{DENSE_MAX_SIDE}; use solver='arpack', 'lobpcg' or 'randomized'."
+            f"{DENSE_MAX_SIDE}; use solver='chebyshev', 'arpack' or 'lobpcg'."
         )
     rng = check_random_state(random_state)
     counted = _CountingOperator(operator)
@@ -94,6 +101,10 @@ class _CountingOperator:
     def rmatmat(self, U):
         self.n_products += 1
         return self.operator.rmatmat(U)
+
+    def gram_matmat(self, X, **kwargs):
+        self.n_products += 2
+        return self.operator.gram_matmat(X, **kwargs)
 
     def as_linear_operator(self):
         return LinearOperator(
@@ -127,7 +138,7 @@ def _arpack(op, k, tol, max_iter, rng):
     except ArpackNoConvergence as exc:
         raise RuntimeError(
             f"ARPACK did not converge within max_iter={max_iter}; increase max_iter, "
-            "loosen tol, or use solver='lobpcg' or 'randomized'."
+            "loosen tol, or use solver='chebyshev'."
         ) from exc
     _check_rank(s)
     return s, U, Vt.T
@@ -149,29 +160,105 @@ def _lobpcg(op, k, tol, max_iter, rng):
     return s, U, Vt.T
 
 
-def _randomized(op, k, tol, max_iter, rng):
+def _chebyshev(op, k, tol, max_iter, rng):
+    """Chebyshev-filtered block subspace iteration on the Gram of the short side.
+
+    G = D^T D (or D D^T) has its spectrum in [0, 1]. A block of b = max(2k,
+    k + 16) vectors is filtered by the scaled Chebyshev polynomial that is
+    small on [0, theta_b] (theta_b the block's smallest Ritz value) and grows
+    fast above it, then Rayleigh-Ritz is applied; the degree of each filter is
+    chosen to bring the slowest wanted residual to tol. Every filter step is
+    one fused Gram product (``ContextOperator.gram_matmat``); the tall-skinny
+    BLAS products run on the operator's ``n_jobs`` threads over fixed row
+    chunks, so the result is bit-identical for any ``n_jobs``.
+    """
     n, m = op.shape
-    block = min(k + max(10, k), min(n, m) - 1)
-    max_iter = 1000 if max_iter is None else max_iter
-    Z = op.rmatmat(op.matmat(rng.standard_normal((m, block))))
-    for _ in range(max_iter):
-        basis, _ = scipy.linalg.qr(Z, mode="economic")
-        Y = op.matmat(basis)
-        Ub, s, Wt = scipy.linalg.svd(Y, full_matrices=False)
-        V = basis @ Wt.T
-        Z = op.rmatmat(Ub)
-        residual = np.linalg.norm(Z[:, :k] - V[:, :k] * s[:k], axis=0)
-        if residual.max() <= tol:
-            break
-    _check_rank(s[:k])
-    return s[:k], Ub[:, :k], V[:, :k]
+    size = min(n, m)
+    block = min(max(int(BLOCK_FACTOR * k), k + 16), size)
+    max_iter = 100 if max_iter is None else max_iter
+    with threadpool_limits(limits=1, user_api="blas"):
+        X = rng.uniform(-1.0, 1.0, (size, block))
+        Y = op.gram_matmat(X)
+        spare = [np.empty_like(X), np.empty_like(X)]
+        for n_round in range(max_iter):
+            theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
+            residual = np.linalg.norm(Y[:, :k] - X[:, :k] * theta[:k], axis=0)
+            if theta[k - 1] <= 1e-12 or np.all(residual <= tol * np.sqrt(theta[:k])):
+                break
+            degree = _filter_degree(theta, k, residual.max() / tol / np.sqrt(theta[k - 1]))
+            # The first Ritz values come from a random block: a short filter first.
+            X, spare = _chebyshev_filter(op, X, Y, theta[-1], degree if n_round else 8, spare)
+            Y = op.gram_matmat(X, out=Y)
+    s = np.sqrt(np.clip(theta[:k], 0.0, None))
+    _check_rank(s)
+    X = X[:, :k]
+    if m <= n:
+        return s, op.matmat(X) / s, X
+    return s, X, op.rmatmat(X) / s
+
+
+def _rayleigh_ritz(op, X, Y, spare):
+    """Ritz pairs of G on span(X), given Y = G X; descending.
+
+    Returns the Ritz values, the Ritz vectors and G times them (written into
+    ``spare[0]`` and ``Y``), and the blocks now free.
+    """
+    threads = op.operator.n_threads
+    try:
+        theta, Z = scipy.linalg.eigh(
+            _symmetric(cross_product(X, Y, threads)), cross_product(X, X, threads)
+        )
+    except scipy.linalg.LinAlgError:  # the block lost rank: orthonormalize it
+        X = scipy.linalg.qr(X, mode="economic")[0]
+        Y = op.gram_matmat(X, out=Y)
+        theta, Z = scipy.linalg.eigh(_symmetric(cross_product(X, Y, threads)))
+    rotated = rotate(X, np.ascontiguousarray(Z[:, ::-1]), spare[0], threads)
+    Y = op.gram_matmat(rotated, out=Y)
+    # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
+    theta = np.einsum("ij,ij->j", rotated, Y) / np.einsum("ij,ij->j", rotated, rotated)
+    return theta, rotated, Y, [X, spare[1]]
+
+
+def _symmetric(A):
+    return (A + A.T) / 2
+
+
+def _filter_degree(theta, k, reduction):
+    """Degree whose filter shrinks the k-th residual by ``reduction`` (x 10 margin)."""
+    x = 2 * theta[k - 1] / max(theta[-1], 1e-300) - 1
+    if x <= 1.0 or not np.isfinite(x):
+        return MAX_DEGREE
+    degree = np.arccosh(max(10.0 * reduction, 1.0)) / np.arccosh(x)
+    return int(np.clip(np.ceil(degree), 4, MAX_DEGREE))
+
+
+def _chebyshev_filter(op, X, Y, cutoff, degree, spare):
+    """Apply the scaled Chebyshev polynomial small on [0, cutoff], 1 at 1.
+
+    Three-term recurrence (Zhou & Saad 2007) with Y = G X given; returns the
+    filtered block and the two blocks free for reuse.
+    """
+    half = centre = max(cutoff, 1e-12) / 2
+    sigma = half / (1.0 - centre)
+    previous, current, free = X, spare[0], spare[1]
+    np.multiply(centre, X, out=current)
+    np.subtract(Y, current, out=current)
+    current *= sigma / half
+    s_previous = sigma
+    for _ in range(degree - 1):
+        s_next = 1.0 / (2.0 / sigma - s_previous)
+        op.gram_matmat(current, scale=2 * s_next / half, shift=centre, previous=previous,
+                       weight=-s_previous * s_next, out=free)
+        previous, current, free = current, free, previous
+        s_previous = s_next
+    return current, [previous, free]
 
 
 _SOLVERS = {
     "dense": _dense,
     "arpack": _arpack,
     "lobpcg": _lobpcg,
-    "randomized": _randomized,
+    "chebyshev": _chebyshev,
 }
 
 

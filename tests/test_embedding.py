@@ -42,7 +42,7 @@ def _contexts_and_data(blobs):
     ]
 
 
-@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg", "randomized"])
+@pytest.mark.parametrize("solver", ["dense", "arpack", "lobpcg", "chebyshev"])
 @pytest.mark.parametrize("case", range(4))
 def test_matches_dense_reference(blobs, case, solver):
     context, X, y = _contexts_and_data(blobs)[case]
@@ -193,7 +193,7 @@ def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
 
 def test_solver_non_convergence_warns(blobs):
     X, _ = blobs
-    emb = ContextureEmbedding(KNNContext(15), n_components=6, solver="randomized", max_iter=1)
+    emb = ContextureEmbedding(KNNContext(15), n_components=6, solver="chebyshev", max_iter=1)
     with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
         emb.fit(X)
 

@@ -1,0 +1,198 @@
+"""Question: does the RBF context scale to 50,000 points within 4 GB, and how exact is it?
+
+An exact kernel method on 50,000 points (such as scikit-learn's KernelPCA)
+needs the 50,000 x 50,000 float64 kernel, 20 GB. ``RBFContext(n_neighbors=K)``
+keeps each row's K largest kernel entries instead. Data: a 10-d noisy swiss
+roll (``make_swiss_roll(n, noise=0.5, random_state=0)`` next to 7 columns of
+N(0, 0.5^2) noise, columns standardised); the real datasets at hand (e.g.
+california_housing, 20,640 rows) are smaller than 50,000 points.
+
+1. Full size: ``ContextureEmbedding(RBFContext(n_neighbors=K), n_components=d,
+   n_jobs=2, random_state=0, tol=1e-6).fit(X)``, median of ``--repeats`` runs
+   after one warm-up, in a fresh process of its own, whose peak resident
+   memory is the figure compared with the 4,096 MB target. gamma is the
+   context's default, ``1 / (n_features * X.var())`` on the full data.
+2. Accuracy, on a random subsample (``--subsample``, at most 5,000 points):
+   the exact operator, ``RBFContext(gamma, n_neighbors=None)`` (every kernel
+   entry kept) with ``solver="dense"`` (timed once: it is the slow case),
+   against the truncated ``RBFContext(gamma, n_neighbors=K)``, both with the
+   gamma of the full-size fit. Reported: the largest relative error of the d
+   singular values and the smallest canonical correlation of the two
+   (centred) embeddings. If K misses the 1e-3 target, every K of ``--sweep``
+   is measured and the smallest meeting it is fitted at full size as well.
+   The subsample is 10 times sparser than the full data, so a given K covers
+   a larger share of each row's kernel mass there than at full size.
+3. Peer: ``KernelPCA(kernel="rbf", gamma, n_components=d)`` on the subsample,
+   timed, with the memory its kernel alone would take at full size
+   (n^2 * 8 bytes). KernelPCA centres the kernel matrix, a different operator
+   from the normalised context, so only its time and memory are compared.
+
+Every case runs in its own subprocess of this script, so each peak memory
+belongs to that case alone. Writes benchmarks/results/rbf_large.json.
+
+    python benchmarks/rbf_large.py [--n 50000] [--d 16] [--n-neighbors 100]
+                                   [--subsample 5000] [--repeats 3]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import scipy.linalg
+from _common import median_time, peak_rss_mb, print_table, write_json
+from sklearn.datasets import make_swiss_roll
+from sklearn.decomposition import KernelPCA
+
+from skcontexture import ContextureEmbedding, RBFContext
+
+TARGET_REL_ERR = 1e-3
+TARGET_MB = 4096
+CASES = ("fit", "exact", "truncated", "kernel_pca")
+
+
+def swiss_roll(n, seed=0):
+    """The 10-d noisy swiss roll with standardised columns."""
+    X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
+    X = np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
+    return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def subsample(X, size, seed=0):
+    """``size`` rows of ``X`` drawn without replacement with a fixed seed."""
+    return X[np.random.RandomState(seed).choice(len(X), size, replace=False)]
+
+
+def run_case(args):
+    """Time one case in this process and return its measurements."""
+    X = swiss_roll(args.n)
+    if args.child != "fit":
+        X = subsample(X, args.subsample)
+    if args.child == "kernel_pca":
+        model = KernelPCA(n_components=args.d, kernel="rbf", gamma=args.gamma,
+                          eigen_solver=args.kpca_solver, random_state=0)
+    else:
+        dense = args.child == "exact"
+        context = RBFContext(gamma=args.gamma, n_neighbors=None if dense else args.n_neighbors)
+        model = ContextureEmbedding(context, n_components=args.d, tol=args.tol, n_jobs=2,
+                                    solver="dense" if dense else "auto", random_state=0)
+    repeats = 1
+    if args.child != "exact":
+        model.fit(X)  # warm-up
+        repeats = args.repeats
+    seconds, fitted = median_time(lambda: model.fit(X), repeats)
+    result = {"seconds": seconds, "peak_mb": peak_rss_mb()}
+    if args.child != "kernel_pca":
+        result.update(singular_values=fitted.singular_values_.tolist(),
+                      gamma=fitted.context_.gamma_, nnz=int(fitted.context_.joint_.nnz))
+        if args.child != "fit":
+            result["embedding"] = fitted.embedding_.tolist()
+    return result
+
+
+def in_subprocess(args, case, n_neighbors=None, gamma=None):
+    """Run ``case`` in a fresh process of this script and read its JSON line."""
+    command = [sys.executable, __file__, "--child", case, "--n", str(args.n), "--d", str(args.d),
+               "--subsample", str(args.subsample), "--repeats", str(args.repeats),
+               "--tol", repr(args.tol), "--kpca-solver", args.kpca_solver]
+    if n_neighbors is not None:
+        command += ["--n-neighbors", str(n_neighbors)]
+    if gamma is not None:
+        command += ["--gamma", repr(gamma)]
+    out = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def accuracy(result, exact):
+    """Largest relative error of the singular values, smallest canonical correlation."""
+    rel = float(np.max(np.abs(np.divide(result["singular_values"], exact["singular_values"]) - 1)))
+    Z, Z_exact = np.array(result["embedding"]), np.array(exact["embedding"])
+    angles = scipy.linalg.subspace_angles(Z - Z.mean(axis=0), Z_exact - Z_exact.mean(axis=0))
+    return rel, float(np.cos(angles).min())
+
+
+def row(case, n, K, result, rel=None, corr=None):
+    """One table row."""
+    return {"case": case, "n": n, "K": K, "seconds": result["seconds"],
+            "peak_mb": result["peak_mb"], "max_rel_err_s": rel, "min_canon_corr": corr}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=50_000)
+    parser.add_argument("--d", type=int, default=16)
+    parser.add_argument("--n-neighbors", type=int, default=100)
+    parser.add_argument("--subsample", type=int, default=5_000)
+    parser.add_argument("--sweep", type=int, nargs="+", default=[50, 100, 200, 400, 800])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--tol", type=float, default=1e-6)
+    parser.add_argument("--kpca-solver", choices=["arpack", "randomized"], default="arpack")
+    parser.add_argument("--gamma", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=CASES, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(run_case(args)))
+        return
+
+    start = time.perf_counter()
+    X = swiss_roll(args.n)
+    gamma = 1.0 / (X.shape[1] * float(X.var()))  # RBFContext's default on the full data
+    print(f"swiss roll: {args.n} x {X.shape[1]}, d = {args.d}, gamma = {gamma:.6g}")
+    columns = ["case", "n", "K", "seconds", "peak_mb", "max_rel_err_s", "min_canon_corr"]
+    rows = []
+
+    def add(new):
+        rows.append(new)
+        print_table([new], columns)
+
+    exact = in_subprocess(args, "exact", gamma=gamma)
+    add(row("exact dense (subsample)", args.subsample, "all", exact))
+    errors = {}
+    for K in [args.n_neighbors] + sorted(set(args.sweep) - {args.n_neighbors}):
+        truncated = in_subprocess(args, "truncated", K, gamma)
+        errors[K], corr = accuracy(truncated, exact)
+        add(row("truncated (subsample)", args.subsample, K, truncated, errors[K], corr))
+        if K == args.n_neighbors and errors[K] <= TARGET_REL_ERR:
+            break
+    meeting = [K for K in sorted(errors) if errors[K] <= TARGET_REL_ERR]
+    k_target = meeting[0] if meeting else None
+
+    fits = {}
+    for K in dict.fromkeys([args.n_neighbors, k_target] if k_target else [args.n_neighbors]):
+        fits[K] = in_subprocess(args, "fit", K)
+        add(row("contexture fit", args.n, K, fits[K]))
+        if not np.isclose(fits[K]["gamma"], gamma, rtol=1e-12):
+            raise RuntimeError(f"full-size gamma {fits[K]['gamma']} differs from {gamma}")
+
+    kpca = in_subprocess(args, "kernel_pca", gamma=gamma)
+    add(row(f"KernelPCA {args.kpca_solver} (subsample)", args.subsample, "all", kpca))
+    kernel_mb = args.n**2 * 8 / 2**20
+
+    print()
+    print_table(rows, columns)
+    print(f"\nKernelPCA at n = {args.n}: its kernel alone takes {kernel_mb:,.0f} MB "
+          f"({args.n**2 * 8 / 1e9:.1f} GB); target for the fit: {TARGET_MB} MB")
+    print(f"smallest K with max rel err of s <= {TARGET_REL_ERR:g} on the subsample: {k_target}")
+    path = write_json("rbf_large", {
+        "question": "does RBFContext(n_neighbors=K) fit 50,000 points within 4 GB, "
+                    "and how close are its singular values to the dense kernel's?",
+        "options": {k: v for k, v in vars(args).items() if k not in ("gamma", "child")},
+        "gamma": gamma,
+        "target_rel_err": TARGET_REL_ERR,
+        "target_mb": TARGET_MB,
+        "k_meeting_target": k_target,
+        "rows": rows,
+        "fit_within_target_mb": {str(K): fit["peak_mb"] < TARGET_MB for K, fit in fits.items()},
+        "fit_joint_nnz": {str(K): fit["nnz"] for K, fit in fits.items()},
+        "fit_singular_values": {str(K): fit["singular_values"] for K, fit in fits.items()},
+        "exact_subsample_singular_values": exact["singular_values"],
+        "kernel_pca_kernel_mb_at_n": kernel_mb,
+        "seconds": time.perf_counter() - start,
+    })
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()
