@@ -44,7 +44,7 @@ from sklearn.linear_model import LogisticRegression
 from skcontexture import ContextureEmbedding, KNNContext
 from skcontexture._linalg import top_singular_triplets
 from skcontexture._operator import ContextOperator
-from skcontexture.contexts._neighbors import NNDESCENT_MIN_SAMPLES
+from skcontexture.contexts._neighbors import uses_nndescent
 
 #: Per case: fit time target (s) and peak RSS target (MB, None: no target).
 TARGETS = {"million": (120, 4096), "fashion": (60, None)}
@@ -92,7 +92,7 @@ def run_case(case, args):
     log(f"{case}: {X.shape[0]} x {X.shape[1]}, K = {args.k}, d = {args.d}")
     warm_rows = np.random.RandomState(0).choice(len(X), min(args.warmup_rows, len(X)),
                                                 replace=False)
-    search = "nndescent" if len(X) >= NNDESCENT_MIN_SAMPLES else "exact"
+    search = "nndescent" if uses_nndescent(*X.shape) else "exact"
     warmup_s, _ = timed(lambda: embedding(args, search).fit(X[warm_rows]))
     log(f"  warm-up fit ({len(warm_rows)} rows, {search}): {warmup_s:.1f} s")
     fit_s, model = timed(lambda: embedding(args).fit(X))

@@ -27,6 +27,10 @@ AUTO_DENSE_SIDE = 1_000
 
 SOLVERS = ("auto", "dense", "arpack", "lobpcg", "chebyshev")
 
+#: Singular values at or below this are zero: the rounding floor of the dense
+#: solver's Gram eigenvalues (~1e-16) is 1e-8 here, and the Nystrom extension
+#: divides by the singular values.
+RANK_FLOOR = 1e-7
 #: Highest degree of one Chebyshev filter (between two Rayleigh-Ritz steps).
 MAX_DEGREE = 40
 BLOCK_FACTOR = 2.0
@@ -183,7 +187,8 @@ def _chebyshev(op, k, tol, max_iter, rng):
         for n_round in range(max_iter):
             theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
             residual = np.linalg.norm(Y[:, :k] - X[:, :k] * theta[:k], axis=0)
-            if theta[k - 1] <= 1e-12 or np.all(residual <= tol * np.sqrt(theta[:k])):
+            converged = np.all(residual <= tol * np.sqrt(theta[:k]))
+            if converged or theta[k - 1] <= RANK_FLOOR**2 or n_round == max_iter - 1:
                 break
             degree = _filter_degree(theta, k, residual.max() / tol / np.sqrt(theta[k - 1]))
             # The first Ritz values come from a random block: a short filter first.
@@ -263,8 +268,8 @@ _SOLVERS = {
 
 
 def _check_rank(s):
-    if s.min() <= 1e-12:
-        rank = int(np.sum(s > 1e-12))
+    if s.min() <= RANK_FLOOR:
+        rank = int(np.sum(s > RANK_FLOOR))
         raise ValueError(
             f"The context operator has only {rank} nonzero singular value(s) besides "
             f"the trivial one, fewer than the {len(s)} requested; lower n_components "

@@ -26,7 +26,7 @@ class KNNContext(BaseContext):
         Distance, as accepted by :class:`sklearn.neighbors.NearestNeighbors`.
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
         Exact search (scikit-learn) or approximate NN-descent (pynndescent).
-        "auto" uses NN-descent from 100,000 fit points on.
+        "auto" uses NN-descent from 100,000 fit points on (from 20,000 above 32 features).
     n_jobs : int, default=None
         Threads for the neighbour search; None means 1, -1 all cores.
     random_state : int, RandomState instance or None, default=None
