@@ -87,14 +87,14 @@ def _csr_matmat(
     ----------
     indptr, indices : ndarray of int32 or int64
         CSR structure of ``A`` (same dtype for both).
-    data : ndarray of float64
+    data : ndarray of float64 or float32
         CSR values of ``A``.
     x : ndarray of shape (n_cols_A * k,)
-        Flat view of the C-contiguous float64 block ``X`` (n_cols_A, k).
+        Flat view of the C-contiguous block ``X`` (n_cols_A, k), of data's dtype.
     k : int
         Number of columns of the block.
     out : ndarray of shape (n_rows_A * k,)
-        Flat C-contiguous float64 output, overwritten.
+        Flat C-contiguous output of data's dtype, overwritten.
     u, c : ndarray of shape (n_rows_A,) and (k,), or empty
         Rank-one term subtracted from ``A @ X``.
     alpha, beta, gamma : float
@@ -250,12 +250,14 @@ class SparseOperator:
         return self._Q.nnz
 
     def _apply(self, A, X, rank_one=None, *, alpha=1.0, y=None, beta=0.0, z=None,
-               gamma=0.0, out=None):
+               gamma=0.0, out=None, single=False):
         """Compute ``alpha * (A @ X - u (w @ X)) + beta * y + gamma * z``.
 
         ``rank_one`` is None or the pair ``(u, w)``; ``y``, ``z`` and ``out``
-        are optional C-contiguous float64 blocks of the output's shape (``out``
-        must not overlap the inputs).
+        are optional C-contiguous blocks of the output's shape and dtype
+        (``out`` must not overlap the inputs). With ``single=True`` a float32
+        block stays float32 (half the memory traffic; the products accumulate
+        in float64); anything else is computed in float64.
         """
         X = np.asarray(X)
         if X.ndim not in (1, 2):
@@ -269,9 +271,10 @@ class SparseOperator:
             if rank_one is not None or y is not None or z is not None or out is not None:
                 raise TypeError("Only real blocks take the fused terms.")
             return np.asarray(A @ X)
-        X = X.astype(np.float64, copy=False)
+        dtype = np.float32 if single and X.dtype == np.float32 else np.float64
+        X = X.astype(dtype, copy=False)
         k = 1 if X.ndim == 1 else X.shape[1]
-        c = None if rank_one is None else _weighted_sum(rank_one[1], X)
+        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
             # Vectors: scipy's kernel is as fast on one thread, and a parallel
             # region can stall on a busy machine (ARPACK makes hundreds of them).
@@ -284,7 +287,7 @@ class SparseOperator:
                 if block is not None:
                     result += weight * block
             if out is None:
-                return result
+                return result.astype(dtype, copy=False)
             out[...] = result
             return out
         x = np.ascontiguousarray(X).reshape(-1)
@@ -293,16 +296,25 @@ class SparseOperator:
             # next to the O(nnz k) product) avoids a second JIT compilation.
             x = x.copy()
         if out is None:
-            out = np.empty((A.shape[0], k) if X.ndim == 2 else A.shape[0])
+            out = np.empty((A.shape[0], k) if X.ndim == 2 else A.shape[0], dtype=dtype)
         empty = np.empty(0)
         u, c = (empty, empty) if c is None else (rank_one[0], c)
         y = empty if y is None else y.reshape(-1)
         z = empty if z is None else z.reshape(-1)
         n_chunks = min(A.shape[0], 64 * self.n_threads)
         with _numba_threads(self.n_threads):
-            _csr_matmat(A.indptr, A.indices, A.data, x, k, out.reshape(-1),
+            _csr_matmat(A.indptr, A.indices, self._values(A, dtype), x, k, out.reshape(-1),
                         u, c, alpha, y, beta, z, gamma, n_chunks)
         return out
+
+    def _values(self, A, dtype):
+        """The stored values of ``A`` (Q or Q^T) in ``dtype`` (float32 copies made once)."""
+        if dtype == np.float64:
+            return A.data
+        cache = self.__dict__.setdefault("_single", {})
+        if id(A) not in cache:
+            cache[id(A)] = A.data.astype(np.float32)
+        return cache[id(A)]
 
     def matmat(self, X):
         """Compute ``Q @ X``.

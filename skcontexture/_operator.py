@@ -103,13 +103,14 @@ class ContextOperator(SparseOperator):
         Parameters
         ----------
         X : ndarray of shape (short_side, k)
-            C-contiguous float64 block.
+            C-contiguous float64 or float32 block (float32: the products
+            read float32 values and blocks and accumulate in float64).
         scale, shift, weight : float
             Coefficients.
         previous : ndarray of shape (short_side, k) or None
-            C-contiguous float64 block.
+            C-contiguous block of X's dtype.
         out : ndarray of shape (short_side, k) or None
-            Output block, not overlapping the inputs.
+            Output block of X's dtype, not overlapping the inputs.
 
         Returns
         -------
@@ -118,19 +119,19 @@ class ContextOperator(SparseOperator):
         n, m = self.shape
         first, second = (self._Q, self._QT) if m <= n else (self._QT, self._Q)
         u_first, u_second = (self.u0, self.v0) if m <= n else (self.v0, self.u0)
-        middle = self._workspace(first.shape[0], X.shape[1])
-        self._apply(first, X, (u_first, u_second), out=middle)
+        middle = self._workspace(first.shape[0], X.shape[1], X.dtype)
+        self._apply(first, X, (u_first, u_second), out=middle, single=True)
         return self._apply(
             second, middle, (u_second, u_first), alpha=scale,
             y=X if shift else None, beta=-scale * shift,
-            z=previous, gamma=weight, out=out,
+            z=previous, gamma=weight, out=out, single=True,
         )
 
-    def _workspace(self, n_rows, k):
+    def _workspace(self, n_rows, k, dtype):
         """A reused block for the middle product (fresh memory costs page faults)."""
         work = getattr(self, "_work", None)
-        if work is None or work.shape != (n_rows, k):
-            work = self._work = np.empty((n_rows, k))
+        if work is None or work.shape != (n_rows, k) or work.dtype != dtype:
+            work = self._work = np.empty((n_rows, k), dtype=dtype)
         return work
 
     def gram(self):

@@ -180,7 +180,7 @@ def test_noncontiguous_and_other_dtypes(layout, force_kernel):
     # inputs are normalised, so no extra specialisations get compiled
     for sig in _csr_matmat.signatures:
         assert all(a.layout == "C" and a.mutable for a in (sig[3], sig[5]))
-        assert sig[2].dtype == numba.float64 and sig[0] == sig[1]
+        assert sig[2].dtype in (numba.float64, numba.float32) and sig[0] == sig[1]
 
 
 def test_inputs_not_mutated(force_kernel):

@@ -16,7 +16,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neighbors import kneighbors_graph
 from threadpoolctl import threadpool_limits
 
-from skcontexture import _kernels
+from skcontexture import _kernels, _linalg
 from skcontexture._kernels import _row_chunks, cross_product, rotate
 from skcontexture._linalg import top_singular_triplets
 from skcontexture._operator import ContextOperator
@@ -185,15 +185,31 @@ def test_chebyshev_matches_svd_random_joint(shape, k):
 
 
 @pytest.mark.parametrize("k", [1, 5, 20])
-def test_chebyshev_matches_svd_knn(knn_problem, k):
+@pytest.mark.parametrize("single", [False, True])
+def test_chebyshev_matches_svd_knn(knn_problem, k, single, monkeypatch):
+    # single: filtering in float32, then the double-precision polish reaches tol
+    monkeypatch.setattr(_linalg, "SINGLE_MIN_SIDE", 0 if single else np.inf)
     op, reference = knn_problem
     _assert_triplets(op, _solve(op, k), reference, k)
+
+
+def test_gram_matmat_in_single_precision(knn_problem, monkeypatch):
+    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0)
+    op, _ = knn_problem
+    X = np.random.default_rng(3).standard_normal((op.shape[1], 12))
+    expected = op.gram_matmat(X, scale=0.5, shift=0.2, previous=X, weight=0.1)
+    single = op.gram_matmat(X.astype(np.float32), scale=0.5, shift=0.2,
+                            previous=X.astype(np.float32), weight=0.1)
+    assert single.dtype == np.float32
+    assert_allclose(single, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
 
 
 # Determinism across threads
 
 
-def test_chebyshev_bit_identical_across_n_jobs():
+@pytest.mark.parametrize("single", [False, True])
+def test_chebyshev_bit_identical_across_n_jobs(single, monkeypatch):
+    monkeypatch.setattr(_linalg, "SINGLE_MIN_SIDE", 0 if single else np.inf)
     W = _knn_joint(9000, 4)
     # more than one fixed row chunk in the tall-skinny products
     assert len(_row_chunks(min(W.shape))) > 1
