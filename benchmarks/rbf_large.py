@@ -42,8 +42,7 @@ import time
 
 import numpy as np
 import scipy.linalg
-from _common import median_time, peak_rss_mb, print_table, write_json
-from sklearn.datasets import make_swiss_roll
+from _common import median_time, noisy_swiss_roll, peak_rss_mb, print_table, write_json
 from sklearn.decomposition import KernelPCA
 
 from skcontexture import ContextureEmbedding, RBFContext
@@ -55,8 +54,7 @@ CASES = ("fit", "exact", "truncated", "kernel_pca")
 
 def swiss_roll(n, seed=0):
     """The 10-d noisy swiss roll with standardised columns."""
-    X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
-    X = np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
+    X = noisy_swiss_roll(n, seed)
     return (X - X.mean(axis=0)) / X.std(axis=0)
 
 

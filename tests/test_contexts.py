@@ -1,5 +1,7 @@
 """Contexts beyond graphs: masks, noise, teachers, targets, paired views, and the algebra."""
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -575,3 +577,18 @@ def test_grid_search_over_nested_mask_parameters():
     ).fit(X, y)
     assert grid.best_score_ > 0.8
     assert set(grid.cv_results_["param_contextureembedding__context__mask_ratio"]) == {0.1, 0.4}
+
+
+def test_rbf_truncation_reports_the_kernel_mass_it_drops():
+    X = np.random.RandomState(0).normal(size=(600, 10))
+    with pytest.warns(UserWarning, match="kernel mass"):
+        wide = RBFContext(n_neighbors=10).fit(X)  # default gamma: a wide kernel
+    assert wide.kernel_mass_kept_ < 0.5
+    # the measured share is the one the kept rows carry, checked on one fit row
+    row = np.exp(-wide.gamma_ * ((X - X[0]) ** 2).sum(axis=1))
+    assert np.sort(row)[::-1][:10].sum() / row.sum() < 0.5
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        narrow = RBFContext(n_neighbors=10, gamma=5.0).fit(X)
+    assert narrow.kernel_mass_kept_ > 0.99
+    assert RBFContext().fit(X[:200]).kernel_mass_kept_ == 1.0

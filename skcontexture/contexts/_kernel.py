@@ -2,6 +2,8 @@
 
 from numbers import Integral, Real
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
@@ -17,6 +19,10 @@ from ._neighbors import NeighborIndex
 #: every row) is allowed: the joint then has n_samples**2 nonzeros
 #: (5,000 fit points: 25 million, about 300 MB).
 DENSE_MAX_SAMPLES = 5_000
+#: Fit rows whose full kernel row is computed to measure ``kernel_mass_kept_``.
+MASS_SAMPLE_ROWS = 256
+#: Below this median kept mass the truncation is reported as a warning.
+MIN_MASS_KEPT = 0.5
 
 
 class RBFContext(BaseContext):
@@ -52,6 +58,11 @@ class RBFContext(BaseContext):
         Number of atoms (fit points).
     gamma_ : float
         The kernel width used.
+    kernel_mass_kept_ : float
+        With ``n_neighbors`` set: the median, over up to 256 evenly spaced fit
+        rows, of the fraction of the row's kernel mass that its kept atoms
+        carry (1.0 without truncation). A warning names the fix when it is
+        below 0.5: the context is then closer to a kNN graph than to the kernel.
 
     Examples
     --------
@@ -117,7 +128,27 @@ class RBFContext(BaseContext):
                 self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
             ).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
+        self.kernel_mass_kept_ = 1.0 if self.n_neighbors is None else self._mass_kept(X)
+        if self.kernel_mass_kept_ < MIN_MASS_KEPT:
+            warnings.warn(
+                f"n_neighbors={self.n_neighbors} keeps a median "
+                f"{self.kernel_mass_kept_:.0%} of each row's kernel mass "
+                f"(gamma_={self.gamma_:.3g}): the truncated context is far from the "
+                "RBF kernel. Increase n_neighbors or gamma.",
+                UserWarning,
+                stacklevel=3,
+            )
         return self
+
+    def _mass_kept(self, X):
+        """Median fraction of the kernel mass of sampled fit rows on their kept atoms."""
+        rows = np.unique(np.linspace(0, X.shape[0] - 1, MASS_SAMPLE_ROWS).astype(int))
+        distances, _ = self.index_.kneighbors(X[rows], self.n_neighbors)
+        squared = euclidean_distances(X[rows], X, squared=True)
+        nearest = squared.min(axis=1, keepdims=True)  # shift as in _weights: no underflow
+        total = np.exp(-self.gamma_ * (squared - nearest)).sum(axis=1)
+        kept = np.exp(-self.gamma_ * (distances**2 - nearest)).sum(axis=1)
+        return float(np.median(np.minimum(kept / total, 1.0)))
 
     def conditional(self, X):
         """Return the normalised kernel rows over the fitted atoms.
