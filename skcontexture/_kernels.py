@@ -274,7 +274,7 @@ class SparseOperator:
         dtype = np.float32 if single and X.dtype == np.float32 else np.float64
         X = X.astype(dtype, copy=False)
         k = 1 if X.ndim == 1 else X.shape[1]
-        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
+        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype), X)
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
             # Vectors: scipy's kernel is as fast on one thread, and a parallel
             # region can stall on a busy machine (ARPACK makes hundreds of them).
@@ -410,3 +410,9 @@ def rotate(X, Z, out, n_threads):
 
     _map_chunks(chunk, _row_chunks(X.shape[0]), n_threads)
     return out
+
+
+
+def column_dots(X, Y):
+    """``(X * Y).sum(axis=0)`` accumulated in float64 (for float32 blocks too)."""
+    return np.einsum("ij,ij->j", X, Y, dtype=np.float64)

@@ -17,7 +17,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._kernels import cross_product, rotate
+from ._kernels import column_dots, cross_product, rotate
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of
 #: the short side (DENSE_MAX_SIDE**2 * 8 bytes: 200 MB).
@@ -190,15 +190,23 @@ def _chebyshev(op, k, tol, max_iter, rng):
     single = size >= SINGLE_MIN_SIDE
     with threadpool_limits(limits=1, user_api="blas"):
         X = rng.uniform(-1.0, 1.0, (size, block)).astype(np.float32 if single else np.float64)
-        Y = op.gram_matmat(X)
         spare = [np.empty_like(X), np.empty_like(X)]
-        worst = np.inf
+        # The Ritz values of a random block all lie near the mean eigenvalue of G:
+        # a short first filter from there replaces a Rayleigh-Ritz step.
+        mean = op.operator.gram_trace() / size
+        X, spare = _chebyshev_filter(op, X, op.gram_matmat(X), mean, 8, spare)
+        Y = op.gram_matmat(X)
+        worst, rotate_block = np.inf, True
         for n_round in range(max_iter):
-            theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
+            if rotate_block:
+                theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
+            else:  # fresh from single precision: Ritz vectors already
+                theta = column_dots(X, Y) / column_dots(X, X)
+            rotate_block = True
             residual = np.linalg.norm(Y[:, :k] - X[:, :k] * theta[:k], axis=0)
             single = X.dtype == np.float32
             target = max(tol, SINGLE_TOL) if single else tol
-            reached = np.all(residual <= target * np.sqrt(theta[:k]))
+            reached = np.all(residual <= target * np.sqrt(np.maximum(theta[:k], 0.0)))
             stalled = residual.max() > 0.5 * worst  # rounding floor of float32
             worst = residual.max()
             if single and (reached or stalled or n_round >= max_iter - 2):
@@ -206,6 +214,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
                 X = X.astype(np.float64)
                 spare = [np.empty_like(X), np.empty_like(X)]
                 Y = op.gram_matmat(X)
+                rotate_block = reached  # a final Rayleigh-Ritz step in double only
                 continue
             if reached or theta[k - 1] <= RANK_FLOOR**2 or n_round == max_iter - 1:
                 break
@@ -215,8 +224,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
             degree = _filter_degree(
                 theta_k, cutoff, margin * residual.max() / target / np.sqrt(theta_k)
             )
-            # The first Ritz values come from a random block: a short filter first.
-            X, spare = _chebyshev_filter(op, X, Y, cutoff, degree if n_round else 8, spare)
+            X, spare = _chebyshev_filter(op, X, Y, cutoff, degree, spare)
             Y = op.gram_matmat(X, out=Y)
     s = np.sqrt(np.clip(theta[:k], 0.0, None))
     _check_rank(s)
@@ -245,12 +253,8 @@ def _rayleigh_ritz(op, X, Y, spare):
     rotated = rotate(X, Z, spare[0], threads)
     Y = op.gram_matmat(rotated, out=Y)
     # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
-    theta = _column_dots(rotated, Y) / _column_dots(rotated, rotated)
+    theta = column_dots(rotated, Y) / column_dots(rotated, rotated)
     return theta, rotated, Y, [X, spare[1]]
-
-
-def _column_dots(X, Y):
-    return np.einsum("ij,ij->j", X, Y, dtype=np.float64)
 
 
 def _symmetric(A):

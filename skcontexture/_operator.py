@@ -127,6 +127,10 @@ class ContextOperator(SparseOperator):
             z=previous, gamma=weight, out=out, single=True,
         )
 
+    def gram_trace(self):
+        """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
+        return max(float(np.dot(self._Q.data, self._Q.data)) - 1.0, 0.0)
+
     def _workspace(self, n_rows, k, dtype):
         """A reused block for the middle product (fresh memory costs page faults)."""
         work = getattr(self, "_work", None)

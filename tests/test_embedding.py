@@ -193,7 +193,9 @@ def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
 
 def test_solver_non_convergence_warns(blobs):
     X, _ = blobs
-    emb = ContextureEmbedding(KNNContext(15), n_components=6, solver="chebyshev", max_iter=1)
+    emb = ContextureEmbedding(
+        KNNContext(15), n_components=6, solver="chebyshev", tol=1e-13, max_iter=1
+    )
     with pytest.warns(ConvergenceWarning, match="Increase max_iter"):
         emb.fit(X)
 
