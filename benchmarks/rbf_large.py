@@ -3,35 +3,35 @@
 An exact kernel method on 50,000 points (such as scikit-learn's KernelPCA)
 needs the 50,000 x 50,000 float64 kernel, 20 GB. ``RBFContext(n_neighbors=K)``
 keeps each row's K largest kernel entries instead. Data: a 10-d noisy swiss
-roll (``make_swiss_roll(n, noise=0.5, random_state=0)`` next to 7 columns of
-N(0, 0.5^2) noise, columns standardised); the real datasets at hand (e.g.
+roll (``_common.noisy_swiss_roll``, columns standardised); the real datasets at hand (e.g.
 california_housing, 20,640 rows) are smaller than 50,000 points.
 
-1. Full size: ``ContextureEmbedding(RBFContext(n_neighbors=K), n_components=d,
-   n_jobs=2, random_state=0, tol=1e-6).fit(X)``, median of ``--repeats`` runs
-   after one warm-up, in a fresh process of its own, whose peak resident
-   memory is the figure compared with the 4,096 MB target. gamma is the
-   context's default, ``1 / (n_features * X.var())`` on the full data.
-2. Accuracy, on a random subsample (``--subsample``, at most 5,000 points):
+1. Accuracy, on a random subsample (``--subsample``, at most 5,000 points):
    the exact operator, ``RBFContext(gamma, n_neighbors=None)`` (every kernel
    entry kept) with ``solver="dense"`` (timed once: it is the slow case),
-   against the truncated ``RBFContext(gamma, n_neighbors=K)``, both with the
-   gamma of the full-size fit. Reported: the largest relative error of the d
-   singular values and the smallest canonical correlation of the two
-   (centred) embeddings. If K misses the 1e-3 target, every K of ``--sweep``
+   against the truncated ``RBFContext(gamma, n_neighbors=K)``. Reported: the
+   largest relative error of the d singular values, the smallest canonical
+   correlation of the two (centred) embeddings, and the context's
+   ``kernel_mass_kept_``. If K misses the 1e-3 target, every K of ``--sweep``
    is measured and the smallest meeting it is fitted at full size as well.
-   The subsample is 10 times sparser than the full data, so a given K covers
-   a larger share of each row's kernel mass there than at full size.
+2. Full size: ``ContextureEmbedding(RBFContext(gamma, n_neighbors=K * n /
+   subsample), n_components=d, n_jobs=2, random_state=0, tol=1e-6).fit(X)``
+   (the same neighbourhood radius holds n / subsample times more points),
+   median of ``--repeats`` runs after one warm-up, in a fresh process of its
+   own, whose peak resident memory is the figure compared with the 4,096 MB
+   target. gamma is ``--gamma``, else the context's default rule
+   ``1 / (n_features * X.var())`` on the full data.
 3. Peer: ``KernelPCA(kernel="rbf", gamma, n_components=d)`` on the subsample,
    timed, with the memory its kernel alone would take at full size
    (n^2 * 8 bytes). KernelPCA centres the kernel matrix, a different operator
    from the normalised context, so only its time and memory are compared.
 
 Every case runs in its own subprocess of this script, so each peak memory
-belongs to that case alone. Writes benchmarks/results/rbf_large.json.
+belongs to that case alone. Writes benchmarks/results/rbf_large.json
+(rbf_large_gammaG.json with ``--gamma G``).
 
     python benchmarks/rbf_large.py [--n 50000] [--d 16] [--n-neighbors 100]
-                                   [--subsample 5000] [--repeats 3]
+                                   [--subsample 5000] [--repeats 3] [--gamma G]
 """
 
 import argparse
@@ -84,7 +84,8 @@ def run_case(args):
     result = {"seconds": seconds, "peak_mb": peak_rss_mb()}
     if args.child != "kernel_pca":
         result.update(singular_values=fitted.singular_values_.tolist(),
-                      gamma=fitted.context_.gamma_, nnz=int(fitted.context_.joint_.nnz))
+                      gamma=fitted.context_.gamma_, nnz=int(fitted.context_.joint_.nnz),
+                      mass_kept=fitted.context_.kernel_mass_kept_)
         if args.child != "fit":
             result["embedding"] = fitted.embedding_.tolist()
     return result
@@ -114,7 +115,8 @@ def accuracy(result, exact):
 def row(case, n, K, result, rel=None, corr=None):
     """One table row."""
     return {"case": case, "n": n, "K": K, "seconds": result["seconds"],
-            "peak_mb": result["peak_mb"], "max_rel_err_s": rel, "min_canon_corr": corr}
+            "peak_mb": result["peak_mb"], "mass_kept": result.get("mass_kept"),
+            "max_rel_err_s": rel, "min_canon_corr": corr}
 
 
 def main():
@@ -127,7 +129,8 @@ def main():
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--kpca-solver", choices=["arpack", "randomized"], default="arpack")
-    parser.add_argument("--gamma", type=float, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--gamma", type=float, default=None,
+                        help="kernel width (default: the context's rule on the full data)")
     parser.add_argument("--child", choices=CASES, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -136,9 +139,11 @@ def main():
 
     start = time.perf_counter()
     X = swiss_roll(args.n)
-    gamma = 1.0 / (X.shape[1] * float(X.var()))  # RBFContext's default on the full data
+    default_gamma = 1.0 / (X.shape[1] * float(X.var()))  # RBFContext's rule on the full data
+    gamma = default_gamma if args.gamma is None else args.gamma
     print(f"swiss roll: {args.n} x {X.shape[1]}, d = {args.d}, gamma = {gamma:.6g}")
-    columns = ["case", "n", "K", "seconds", "peak_mb", "max_rel_err_s", "min_canon_corr"]
+    columns = ["case", "n", "K", "seconds", "peak_mb", "mass_kept", "max_rel_err_s",
+               "min_canon_corr"]
     rows = []
 
     def add(new):
@@ -157,12 +162,15 @@ def main():
     meeting = [K for K in sorted(errors) if errors[K] <= TARGET_REL_ERR]
     k_target = meeting[0] if meeting else None
 
+    # At full size the same neighbourhood radius holds n / subsample times more points.
+    density = args.n / args.subsample
     fits = {}
     for K in dict.fromkeys([args.n_neighbors, k_target] if k_target else [args.n_neighbors]):
-        fits[K] = in_subprocess(args, "fit", K)
-        add(row("contexture fit", args.n, K, fits[K]))
-        if not np.isclose(fits[K]["gamma"], gamma, rtol=1e-12):
-            raise RuntimeError(f"full-size gamma {fits[K]['gamma']} differs from {gamma}")
+        full_k = int(round(K * density))
+        fits[full_k] = in_subprocess(args, "fit", full_k, gamma)
+        add(row("contexture fit", args.n, full_k, fits[full_k]))
+        if not np.isclose(fits[full_k]["gamma"], gamma, rtol=1e-12):
+            raise RuntimeError(f"full-size gamma {fits[full_k]['gamma']} differs from {gamma}")
 
     kpca = in_subprocess(args, "kernel_pca", gamma=gamma)
     add(row(f"KernelPCA {args.kpca_solver} (subsample)", args.subsample, "all", kpca))
@@ -173,10 +181,10 @@ def main():
     print(f"\nKernelPCA at n = {args.n}: its kernel alone takes {kernel_mb:,.0f} MB "
           f"({args.n**2 * 8 / 1e9:.1f} GB); target for the fit: {TARGET_MB} MB")
     print(f"smallest K with max rel err of s <= {TARGET_REL_ERR:g} on the subsample: {k_target}")
-    path = write_json("rbf_large", {
+    path = write_json("rbf_large" if args.gamma is None else f"rbf_large_gamma{args.gamma:g}", {
         "question": "does RBFContext(n_neighbors=K) fit 50,000 points within 4 GB, "
                     "and how close are its singular values to the dense kernel's?",
-        "options": {k: v for k, v in vars(args).items() if k not in ("gamma", "child")},
+        "options": {k: v for k, v in vars(args).items() if k != "child"},
         "gamma": gamma,
         "target_rel_err": TARGET_REL_ERR,
         "target_mb": TARGET_MB,
