@@ -213,6 +213,9 @@ class SparseOperator:
     n_jobs : int or None, default=None
         Number of threads (``None`` means 1, ``-1`` means all cores), capped
         at ``numba.config.NUMBA_NUM_THREADS``.
+    copy : bool, default=True
+        Copy a CSR ``Q``; ``False`` lets the operator own (and canonicalise)
+        the caller's matrix.
 
     Attributes
     ----------
@@ -230,10 +233,10 @@ class SparseOperator:
     Results are bit-identical for any ``n_jobs``.
     """
 
-    def __init__(self, Q, n_jobs=None):
+    def __init__(self, Q, n_jobs=None, copy=True):
         if not sp.issparse(Q):
             raise TypeError("Q must be a scipy sparse matrix or array.")
-        self._Q = _as_csr64(Q)
+        self._Q = _as_csr64(Q, copy=copy)
         # Q.T is a CSC view of Q; tocsr() builds new arrays, no copy needed.
         self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs

@@ -62,16 +62,21 @@ class ContextOperator(SparseOperator):
         p_x = np.asarray(W.sum(axis=1)).ravel() / total
         p_a = np.asarray(W.sum(axis=0)).ravel() / total
         rows, atoms = np.flatnonzero(p_x > 0), np.flatnonzero(p_a > 0)
-        W = W[rows][:, atoms]
-        order = reverse_cuthill_mckee(_bipartite(W), symmetric_mode=True)
-        n = len(rows)
-        row_order, atom_order = order[order < n], order[order >= n] - n
-        W = W[row_order][:, atom_order]
+        kept = _bipartite(W)
+        if len(rows) < W.shape[0] or len(atoms) < W.shape[1]:
+            n, m = W.shape
+            kept = kept[np.concatenate([rows, n + atoms])][:, np.concatenate([rows, n + atoms])]
+        order = reverse_cuthill_mckee(kept, symmetric_mode=True)
+        del kept
+        row_order, atom_order = order[order < len(rows)], order[order >= len(rows)] - len(rows)
         self.rows, self.atoms = rows[row_order], atoms[atom_order]
+        # One gather of rows and one of columns; W is then this object's own copy.
+        W = W[self.rows][:, self.atoms]
         self.p_x, self.p_a = p_x[self.rows], p_a[self.atoms]
         self.u0, self.v0 = np.sqrt(self.p_x), np.sqrt(self.p_a)
-        scale_rows = sp.diags(1.0 / (total * self.u0))
-        super().__init__(scale_rows @ W @ sp.diags(1.0 / self.v0), n_jobs=n_jobs)
+        W.data *= np.repeat(1.0 / (total * self.u0), np.diff(W.indptr))
+        W.data *= (1.0 / self.v0)[W.indices]
+        super().__init__(W, n_jobs=n_jobs, copy=False)
 
     @property
     def Q(self):
@@ -163,5 +168,6 @@ class ContextOperator(SparseOperator):
 
 
 def _bipartite(W):
-    """Adjacency of the bipartite graph rows <-> atoms of W (rows first)."""
-    return sp.bmat([[None, W], [W.T, None]], format="csr")
+    """Adjacency pattern (int8 ones) of the bipartite graph rows <-> atoms of W, rows first."""
+    pattern = sp.csr_matrix((np.ones(W.nnz, dtype=np.int8), W.indices, W.indptr), shape=W.shape)
+    return sp.bmat([[None, pattern], [pattern.T, None]], format="csr")

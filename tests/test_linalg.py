@@ -115,7 +115,10 @@ def knn_problem():
 @pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
 def test_operator_matches_dense_normalisation(shape):
     W = _random_joint(*shape)
+    original = W.copy()
     op = ContextOperator(W)
+    assert (W != original).nnz == 0  # the caller's joint is not touched
+    assert not np.shares_memory(op.Q.data, W.data)
     dense = W.toarray()
     total = dense.sum()
     p_x, p_a = dense.sum(axis=1) / total, dense.sum(axis=0) / total
