@@ -43,6 +43,7 @@ import time
 import numpy as np
 import scipy.linalg
 from _common import median_time, noisy_swiss_roll, peak_rss_mb, print_table, write_json
+from sklearn.base import clone
 from sklearn.decomposition import KernelPCA
 
 from skcontexture import ContextureEmbedding, RBFContext
@@ -78,9 +79,10 @@ def run_case(args):
                                     solver="dense" if dense else "auto", random_state=0)
     repeats = 1
     if args.child != "exact":
-        model.fit(X)  # warm-up
+        clone(model).fit(X)  # warm-up
         repeats = args.repeats
-    seconds, fitted = median_time(lambda: model.fit(X), repeats)
+    # a fresh estimator per run: a refit would hold the previous fit's arrays meanwhile
+    seconds, fitted = median_time(lambda: clone(model).fit(X), repeats)
     result = {"seconds": seconds, "peak_mb": peak_rss_mb()}
     if args.child != "kernel_pca":
         result.update(singular_values=fitted.singular_values_.tolist(),

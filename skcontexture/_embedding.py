@@ -17,7 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
-from .contexts._base import accepted_params, normalize_rows
+from .contexts._base import accepted_params
 
 
 class ContextureEmbedding(
@@ -196,7 +196,10 @@ class ContextureEmbedding(
         self.n_iter_ = n_products
         self.n_connected_components_ = operator.n_connected_components()
         self._n_features_out = self.n_components
-        self.embedding_ = self._extend(normalize_rows(context.joint_))
+        # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
+        mass = np.asarray(context.joint_.sum(axis=1)).ravel()
+        self.embedding_ = self._extend(context.joint_)
+        self.embedding_[mass > 0] /= mass[mass > 0, None]
         self._warn_degenerate(context)
         return self
 

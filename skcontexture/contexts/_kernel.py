@@ -167,9 +167,14 @@ class RBFContext(BaseContext):
 
     def _conditional(self, X):
         if self.n_neighbors is not None:
-            distances, indices = self.index_.kneighbors(X, self.n_neighbors)
-            weights = self._weights(distances**2)
-            return rows_from_neighbors(indices, weights, self.index_.n_samples_fit_)
+            # In row batches of ~4 million entries: the neighbour arrays and
+            # weights of all rows at once would be several times the result.
+            blocks = []
+            for batch in gen_batches(X.shape[0], max(1, 2**22 // self.n_neighbors)):
+                distances, indices = self.index_.kneighbors(X[batch], self.n_neighbors)
+                weights = self._weights(distances**2)
+                blocks.append(rows_from_neighbors(indices, weights, self.index_.n_samples_fit_))
+            return sp.vstack(blocks, format="csr")
         n_atoms = self.X_fit_.shape[0]
         blocks = []
         for batch in gen_batches(X.shape[0], max(1, 2**22 // n_atoms)):
