@@ -293,3 +293,20 @@ def test_chebyshev_n_products(knn_problem):
     # two products per Gram product, one for the final U (or V)
     assert tight % 2 == 1 and loose % 2 == 1
     assert 0 < loose <= tight
+
+
+def test_connected_components_match_scipy():
+    # union-find on the CSR pattern against scipy's csgraph on the bipartite graph
+    from scipy.sparse.csgraph import connected_components
+
+    from skcontexture._operator import _bipartite
+
+    rng = np.random.RandomState(0)
+    for _ in range(20):
+        n, m = rng.randint(5, 60, 2)
+        W = sp.random(n, m, density=rng.uniform(0.01, 0.2), random_state=rng, format="csr")
+        if W.nnz == 0:
+            continue
+        op = ContextOperator(W)
+        expected = connected_components(_bipartite(op.Q), directed=False)[0]
+        assert op.n_connected_components() == expected
