@@ -178,10 +178,12 @@ def _chebyshev(op, k, tol, max_iter, rng):
     k + 16) vectors is filtered by the scaled Chebyshev polynomial that is
     small on [0, theta_b] (theta_b the block's smallest Ritz value) and grows
     fast above it, then Rayleigh-Ritz is applied; the degree of each filter is
-    chosen to bring the slowest wanted residual to tol. Every filter step is
-    one fused Gram product (``ContextOperator.gram_matmat``); the tall-skinny
-    BLAS products run on the operator's ``n_jobs`` threads over fixed row
-    chunks, so the result is bit-identical for any ``n_jobs``.
+    chosen to bring the slowest wanted residual to tol. From a short side of
+    SINGLE_MIN_SIDE on, the filtering runs on float32 blocks until the
+    residuals reach max(tol, SINGLE_TOL), then in float64. Every filter step
+    is one fused Gram product (``ContextOperator.gram_matmat``); the
+    tall-skinny BLAS products run on the operator's ``n_jobs`` threads over
+    fixed row chunks, so the result is bit-identical for any ``n_jobs``.
     """
     n, m = op.shape
     size = min(n, m)
