@@ -42,7 +42,8 @@ float64 data + 4 bytes of index per nonzero, plus the row pointer; the
 pointer is counted at 8 bytes as an upper bound, it is 4 bytes with int32).
 With int64 indices (``nnz`` or a dimension >= 2**31) it is
 ``2 * (nnz * 16 + (rows + 1) * 8)``. For ``n = 1e6`` and 15 nonzeros per
-row this is ~0.38 GB.
+row this is ~0.38 GB. The first float32 product adds float32 copies of the
+values, ``2 * nnz * 4`` bytes.
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -241,6 +242,7 @@ class SparseOperator:
         self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs
         self.n_threads = _n_threads(n_jobs)
+        self._single_values = {}  # float32 copies of Q and Q^T values, made on demand
 
     @property
     def shape(self):
@@ -277,7 +279,7 @@ class SparseOperator:
         dtype = np.float32 if single and X.dtype == np.float32 else np.float64
         X = X.astype(dtype, copy=False)
         k = 1 if X.ndim == 1 else X.shape[1]
-        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype), X)
+        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
             # Vectors: scipy's kernel is as fast on one thread, and a parallel
             # region can stall on a busy machine (ARPACK makes hundreds of them).
@@ -314,10 +316,10 @@ class SparseOperator:
         """The stored values of ``A`` (Q or Q^T) in ``dtype`` (float32 copies made once)."""
         if dtype == np.float64:
             return A.data
-        cache = self.__dict__.setdefault("_single", {})
-        if id(A) not in cache:
-            cache[id(A)] = A.data.astype(np.float32)
-        return cache[id(A)]
+        name = "Q" if A is self._Q else "QT"
+        if name not in self._single_values:
+            self._single_values[name] = A.data.astype(np.float32)
+        return self._single_values[name]
 
     def matmat(self, X):
         """Compute ``Q @ X``.
@@ -413,7 +415,6 @@ def rotate(X, Z, out, n_threads):
 
     _map_chunks(chunk, _row_chunks(X.shape[0]), n_threads)
     return out
-
 
 
 def column_dots(X, Y):

@@ -33,8 +33,6 @@ SOLVERS = ("auto", "dense", "arpack", "lobpcg", "chebyshev")
 RANK_FLOOR = 1e-7
 #: Highest degree of one Chebyshev filter (between two Rayleigh-Ritz steps).
 MAX_DEGREE = 40
-BLOCK_FACTOR = 2.0
-BLOCK_EXTRA = 16
 #: From this short side on, "chebyshev" filters in single precision until the
 #: residuals reach max(tol, SINGLE_TOL) (float32 stalls near 5e-6 at 100,000
 #: points), then polishes in double precision: the block products move half
@@ -187,7 +185,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
     """
     n, m = op.shape
     size = min(n, m)
-    block = min(max(int(BLOCK_FACTOR * k), k + BLOCK_EXTRA), size)
+    block = min(max(2 * k, k + 16), size)
     max_iter = 100 if max_iter is None else max_iter
     single = size >= SINGLE_MIN_SIDE
     with threadpool_limits(limits=1, user_api="blas"):

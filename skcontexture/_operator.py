@@ -10,8 +10,8 @@ remaining triplets, without ever forming a dense matrix.
 
 Rows and atoms are stored in reverse Cuthill-McKee order of the bipartite
 graph rows <-> atoms: neighbouring atoms then sit in nearby rows of a dense
-block, so a block product reads it from cache (measured 2-2.5x faster at
-100,000 points on a shuffled kNN graph). ``rows`` and ``atoms`` map the
+block, so a block product reads it from cache (measured 1.9-2.4x faster
+at 100,000 points on a shuffled kNN graph). ``rows`` and ``atoms`` map the
 internal order back to the caller's.
 """
 
