@@ -2,7 +2,7 @@
 
 from ._embedding import ContextureEmbedding
 from ._encoder import SpectralContextEncoder
-from ._scorer import ContextScorer
+from ._scorer import ContextScorer, LabelledProbeScorer, UntrustedTauWarning
 from .contexts import (
     BaseContext,
     ConvexCombination,
@@ -30,10 +30,12 @@ __all__ = [
     "GaussianNoiseContext",
     "KNNContext",
     "LabelContext",
+    "LabelledProbeScorer",
     "MaskedContext",
     "PairedContext",
     "RBFContext",
     "SpectralContextEncoder",
     "TargetContext",
     "TeacherContext",
+    "UntrustedTauWarning",
 ]

@@ -1,6 +1,7 @@
 """ContextScorer: label-free scores of a fitted contexture estimator, for model selection."""
 
 import numbers
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,7 +11,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import metrics as _metrics
 from ._spectrum import METHODS, context_spectrum
 
-METRICS = ("tau", "rankme", "alpha_req", "lidar", "decay_rate")
+METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
+#: Metrics that are functions of the spectrum s_1..s_d0 alone.
+SPECTRUM_METRICS = ("tau", "rankme", "alpha_req", "decay_rate")
 _CACHE = "_contexture_spectrum_cache"
 
 
@@ -26,8 +29,20 @@ class ContextScorer:
 
     Parameters
     ----------
-    metric : {"tau", "rankme", "alpha_req", "lidar", "decay_rate"}, default="tau"
-        - "tau": returns -tau (tau with weight ``beta`` and d0 = ``max_dim``);
+    metric : {"feature_prediction", "tau", "rankme", "alpha_req", "lidar", \
+"decay_rate"}, default="feature_prediction"
+        - "feature_prediction": the label-free proxy task of
+          :func:`skcontexture.metrics.feature_prediction`: the rows of ``X``
+          are split in halves; for each of 4 random groups of features, a clone
+          of the estimator is fitted on one half without the group and its
+          embedding of the other half predicts the group's features (ridge
+          probe, cross-fitted); returns the mean held-out R^2 at the best
+          dimension d <= n_components. It refits clones on ``X`` whatever
+          ``source`` says, and scores the estimator as configured (its
+          context and ``n_components``);
+        - "tau": returns -tau (tau with weight ``beta`` and d0 = ``max_dim``),
+          with an :class:`UntrustedTauWarning` where the paper advises against
+          trusting it (:func:`skcontexture.metrics.tau_regime`);
         - "rankme": RankMe of the spectrally scaled embedding [s_i mu_i]_{i<=d0},
           i.e. the exp-entropy of the normalised s_1..s_d0 (higher is better);
         - "alpha_req": -|alpha - 1|, alpha the power-law exponent of s_i^2
@@ -67,7 +82,14 @@ class ContextScorer:
 
     Notes
     -----
-    With ``source="fit"`` the score does not depend on the validation fold: every
+    "feature_prediction" fits on half of the rows it is given. In a search with
+    ``cv=k`` these are half of a validation fold, so a kNN context with K
+    neighbours is judged on about n / (2k) rows, where it is a weaker context
+    than on the n rows it will be fitted on; to choose neighbour counts give
+    the scorer all rows with a single split, ``cv=[(rows, rows)]`` (see
+    docs/context_selection.md). Kernel widths do not depend on n.
+
+    With ``source="fit"`` the spectrum scores do not depend on the validation fold: every
     fold's score is the metric of the context fitted on that fold's training
     rows. That is the intended use (tau is a property of the context and the
     data distribution, not of held-out labels); ``cv`` then averages over
@@ -151,6 +173,8 @@ class ContextScorer:
         self._validate_params()
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
+        if self.metric == "feature_prediction":
+            return self._feature_prediction(step, position, estimator, X)
         if self.source == "X":
             return self._score_on(step, position, estimator, X)
         return self._score_fitted(step)
@@ -170,7 +194,53 @@ class ContextScorer:
         step, _ = find_contexture_step(estimator)
         return self._spectrum(step)
 
+    def score_spectrum(self, singular_values):
+        """The score of a spectrum s_1..s_d0 under this scorer's metric.
+
+        Defined for the spectrum metrics ("tau", "rankme", "alpha_req",
+        "decay_rate"); it is what the scorer returns for an estimator whose
+        context has this spectrum.
+
+        Parameters
+        ----------
+        singular_values : array-like of shape (n_values,)
+            s_1 >= s_2 >= ... in [0, 1], trivial s_0 = 1 excluded.
+
+        Returns
+        -------
+        score : float
+            Greater is better.
+        """
+        self._validate_params()
+        if self.metric not in SPECTRUM_METRICS:
+            raise ValueError(
+                f"metric={self.metric!r} is not a function of the spectrum alone; "
+                f"score_spectrum takes one of {SPECTRUM_METRICS}."
+            )
+        return self._spectrum_score(singular_values)
+
+    def tau_trusted(self, singular_values):
+        """Whether tau (with this scorer's beta and max_dim) is in its trusted regime.
+
+        See :func:`skcontexture.metrics.tau_regime`.
+
+        Parameters
+        ----------
+        singular_values : array-like of shape (n_values,)
+
+        Returns
+        -------
+        trusted : bool
+        """
+        return _metrics.tau_regime(
+            _pad(singular_values), beta=self.beta, max_dim=self.max_dim
+        ) is None
+
     # ----------------------------------------------------------------------------------------
+    def _feature_prediction(self, step, position, estimator, X):
+        inputs = X if position is None or position == 0 else estimator[:position].transform(X)
+        return _metrics.feature_prediction(step, inputs, random_state=self.random_state)
+
     def _score_fitted(self, step):
         if self.metric == "lidar":
             joint = _joint(step)
@@ -218,12 +288,18 @@ class ContextScorer:
         return cache[1][key]
 
     def _spectrum_score(self, s):
-        s = np.asarray(s, dtype=float)
-        if s.size < 2:
-            # an operator of rank r has s_i = 0 for i > r (e.g. two classes: one value);
-            # tau is then 1 + beta
-            s = np.concatenate([s, np.zeros(2 - s.size)])
+        s = _pad(s)
         if self.metric == "tau":
+            reason = _metrics.tau_regime(s, beta=self.beta, max_dim=self.max_dim)
+            if reason is not None:
+                warnings.warn(
+                    f"tau is outside its trusted regime for this context ({reason}); the "
+                    "paper advises against ranking such contexts by tau. Compare contexts "
+                    "by metric='feature_prediction' instead, or read "
+                    "docs/context_selection.md.",
+                    UntrustedTauWarning,
+                    stacklevel=4,
+                )
             return -_metrics.tau(s, beta=self.beta, max_dim=self.max_dim)
         s = s[: self.max_dim]
         if self.metric == "rankme":
@@ -238,6 +314,19 @@ class ContextScorer:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+class UntrustedTauWarning(UserWarning):
+    """tau of a context is in the regime where the paper says not to trust it."""
+
+
+def _pad(s):
+    s = np.asarray(s, dtype=float)
+    if s.size < 2:
+        # an operator of rank r has s_i = 0 for i > r (e.g. two classes: one value);
+        # tau is then 1 + beta
+        s = np.concatenate([s, np.zeros(2 - s.size)])
+    return s
 
 
 def _is_contexture(step):
@@ -322,3 +411,133 @@ def _check_square(context, joint):
 def _seed_key(random_state):
     return random_state if random_state is None or isinstance(random_state, numbers.Integral) \
         else id(random_state)
+
+
+class LabelledProbeScorer:
+    """Label-efficient context selection: a cross-validated probe on the labelled rows only.
+
+    For a dataset where few rows have labels: the contexts are fitted (without labels)
+    on all rows, and ``scorer(estimator, X, y)`` embeds ``X`` with the fitted estimator,
+    keeps the rows whose label is not ``unlabelled`` (``-1`` by default, as in
+    scikit-learn's semi-supervised estimators) and returns the cross-validated score of a
+    linear probe on their embedding, the best over the leading d columns (d = 1, 2, 4,
+    ..., n_components). The probe's score is accuracy for class labels and R^2 for a
+    continuous target.
+
+    Parameters
+    ----------
+    probe : estimator, default=None
+        A scikit-learn classifier or regressor; None means a ridge probe with the
+        regulariser chosen by leave-one-out: ``RidgeClassifierCV`` for class labels,
+        ``RidgeCV`` for a continuous target.
+    cv : int, default=5
+        Folds of the probe's cross-validation over the labelled rows (stratified for
+        classes).
+    unlabelled : int, float or str, default=-1
+        The label that marks a row without a label.
+    random_state : int, default=0
+        Seed of the folds.
+
+    See Also
+    --------
+    ContextScorer : label-free scores.
+
+    Notes
+    -----
+    Use it with a single split that fits every context on all rows, since the context
+    needs no labels and the probe's own cross-validation provides the held-out estimate:
+    ``cv=[(all_rows, all_rows)]`` in :class:`~sklearn.model_selection.GridSearchCV`. With
+    the default k-fold splits each validation fold would keep only 1/k of the few labels.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from skcontexture import ContextureEmbedding, KNNContext, LabelledProbeScorer
+    >>> X, y = load_digits(return_X_y=True)
+    >>> X, y = X[:600], y[:600].copy()
+    >>> y[100:] = -1                      # 100 labelled rows, 500 unlabelled
+    >>> rows = np.arange(X.shape[0])
+    >>> search = GridSearchCV(
+    ...     ContextureEmbedding(n_components=16),
+    ...     {"context": [KNNContext(5), KNNContext(200)]},
+    ...     scoring=LabelledProbeScorer(), cv=[(rows, rows)],
+    ... ).fit(X, y)
+    >>> search.best_params_["context"]
+    KNNContext(n_neighbors=5)
+    """
+
+    def __init__(self, probe=None, *, cv=5, unlabelled=-1, random_state=0):
+        self.probe = probe
+        self.cv = cv
+        self.unlabelled = unlabelled
+        self.random_state = random_state
+
+    def __repr__(self):
+        args = [f"{name}={getattr(self, name)!r}"
+                for name, default in (("probe", None), ("cv", 5), ("unlabelled", -1),
+                                      ("random_state", 0))
+                if getattr(self, name) != default]
+        return f"LabelledProbeScorer({', '.join(args)})"
+
+    def __call__(self, estimator, X, y=None):
+        """Cross-validated probe score of the embedding of the labelled rows of ``X``.
+
+        Parameters
+        ----------
+        estimator : fitted estimator
+            ContextureEmbedding, SpectralContextEncoder, or a Pipeline with one
+            (the steps up to and including it embed ``X``).
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+            Labels, ``unlabelled`` for the rows without one.
+
+        Returns
+        -------
+        score : float
+            Greater is better.
+        """
+        if y is None:
+            raise ValueError(
+                "LabelledProbeScorer needs y, with the unlabelled rows marked "
+                f"{self.unlabelled!r}; for selection without any label use ContextScorer."
+            )
+        step, position = find_contexture_step(estimator)
+        X = _check_X(estimator, X)
+        if position is not None and position > 0:
+            X = estimator[:position].transform(X)
+        y = np.asarray(y)
+        if y.ndim != 1 or y.shape[0] != X.shape[0]:
+            raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
+        labelled = y != self.unlabelled
+        Z = step.transform(X[labelled] if not sp.issparse(X) else X[np.flatnonzero(labelled)])
+        return self.score_embedding(Z, y[labelled])
+
+    def score_embedding(self, Z, y):
+        """Cross-validated probe score of an embedding of labelled rows.
+
+        Parameters
+        ----------
+        Z : array-like of shape (n_labelled, n_components)
+        y : array-like of shape (n_labelled,)
+
+        Returns
+        -------
+        score : float
+            The best over d = 1, 2, 4, ..., n_components of the probe's
+            cross-validated score on the first d columns.
+        """
+        from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+        from sklearn.utils.multiclass import type_of_target
+
+        y = np.asarray(y)
+        probe = self.probe
+        if probe is None:
+            if type_of_target(y) == "continuous":
+                probe = RidgeCV(alphas=_metrics.PROBE_ALPHAS)
+            else:
+                probe = RidgeClassifierCV(alphas=_metrics.PROBE_ALPHAS)
+        _, scores = _metrics.probe_curve(Z, y, probe=probe, cv=self.cv,
+                                         random_state=self.random_state)
+        return float(np.max(scores))

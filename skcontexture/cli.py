@@ -1,16 +1,18 @@
-"""The command-line main job: choose a context without labels, by tau.
+"""The command-line main job: choose a context without labels.
 
 ``python -m skcontexture [DATA]`` (or ``skcontexture [DATA]``) loads a dataset
 (scikit-learn's digits by default; an ``.npz`` with an array ``X`` and optionally
 ``y``; or a ``.csv`` with a header, whose target column, if any, is named by
 ``--target``), standardises the features on the training rows, fits a grid of
-contexts (kNN and RBF at several strengths) on them, and prints the grid ranked
-by tau (lower is better) with each context's suggested dimension (argmin_d
-tau_d). It then fits a ContextureEmbedding of the winner. When labels exist, it
-also fits a ridge probe on every context's embedding (at its suggested
-dimension, capped by ``--max-probe-dim``) and reports the held-out score of the
-tau-chosen context next to the best and the worst context of the grid. Labels
-are never used to choose. ``--plot FILE`` saves the spectra and tau_d curves.
+contexts (kNN and RBF at several strengths) on them, scores every context by the
+label-free ``feature_prediction`` proxy task and by tau (flagging the contexts where
+tau is not to be trusted), ranks the grid by ``--metric`` and fits a
+ContextureEmbedding of the winner at its chosen dimension. When labels exist, it also
+fits a ridge probe on every context's embedding and reports the held-out score of the
+chosen context next to the best and the worst of the grid, and the rank of each
+metric's pick; labels never choose, except with ``--metric labelled --labelled M``
+(label-efficient selection by a cross-validated probe on M labelled training rows).
+``--plot FILE`` saves the spectra and tau_d curves.
 """
 
 import argparse
@@ -27,13 +29,16 @@ from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
 from ._embedding import ContextureEmbedding
+from ._linalg import DENSE_MAX_SIDE
+from ._scorer import LabelledProbeScorer
 from ._spectrum import context_spectrum
 from .contexts import KNNContext, RBFContext
 from .contexts._kernel import DENSE_MAX_SAMPLES
-from .metrics import tau_curve
+from .metrics import feature_prediction, probe_dims, tau_curve, tau_regime
 
 DEFAULT_K = (5, 10, 20, 50, 100)
 DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
+METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
 
 
 def load_dataset(path=None, target=None):
@@ -96,13 +101,45 @@ def _probe(task):
     return RidgeCV(alphas=np.logspace(-4, 4, 9))
 
 
-def select(X, y=None, *, grid=None, beta=1.0, max_dim=512, test_size=0.3, max_samples=5000,
-           max_probe_dim=128, random_state=0, n_jobs=None):
-    """Rank a grid of contexts by tau on the training rows; probe them when ``y`` is given.
+def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
+    """``feature_prediction`` of a ContextureEmbedding of ``context`` with ``n_components``.
 
-    Returns a dict with the task, the split sizes, the rows (one dict per context,
-    sorted by tau), the spectra, and the fitted winner.
+    Fewer components are used when a left-out context has fewer nonzero singular values.
+    Returns ``(r2, best_d)``.
     """
+    d = max(1, min(n_components, X.shape[0] // 2 - 2))
+    solver = "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
+    while True:
+        estimator = ContextureEmbedding(context, n_components=d, solver=solver,
+                                        random_state=random_state)
+        try:
+            return feature_prediction(estimator, X, X_held, random_state=random_state,
+                                      return_dim=True)
+        except ValueError as exc:
+            if "nonzero singular value" not in str(exc) or d == 1:
+                raise
+            d //= 2
+
+
+def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, beta=1.0,
+           max_dim=512, test_size=0.3, max_samples=5000, max_probe_dim=128, random_state=0,
+           n_jobs=None):
+    """Score a grid of contexts on the training rows and rank them; probe them when ``y`` is given.
+
+    Every context gets its ``feature_prediction`` (the label-free proxy task, with its best
+    dimension) and its tau (with d* = argmin_d tau_d and whether tau is trusted). The grid
+    is ranked by ``metric``: "feature_prediction" (greater is better), "tau" (trusted
+    contexts first, each group by increasing tau) or "labelled" (a cross-validated probe on
+    ``labelled`` labelled training rows, the label-efficient choice; needs ``y``). With
+    ``y``, every context is also probed on held-out rows (reported, never used to choose).
+
+    Returns a dict with the task, the split sizes, the rows (one dict per context, ranked),
+    the spectra, the metric, and the winner fitted at its chosen dimension.
+    """
+    if metric not in METRIC_CHOICES:
+        raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
+    if metric == "labelled" and (y is None or labelled is None):
+        raise ValueError("metric='labelled' needs labels y and a number of labelled rows.")
     task = None
     if y is not None:
         task = "regression" if type_of_target(y) == "continuous" else "classification"
@@ -119,10 +156,19 @@ def select(X, y=None, *, grid=None, beta=1.0, max_dim=512, test_size=0.3, max_sa
         keep = np.sort(rng.choice(X_train.shape[0], max_samples, replace=False))
         X_train = X_train[keep]
         y_train = None if y_train is None else y_train[keep]
+    labelled_rows = None
+    if labelled is not None and y is not None:
+        if not 2 <= labelled < X_train.shape[0]:
+            raise ValueError(
+                f"--labelled must be between 2 and the {X_train.shape[0]} training rows, "
+                f"got {labelled}."
+            )
+        labelled_rows = np.sort(rng.permutation(X_train.shape[0])[:labelled])
     if grid is None:
         grid = default_grid(X_train.shape[0], X_train.shape[1], n_jobs=n_jobs)
+    X_test_s = None if X_test is None else scaler.transform(X_test)
 
-    rows, spectra = [], {}
+    rows, spectra, skipped = [], {}, {}
     for name, context in grid:
         start = time.perf_counter()
         with warnings.catch_warnings():
@@ -130,44 +176,69 @@ def select(X, y=None, *, grid=None, beta=1.0, max_dim=512, test_size=0.3, max_sa
             context.fit(X_train)
             s = context_spectrum(context.joint_, max_dim, random_state=random_state).values
             taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
+            rank = int(np.sum(s > 1e-6))
+            n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
+            try:
+                r2, d_proxy = proxy_score(context, X_train, n_components=n_probe,
+                                          random_state=random_state)
+            except ValueError as exc:  # e.g. more neighbours than half the rows
+                r2, d_proxy, skipped[name] = float("nan"), 0, str(exc)
         spectra[name] = s
-        rows.append({
-            "context": name, "estimator": context, "tau": float(np.min(taus)), "d": int(best_d),
-            "s1": float(s[0]), "seconds": time.perf_counter() - start,
-        })
-    rows.sort(key=lambda r: (not np.isfinite(r["tau"]), r["tau"]))
-
-    if y is not None:
-        X_test_s = scaler.transform(X_test)
-        for row in rows:
-            row["score"] = _probe_score(row, X_train, y_train, X_test_s, y_test, task,
-                                        max_probe_dim, random_state)
-
+        row = {"context": name, "estimator": context, "tau": float(np.min(taus)),
+               "d_tau": int(best_d),
+               "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
+               "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
+               "n_probe": n_probe}
+        if y is not None:
+            emb = _embedding(context, n_probe, X_train, random_state)
+            row["score"] = _probe_score(emb, y_train, X_test_s, y_test, task)
+            if labelled_rows is not None:
+                row["labelled"] = _labelled_score(emb, labelled_rows, y_train, random_state)
+        row["seconds"] = time.perf_counter() - start
+        rows.append(row)
+    rows.sort(key=_ranking(metric))
     winner = rows[0]
+    d = {"feature_prediction": winner["d_proxy"], "tau": winner["d_tau"]}.get(
+        metric, winner["n_probe"])
+    embedding = _embedding(winner["estimator"], min(d, winner["n_probe"]), X_train, random_state,
+                           n_jobs)
+    return {"task": task, "n_train": X_train.shape[0], "metric": metric,
+            "n_test": None if X_test is None else X_test.shape[0],
+            "n_labelled": None if labelled_rows is None else labelled_rows.size,
+            "rows": rows, "spectra": spectra, "embedding": embedding, "skipped": skipped}
+
+
+def _ranking(metric):
+    if metric == "feature_prediction":
+        return lambda r: -np.nan_to_num(r["feature_prediction"], nan=-np.inf)
+    if metric == "labelled":
+        return lambda r: -np.nan_to_num(r["labelled"], nan=-np.inf)
+    # tau: the trusted contexts first (the paper advises against ranking the others by tau)
+    return lambda r: (not np.isfinite(r["tau"]), not r["tau_trusted"], r["tau"])
+
+
+def _embedding(context, n_components, X, random_state, n_jobs=None):
+    # up to DENSE_MAX_SIDE rows one dense eigendecomposition beats the iterative solvers
+    # at the ~100 components probed here
+    solver = "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        embedding = ContextureEmbedding(
-            winner["estimator"], n_components=min(winner["d"], X_train.shape[0] - 2),
-            random_state=random_state, n_jobs=n_jobs,
-        ).fit(X_train)
-    return {"task": task, "n_train": X_train.shape[0],
-            "n_test": None if X_test is None else X_test.shape[0], "rows": rows,
-            "spectra": spectra, "embedding": embedding}
+        return ContextureEmbedding(context, n_components=n_components, solver=solver,
+                                   random_state=random_state, n_jobs=n_jobs).fit(X)
 
 
-def _probe_score(row, X_train, y_train, X_test, y_test, task, max_probe_dim, random_state):
-    if not np.isfinite(row["tau"]):
-        return float("nan")
-    d = max(1, min(row["d"], max_probe_dim, X_train.shape[0] - 2))
-    solver = "dense" if X_train.shape[0] <= 5000 else "auto"
+def _probe_score(emb, y_train, X_test, y_test, task):
+    # the best held-out score over the leading d functions, as in benchmarks/selection.py
+    Z_train, Z_test = emb.embedding_, emb.transform(X_test)
+    return max(float(_probe(task).fit(Z_train[:, :d], y_train).score(Z_test[:, :d], y_test))
+               for d in probe_dims(Z_train.shape[1]))
+
+
+def _labelled_score(emb, rows, y_train, random_state):
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            emb = ContextureEmbedding(row["estimator"], n_components=d, solver=solver,
-                                      random_state=random_state).fit(X_train)
-            Z_train, Z_test = emb.embedding_, emb.transform(X_test)
-            return float(_probe(task).fit(Z_train, y_train).score(Z_test, y_test))
-    except ValueError:  # e.g. rank-deficient context: fewer than d singular functions
+        return LabelledProbeScorer(random_state=random_state).score_embedding(
+            emb.embedding_[rows], y_train[rows])
+    except ValueError:  # e.g. a class with a single labelled row
         return float("nan")
 
 
@@ -175,41 +246,78 @@ def _fmt(x, spec=".4f"):
     return "inf" if x == np.inf else ("n/a" if x != x else format(x, spec))
 
 
+METRIC_LABEL = {"feature_prediction": "feature_prediction", "tau": "tau",
+                "labelled": "labelled probe"}
+
+
 def report(result, name, X, *, beta, max_dim, metric):
     """Print the ranked table and the downstream comparison."""
     rows = result["rows"]
     labelled = result["task"] is not None
+    by = result["metric"]
     print(f"dataset: {name}  ({X.shape[0]} samples x {X.shape[1]} features"
           f"{', ' + result['task'] if labelled else ', no labels'})")
-    print(f"contexts fitted without labels on {result['n_train']} training rows; "
-          f"tau with beta={beta:g}, d0={max_dim} (lower is better); d* = argmin_d tau_d")
+    print(f"contexts fitted without labels on {result['n_train']} training rows, ranked by "
+          f"{METRIC_LABEL[by]}")
+    print("  feature_prediction: held-out R^2 of features predicted from the others' "
+          "embedding (greater is better), at its best dimension d")
+    print(f"  tau: beta={beta:g}, d0={max_dim} (lower is better), d* = argmin_d tau_d; "
+          "'!' = untrusted (d* = 1, tau near 1 + beta, or s near 1)")
+    if result["n_labelled"]:
+        print(f"  labelled probe: cross-validated ridge probe on {result['n_labelled']} "
+              "labelled training rows")
     if labelled:
         print(f"probe: {metric} on {result['n_test']} held-out rows of a ridge probe on each "
-              "context's embedding at its d* (reported only, never used to choose)")
+              "context's embedding, best over d = 1, 2, 4, ... (reported only, never used "
+              "to choose)")
     width = max(len(r["context"]) for r in rows)
-    head = f"\n{'rank':>4}  {'context':<{width}}  {'tau':>8}  {'d*':>4}  {'s_1':>7}  {'fit s':>6}"
-    print(head + (f"  {metric:>9}" if labelled else ""))
+    head = (f"\n{'rank':>4}  {'context':<{width}}  {'feat R^2':>8}  {'d':>4}  {'tau':>8}  "
+            f"{'d*':>4}  {'s_1':>7}")
+    if result["n_labelled"]:
+        head += f"  {'labelled':>8}"
+    print(head + f"  {'fit s':>6}" + (f"  {metric:>9}" if labelled else ""))
     for i, r in enumerate(rows, 1):
-        line = (f"{i:>4}  {r['context']:<{width}}  {_fmt(r['tau']):>8}  {r['d']:>4}  "
-                f"{r['s1']:>7.4f}  {r['seconds']:>6.2f}")
+        flag = " " if r["tau_trusted"] else "!"
+        line = (f"{i:>4}  {r['context']:<{width}}  {_fmt(r['feature_prediction']):>8}  "
+                f"{r['d_proxy']:>4}  {_fmt(r['tau']):>7}{flag}  {r['d_tau']:>4}  "
+                f"{r['s1']:>7.4f}")
+        if result["n_labelled"]:
+            line += f"  {_fmt(r['labelled']):>8}"
+        line += f"  {r['seconds']:>6.2f}"
         if labelled:
             line += f"  {_fmt(r['score']):>9}"
         print(line)
     emb = result["embedding"]
-    print(f"\nchosen by tau: {rows[0]['context']}; fitted ContextureEmbedding with "
-          f"n_components={emb.n_components} (s_1={emb.singular_values_[0]:.4f}, "
+    print(f"\nchosen by {METRIC_LABEL[by]}: {rows[0]['context']}; fitted ContextureEmbedding "
+          f"with n_components={emb.n_components} (s_1={emb.singular_values_[0]:.4f}, "
           f"s_d={emb.singular_values_[-1]:.4f})")
+    for context, reason in result["skipped"].items():
+        print(f"feature_prediction n/a for {context} (it fits on half the training rows): "
+              f"{reason}")
+    untrusted = [r["context"] for r in rows if not r["tau_trusted"]]
+    if untrusted:
+        print(f"tau is untrusted for {len(untrusted)} of {len(rows)} contexts "
+              f"({', '.join(untrusted)})" + (": tau ranks them last" if by == "tau" else ""))
     if labelled:
         scored = [r for r in rows if r["score"] == r["score"]]
         if scored:
             best = max(scored, key=lambda r: r["score"])
             worst = min(scored, key=lambda r: r["score"])
-            rank = 1 + sorted((r["score"] for r in scored), reverse=True).index(rows[0]["score"]) \
-                if rows[0]["score"] == rows[0]["score"] else None
-            print(f"downstream {metric}: tau-chosen {_fmt(rows[0]['score'])}  |  best of grid "
+            order = sorted((r["score"] for r in scored), reverse=True)
+
+            def rank_of(row):
+                return 1 + order.index(row["score"]) if row["score"] == row["score"] else None
+
+            print(f"downstream {metric}: chosen {_fmt(rows[0]['score'])}  |  best of grid "
                   f"{_fmt(best['score'])} ({best['context']})  |  worst of grid "
-                  f"{_fmt(worst['score'])} ({worst['context']})"
-                  + (f"  |  tau-chosen ranks {rank}/{len(scored)}" if rank else ""))
+                  f"{_fmt(worst['score'])} ({worst['context']})")
+            summary = f"chosen by {METRIC_LABEL[by]} ranks {rank_of(rows[0])}/{len(scored)}"
+            for other in ("feature_prediction", "tau"):
+                if other != by:
+                    pick = sorted(rows, key=_ranking(other))[0]
+                    summary += (f"; {METRIC_LABEL[other]}'s pick ({pick['context']}) ranks "
+                                f"{rank_of(pick)}/{len(scored)}")
+            print(summary)
 
 
 def main(argv=None):
@@ -221,6 +329,12 @@ def main(argv=None):
                         help="kNN context sizes K of the grid")
     parser.add_argument("--gamma", type=float, nargs="+", default=list(DEFAULT_GAMMA),
                         help="RBF widths of the grid, in units of 1/n_features")
+    parser.add_argument("--metric", choices=METRIC_CHOICES, default=None,
+                        help="how to rank the contexts (default: feature_prediction; "
+                             "'labelled' with --labelled M)")
+    parser.add_argument("--labelled", type=int, metavar="M",
+                        help="also score every context by a cross-validated probe on M "
+                             "labelled training rows (label-efficient selection)")
     parser.add_argument("--beta", type=float, default=1.0, help="tau's spread weight")
     parser.add_argument("--max-dim", type=int, default=512, help="d0 of tau")
     parser.add_argument("--max-samples", type=int, default=5000,
@@ -232,15 +346,22 @@ def main(argv=None):
     parser.add_argument("--plot", metavar="FILE",
                         help="save the spectra and tau_d curves to FILE (needs matplotlib)")
     args = parser.parse_args(argv)
+    if args.metric is None:
+        args.metric = "labelled" if args.labelled else "feature_prediction"
 
     X, y, name = load_dataset(args.data, args.target)
+    if args.labelled is not None and y is None:
+        parser.error("--labelled needs labels: an .npz with y, or a .csv with --target")
+    if args.metric == "labelled" and args.labelled is None:
+        parser.error("--metric labelled needs --labelled M")
     n_train = X.shape[0] if y is None else int(round(X.shape[0] * (1 - args.test_size)))
     grid = default_grid(min(n_train, args.max_samples), X.shape[1], args.k, args.gamma,
                         n_jobs=args.n_jobs)
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
     with threadpool_limits(limits=1, user_api="blas"):
-        result = select(X, y, grid=grid, beta=args.beta, max_dim=args.max_dim,
+        result = select(X, y, grid=grid, metric=args.metric, labelled=args.labelled,
+                        beta=args.beta, max_dim=args.max_dim,
                         test_size=args.test_size, max_samples=args.max_samples,
                         max_probe_dim=args.max_probe_dim, random_state=args.random_state,
                         n_jobs=args.n_jobs)

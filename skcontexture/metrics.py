@@ -19,12 +19,16 @@ import warnings
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 
 __all__ = [
     "tau_curve",
     "tau",
+    "tau_regime",
     "decay_rate",
     "compatibility",
     "cca_alignment",
@@ -34,6 +38,8 @@ __all__ = [
     "lidar",
     "ratio_trace",
     "posthoc_spectrum",
+    "probe_curve",
+    "feature_prediction",
 ]
 
 # Singular values may leave [0, 1] by this much through round-off; they are clipped to [0, 1].
@@ -254,6 +260,60 @@ def tau(singular_values, beta=1.0, max_dim=512):
     """
     taus, _ = tau_curve(singular_values, beta=beta, max_dim=max_dim)
     return float(np.min(taus))
+
+
+#: tau within this relative distance of 1 + beta is "near 1 + beta" (the paper's untrusted band).
+TAU_BAND_RTOL = 0.02
+#: s_{d*+1} at or above this is "close to 1": a nearly disconnected context.
+TAU_NEAR_ONE = 0.999
+
+
+def tau_regime(singular_values, beta=1.0, max_dim=512):
+    """Why tau cannot be trusted for this spectrum, or None when it can.
+
+    The paper warns that tau is not to be trusted for extremely weak or extremely strong
+    contexts. Their signatures, checked in this order:
+
+    * every tau_d is infinite (a disconnected context, or hard labels);
+    * s_{d*+1} >= 0.999: a nearly disconnected context (the first term of tau_d explodes);
+    * tau's minimum is at d* = 1: the spectrum has no head of several informative
+      functions (s_2 is already small, or the spectrum is flat);
+    * tau within 2% of 1 + beta (the band where weak and strong contexts meet).
+
+    Parameters
+    ----------
+    singular_values : array-like of shape (n_values,)
+        s_1, s_2, ... in [0, 1], trivial s_0 = 1 excluded; at least 2 values.
+    beta : float, default=1.0
+    max_dim : int, default=512
+
+    Returns
+    -------
+    reason : str or None
+        A sentence naming the signature, or None for a trusted value.
+
+    Examples
+    --------
+    >>> from skcontexture.metrics import tau_regime
+    >>> tau_regime([0.9, 0.8, 0.7, 0.3, 0.1, 0.05]) is None
+    True
+    >>> tau_regime([0.9, 0.01, 0.005])
+    'its minimum is at d* = 1 (s_2 = 0.01)'
+    """
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        taus, best_d = tau_curve(singular_values, beta=beta, max_dim=max_dim)
+    s = _check_spectrum(singular_values)
+    value = float(np.min(taus))
+    if not np.isfinite(value):
+        return "every tau_d is infinite: a disconnected context or hard labels"
+    if s[best_d] >= TAU_NEAR_ONE:
+        return f"s_(d*+1) = {s[best_d]:.6f} is close to 1: a nearly disconnected context"
+    if best_d == 1:
+        return f"its minimum is at d* = 1 (s_2 = {s[1]:.3g})"
+    if abs(value - (1.0 + beta)) <= TAU_BAND_RTOL * (1.0 + beta):
+        return f"tau = {value:.4f} is within 2% of 1 + beta = {1.0 + beta:g}"
+    return None
 
 
 def decay_rate(singular_values):
@@ -727,3 +787,210 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     lam = scipy.linalg.eigvalsh(_whitened_between(Z, joint, ridge=alpha))
     return np.clip(lam[::-1], 0.0, 1.0)
 
+
+
+# ------------------------------------------------------------------------------------------------
+# Probe metrics: how well the leading columns of an embedding predict a target, out of sample
+# ------------------------------------------------------------------------------------------------
+
+#: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
+PROBE_ALPHAS = np.logspace(-4, 5, 10)
+
+
+def probe_dims(n_columns):
+    """The nested dimensions a probe curve visits: 1, 2, 4, ... and ``n_columns``."""
+    dims = [2**i for i in range(int(np.log2(max(int(n_columns), 1))) + 1)]
+    if dims[-1] != n_columns:
+        dims.append(int(n_columns))
+    return dims
+
+
+def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
+    """Cross-validated score of a linear probe on the leading d columns of an embedding.
+
+    For each d in ``dims`` the probe is fitted on the first d columns of ``Z`` by
+    cross-fitting (every row is predicted by a probe fitted on the other folds) and the
+    out-of-fold predictions are scored: R^2 (uniform average over the columns of ``y``)
+    for a regressor, accuracy for a classifier. The embedding's columns are taken in the
+    order given (for contexture embeddings: by decreasing singular value), so the curve
+    is the downstream score as a function of the embedding dimension.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_components)
+        Embedding of rows that the representation was *not* fitted on (or fitted
+        without their targets).
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Targets: class labels for a classifier probe, numbers for a regressor.
+    probe : estimator, default=None
+        A scikit-learn regressor or classifier; None means ``RidgeCV`` over
+        ``PROBE_ALPHAS`` (regulariser by leave-one-out) for numeric ``y``.
+    cv : int, default=2
+        Number of folds (stratified for a classifier, and then at most the number of
+        rows of the rarest class).
+    dims : sequence of int, default=None
+        Dimensions to visit; None means :func:`probe_dims` (1, 2, 4, ..., n_components).
+    random_state : int, default=0
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    dims : ndarray of int
+    scores : ndarray of float
+        Out-of-fold score for each dimension (greater is better).
+
+    See Also
+    --------
+    feature_prediction : this curve with the inputs themselves as targets.
+    """
+    Z = _check_embedding(Z, min_samples=2)
+    n, d_max = Z.shape
+    if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
+        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
+    probe = RidgeCV(alphas=PROBE_ALPHAS) if probe is None else probe
+    classify = is_classifier(probe)
+    y = np.asarray(y)
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but Z has {n}.")
+    if classify:
+        _, counts = np.unique(y, return_counts=True)
+        if counts.size < 2:
+            raise ValueError("A classifier probe needs at least 2 classes in y.")
+        if counts.min() < 2:
+            raise ValueError(
+                "A class of y has a single row, which no fold can both train and test on: "
+                "give at least 2 rows of every class."
+            )
+        # classes rarer than cv rows: as many folds as the rarest class has rows
+        folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True,
+                                random_state=random_state)
+    else:
+        y = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        if n < 2 * cv:
+            raise ValueError(f"{n} rows are too few for a {cv}-fold probe; give at least {2 * cv}.")
+        folds = KFold(cv, shuffle=True, random_state=random_state)
+    dims = probe_dims(d_max) if dims is None else [int(d) for d in dims]
+    if not dims or min(dims) < 1 or max(dims) > d_max:
+        raise ValueError(f"dims must lie in [1, {d_max}], got {dims!r}.")
+    scores = np.empty(len(dims))
+    for j, d in enumerate(dims):
+        pred = cross_val_predict(clone(probe), Z[:, :d], y, cv=folds)
+        if classify:
+            scores[j] = np.mean(pred == y)
+        else:
+            y2 = y.reshape(n, -1)
+            resid = ((pred.reshape(n, -1) - y2) ** 2).sum(axis=0)
+            total = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
+            ok = total > 0
+            scores[j] = float(np.mean(1.0 - resid[ok] / total[ok])) if ok.any() else 0.0
+    return np.asarray(dims), scores
+
+
+def feature_prediction(estimator, X, X_held=None, *, n_groups=4, cv=2, random_state=0,
+                       return_dim=False):
+    """Leave-features-out prediction: a label-free proxy task that scores a context.
+
+    The features of X are split into ``n_groups`` random groups. For each group, a clone
+    of ``estimator`` (a contexture estimator: its context and ``n_components``) is fitted
+    on the fit rows *without that group's features*, embeds the held-out rows, and a
+    ridge probe (regulariser by leave-one-out) on the leading d columns predicts the
+    held-out rows' standardised features of the group, by ``cv``-fold cross-fitting. The
+    score is the out-of-fold R^2 averaged over all features, maximised over
+    d = 1, 2, 4, ..., n_components.
+
+    Each group is a downstream task of the same form as the user's: a quantity the
+    representation did not see, predicted by a linear probe on new rows. A context that
+    is too weak loses the structure shared by the features; one that is too strong
+    memorises its fit rows and extends to new rows through a few noisy neighbours. Unlike
+    predicting the features the context was built on, leaving them out neither rewards
+    the strongest contexts (a new row's neighbours were chosen by the target feature
+    itself) nor representations that are linear in X (a linear map recovers X exactly).
+
+    Parameters
+    ----------
+    estimator : estimator
+        An (unfitted or fitted) estimator with ``fit`` and ``transform`` whose output
+        columns are ordered by importance: a ContextureEmbedding or
+        SpectralContextEncoder. Only its parameters are used.
+    X : array-like of shape (n_samples, n_features)
+        The fit rows. When ``X_held`` is None, X is split at random into halves: fit
+        rows and held-out rows.
+    X_held : array-like of shape (n_held, n_features), default=None
+        Held-out rows (not among the fit rows).
+    n_groups : int, default=4
+        Number of feature groups (at most n_features).
+    cv : int, default=2
+        Folds of the probe's cross-fitting over the held-out rows.
+    random_state : int, default=0
+        Seed of the row split, the feature groups and the folds.
+    return_dim : bool, default=False
+        Also return the best d.
+
+    Returns
+    -------
+    r2 : float
+        The best mean out-of-fold R^2 (at most 1; greater is better).
+    best_dim : int
+        Only when ``return_dim``.
+
+    See Also
+    --------
+    probe_curve : the probe's score for each d, for any target.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skcontexture import ContextureEmbedding, KNNContext
+    >>> from skcontexture.metrics import feature_prediction
+    >>> X = StandardScaler().fit_transform(load_iris().data)
+    >>> r2 = feature_prediction(ContextureEmbedding(KNNContext(10)), X)
+    >>> bool(0.3 < r2 <= 1.0)
+    True
+    """
+    X = check_array(X, accept_sparse="csr", dtype=np.float64, input_name="X",
+                    ensure_min_samples=4)
+    if X.shape[1] < 2:
+        raise ValueError(
+            "feature_prediction leaves groups of features out and predicts them from the "
+            f"others: it needs at least 2 features, got {X.shape[1]}."
+        )
+    rng = np.random.RandomState(random_state)
+    if X_held is None:
+        order = rng.permutation(X.shape[0])
+        half = X.shape[0] // 2
+        X, X_held = X[np.sort(order[:half])], X[np.sort(order[half:])]
+    else:
+        X_held = check_array(X_held, accept_sparse="csr", dtype=np.float64, input_name="X_held",
+                             ensure_min_samples=2 * cv)
+        if X_held.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_held has {X_held.shape[1]} features but X has {X.shape[1]}."
+            )
+    n_features = X.shape[1]
+    if isinstance(n_groups, bool) or not isinstance(n_groups, numbers.Integral) or n_groups < 2:
+        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}.")
+    targets = X_held.toarray() if sp.issparse(X_held) else X_held
+    std = targets.std(axis=0)
+    informative = std > 1e-12 * max(1.0, float(np.abs(targets).max()))
+    if not informative.any():
+        raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
+    groups = np.array_split(rng.permutation(n_features), min(int(n_groups), n_features))
+    total, weight, dims = None, 0, None
+    for group in groups:
+        group = np.sort(group)
+        predicted = group[informative[group]]
+        if predicted.size == 0:
+            continue
+        keep = np.setdiff1d(np.arange(n_features), group)
+        model = clone(estimator).fit(X[:, keep])
+        Z = model.transform(X_held[:, keep])
+        Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
+        dims, scores = probe_curve(Z, Y, cv=cv, random_state=random_state)
+        total = scores * predicted.size if total is None else total + scores * predicted.size
+        weight += predicted.size
+    curve = total / weight
+    best = int(np.argmax(curve))
+    return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])

@@ -1,12 +1,14 @@
-"""The command-line main job: context selection by tau."""
+"""The command-line main job: label-free context selection."""
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_blobs
 
-from skcontexture import KNNContext
+from sklearn.preprocessing import StandardScaler
+
+from skcontexture import ContextureEmbedding, KNNContext, RBFContext
 from skcontexture.cli import default_grid, load_dataset, main, select
-from skcontexture.metrics import tau
+from skcontexture.metrics import feature_prediction, tau
 
 
 @pytest.fixture(scope="module")
@@ -26,9 +28,10 @@ def test_npz_with_labels(tmp_path, blobs, capsys):
     assert main([str(path), *_small_args()]) == 0
     out = capsys.readouterr().out
     assert "dataset: toy  (240 samples x 4 features, classification)" in out
-    assert "chosen by tau" in out
-    assert "downstream accuracy: tau-chosen" in out and "best of grid" in out
+    assert "chosen by feature_prediction" in out
+    assert "downstream accuracy: chosen" in out and "best of grid" in out
     assert "worst of grid" in out
+    assert "chosen by feature_prediction ranks " in out and "tau's pick" in out
     # three contexts ranked 1..3
     for rank in ("   1  ", "   2  ", "   3  "):
         assert rank in out
@@ -72,17 +75,51 @@ def test_load_dataset_errors(tmp_path, blobs):
     assert X.shape == (1797, 64) and name.startswith("digits")
 
 
-def test_select_ranks_by_tau_and_fits_winner(blobs):
+def test_select_ranks_by_feature_prediction_and_fits_winner(blobs):
     X, _ = blobs
     grid = [("K=5", KNNContext(5)), ("K=30", KNNContext(30)), ("K=100", KNNContext(100))]
-    result = select(X, None, grid=grid, max_dim=64)
-    taus = [r["tau"] for r in result["rows"]]
-    assert taus == sorted(taus)
+    result = select(X, None, grid=grid, max_dim=64, max_probe_dim=16)
+    values = [r["feature_prediction"] for r in result["rows"]]
+    assert values == sorted(values, reverse=True)
     winner = result["rows"][0]
-    assert winner["tau"] == pytest.approx(tau(result["spectra"][winner["context"]], max_dim=64))
+    Xs = StandardScaler().fit_transform(X)
+    expected = feature_prediction(ContextureEmbedding(KNNContext(winner["estimator"].n_neighbors),
+                                                      n_components=16, solver="dense"), Xs,
+                                  return_dim=True)
+    assert (winner["feature_prediction"], winner["d_proxy"]) == pytest.approx(expected)
     emb = result["embedding"]
-    assert emb.n_components == winner["d"]
-    assert emb.embedding_.shape == (X.shape[0], winner["d"])
+    assert emb.n_components == winner["d_proxy"]
+    assert emb.embedding_.shape == (X.shape[0], winner["d_proxy"])
+
+
+def test_select_by_tau_puts_trusted_contexts_first(blobs):
+    X, _ = blobs
+    grid = [("K=5", KNNContext(5)), ("K=30", KNNContext(30)), ("RBF wide", RBFContext(1e-4))]
+    result = select(X, None, grid=grid, metric="tau", max_dim=64, max_probe_dim=8)
+    rows = result["rows"]
+    trusted = [r["tau_trusted"] for r in rows]
+    assert trusted == sorted(trusted, reverse=True)  # trusted first
+    assert not rows[-1]["tau_trusted"] and rows[-1]["context"] == "RBF wide"
+    for group in (True, False):
+        taus = [r["tau"] for r in rows if r["tau_trusted"] is group]
+        assert taus == sorted(taus)
+    assert rows[0]["tau"] == pytest.approx(tau(result["spectra"][rows[0]["context"]], max_dim=64))
+    assert result["embedding"].n_components == rows[0]["d_tau"]
+
+
+def test_labelled_selection(tmp_path, blobs, capsys):
+    X, y = blobs
+    path = tmp_path / "toy.npz"
+    np.savez(path, X=X, y=y)
+    assert main([str(path), *_small_args(), "--labelled", "40"]) == 0
+    out = capsys.readouterr().out
+    assert "cross-validated ridge probe on 40 labelled training rows" in out
+    assert "chosen by labelled probe ranks" in out and "feature_prediction's pick" in out
+    with pytest.raises(SystemExit):
+        main([str(path), "--metric", "labelled"])
+    np.savez(tmp_path / "nolabels.npz", X=X)
+    with pytest.raises(SystemExit):
+        main([str(tmp_path / "nolabels.npz"), "--labelled", "10"])
 
 
 def test_default_grid_respects_sample_size():
@@ -134,28 +171,32 @@ def test_plotting_import_error_names_the_extra(monkeypatch):
         plotting.plot_spectra({"a": [0.5, 0.2]})
 
 
-def test_table1_quick_runs_on_bundled_data(tmp_path, capsys):
-    # benchmarks/table1.py --quick without a data folder falls back to scikit-learn's bundled
-    # datasets (tests never read ../shared/data)
+def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
+    # benchmarks/selection.py --quick without a data folder falls back to scikit-learn's
+    # bundled datasets, so the CI command works on a fresh clone
     import importlib.util
     import json
     from pathlib import Path
 
-    script = Path(__file__).resolve().parent.parent / "benchmarks" / "table1.py"
-    spec = importlib.util.spec_from_file_location("table1_under_test", script)
-    table1 = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(table1)
-    out = tmp_path / "t1"
-    argv = ["--quick", "--data-dir", str(tmp_path / "none"), "--n-strengths", "3",
-            "--output", str(out)]
-    assert table1.main(argv) == 0
+    script = Path(__file__).resolve().parent.parent / "benchmarks" / "selection.py"
+    spec = importlib.util.spec_from_file_location("selection_under_test", script)
+    selection = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(selection)
+    out = tmp_path / "sel"
+    argv = ["--quick", "--data-dir", str(tmp_path / "none"), "--n-strengths", "2",
+            "--datasets", "sk_iris", "sk_diabetes", "--output", str(out)]
+    assert selection.main(argv) == 0
     saved = json.loads(out.with_suffix(".json").read_text())
-    assert {d["dataset"] for d in saved["datasets"]} == {"sk_breast_cancer", "sk_wine",
-                                                         "sk_diabetes"}
+    assert {d["dataset"] for d in saved["datasets"]} == {"sk_iris", "sk_diabetes"}
     for res in saved["datasets"]:
-        assert res["n_failed"] == 0 and res["n_contexts"] >= 8
-        assert res["correlations"]["tau"]["n"] >= 3
-    assert "| **mean** |" in out.with_suffix(".md").read_text()
-    # the correlations can be recomputed from the saved records
-    assert table1.main(["--rescore", str(out.with_suffix(".json"))]) == 0
-    assert "τ Pearson" in capsys.readouterr().out
+        assert res["n_failed"] == 0 and res["group"] == "bundled"
+        for context in res["contexts"]:
+            assert np.isfinite(context["error"])
+            assert set(selection.LABEL_FREE) <= set(context["scores"])
+        stats = res["stats"]["paper"]["metrics"]["feature_prediction"]
+        assert 0.0 <= stats["regret"] and stats["n"] == 8
+    summary = saved["meta"]["summary"]["bundled"]["paper"]
+    assert summary["tau"]["n_datasets"] == 2
+    # the statistics can be recomputed from the saved records
+    assert selection.main(["--rescore", str(out.with_suffix(".json"))]) == 0
+    assert "regret mean" in capsys.readouterr().out

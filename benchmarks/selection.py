@@ -1,0 +1,541 @@
+"""Does a label-free metric pick a good context? Regret of the chosen context, per metric.
+
+For every dataset of the data folder whose MANIFEST.json entry has a ``task`` (plus
+scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
+
+1. split the rows once (seed 0): test = min(25%, 2,000), labelled = min(25%, 2,000),
+   pretrain = the rest capped at ``--max-pretrain`` (default 1,500); features
+   standardised on the pretrain split;
+2. contexts: the paper's four families (KNN, RBF, KNN+mask, RBF+mask), each at
+   ``--n-strengths`` (default 20) strengths from very strong to very weak, and the main
+   job's default grid (``skcontexture.cli.default_grid``);
+3. per context: the exact top-d0 singular values and functions on the pretrain split
+   (d0 = min(512, n_pretrain - 1)); the labelled and test rows embedded by the Nystrom
+   extension; the probe error = test MSE of a ridge probe fitted on the labelled split,
+   minimised over d in {1, 2, 4, ..., d0} (classification: one-hot targets, squared
+   error summed over classes; regression: target standardised on the labelled split);
+4. per context, every label-free score, each the value ``ContextScorer(metric=name)``
+   returns (greater is better): tau, feature_prediction, rankme, alpha_req, decay_rate,
+   lidar (its embedding: the top min(32, d0) functions of the fit rows);
+   feature_prediction uses the labelled split's *inputs only* as the held-out rows;
+   and the label-efficient scores ``labelled_m``: a cross-validated ridge probe on
+   m = 50, 100, 200 rows of the labelled split (``LabelledProbeScorer``);
+5. per dataset, grid and metric: Pearson, Spearman and distance correlation between
+   the score and the error (oriented so that a good metric is positive), the
+   normalised regret (err(chosen) - err(best)) / (err(median) - err(best)) clipped at 0,
+   and whether the chosen context is among the best 3.
+
+Datasets are reported in groups: the development half of the shared data (every design
+choice of the new metric was fixed on it), the validation half, scikit-learn's bundled
+datasets, and any other dataset of ``--data-dir`` ("external").
+
+    python benchmarks/selection.py                  # full run (about 40 min, 2 workers)
+    python benchmarks/selection.py --quick          # CI: 3 small datasets, small grids
+    python benchmarks/selection.py --data-dir DIR   # any folder with MANIFEST.json + .npz
+    python benchmarks/selection.py --rescore benchmarks/results/selection.json
+
+Writes ``benchmarks/results/selection[_quick].json`` (a ``datasets`` list, each with
+``dataset`` and ``contexts`` whose entries carry ``error`` and ``scores``) and ``.md``.
+"""
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import scipy.linalg
+import scipy.stats
+from joblib import Parallel, delayed
+from sklearn.linear_model import RidgeCV
+from threadpoolctl import threadpool_limits
+
+from sklearn.base import clone
+
+from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
+from skcontexture._operator import ContextOperator
+from skcontexture.cli import default_grid, proxy_score
+from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+#: The shared datasets, split once by a fixed rule before any metric was designed:
+#: sorted by name within each task, alternately development and validation.
+DEVELOPMENT = ("adult", "breast-w", "credit-approval", "dna", "kr-vs-kp", "spambase",
+               "california_housing", "health_insurance")
+VALIDATION = ("bio_kdd04", "cmc", "diabetes", "fashion_mnist", "mushroom", "splice",
+              "cps88wages", "solar_flare")
+BUNDLED = ("sk_iris", "sk_wine", "sk_breast_cancer", "sk_digits", "sk_diabetes")
+GROUPS = ("development", "validation", "bundled", "external")
+
+LABEL_FREE = ("tau", "feature_prediction", "rankme", "alpha_req", "decay_rate", "lidar")
+LABELLED = (50, 100, 200)
+METRICS = LABEL_FREE + ("tau_guarded",) + tuple(f"labelled_{m}" for m in LABELLED)
+
+FULL = dict(max_pretrain=1000, max_split=1000, n_strengths=20, n_masks=10, max_dim=512,
+            proxy_dim=128)
+QUICK = dict(max_pretrain=300, max_split=300, n_strengths=4, n_masks=4, max_dim=128,
+             proxy_dim=32)
+QUICK_DATASETS = ("diabetes", "breast-w", "credit-approval")
+QUICK_BUNDLED = ("sk_iris", "sk_wine", "sk_diabetes")
+
+
+# ------------------------------------------------------------------------------------------------
+# data
+# ------------------------------------------------------------------------------------------------
+
+
+def data_dir(cli_value=None):
+    """``--data-dir``, else $SKCONTEXTURE_DATA, else ../shared/data next to the repository."""
+    for candidate in (cli_value, os.environ.get("SKCONTEXTURE_DATA")):
+        if candidate:
+            return Path(candidate)
+    default = HERE.parent.parent / "shared" / "data"
+    return default if default.exists() else None
+
+
+def group_of(name):
+    if name in DEVELOPMENT:
+        return "development"
+    if name in VALIDATION:
+        return "validation"
+    return "bundled" if name in BUNDLED else "external"
+
+
+def folder_datasets(folder, names=None):
+    """(name, X, y, task) for every MANIFEST entry with a task (restricted to ``names``)."""
+    manifest = json.loads((folder / "MANIFEST.json").read_text())
+    out = []
+    for key, meta in manifest.items():
+        if meta.get("task") not in ("classification", "regression"):
+            continue
+        if names and key not in names and meta.get("paper_name") not in names:
+            continue
+        with np.load(folder / f"{key}.npz", allow_pickle=False) as data:
+            out.append((key, np.asarray(data["X"], dtype=float), np.asarray(data["y"]),
+                        meta["task"]))
+    return out
+
+
+def bundled_datasets(names=None):
+    """scikit-learn's bundled iris, wine, breast cancer, digits (classification), diabetes."""
+    from sklearn import datasets
+
+    out = []
+    for name, loader, task in (("sk_iris", datasets.load_iris, "classification"),
+                               ("sk_wine", datasets.load_wine, "classification"),
+                               ("sk_breast_cancer", datasets.load_breast_cancer, "classification"),
+                               ("sk_digits", datasets.load_digits, "classification"),
+                               ("sk_diabetes", datasets.load_diabetes, "regression")):
+        if names and name not in names:
+            continue
+        X, y = loader(return_X_y=True)
+        out.append((name, X.astype(float), y, task))
+    return out
+
+
+def split(X, y, task, max_pretrain, max_split, seed=0):
+    """(pretrain X, labelled X, labelled Y, labelled y, test X, test Y); Y one-hot or scaled."""
+    rng = np.random.RandomState(seed)
+    order = rng.permutation(X.shape[0])
+    n = X.shape[0]
+    n_test = min(n // 4, max_split)
+    n_lab = min(n // 4, max_split)
+    test, lab = order[:n_test], order[n_test : n_test + n_lab]
+    pre = order[n_test + n_lab :][:max_pretrain]
+    mean, std = X[pre].mean(axis=0), X[pre].std(axis=0)
+    std[std == 0] = 1.0
+    Xs = (X - mean) / std
+    if task == "classification":
+        classes = np.unique(y)
+        Y = (y[:, None] == classes[None, :]).astype(float)
+    else:
+        t = y.astype(float)
+        Y = ((t - t[lab].mean()) / (t[lab].std() or 1.0))[:, None]
+    return Xs[pre], Xs[lab], Y[lab], y[lab], Xs[test], Y[test]
+
+
+# ------------------------------------------------------------------------------------------------
+# contexts
+# ------------------------------------------------------------------------------------------------
+
+
+def context_grid(n_pre, n_features, n_strengths, n_masks, seed=0):
+    """(grid, family, strength label, context): the paper's 4 families and the main job's grid."""
+    ks = np.unique(np.round(np.geomspace(2, max(3, n_pre // 3), n_strengths)).astype(int))
+    # gamma relative to sklearn's "scale" rule on standardised data: 1 / n_features
+    gs = np.geomspace(30.0, 0.03, n_strengths)
+    grid = [("paper", "KNN", f"K={k}", KNNContext(int(k))) for k in ks]
+    grid += [("paper", "RBF", f"g={g:.3g}", RBFContext(gamma=g / n_features)) for g in gs]
+    grid += [("paper", "KNN+mask", f"K={k}",
+              MaskedContext(KNNContext(int(k)), mask_ratio=0.2, n_masks=n_masks,
+                            random_state=seed)) for k in ks]
+    grid += [("paper", "RBF+mask", f"g={g:.3g}",
+              MaskedContext(RBFContext(gamma=g / n_features), mask_ratio=0.2, n_masks=n_masks,
+                            random_state=seed)) for g in gs]
+    grid += [("main", name.split()[0], name.split()[1], context)
+             for name, context in default_grid(n_pre, n_features)]
+    return grid
+
+
+def exact_top(context, d0):
+    """Exact top-d0 singular values and atom functions nu_i of a fitted context."""
+    op = ContextOperator(context.joint_)
+    G = op.gram()  # deflated Gram of the short side
+    size = G.shape[0]
+    k = min(d0, size - 1)
+    try:
+        w, V = scipy.linalg.eigh(G, subset_by_index=(size - k, size - 1))
+    except scipy.linalg.LinAlgError:
+        w, V = scipy.linalg.eigh(G, driver="evd")
+        w, V = w[size - k :], V[:, size - k :]
+    w, V = w[::-1], V[:, ::-1]
+    s = np.sqrt(np.clip(w, 0.0, 1.0))
+    if op.shape[1] > op.shape[0]:  # Gram of the row side: map to atom vectors
+        V = op.rmatmat(V) / np.where(s > 0, s, 1.0)
+    nu = np.zeros((context.n_atoms_, k))
+    nu[op.atoms] = V / op.v0[:, None]
+    return s, nu
+
+
+# ------------------------------------------------------------------------------------------------
+# one context
+# ------------------------------------------------------------------------------------------------
+
+
+def label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed):
+    """Every label-free score of one context, each as ContextScorer(metric=name) computes it.
+
+    feature_prediction: the function ContextScorer("feature_prediction") calls, with the
+    pretrain rows as fit rows and the labelled split's inputs (no labels) as held-out rows,
+    for a ContextureEmbedding of ``proxy_dim`` components (fewer if the context has fewer;
+    ``skcontexture.cli.proxy_score``, as the main job).
+    """
+    scores = {}
+    for metric in ("tau", "rankme", "alpha_req", "decay_rate"):
+        scores[metric] = float(ContextScorer(metric, max_dim=max_dim).score_spectrum(s))
+    scores["feature_prediction"] = proxy_score(
+        clone(context), X_pre, X_lab, n_components=min(proxy_dim, int(np.sum(s > 1e-6))),
+        random_state=seed)[0]
+    scores["lidar"] = float(lidar(Z_fit[:, : min(32, Z_fit.shape[1])], context.joint_))
+    return scores
+
+
+def labelled_scores(Z_lab, y_lab, seed=0):
+    """Cross-validated probe on m labelled rows (LabelledProbeScorer's rule), per m."""
+    rng = np.random.RandomState(seed + 1)
+    out = {}
+    for m in LABELLED:
+        if m > y_lab.shape[0]:
+            continue
+        rows = np.sort(rng.permutation(y_lab.shape[0])[:m])
+        scorer = LabelledProbeScorer(cv=5, random_state=seed)
+        try:
+            out[f"labelled_{m}"] = float(scorer.score_embedding(Z_lab[rows], y_lab[rows]))
+        except ValueError:  # e.g. a class with fewer than 5 of the m rows
+            out[f"labelled_{m}"] = float("nan")
+    return out
+
+
+def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
+    X_pre, X_lab, Y_lab, y_lab, X_test, Y_test, task = data
+    start = time.perf_counter()
+    context.fit(X_pre)
+    d0 = min(max_dim, X_pre.shape[0] - 1)
+    s, nu = exact_top(context, d0)
+    usable = int(np.sum(s > 1e-7))
+    proj = nu[:, :usable] / s[:usable]
+    Z_fit = np.asarray(context.joint_ @ proj) / np.asarray(context.joint_.sum(axis=1))
+    Z_lab = np.asarray(context.conditional(X_lab) @ proj)
+    Z_test = np.asarray(context.conditional(X_test) @ proj)
+    errors = {}
+    for d in probe_dims(usable):
+        probe = RidgeCV(alphas=PROBE_ALPHAS).fit(Z_lab[:, :d], Y_lab)
+        residual = probe.predict(Z_test[:, :d]).reshape(Y_test.shape) - Y_test
+        errors[d] = float(np.mean(np.sum(residual**2, axis=1)))
+    best = min(errors, key=errors.get)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
+        scores.update(labelled_scores(Z_lab[:, :proxy_dim], y_lab, seed))
+    trusted = ContextScorer(max_dim=max_dim).tau_trusted(s)
+    return {"grid": grid, "family": family, "strength": label, "error": errors[best],
+            "error_best_d": int(best), "errors": {str(k): v for k, v in errors.items()},
+            "scores": scores, "tau_trusted": bool(trusted), "s_head": [float(v) for v in s[:16]],
+            "seconds": time.perf_counter() - start}
+
+
+# ------------------------------------------------------------------------------------------------
+# selection statistics
+# ------------------------------------------------------------------------------------------------
+
+
+def distance_correlation(a, b):
+    """Szekely's (biased, V-statistic) distance correlation of two samples."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+
+    def centred(x):
+        D = np.abs(x[:, None] - x[None, :])
+        return D - D.mean(0) - D.mean(1)[:, None] + D.mean()
+
+    A, B = centred(a), centred(b)
+    dcov = (A * B).mean()
+    dvar = math.sqrt((A * A).mean() * (B * B).mean())
+    return float(math.sqrt(max(dcov, 0.0) / dvar)) if dvar > 0 else float("nan")
+
+
+def selection_stats(records, metric):
+    """Correlations, normalised regret and top-3 hit of one metric over one grid."""
+    err = np.array([r["error"] for r in records])
+    if metric == "tau_guarded":  # tau, with every trusted context ranked above the untrusted
+        score = np.array([r["scores"]["tau"] - (0.0 if r["tau_trusted"] else 1e6)
+                          for r in records])
+    else:
+        score = np.array([r["scores"].get(metric, np.nan) for r in records], dtype=float)
+    ok = np.isfinite(score)
+    if ok.sum() < 3:
+        return None
+    chosen = np.flatnonzero(ok)[np.argmax(score[ok])]
+    best, median = err.min(), np.median(err)
+    regret = max(0.0, (err[chosen] - best) / (median - best)) if median > best else 0.0
+    third = np.sort(err)[min(2, err.size - 1)]
+    out = {"regret": float(regret), "top3": bool(err[chosen] <= third),
+           "chosen": f"{records[chosen]['family']} {records[chosen]['strength']}",
+           "chosen_error": float(err[chosen]), "n": int(ok.sum())}
+    # a good metric is high where the error is low: correlate the score with -error
+    if np.std(score[ok]) > 0 and np.std(err[ok]) > 0:
+        out["pearson"] = float(np.corrcoef(score[ok], -err[ok])[0, 1])
+        out["spearman"] = float(scipy.stats.spearmanr(score[ok], -err[ok])[0])
+        out["dcor"] = distance_correlation(score[ok], err[ok])
+    return out
+
+
+def dataset_stats(result):
+    out = {}
+    for grid in ("paper", "main"):
+        recs = [r for r in result["contexts"] if "failed" not in r and r["grid"] == grid]
+        errs = np.array([r["error"] for r in recs])
+        out[grid] = {"best": float(errs.min()), "median": float(np.median(errs)),
+                     "metrics": {m: selection_stats(recs, m) for m in METRICS}}
+    return out
+
+
+def summarise(results):
+    """Per group and grid: mean/median regret, top-3 rate, mean correlations of every metric."""
+    summary = {}
+    for group in GROUPS:
+        members = [r for r in results if r["group"] == group]
+        if not members:
+            continue
+        summary[group] = {}
+        for grid in ("paper", "main"):
+            block = {}
+            for m in METRICS:
+                rows = [r["stats"][grid]["metrics"][m] for r in members]
+                rows = [x for x in rows if x is not None]
+                if not rows:
+                    continue
+
+                def mean(key, rows=rows):
+                    vals = [x[key] for x in rows if x.get(key) is not None]
+                    return float(np.mean(vals)) if vals else None
+
+                block[m] = {"n_datasets": len(rows),
+                            "regret_mean": mean("regret"),
+                            "regret_median": float(np.median([x["regret"] for x in rows])),
+                            "top3_rate": mean("top3"),
+                            "pearson_mean": mean("pearson"),
+                            "spearman_mean": mean("spearman"),
+                            "dcor_mean": mean("dcor")}
+            summary[group][grid] = block
+    return summary
+
+
+# ------------------------------------------------------------------------------------------------
+# driver
+# ------------------------------------------------------------------------------------------------
+
+
+def run_dataset(name, X, y, task, cfg, seed=0):
+    start = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"):
+        parts = split(X, y, task, cfg["max_pretrain"], cfg["max_split"], seed)
+        data = parts + (task,)
+        n_pre = parts[0].shape[0]
+        records = []
+        for grid, family, label, context in context_grid(n_pre, X.shape[1], cfg["n_strengths"],
+                                                          cfg["n_masks"], seed):
+            try:
+                records.append(evaluate(grid, family, label, context, data, cfg["max_dim"],
+                                        cfg["proxy_dim"], seed))
+            except Exception as exc:  # report, do not hide
+                records.append({"grid": grid, "family": family, "strength": label,
+                                "failed": repr(exc)})
+    ok = [r for r in records if "failed" not in r]
+    print(f"[{time.strftime('%H:%M:%S')}] {name}: {len(ok)}/{len(records)} contexts in "
+          f"{time.perf_counter() - start:.0f} s", file=sys.stderr, flush=True)
+    result = {"dataset": name, "group": group_of(name), "task": task, "n_pretrain": n_pre,
+              "n_labelled": int(parts[1].shape[0]), "n_test": int(parts[4].shape[0]),
+              "n_features": int(X.shape[1]), "n_contexts": len(ok),
+              "n_failed": len(records) - len(ok), "seconds": time.perf_counter() - start,
+              "contexts": records}
+    result["stats"] = dataset_stats(result)
+    return result
+
+
+def _fmt(x, spec=".2f"):
+    if x is None or (isinstance(x, float) and not np.isfinite(x)):
+        return "—"
+    return format(x, spec)
+
+
+SHOWN = ("tau", "tau_guarded", "feature_prediction", "rankme", "alpha_req", "decay_rate", "lidar",
+         "labelled_50", "labelled_100", "labelled_200")
+
+
+def markdown(results, meta):
+    summary = meta["summary"]
+    cfg = meta["config"]
+    lines = [
+        f"Context selection ({meta['mode']} run): 4 families x {cfg['n_strengths']} strengths "
+        f"(paper grid) and the main job's grid; pretrain <= {cfg['max_pretrain']} rows, "
+        f"d0 = {cfg['max_dim']}, {cfg['n_masks']} masks, seed {meta['seed']}. Regret = "
+        "(err(chosen) - err(best)) / (err(median) - err(best)), clipped at 0: 0 is the best "
+        "context, 1 a median one. Correlations are of the score with -error (positive = good).",
+    ]
+    for grid in ("paper", "main"):
+        for group in GROUPS:
+            block = summary.get(group, {}).get(grid)
+            if not block:
+                continue
+            n = max(v["n_datasets"] for v in block.values())
+            lines += ["", f"**{group}, {grid} grid** ({n} datasets)", "",
+                      "| metric | regret mean | regret median | top-3 | Spearman | Pearson | "
+                      "dCor |", "|---|---|---|---|---|---|---|"]
+            for m in SHOWN:
+                if m not in block:
+                    continue
+                v = block[m]
+                lines.append(f"| {m} | {_fmt(v['regret_mean'])} | {_fmt(v['regret_median'])} | "
+                             f"{_fmt(v['top3_rate'])} | {_fmt(v['spearman_mean'])} | "
+                             f"{_fmt(v['pearson_mean'])} | {_fmt(v['dcor_mean'])} |")
+    lines += ["", "Per dataset (paper grid): regret / top-3 / Spearman of tau, feature_prediction "
+              "and labelled_100, and the contexts each picks.", "",
+              "| dataset | group | tau | picks | feature_prediction | picks | labelled_100 | "
+              "best context |", "|---|---|---|---|---|---|---|---|"]
+    for res in results:
+        st = res["stats"]["paper"]["metrics"]
+        recs = [r for r in res["contexts"] if "failed" not in r and r["grid"] == "paper"]
+        best = min(recs, key=lambda r: r["error"])
+
+        def cell(m):
+            v = st.get(m)
+            return "—" if v is None else (f"{v['regret']:.2f} / {int(v['top3'])} / "
+                                          f"{_fmt(v.get('spearman'))}")
+
+        lines.append(f"| {res['dataset']} | {res['group']} | {cell('tau')} | "
+                     f"{st['tau']['chosen'] if st['tau'] else '—'} | "
+                     f"{cell('feature_prediction')} | "
+                     f"{st['feature_prediction']['chosen'] if st['feature_prediction'] else '—'}"
+                     f" | {cell('labelled_100')} | {best['family']} {best['strength']} |")
+    return "\n".join(lines)
+
+
+def write(results, meta, stem):
+    meta["summary"] = summarise(results)
+    table = markdown(results, meta)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    with open(stem.with_suffix(".json"), "w") as fh:
+        json.dump({"meta": meta, "datasets": results}, fh, indent=1)
+    stem.with_suffix(".md").write_text(table + "\n")
+    print(table)
+
+
+def rescore(path, output=None):
+    """Recompute the statistics and tables of a saved run from its per-context records."""
+    saved = json.loads(path.read_text())
+    results, meta = saved["datasets"], saved["meta"]
+    for res in results:
+        res["group"] = group_of(res["dataset"])
+        res["stats"] = dataset_stats(res)
+    write(results, meta, Path(output) if output else path.with_suffix(""))
+    return 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="3 small datasets, small grids")
+    parser.add_argument("--data-dir", help="folder with MANIFEST.json and the .npz files")
+    parser.add_argument("--datasets", nargs="*", help="restrict to these dataset names")
+    parser.add_argument("--no-bundled", action="store_true",
+                        help="leave out scikit-learn's bundled datasets")
+    parser.add_argument("--n-strengths", type=int, help="strengths per family")
+    parser.add_argument("--max-pretrain", type=int)
+    parser.add_argument("--n-masks", type=int)
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="datasets in parallel processes (default: 2, 1 with --quick)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--output", help="output stem (default benchmarks/results/selection)")
+    parser.add_argument("--rescore", metavar="JSON",
+                        help="recompute the statistics and tables of a saved run (no fitting)")
+    args = parser.parse_args(argv)
+    if args.rescore:
+        return rescore(Path(args.rescore), args.output)
+
+    cfg = dict(QUICK if args.quick else FULL)
+    if args.n_jobs is None:
+        args.n_jobs = 1 if args.quick else 2
+    for key in ("n_strengths", "max_pretrain", "n_masks"):
+        if getattr(args, key) is not None:
+            cfg[key] = getattr(args, key)
+
+    folder = data_dir(args.data_dir)
+    names = args.datasets or (QUICK_DATASETS if args.quick else None)
+    jobs = []
+    if folder is not None and (folder / "MANIFEST.json").exists():
+        jobs += folder_datasets(folder, names)
+    elif args.quick:
+        print("note: no data folder found; --quick runs on scikit-learn's bundled datasets")
+    elif args.data_dir:
+        print(f"error: no MANIFEST.json in {folder}", file=sys.stderr)
+        return 2
+    if args.quick:
+        if not jobs:
+            jobs = bundled_datasets(args.datasets or QUICK_BUNDLED)
+    elif not args.no_bundled:
+        jobs += bundled_datasets(args.datasets)
+    if not jobs:
+        print("error: no dataset selected", file=sys.stderr)
+        return 2
+
+    start = time.perf_counter()
+    load_before = os.getloadavg()
+    # largest first so that the parallel workers finish together
+    jobs.sort(key=lambda j: -min(j[1].shape[0], 4 * cfg["max_pretrain"]) * j[1].shape[1] ** 0.3)
+    results = Parallel(n_jobs=args.n_jobs)(
+        delayed(run_dataset)(name, X, y, task, cfg, args.seed) for name, X, y, task in jobs
+    )
+    order = DEVELOPMENT + VALIDATION + BUNDLED
+    results.sort(key=lambda r: (GROUPS.index(r["group"]),
+                                order.index(r["dataset"]) if r["dataset"] in order else 0,
+                                r["dataset"]))
+    meta = {"mode": "quick" if args.quick else "full", "config": cfg, "seed": args.seed,
+            "data_dir": str(folder) if folder else None,
+            "seconds": time.perf_counter() - start, "loadavg_before": load_before,
+            "loadavg_after": os.getloadavg(), "n_jobs": args.n_jobs,
+            "cpu_count": os.cpu_count(), "python": platform.python_version()}
+    default = RESULTS / ("selection_quick" if args.quick else "selection")
+    write(results, meta, Path(args.output) if args.output else default)
+    print(f"\ntotal {meta['seconds']:.0f} s; load average before {load_before}, after "
+          f"{meta['loadavg_after']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
