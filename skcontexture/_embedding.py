@@ -262,16 +262,20 @@ class ContextureEmbedding(
         return self._extend(self.context_.conditional(X, **params))
 
     def score(self, X, y=None):
-        """Label-free score of the fitted context: -tau (greater is better).
+        """Label-free score of the estimator: ``ContextScorer()(self, X)`` (greater is better).
 
-        Equal to ``ContextScorer()(self, X)``: tau (beta=1, d0=512) of the
-        context as fitted, so ``GridSearchCV(..., scoring=None)`` selects a
-        context without labels. ``X`` is only validated; ``y`` is ignored.
+        The default metric, "feature_prediction": clones of this estimator (its
+        context and ``n_components``) are fitted on half the rows of ``X`` without a
+        group of features and predict those features on the other half; the mean
+        held-out R^2 at the best dimension. So ``GridSearchCV(..., scoring=None)``
+        selects a context without labels; give it rows the estimator was not
+        fitted on. ``y`` is passed on only to contexts that are fitted on it
+        (``LabelContext``, ``TargetContext``).
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-        y : ignored
+        y : array-like of shape (n_samples,), default=None
 
         Returns
         -------
@@ -281,5 +285,5 @@ class ContextureEmbedding(
 
         check_is_fitted(self)
         self._validate_X(X, reset=False)
-        return ContextScorer()(self, X)
+        return ContextScorer()(self, X, y)
 

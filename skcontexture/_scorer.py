@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
@@ -22,7 +23,10 @@ class ContextScorer:
 
     ``scorer(estimator, X, y=None)`` follows scikit-learn's scorer protocol, so
     ``GridSearchCV(ContextureEmbedding(), {"context": [...]},
-    scoring=ContextScorer())`` selects a context without labels. The estimator
+    scoring=ContextScorer())`` selects a context without labels. The default
+    metric, "feature_prediction", is the one that picked the better contexts on
+    data it was not designed on (docs/context_selection.md); "tau" is the
+    paper's metric. The estimator
     may be a :class:`ContextureEmbedding`, a :class:`SpectralContextEncoder`,
     or a :class:`~sklearn.pipeline.Pipeline` containing one (the last step with
     a fitted ``context_`` and ``singular_values_`` or ``eigenvalues_`` is used).
@@ -105,7 +109,7 @@ class ContextScorer:
     >>> search = GridSearchCV(
     ...     ContextureEmbedding(n_components=8),
     ...     {"context": [KNNContext(5), KNNContext(50)]},
-    ...     scoring=ContextScorer(max_dim=64), cv=2,
+    ...     scoring=ContextScorer("tau", max_dim=64), cv=2,
     ... ).fit(X[:600])
     >>> search.best_params_["context"]
     KNNContext(n_neighbors=50)
@@ -113,7 +117,7 @@ class ContextScorer:
 
     def __init__(
         self,
-        metric="tau",
+        metric="feature_prediction",
         beta=1.0,
         max_dim=512,
         *,
@@ -164,7 +168,9 @@ class ContextScorer:
         X : array-like of shape (n_samples, n_features)
             Validated against the estimator (number of features); used for the
             computation only when ``source="X"``.
-        y : ignored
+        y : array-like of shape (n_samples,), default=None
+            Used only by "feature_prediction", and only for contexts that are
+            fitted on targets (``LabelContext``, ``TargetContext``).
 
         Returns
         -------
@@ -174,7 +180,7 @@ class ContextScorer:
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
         if self.metric == "feature_prediction":
-            return self._feature_prediction(step, position, estimator, X)
+            return self._feature_prediction(step, position, estimator, X, y)
         if self.source == "X":
             return self._score_on(step, position, estimator, X)
         return self._score_fitted(step)
@@ -237,9 +243,11 @@ class ContextScorer:
         ) is None
 
     # ----------------------------------------------------------------------------------------
-    def _feature_prediction(self, step, position, estimator, X):
+    def _feature_prediction(self, step, position, estimator, X, y):
         inputs = X if position is None or position == 0 else estimator[:position].transform(X)
-        return _metrics.feature_prediction(step, inputs, random_state=self.random_state)
+        # y reaches only contexts that are fitted on it (LabelContext, TargetContext)
+        y = y if get_tags(step).target_tags.required else None
+        return _metrics.feature_prediction(step, inputs, y=y, random_state=self.random_state)
 
     def _score_fitted(self, step):
         if self.metric == "lidar":
@@ -318,6 +326,16 @@ class ContextScorer:
 
 class UntrustedTauWarning(UserWarning):
     """tau of a context is in the regime where the paper says not to trust it."""
+
+
+def _labelled_rows(y, marker):
+    """Mask of the rows of y that carry a label (``marker`` NaN matches missing values)."""
+    if isinstance(marker, float) and np.isnan(marker):
+        try:
+            return ~np.isnan(y.astype(float))
+        except (TypeError, ValueError):
+            return np.array([not (isinstance(v, float) and np.isnan(v)) for v in y])
+    return y != marker
 
 
 def _pad(s):
@@ -434,7 +452,8 @@ class LabelledProbeScorer:
         Folds of the probe's cross-validation over the labelled rows (stratified for
         classes).
     unlabelled : int, float or str, default=-1
-        The label that marks a row without a label.
+        The label that marks a row without a label (``np.nan`` is matched as
+        a missing value).
     random_state : int, default=0
         Seed of the folds.
 
@@ -510,7 +529,12 @@ class LabelledProbeScorer:
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
-        labelled = y != self.unlabelled
+        labelled = _labelled_rows(y, self.unlabelled)
+        if labelled.sum() < 2:
+            raise ValueError(
+                f"Only {labelled.sum()} row(s) of y are labelled (not {self.unlabelled!r}); "
+                "the probe's cross-validation needs at least 2."
+            )
         Z = step.transform(X[labelled] if not sp.issparse(X) else X[np.flatnonzero(labelled)])
         return self.score_embedding(Z, y[labelled])
 

@@ -888,7 +888,7 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
     return np.asarray(dims), scores
 
 
-def feature_prediction(estimator, X, X_held=None, *, n_groups=4, cv=2, random_state=0,
+def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, random_state=0,
                        return_dim=False):
     """Leave-features-out prediction: a label-free proxy task that scores a context.
 
@@ -919,6 +919,9 @@ def feature_prediction(estimator, X, X_held=None, *, n_groups=4, cv=2, random_st
         rows and held-out rows.
     X_held : array-like of shape (n_held, n_features), default=None
         Held-out rows (not among the fit rows).
+    y : array-like of shape (n_samples,), default=None
+        Targets of the fit rows, passed to the estimator's ``fit`` (for contexts
+        that use them, such as ``LabelContext``); the proxy task itself uses no label.
     n_groups : int, default=4
         Number of feature groups (at most n_features).
     cv : int, default=2
@@ -958,10 +961,16 @@ def feature_prediction(estimator, X, X_held=None, *, n_groups=4, cv=2, random_st
             f"others: it needs at least 2 features, got {X.shape[1]}."
         )
     rng = np.random.RandomState(random_state)
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
     if X_held is None:
         order = rng.permutation(X.shape[0])
         half = X.shape[0] // 2
-        X, X_held = X[np.sort(order[:half])], X[np.sort(order[half:])]
+        fit_rows, held_rows = np.sort(order[:half]), np.sort(order[half:])
+        X, X_held = X[fit_rows], X[held_rows]
+        y = None if y is None else y[fit_rows]
     else:
         X_held = check_array(X_held, accept_sparse="csr", dtype=np.float64, input_name="X_held",
                              ensure_min_samples=2 * cv)
@@ -985,7 +994,7 @@ def feature_prediction(estimator, X, X_held=None, *, n_groups=4, cv=2, random_st
         if predicted.size == 0:
             continue
         keep = np.setdiff1d(np.arange(n_features), group)
-        model = clone(estimator).fit(X[:, keep])
+        model = clone(estimator).fit(X[:, keep], y)
         Z = model.transform(X_held[:, keep])
         Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
         dims, scores = probe_curve(Z, Y, cv=cv, random_state=random_state)

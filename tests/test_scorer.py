@@ -17,6 +17,7 @@ from skcontexture import (
     KNNContext,
     RBFContext,
     SpectralContextEncoder,
+    UntrustedTauWarning,
 )
 from skcontexture._spectrum import context_spectrum, subsample_spectrum
 from skcontexture.metrics import alpha_req, decay_rate, lidar, rankme, tau
@@ -104,12 +105,11 @@ def test_tau_score_is_minus_tau_of_context_spectrum(blobs):
     emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs)
     s = dense_singular_functions(emb.context_.joint_)[0][:512]
     expected = -tau(s)
-    assert ContextScorer()(emb, blobs) == pytest.approx(expected, rel=1e-10)
-    assert emb.score(blobs) == pytest.approx(expected, rel=1e-10)
+    assert ContextScorer("tau")(emb, blobs) == pytest.approx(expected, rel=1e-10)
     # X is only checked: any fold with the right features gives the same score
-    assert ContextScorer()(emb, blobs[:7]) == pytest.approx(expected, rel=1e-10)
+    assert ContextScorer("tau")(emb, blobs[:7]) == pytest.approx(expected, rel=1e-10)
     # beta and max_dim are honoured
-    assert ContextScorer(beta=0.5, max_dim=40)(emb, blobs) == pytest.approx(
+    assert ContextScorer("tau", beta=0.5, max_dim=40)(emb, blobs) == pytest.approx(
         -tau(s, beta=0.5, max_dim=40)
     )
 
@@ -141,19 +141,19 @@ def test_lidar_needs_atoms_that_are_fit_points():
     with pytest.raises(ValueError, match="atoms are the fit points"):
         ContextScorer("lidar")(emb, counts)
     # the spectrum metrics still work for any context
-    assert np.isfinite(ContextScorer()(emb, counts))
+    assert np.isfinite(ContextScorer("tau")(emb, counts))
 
 
 def test_spectrum_estimator_uses_held_values(blobs):
     emb = ContextureEmbedding(KNNContext(10), n_components=6).fit(blobs)
-    score = ContextScorer(spectrum="estimator")(emb, blobs)
+    score = ContextScorer("tau", spectrum="estimator")(emb, blobs)
     assert score == pytest.approx(-tau(emb.singular_values_, max_dim=512))
 
 
 def test_source_X_refits_the_context(blobs):
     emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs[:150])
-    on_fit = ContextScorer()(emb, blobs[150:])
-    on_x = ContextScorer(source="X")(emb, blobs[150:])
+    on_fit = ContextScorer("tau")(emb, blobs[150:])
+    on_x = ContextScorer("tau", source="X")(emb, blobs[150:])
     ref = -tau(dense_singular_functions(KNNContext(10).fit(blobs[150:]).joint_)[0])
     assert on_x == pytest.approx(ref)
     assert on_fit != pytest.approx(on_x)
@@ -171,7 +171,7 @@ def test_cache_is_reused_and_invalidated_by_refit(blobs, monkeypatch):
 
     monkeypatch.setattr(scorer_module, "context_spectrum", counting)
     emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs)
-    scorer = ContextScorer()
+    scorer = ContextScorer("tau")
     first = scorer(emb, blobs)
     scorer(emb, blobs)
     ContextScorer("rankme")(emb, blobs)  # same spectrum key
@@ -215,7 +215,7 @@ def test_gridsearch_selects_context_without_labels(digits):
     X = digits[:600]
     search = GridSearchCV(
         ContextureEmbedding(n_components=8), {"context": _grid()},
-        scoring=ContextScorer(max_dim=128), cv=2,
+        scoring=ContextScorer("tau", max_dim=128), cv=2,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # K=2 graphs may be disconnected
@@ -225,6 +225,12 @@ def test_gridsearch_selects_context_without_labels(digits):
     best = search.best_params_["context"]
     assert repr(best) == repr(_grid()[int(np.argmax(scores))])
     assert repr(best) != repr(KNNContext(2))  # the strongest context is not chosen
+
+
+def test_score_is_the_default_scorer(blobs):
+    emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs[:150])
+    assert emb.score(blobs[150:]) == ContextScorer()(emb, blobs[150:])
+    assert emb.score(blobs[150:]) == ContextScorer("feature_prediction")(emb, blobs[150:])
 
 
 def test_gridsearch_scoring_none_uses_score(digits):
@@ -249,7 +255,7 @@ def test_gridsearch_in_pipeline_and_multimetric(digits):
         assert np.all(np.isfinite(search.cv_results_[f"mean_test_{metric}"]))
     assert search.best_estimator_[-1].context_.joint_.shape[0] == 400
     # the fitted search itself can be scored (its best estimator is followed)
-    assert np.isfinite(ContextScorer(max_dim=64)(search, X))
+    assert np.isfinite(ContextScorer("tau", max_dim=64)(search, X))
 
 
 def test_gridsearch_with_spectral_encoder(digits):
@@ -259,8 +265,8 @@ def test_gridsearch_with_spectral_encoder(digits):
     )
     search = GridSearchCV(
         encoder, {"context": [KNNContext(8), KNNContext(40)]},
-        scoring={"tau": ContextScorer(max_dim=64),
-                 "tau_encoder": ContextScorer(spectrum="estimator"),
+        scoring={"tau": ContextScorer("tau", max_dim=64),
+                 "tau_encoder": ContextScorer("tau", spectrum="estimator"),
                  "lidar": ContextScorer("lidar", source="X")},
         refit="tau", cv=2,
     ).fit(X)
@@ -269,9 +275,9 @@ def test_gridsearch_with_spectral_encoder(digits):
     enc = search.best_estimator_
     # default: the context's exact spectrum, same as a ContextureEmbedding of that context
     emb = ContextureEmbedding(enc.context, n_components=4).fit(X)
-    assert ContextScorer(max_dim=64)(enc, X) == pytest.approx(ContextScorer(max_dim=64)(emb, X))
+    assert ContextScorer("tau", max_dim=64)(enc, X) == pytest.approx(ContextScorer("tau", max_dim=64)(emb, X))
     # spectrum="estimator": sqrt of the encoder's eigenvalues (lower bounds of s_i^2)
-    assert ContextScorer(spectrum="estimator")(enc, X) == pytest.approx(
+    assert ContextScorer("tau", spectrum="estimator")(enc, X) == pytest.approx(
         -tau(np.sqrt(enc.eigenvalues_))
     )
     with pytest.raises(ValueError, match="source='X'"):
@@ -284,7 +290,7 @@ def test_pipeline_source_X_transforms_before_the_step(digits):
     pipe.fit(X)
     Xt = pipe[0].transform(X)
     ref = -tau(dense_singular_functions(KNNContext(10).fit(Xt).joint_)[0])
-    assert ContextScorer(source="X")(pipe, X) == pytest.approx(ref)
+    assert ContextScorer("tau", source="X")(pipe, X) == pytest.approx(ref)
 
 
 def test_rank_one_context_scores_one_plus_beta():
@@ -295,8 +301,10 @@ def test_rank_one_context_scores_one_plus_beta():
     emb = ContextureEmbedding(LabelContext(), n_components=1).fit(X, y)
     assert ContextScorer().spectrum_of(emb).size == 1
     s1 = ContextScorer().spectrum_of(emb)[0]
-    assert emb.score(X) == pytest.approx(-tau([s1, 0.0]))
-    assert emb.score(X) == pytest.approx(-2.0)  # = -(1 + beta): tau cannot rank such contexts
+    with pytest.warns(UntrustedTauWarning, match="d\\* = 1"):
+        score = ContextScorer("tau")(emb, X)
+    assert score == pytest.approx(-tau([s1, 0.0]))
+    assert score == pytest.approx(-2.0)  # = -(1 + beta): tau cannot rank such contexts
 
 
 @pytest.mark.parametrize("shape", [(400, 1500), (1500, 400)])

@@ -182,11 +182,11 @@ def test_scorer_warns_on_untrusted_tau(iris):
     # a very wide kernel: s_2 is tiny and tau's minimum sits at d* = 1
     emb = ContextureEmbedding(RBFContext(gamma=1e-3), n_components=2).fit(iris)
     with pytest.warns(UntrustedTauWarning, match="d\\* = 1"):
-        ContextScorer()(emb, iris)
+        ContextScorer("tau")(emb, iris)
     assert not ContextScorer().tau_trusted(ContextScorer().spectrum_of(emb))
     with warnings.catch_warnings():
         warnings.simplefilter("error", UntrustedTauWarning)
-        ContextScorer()(ContextureEmbedding(KNNContext(10)).fit(iris), iris)
+        ContextScorer("tau")(ContextureEmbedding(KNNContext(10)).fit(iris), iris)
 
 
 def test_score_spectrum_matches_scorer(iris):
@@ -268,12 +268,12 @@ def test_labelled_probe_scorer_regression_and_custom_marker():
     t = np.sin(X[:, 0]) + 0.1 * rng.normal(size=300)
     y = np.where(np.arange(300) < 80, t, np.nan)
     emb = ContextureEmbedding(KNNContext(10), n_components=8).fit(X)
-    scorer = LabelledProbeScorer(unlabelled=np.nan)
-    # nan != nan, so a nan marker must be handled explicitly
-    value = LabelledProbeScorer(unlabelled=-999.0)(emb, X, np.where(np.isnan(y), -999.0, y))
+    value = LabelledProbeScorer(unlabelled=np.nan)(emb, X, y)  # nan marks missing labels
     assert 0.3 < value <= 1.0
-    with pytest.raises(ValueError, match="NaN"):
-        scorer(emb, X, y)
+    assert LabelledProbeScorer(unlabelled=-999.0)(emb, X, np.where(np.isnan(y), -999.0, y)) \
+        == value
+    with pytest.raises(ValueError, match="Only 0 row"):
+        LabelledProbeScorer()(emb, X, np.full(300, -1))
 
 
 def test_labelled_probe_scorer_in_grid_search(digits):
