@@ -117,9 +117,23 @@ def folder_datasets(folder, names=None):
             continue
         if names and key not in names and meta.get("paper_name") not in names:
             continue
-        with np.load(folder / f"{key}.npz", allow_pickle=False) as data:
-            out.append((key, np.asarray(data["X"], dtype=float), np.asarray(data["y"]),
-                        meta["task"]))
+        try:
+            with np.load(folder / f"{key}.npz", allow_pickle=False) as data:
+                X, y = np.asarray(data["X"], dtype=float), np.asarray(data["y"])
+        except (OSError, KeyError, ValueError) as exc:  # unreadable: say so, run the others
+            print(f"skipping {key}: {exc}", file=sys.stderr)
+            continue
+        if X.ndim != 2 or y.shape[0] != X.shape[0]:
+            print(f"skipping {key}: X must be 2-D with one y per row", file=sys.stderr)
+            continue
+        complete = np.isfinite(X).all(axis=1)
+        if meta["task"] == "regression":
+            y = y.astype(float)
+            complete &= np.isfinite(y)
+        if not complete.all():
+            print(f"{key}: dropping {np.sum(~complete)} rows with a missing value",
+                  file=sys.stderr)
+        out.append((key, X[complete], y[complete], meta["task"]))
     return out
 
 
@@ -220,22 +234,30 @@ def label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
     scores = {}
     for metric in ("tau", "rankme", "alpha_req", "decay_rate"):
         scores[metric] = float(ContextScorer(metric, max_dim=max_dim).score_spectrum(s))
-    scores["feature_prediction"] = proxy_score(
-        clone(context), X_pre, X_lab, n_components=min(proxy_dim, int(np.sum(s > 1e-6))),
-        random_state=seed)[0]
+    try:
+        scores["feature_prediction"] = proxy_score(
+            clone(context), X_pre, X_lab, n_components=min(proxy_dim, int(np.sum(s > 1e-6))),
+            random_state=seed)[0]
+    except ValueError:  # e.g. a single feature: nothing to leave out
+        scores["feature_prediction"] = float("nan")
     scores["lidar"] = float(lidar(Z_fit[:, : min(32, Z_fit.shape[1])], context.joint_))
     return scores
 
 
-def labelled_scores(Z_lab, y_lab, seed=0):
-    """Cross-validated probe on m labelled rows (LabelledProbeScorer's rule), per m."""
+def labelled_scores(Z_lab, y_lab, task, seed=0):
+    """Cross-validated probe on m labelled rows (LabelledProbeScorer's rule), per m.
+
+    The probe follows the dataset's task (a regression target with integer values,
+    such as hours or counts, would otherwise be taken for classes).
+    """
     rng = np.random.RandomState(seed + 1)
+    probe = RidgeCV(alphas=PROBE_ALPHAS) if task == "regression" else None
     out = {}
     for m in LABELLED:
         if m > y_lab.shape[0]:
             continue
         rows = np.sort(rng.permutation(y_lab.shape[0])[:m])
-        scorer = LabelledProbeScorer(cv=5, random_state=seed)
+        scorer = LabelledProbeScorer(probe, cv=5, random_state=seed)
         try:
             out[f"labelled_{m}"] = float(scorer.score_embedding(Z_lab[rows], y_lab[rows]))
         except ValueError:  # e.g. a class with fewer than 5 of the m rows
@@ -263,7 +285,7 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
-        scores.update(labelled_scores(Z_lab[:, :proxy_dim], y_lab, seed))
+        scores.update(labelled_scores(Z_lab[:, :proxy_dim], y_lab, task, seed))
     trusted = ContextScorer(max_dim=max_dim).tau_trusted(s)
     return {"grid": grid, "family": family, "strength": label, "error": errors[best],
             "error_best_d": int(best), "errors": {str(k): v for k, v in errors.items()},
@@ -320,6 +342,9 @@ def dataset_stats(result):
     out = {}
     for grid in ("paper", "main"):
         recs = [r for r in result["contexts"] if "failed" not in r and r["grid"] == grid]
+        if len(recs) < 3:
+            out[grid] = None
+            continue
         errs = np.array([r["error"] for r in recs])
         out[grid] = {"best": float(errs.min()), "median": float(np.median(errs)),
                      "metrics": {m: selection_stats(recs, m) for m in METRICS}}
@@ -337,7 +362,7 @@ def summarise(results):
         for grid in ("paper", "main"):
             block = {}
             for m in METRICS:
-                rows = [r["stats"][grid]["metrics"][m] for r in members]
+                rows = [r["stats"][grid]["metrics"][m] for r in members if r["stats"][grid]]
                 rows = [x for x in rows if x is not None]
                 if not rows:
                     continue
@@ -430,6 +455,8 @@ def markdown(results, meta):
               "| dataset | group | tau | picks | feature_prediction | picks | labelled_100 | "
               "best context |", "|---|---|---|---|---|---|---|---|"]
     for res in results:
+        if res["stats"]["paper"] is None:
+            continue
         st = res["stats"]["paper"]["metrics"]
         recs = [r for r in res["contexts"] if "failed" not in r and r["grid"] == "paper"]
         best = min(recs, key=lambda r: r["error"])
