@@ -295,7 +295,8 @@ def tau_regime(singular_values, beta=1.0, max_dim=512):
     Examples
     --------
     >>> from skcontexture.metrics import tau_regime
-    >>> tau_regime([0.9, 0.8, 0.7, 0.3, 0.1, 0.05]) is None
+    >>> import numpy as np
+    >>> tau_regime(np.r_[np.full(10, 0.9), np.full(200, 0.3)]) is None   # tau = 1.41 at d* = 10
     True
     >>> tau_regime([0.9, 0.01, 0.005])
     'its minimum is at d* = 1 (s_2 = 0.01)'

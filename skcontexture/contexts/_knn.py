@@ -47,7 +47,7 @@ class KNNContext(BaseContext):
     >>> from skcontexture import KNNContext
     >>> X = np.random.RandomState(0).normal(size=(100, 3))
     >>> ctx = KNNContext(n_neighbors=5).fit(X)
-    >>> ctx.joint_.shape, round(ctx.joint_.sum(), 6)
+    >>> ctx.joint_.shape, round(float(ctx.joint_.sum()), 6)
     ((100, 100), 1.0)
     """
 
