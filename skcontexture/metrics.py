@@ -57,6 +57,11 @@ _WHITEN_RTOL = 1e-10
 
 def _check_spectrum(singular_values, *, sort=True):
     """Validate a spectrum; return a float copy clipped to [0, 1], sorted descending if ``sort``."""
+    if np.iscomplexobj(singular_values):
+        raise TypeError(
+            "singular_values must be real (singular values of an expectation operator); "
+            "got complex values: pass their real part or moduli."
+        )
     s = np.array(singular_values, dtype=np.float64, copy=True)
     if s.ndim != 1:
         raise ValueError(f"singular_values must be 1-D, got an array of shape {s.shape}.")
@@ -349,7 +354,8 @@ def decay_rate(singular_values):
         )
         return np.inf
     idx = np.arange(1, s.size + 1)[positive]
-    slope = np.polyfit(idx, np.log(s[positive] ** 2), 1)[0]
+    # log(s^2) as 2 log(s): s^2 underflows to 0 for s below 1e-154
+    slope = np.polyfit(idx, 2.0 * np.log(s[positive]), 1)[0]
     return float(-slope)
 
 
@@ -613,7 +619,8 @@ def alpha_req(Z, fit_range=None):
             stacklevel=2,
         )
         return np.inf
-    ratio = sigma[:n_pos] ** 2 / np.sum(sigma[:n_pos] ** 2)
+    scaled = sigma[:n_pos] / sigma[0]  # squares of tiny values would underflow to 0
+    ratio = scaled**2 / np.sum(scaled**2)
 
     if fit_range is None:
         idx = np.arange(10, 100)

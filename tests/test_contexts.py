@@ -592,3 +592,15 @@ def test_rbf_truncation_reports_the_kernel_mass_it_drops():
         narrow = RBFContext(n_neighbors=10, gamma=5.0).fit(X)
     assert narrow.kernel_mass_kept_ > 0.99
     assert RBFContext().fit(X[:200]).kernel_mass_kept_ == 1.0
+
+
+def test_cooccurrence_leaves_a_non_canonical_csr_untouched():
+    # duplicate entries: scipy sums them in place on the first reduction
+    X = sp.csr_matrix((np.array([1.0, 2, 3, 4, 5]), np.array([1, 1, 0, 2, 0]),
+                       np.array([0, 3, 5])), shape=(2, 3))
+    data, indices = X.data.copy(), X.indices.copy()
+    context = CooccurrenceContext().fit(X)
+    context.conditional(X)
+    np.testing.assert_array_equal(X.data, data)
+    np.testing.assert_array_equal(X.indices, indices)
+    np.testing.assert_allclose(context.joint_.toarray(), np.array([[3, 3, 0], [5, 0, 4]]) / 15)

@@ -6,6 +6,8 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from skcontexture.metrics import (
     alpha_req,
@@ -440,3 +442,31 @@ def test_inputs_not_mutated(context):
     np.testing.assert_array_equal(s_copy, s)
     assert (J != joint).nnz == 0
     assert (sq != sq_copy).nnz == 0
+
+
+# ------------------------------------------------------------------------------------------------
+# extreme magnitudes and wrong types (no NaN, no numpy warning)
+# ------------------------------------------------------------------------------------------------
+
+
+@settings(max_examples=30, deadline=None)
+@given(exponent=st.integers(-300, 300))
+def test_alpha_req_is_scale_invariant_at_extreme_magnitudes(exponent):
+    Z = np.random.RandomState(0).normal(size=(40, 20)) * np.geomspace(1, 1e-3, 20)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        value = alpha_req(Z * 10.0**exponent)
+    assert value == pytest.approx(alpha_req(Z), rel=1e-9)
+
+
+def test_decay_rate_of_tiny_values_is_finite():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        rate = decay_rate([0.9, 1e-170])
+    # log(s^2) = 2 log(s): the slope of two points
+    assert rate == pytest.approx(-2 * (np.log(1e-170) - np.log(0.9)))
+
+
+def test_spectrum_metrics_reject_complex_values():
+    with pytest.raises(TypeError, match="must be real"):
+        tau(np.array([0.5 + 0j, 0.2]))

@@ -94,6 +94,11 @@ import numpy as np
         )
         check_non_negative(X, f"{type(self).__name__}")
         X = sp.csr_matrix(X)
+        if not X.has_canonical_format:
+            # scipy sums duplicate entries in place on the first reduction: do it on a copy
+            # so that the caller's matrix is left as it was
+            X = X.copy()
+            X.sum_duplicates()
         n_empty = int(np.sum(X.getnnz(axis=1) == 0))
         if n_empty:
             warnings.warn(
