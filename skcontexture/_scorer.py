@@ -1,4 +1,7 @@
-"""ContextScorer: label-free scores of a fitted contexture estimator, for model selection."""
+"""Scorers of fitted contexture estimators for model selection.
+
+ContextScorer needs no labels; LabelledProbeScorer uses the few rows that have one.
+"""
 
 import numbers
 import warnings
@@ -6,7 +9,9 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.utils import get_tags
+from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
@@ -552,9 +557,6 @@ class LabelledProbeScorer:
             The best over d = 1, 2, 4, ..., n_components of the probe's
             cross-validated score on the first d columns.
         """
-        from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-        from sklearn.utils.multiclass import type_of_target
-
         y = np.asarray(y)
         probe = self.probe
         if probe is None:
