@@ -1,7 +1,7 @@
 """ContextureEmbedding: the exact top singular functions of a context."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from sklearn.base import (
@@ -14,6 +14,7 @@ from sklearn.base import (
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._constraints import N_JOBS, count
 from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
@@ -118,12 +119,12 @@ class ContextureEmbedding(
 
     _parameter_constraints = {
         "context": [HasMethods(["fit", "conditional"]), None],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [count(1)],
         "solver": [StrOptions(set(SOLVERS))],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
+        "max_iter": [count(1), None],
         "scale": [StrOptions({"none", "singular_values"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
     # A context's second view (PairedContext) is metadata of fit and transform:

@@ -1,7 +1,7 @@
 """SpectralContextEncoder: learn the contexture inside a parametric feature space."""
 
 import warnings
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 import scipy.linalg
@@ -17,6 +17,7 @@ from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import check_is_fitted
 
+from ._constraints import N_JOBS, count
 from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
 
@@ -165,9 +166,9 @@ class SpectralContextEncoder(
     _parameter_constraints = {
         "context": [HasMethods(["fit", "conditional"]), None],
         "backbone": [HasMethods(["fit", "transform"]), None],
-        "n_components": [Interval(Integral, 1, None, closed="left")],
+        "n_components": [count(1)],
         "alpha": [Interval(Real, 0, None, closed="left")],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
 

@@ -16,9 +16,12 @@ from sklearn.preprocessing import StandardScaler
 from skcontexture import (
     ContextureEmbedding,
     CooccurrenceContext,
+    GaussianNoiseContext,
     KNNContext,
     LabelContext,
+    MaskedContext,
     RBFContext,
+    SpectralContextEncoder,
 )
 
 from ._reference import canonical_correlations, dense_singular_functions, gap_dimension
@@ -248,3 +251,31 @@ def test_pipeline_and_grid_search_over_contexts():
     )
     grid.fit(X, y)
     assert grid.best_score_ > 0.85
+
+
+@pytest.mark.parametrize(
+    "estimator",
+    [
+        ContextureEmbedding(n_components=True),
+        ContextureEmbedding(max_iter=False),
+        ContextureEmbedding(n_jobs=0),
+        ContextureEmbedding(KNNContext(n_neighbors=True)),
+        ContextureEmbedding(KNNContext(n_jobs=0)),
+        ContextureEmbedding(RBFContext(n_neighbors=np.True_)),
+        ContextureEmbedding(MaskedContext(n_masks=True)),
+        ContextureEmbedding(GaussianNoiseContext(n_draws=True)),
+        SpectralContextEncoder(n_components=True),
+    ],
+)
+def test_booleans_and_zero_workers_are_rejected(estimator):
+    # bool is an int to Python; as a count or a number of workers it is a mistake
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    with pytest.raises(ValueError, match="must be .*Got (True|False|0|np.True_) instead"):
+        estimator.fit(X)
+
+
+def test_negative_n_jobs_still_means_all_cores():
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    a = ContextureEmbedding(KNNContext(5, n_jobs=-1), n_jobs=-1, random_state=0).fit_transform(X)
+    b = ContextureEmbedding(KNNContext(5), random_state=0).fit_transform(X)
+    np.testing.assert_array_equal(a, b)

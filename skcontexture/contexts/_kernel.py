@@ -1,6 +1,6 @@
 """The Gaussian (RBF) kernel context."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import warnings
 
@@ -12,6 +12,7 @@ from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._constraints import N_JOBS, count
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._neighbors import NeighborIndex
 
@@ -76,9 +77,9 @@ class RBFContext(BaseContext):
 
     _parameter_constraints = {
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left"), None],
+        "n_neighbors": [count(1), None],
         "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
     _atoms_are_fit_points = True

@@ -1,11 +1,10 @@
 """The k-nearest-neighbour context."""
 
-from numbers import Integral
-
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._constraints import N_JOBS, count
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import NeighborIndex
 
@@ -52,10 +51,10 @@ class KNNContext(BaseContext):
     """
 
     _parameter_constraints = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [count(1)],
         "metric": [str, callable],
         "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
     _atoms_are_fit_points = True

@@ -1,14 +1,13 @@
 """The supervised (label) context."""
 
-from numbers import Integral
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from .._constraints import N_JOBS, count
 from ._base import BaseContext, ContextOnBase, normalize_rows, rows_from_neighbors
 from ._neighbors import NeighborIndex
 
@@ -100,9 +99,9 @@ class LabelContext(_NeighborExtendedContext):
     """
 
     _parameter_constraints = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [count(1)],
         "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
     _block_structured = True
@@ -198,9 +197,9 @@ class TargetContext(_NeighborExtendedContext, ContextOnBase):
 
     _parameter_constraints = {
         "base": [HasMethods(["fit", "conditional"]), None],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_neighbors": [count(1)],
         "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
 

@@ -1,6 +1,6 @@
 """The masked context: a base context averaged over random feature masks."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
+from .._constraints import N_JOBS, count
 from ._base import ContextOnBase
 
 
@@ -85,8 +86,8 @@ class MaskedContext(ContextOnBase):
     _parameter_constraints = {
         "base": [HasMethods(["fit", "conditional"]), None],
         "mask_ratio": [Interval(Real, 0, 1, closed="left")],
-        "n_masks": [Interval(Integral, 1, None, closed="left")],
-        "n_jobs": [Integral, None],
+        "n_masks": [count(1)],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
 

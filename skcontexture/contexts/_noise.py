@@ -1,6 +1,6 @@
 """The Gaussian noise context: A = X + sigma * noise, with its known likelihood."""
 
-from numbers import Integral, Real
+from numbers import Real
 
 import numpy as np
 from scipy.special import logsumexp
@@ -9,6 +9,7 @@ from sklearn.utils import check_random_state, gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._constraints import N_JOBS, count
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import NeighborIndex
 
@@ -87,10 +88,10 @@ class GaussianNoiseContext(BaseContext):
 
     _parameter_constraints = {
         "sigma": [Interval(Real, 0, None, closed="neither"), None],
-        "n_draws": [Interval(Integral, 1, None, closed="left")],
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "n_draws": [count(1)],
+        "n_neighbors": [count(1)],
         "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     }
     _disconnected_advice = "increase sigma"

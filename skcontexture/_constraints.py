@@ -1,0 +1,30 @@
+"""Parameter constraints shared by the estimators and the contexts.
+
+scikit-learn's ``Interval(Integral, ...)`` accepts ``True`` and ``False`` (``bool`` is
+an ``int``), so ``n_components=True`` would pass validation and fail later inside numpy
+or a neighbour search. These constraints reject booleans with scikit-learn's own message.
+"""
+
+from numbers import Integral
+
+import numpy as np
+from sklearn.utils._param_validation import Interval
+
+
+class _IntInterval(Interval):
+    """An integer interval that rejects booleans."""
+
+    def __init__(self, left, right, *, closed):
+        super().__init__(Integral, left, right, closed=closed)
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
+def count(low=1):
+    """Constraint of an integer parameter >= ``low`` (booleans rejected)."""
+    return _IntInterval(low, None, closed="left")
+
+
+#: ``n_jobs``: None, a positive number of workers, or -1, -2, ... (all cores, all but one, ...).
+N_JOBS = [_IntInterval(1, None, closed="left"), _IntInterval(None, -1, closed="right"), None]
