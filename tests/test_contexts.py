@@ -604,3 +604,10 @@ def test_cooccurrence_leaves_a_non_canonical_csr_untouched():
     np.testing.assert_array_equal(X.data, data)
     np.testing.assert_array_equal(X.indices, indices)
     np.testing.assert_allclose(context.joint_.toarray(), np.array([[3, 3, 0], [5, 0, 4]]) / 15)
+
+
+@pytest.mark.parametrize("part", [None, "knn", 5])
+def test_convex_combination_names_a_part_that_is_not_a_context(part):
+    X = np.random.RandomState(0).normal(size=(30, 3))
+    with pytest.raises(TypeError, match="Part 'a' of ConvexCombination must be a context"):
+        ConvexCombination([("a", part), ("b", KNNContext(5))]).fit(X)

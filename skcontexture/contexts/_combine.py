@@ -111,6 +111,12 @@ class ConvexCombination(_BaseComposition, BaseContext):
             ) from None
         self._validate_names(names)
         self._check_estimators_are_instances(contexts)
+        for name, context in zip(names, contexts):
+            if not (hasattr(context, "fit") and hasattr(context, "conditional")):
+                raise TypeError(
+                    f"Part {name!r} of {type(self).__name__} must be a context (an estimator "
+                    f"with fit and conditional, such as KNNContext()), got {context!r}."
+                )
         return list(contexts)
 
     @property
@@ -193,7 +199,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
         tags = super().__sklearn_tags__()
         try:
             part_tags = [get_tags(c) for c in self._parts()]
-        except ValueError:
+        except (TypeError, ValueError):  # reported by fit with the reason
             return tags
         tags.input_tags.sparse = all(t.input_tags.sparse for t in part_tags)
         tags.input_tags.positive_only = any(t.input_tags.positive_only for t in part_tags)
