@@ -60,7 +60,7 @@ from sklearn.base import clone
 from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
 from skcontexture._operator import ContextOperator
 from skcontexture.cli import default_grid, proxy_score
-from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims
+from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims, tau_regime
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -286,7 +286,7 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
         warnings.simplefilter("ignore")
         scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
         scores.update(labelled_scores(Z_lab[:, :proxy_dim], y_lab, task, seed))
-    trusted = ContextScorer(max_dim=max_dim).tau_trusted(s)
+    trusted = tau_regime(s, max_dim=max_dim) is None
     return {"grid": grid, "family": family, "strength": label, "error": errors[best],
             "error_best_d": int(best), "errors": {str(k): v for k, v in errors.items()},
             "scores": scores, "tau_trusted": bool(trusted), "s_head": [float(v) for v in s[:16]],

@@ -172,7 +172,7 @@ class ContextScorer:
             ContextureEmbedding, SpectralContextEncoder, or a Pipeline with one.
         X : array-like of shape (n_samples, n_features)
             Validated against the estimator (number of features); used for the
-            computation only when ``source="X"``.
+            computation by "feature_prediction" and when ``source="X"``.
         y : array-like of shape (n_samples,), default=None
             Used only by "feature_prediction", and only for contexts that are
             fitted on targets (``LabelContext``, ``TargetContext``).
@@ -230,23 +230,6 @@ class ContextScorer:
             )
         return self._spectrum_score(singular_values)
 
-    def tau_trusted(self, singular_values):
-        """Whether tau (with this scorer's beta and max_dim) is in its trusted regime.
-
-        See :func:`skcontexture.metrics.tau_regime`.
-
-        Parameters
-        ----------
-        singular_values : array-like of shape (n_values,)
-
-        Returns
-        -------
-        trusted : bool
-        """
-        return _metrics.tau_regime(
-            _pad(singular_values), beta=self.beta, max_dim=self.max_dim
-        ) is None
-
     # ----------------------------------------------------------------------------------------
     def _feature_prediction(self, step, position, estimator, X, y):
         inputs = X if position is None or position == 0 else estimator[:position].transform(X)
@@ -301,7 +284,11 @@ class ContextScorer:
         return cache[1][key]
 
     def _spectrum_score(self, s):
-        s = _pad(s)
+        s = np.asarray(s, dtype=float)
+        if s.size < 2:
+            # an operator of rank r has s_i = 0 for i > r (e.g. two classes: one value);
+            # tau is then 1 + beta
+            s = np.concatenate([s, np.zeros(2 - s.size)])
         if self.metric == "tau":
             reason = _metrics.tau_regime(s, beta=self.beta, max_dim=self.max_dim)
             if reason is not None:
@@ -336,20 +323,8 @@ class UntrustedTauWarning(UserWarning):
 def _labelled_rows(y, marker):
     """Mask of the rows of y that carry a label (``marker`` NaN matches missing values)."""
     if isinstance(marker, float) and np.isnan(marker):
-        try:
-            return ~np.isnan(y.astype(float))
-        except (TypeError, ValueError):
-            return np.array([not (isinstance(v, float) and np.isnan(v)) for v in y])
+        return y == y  # NaN is the only value unequal to itself
     return y != marker
-
-
-def _pad(s):
-    s = np.asarray(s, dtype=float)
-    if s.size < 2:
-        # an operator of rank r has s_i = 0 for i > r (e.g. two classes: one value);
-        # tau is then 1 + beta
-        s = np.concatenate([s, np.zeros(2 - s.size)])
-    return s
 
 
 def _is_contexture(step):

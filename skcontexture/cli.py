@@ -108,9 +108,8 @@ def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
     Returns ``(r2, best_d)``.
     """
     d = max(1, min(n_components, X.shape[0] // 2 - 2))
-    solver = "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
     while True:
-        estimator = ContextureEmbedding(context, n_components=d, solver=solver,
+        estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
                                         random_state=random_state)
         try:
             return feature_prediction(estimator, X, X_held, random_state=random_state,
@@ -217,13 +216,16 @@ def _ranking(metric):
     return lambda r: (not np.isfinite(r["tau"]), not r["tau_trusted"], r["tau"])
 
 
-def _embedding(context, n_components, X, random_state, n_jobs=None):
+def _solver(X):
     # up to DENSE_MAX_SIDE rows one dense eigendecomposition beats the iterative solvers
     # at the ~100 components probed here
-    solver = "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
+    return "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
+
+
+def _embedding(context, n_components, X, random_state, n_jobs=None):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return ContextureEmbedding(context, n_components=n_components, solver=solver,
+        return ContextureEmbedding(context, n_components=n_components, solver=_solver(X),
                                    random_state=random_state, n_jobs=n_jobs).fit(X)
 
 
@@ -314,7 +316,7 @@ def report(result, name, X, *, beta, max_dim, metric):
             summary = f"chosen by {METRIC_LABEL[by]} ranks {rank_of(rows[0])}/{len(scored)}"
             for other in ("feature_prediction", "tau"):
                 if other != by:
-                    pick = sorted(rows, key=_ranking(other))[0]
+                    pick = min(rows, key=_ranking(other))
                     summary += (f"; {METRIC_LABEL[other]}'s pick ({pick['context']}) ranks "
                                 f"{rank_of(pick)}/{len(scored)}")
             print(summary)

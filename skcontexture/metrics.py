@@ -796,7 +796,6 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     return np.clip(lam[::-1], 0.0, 1.0)
 
 
-
 # ------------------------------------------------------------------------------------------------
 # Probe metrics: how well the leading columns of an embedding predict a target, out of sample
 # ------------------------------------------------------------------------------------------------
@@ -968,6 +967,8 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
             "feature_prediction leaves groups of features out and predicts them from the "
             f"others: it needs at least 2 features, got {X.shape[1]}."
         )
+    if isinstance(n_groups, bool) or not isinstance(n_groups, numbers.Integral) or n_groups < 2:
+        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}.")
     rng = np.random.RandomState(random_state)
     if y is not None:
         y = np.asarray(y)
@@ -987,8 +988,6 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
                 f"X_held has {X_held.shape[1]} features but X has {X.shape[1]}."
             )
     n_features = X.shape[1]
-    if isinstance(n_groups, bool) or not isinstance(n_groups, numbers.Integral) or n_groups < 2:
-        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}.")
     targets = X_held.toarray() if sp.issparse(X_held) else X_held
     std = targets.std(axis=0)
     informative = std > 1e-12 * max(1.0, float(np.abs(targets).max()))

@@ -183,7 +183,7 @@ def test_scorer_warns_on_untrusted_tau(iris):
     emb = ContextureEmbedding(RBFContext(gamma=1e-3), n_components=2).fit(iris)
     with pytest.warns(UntrustedTauWarning, match="d\\* = 1"):
         ContextScorer("tau")(emb, iris)
-    assert not ContextScorer().tau_trusted(ContextScorer().spectrum_of(emb))
+    assert tau_regime(ContextScorer().spectrum_of(emb)) is not None
     with warnings.catch_warnings():
         warnings.simplefilter("error", UntrustedTauWarning)
         ContextScorer("tau")(ContextureEmbedding(KNNContext(10)).fit(iris), iris)
@@ -254,10 +254,9 @@ def test_labelled_probe_scorer_uses_only_labelled_rows(digits):
     value = scorer(emb, X, y_semi)
     assert value == scorer.score_embedding(emb.transform(X[:150]), y[:150])
     assert 0.5 < value <= 1.0
-    # the unlabelled rows' (hidden) labels do not matter
-    y_other = y_semi.copy()
-    y_other[150:] = -1
-    assert scorer(emb, X, y_other) == value
+    # only the marker says which rows are unlabelled: another marker, the same rows
+    y_other = np.where(np.arange(X.shape[0]) < 150, y, 99)
+    assert LabelledProbeScorer(unlabelled=99)(emb, X, y_other) == value
     with pytest.raises(ValueError, match="needs y"):
         scorer(emb, X)
 
