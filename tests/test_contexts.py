@@ -611,3 +611,32 @@ def test_convex_combination_names_a_part_that_is_not_a_context(part):
     X = np.random.RandomState(0).normal(size=(30, 3))
     with pytest.raises(TypeError, match="Part 'a' of ConvexCombination must be a context"):
         ConvexCombination([("a", part), ("b", KNNContext(5))]).fit(X)
+
+
+def test_composites_keep_one_joint_not_one_per_part():
+    # A fitted composite holds its own joint; its parts keep only what their
+    # conditional needs (25 dense kernels would otherwise be 25 n x n joints).
+    import pickle
+
+    X = np.random.RandomState(0).normal(size=(120, 8))
+    y = np.repeat([0, 1, 2], 40)
+    dense = RBFContext(gamma=0.05)
+    composites = [
+        MaskedContext(dense, mask_ratio=0.25, n_masks=25, random_state=0),
+        ConvexCombination([("rbf", dense), ("knn", KNNContext(5)), ("label", LabelContext())]),
+        Convolution(KNNContext(5), dense),
+        MaskedContext(TargetContext(KNNContext(5)), n_masks=4, random_state=0),
+    ]
+    for context in composites:
+        fitted = context.fit(X, y)
+        joint_bytes = fitted.joint_.data.nbytes + fitted.joint_.indices.nbytes
+        parts = getattr(fitted, "bases_", None) or getattr(fitted, "contexts_", None) or [
+            fitted.first_, fitted.second_]
+        assert not any(hasattr(part, "joint_") for part in parts)
+        # the conditional of the fit rows is unchanged by the release
+        expected = fitted.joint_ * len(X) if fitted._conditional_reproduces_joint else None
+        rows = fitted.conditional(X)
+        np.testing.assert_allclose(rows.sum(axis=1), 1)
+        if expected is not None:
+            np.testing.assert_allclose(rows.toarray(), expected.toarray(), atol=1e-12)
+        assert len(pickle.dumps(fitted)) < 3 * joint_bytes + 400_000

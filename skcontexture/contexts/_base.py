@@ -57,7 +57,8 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         self.n_atoms_ = self.joint_.shape[1]
 
     def _check_fitted(self):
-        check_is_fitted(self, "joint_")
+        # n_atoms_, not joint_: a fitted part of a composite has released its joint.
+        check_is_fitted(self, "n_atoms_")
 
     def _atom_points(self, X):
         """The fitted atoms as points, for a context that walks on from them.
@@ -105,6 +106,29 @@ class ContextOnBase(BaseContext):
     @property
     def _disconnected_advice(self):
         return self._base()._disconnected_advice
+
+
+def release_joint(context):
+    """Drop the ``joint_`` of a fitted part once a composite has taken it in.
+
+    A composite context (masks, mixtures, compositions, teachers, paired
+    views) builds its own joint from its parts' joints in ``fit``; afterwards
+    a part needs only what its ``conditional`` reads, which never includes
+    its ``joint_`` attribute (a context whose conditional uses its fit rows
+    keeps them under another name). Keeping the parts' joints would hold a
+    copy per part: 25 masks of a dense kernel would keep 25 n x n joints.
+
+    Parameters
+    ----------
+    context : fitted context
+        A part of a composite; its ``joint_`` is deleted.
+
+    Returns
+    -------
+    context : the same context, without ``joint_``
+    """
+    del context.joint_
+    return context
 
 
 def accepted_params(method, params):

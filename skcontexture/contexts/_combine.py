@@ -12,7 +12,7 @@ from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, validate_data
 
-from ._base import BaseContext, accepted_params, normalize_rows
+from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 
 
 class ConvexCombination(_BaseComposition, BaseContext):
@@ -46,7 +46,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
     n_atoms_ : int
         Total number of atoms.
     contexts_ : list of context estimators
-        The fitted parts.
+        The fitted parts (without their ``joint_``: ``joint_`` holds them).
     weights_ : ndarray of shape (n_contexts,)
         The normalised weights.
     atom_offsets_ : ndarray of shape (n_contexts + 1,)
@@ -156,6 +156,8 @@ class ConvexCombination(_BaseComposition, BaseContext):
         self.weights_ = weights
         self.atom_offsets_ = np.cumsum([0] + [c.n_atoms_ for c in self.contexts_])
         self.joint_ = self._side_by_side([c.joint_ for c in self.contexts_])
+        for context in self.contexts_:
+            release_joint(context)
         self.n_atoms_ = self.joint_.shape[1]
         return self
 
@@ -241,9 +243,10 @@ class Convolution(BaseContext):
     n_atoms_ : int
         Number of atoms (those of ``second_``).
     first_ : context estimator
-        The fitted first step.
+        The fitted first step (without its ``joint_``).
     second_ : context estimator
-        The second step fitted on the atoms of ``first_``.
+        The second step fitted on the atoms of ``first_`` (without its
+        ``joint_``, which ``transition_`` row-normalises).
     transition_ : scipy.sparse.csr_matrix of shape (first_.n_atoms_, n_atoms)
         P_2(. | a_1) for each atom of ``first_``.
 
@@ -314,6 +317,8 @@ class Convolution(BaseContext):
         joint = (self.first_.joint_ @ self.transition_).tocsr()
         joint.eliminate_zeros()
         self.joint_ = joint / joint.sum()
+        release_joint(self.first_)
+        release_joint(self.second_)
         self.n_atoms_ = self.joint_.shape[1]
         return self
 

@@ -17,7 +17,8 @@ class _NeighborExtendedContext(BaseContext):
 
     A new point has no target, so its conditional is the average of the fit
     rows P+(. | x_k) over its ``n_neighbors`` nearest fit points in X (a fit
-    point counts itself).
+    point counts itself). Subclasses give those rows by ``_fit_rows()``, not
+    from ``joint_`` (which a composite may release).
     """
 
     _conditional_reproduces_joint = False
@@ -42,7 +43,7 @@ class _NeighborExtendedContext(BaseContext):
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric", reset=False)
         _, indices = self.index_.kneighbors(X, self.n_neighbors)
         weights = rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
-        return (weights @ normalize_rows(self.joint_)).tocsr()
+        return (weights @ self._fit_rows()).tocsr()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -88,6 +89,8 @@ class LabelContext(_NeighborExtendedContext):
         Number of classes.
     classes_ : ndarray of shape (n_classes,)
         The class labels (the atoms, in column order).
+    class_indices_ : ndarray of shape (n_samples,)
+        The class of each fit row, as an index into ``classes_``.
 
     Examples
     --------
@@ -134,15 +137,19 @@ class LabelContext(_NeighborExtendedContext):
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype="numeric")
         y = column_or_1d(y)
         check_classification_targets(y)
-        self.classes_, codes = np.unique(y, return_inverse=True)
-        n_samples = X.shape[0]
-        self.joint_ = sp.csr_matrix(
-            (np.full(n_samples, 1.0 / n_samples), (np.arange(n_samples), codes)),
-            shape=(n_samples, len(self.classes_)),
-        )
+        self.classes_, self.class_indices_ = np.unique(y, return_inverse=True)
         self.n_atoms_ = len(self.classes_)
+        self.joint_ = self._fit_rows() / X.shape[0]
         self._fit_index(X)
         return self
+
+    def _fit_rows(self):
+        """The one-hot class rows P+(. | x_i) of the fit points."""
+        n_samples = len(self.class_indices_)
+        return sp.csr_matrix(
+            (np.ones(n_samples), self.class_indices_, np.arange(n_samples + 1)),
+            shape=(n_samples, self.n_atoms_),
+        )
 
 
 
@@ -238,6 +245,10 @@ class TargetContext(_NeighborExtendedContext, ContextOnBase):
         self.n_atoms_ = self.base_.n_atoms_
         self._fit_index(X)
         return self
+
+    def _fit_rows(self):
+        """The rows P+(. | x_i) of the fit points (``base_``'s, kept by it)."""
+        return normalize_rows(self.base_.joint_)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

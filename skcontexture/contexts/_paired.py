@@ -4,7 +4,7 @@ from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from ._base import ContextOnBase
+from ._base import ContextOnBase, release_joint
 
 
 class PairedContext(ContextOnBase):
@@ -42,7 +42,7 @@ class PairedContext(ContextOnBase):
     n_atoms_ : int
         Number of atoms (those of ``base_``).
     base_ : context estimator
-        ``base`` fitted on the fit rows' A.
+        ``base`` fitted on the fit rows' A (its joint is ``joint_``).
 
     Examples
     --------
@@ -83,6 +83,7 @@ class PairedContext(ContextOnBase):
         A = self._check_view(X, A)
         self.base_ = clone(self._base()).fit(A, y)
         self.joint_ = self.base_.joint_
+        release_joint(self.base_)
         self.n_atoms_ = self.base_.n_atoms_
         self.view_fit_ = A
         return self
