@@ -16,18 +16,25 @@ metric's pick; labels never choose, except with ``--metric labelled --labelled M
 """
 
 import argparse
+import csv
+import importlib.util
+import json
+import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+import joblib
 from sklearn.datasets import load_digits
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.model_selection import train_test_split
+from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
+from . import __version__
 from ._embedding import ContextureEmbedding
 from ._linalg import DENSE_MAX_SIDE
 from ._scorer import LabelledProbeScorer
@@ -41,37 +48,124 @@ DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
 METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
 
 
-def load_dataset(path=None, target=None):
+def load_dataset(path=None, target=None, *, dropna=False):
     """Return ``(X, y, name)``; ``y`` is None when the data has no labels.
 
     Parameters
     ----------
     path : str or None
-        An ``.npz`` with ``X`` (and optionally ``y``), or a ``.csv`` with a header.
-        None loads scikit-learn's digits.
+        An ``.npz`` with ``X`` (and optionally ``y``), or a ``.csv`` with a header
+        (read without pandas). None loads scikit-learn's digits.
     target : str or None
         Target column of a ``.csv``; None means the file has no labels.
+    dropna : bool, default=False
+        Drop the rows with a missing or non-finite value (in X or y) instead of
+        refusing them.
+
+    Raises
+    ------
+    ValueError
+        With a message naming the problem and its fix: a missing file, an unsupported
+        file type, an ``.npz`` without ``X``, a non-numeric column, missing or
+        non-finite values (without ``dropna``), ``target`` not a column.
     """
     if path is None:
         X, y = load_digits(return_X_y=True)
         return X.astype(float), y, "digits (scikit-learn)"
     path = Path(path)
+    if path.suffix not in (".npz", ".csv"):
+        raise ValueError(f"Unsupported file type {path.suffix!r} of {path}: give an .npz "
+                         "(arrays X and optionally y) or a .csv file with a header.")
+    if not path.is_file():
+        raise ValueError(f"No such file: {path}.")
     if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as data:
-            X = np.asarray(data["X"], dtype=float)
-            y = np.asarray(data["y"]) if "y" in data.files else None
-        return X, y, path.stem
-    if path.suffix == ".csv":
-        import pandas as pd
-
-        frame = pd.read_csv(path)
-        y = None
         if target is not None:
-            if target not in frame.columns:
-                raise ValueError(f"--target {target!r} is not a column of {path.name}.")
-            y = frame.pop(target).to_numpy()
-        return frame.to_numpy(dtype=float), y, path.stem
-    raise ValueError(f"Unsupported file type {path.suffix!r}: give an .npz or a .csv file.")
+            raise ValueError("--target names a column of a .csv; an .npz gives its labels "
+                             "as the array y.")
+        X, y, line = *_read_npz(path), lambda i: f"row {i}"
+    else:
+        X, y, line = *_read_csv(path, target), lambda i: f"line {i + 2}"
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise ValueError(f"{path.name} has no data: X is {X.shape[0]} x {X.shape[1]}.")
+    bad = ~np.isfinite(X).all(axis=1)
+    if y is not None:
+        bad |= (y == "") if y.dtype.kind in "US" else ~np.isfinite(y.astype(float))
+    if bad.any():
+        if not dropna:
+            raise ValueError(
+                f"{int(bad.sum())} of {X.shape[0]} rows of {path.name} have a missing or "
+                f"non-finite value (the first at {line(int(np.flatnonzero(bad)[0]))}): "
+                "pass --dropna to drop them, or impute them first."
+            )
+        X, y = X[~bad], None if y is None else y[~bad]
+        print(f"note: dropped {int(bad.sum())} rows with missing or non-finite values.",
+              file=sys.stderr)
+    return X, y, path.stem
+
+
+def _read_npz(path):
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path.name} is not a readable .npz file ({exc}).") from None
+    with data:
+        if "X" not in data.files:
+            raise ValueError(f"{path.name} has no array 'X' (it has: "
+                             f"{', '.join(data.files) or 'none'}); save it with "
+                             "numpy.savez(path, X=X, y=y).")
+        X, y = data["X"], data["y"] if "y" in data.files else None
+    if X.ndim != 2 or X.dtype.kind not in "biuf":
+        raise ValueError(f"X in {path.name} must be a 2-d numeric array, got shape "
+                         f"{X.shape} and dtype {X.dtype}.")
+    if y is not None and (y.ndim != 1 or len(y) != len(X)):
+        raise ValueError(f"y in {path.name} must be 1-d with one label per row of X "
+                         f"({len(X)}), got shape {y.shape}.")
+    return X.astype(float), y
+
+
+def _read_csv(path, target):
+    with open(path, newline="") as file:
+        lines = [row for row in csv.reader(file) if row]
+    if not lines:
+        raise ValueError(f"{path.name} is empty.")
+    header, rows = [name.strip() for name in lines[0]], lines[1:]
+    for i, row in enumerate(rows):
+        if len(row) != len(header):
+            raise ValueError(f"Line {i + 2} of {path.name} has {len(row)} fields, the "
+                             f"header has {len(header)}.")
+    if target is not None and target not in header:
+        raise ValueError(f"--target {target!r} is not a column of {path.name} (its "
+                         f"columns: {', '.join(header)}).")
+    columns, y = [], None
+    for j, name in enumerate(header):
+        values = [row[j].strip() for row in rows]
+        if name == target:
+            y = _numbers(values)
+            y = np.array(values) if y is None else y
+            continue
+        numbers = _numbers(values)
+        if numbers is None:
+            i, value = next((i, v) for i, v in enumerate(values) if _number(v) is None)
+            raise ValueError(
+                f"Column {name!r} of {path.name} is not numeric ({value!r} at line {i + 2}): "
+                "drop it or encode it as numbers"
+                + ("" if target else f", or pass --target {name} if it is the label") + "."
+            )
+        columns.append(numbers)
+    X = np.column_stack(columns) if columns else np.empty((len(rows), 0))
+    return X, y
+
+
+def _number(value):
+    try:
+        return float(value) if value else np.nan
+    except ValueError:
+        return None
+
+
+def _numbers(values):
+    numbers = [_number(v) for v in values]
+    return None if any(v is None for v in numbers) else np.array(numbers, dtype=float)
 
 
 def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA, n_jobs=None):
@@ -133,7 +227,8 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
     ``y``, every context is also probed on held-out rows (reported, never used to choose).
 
     Returns a dict with the task, the split sizes, the rows (one dict per context, ranked),
-    the spectra, the metric, and the winner fitted at its chosen dimension.
+    the spectra, the metric, the scaler fitted on the training rows, and the winner fitted
+    (on the scaled training rows) at its chosen dimension.
     """
     if metric not in METRIC_CHOICES:
         raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
@@ -197,11 +292,15 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
         rows.append(row)
     rows.sort(key=_ranking(metric))
     winner = rows[0]
+    if winner[metric] != winner[metric]:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        raise ValueError(f"No context of the grid could be scored by {metric}"
+                         + (f" ({reasons})" if reasons else "") + ".")
     d = {"feature_prediction": winner["d_proxy"], "tau": winner["d_tau"]}.get(
         metric, winner["n_probe"])
     embedding = _embedding(winner["estimator"], min(d, winner["n_probe"]), X_train, random_state,
                            n_jobs)
-    return {"task": task, "n_train": X_train.shape[0], "metric": metric,
+    return {"task": task, "n_train": X_train.shape[0], "metric": metric, "scaler": scaler,
             "n_test": None if X_test is None else X_test.shape[0],
             "n_labelled": None if labelled_rows is None else labelled_rows.size,
             "rows": rows, "spectra": spectra, "embedding": embedding, "skipped": skipped}
@@ -322,17 +421,46 @@ def report(result, name, X, *, beta, max_dim, metric):
             print(summary)
 
 
-def main(argv=None):
-    """Entry point of ``python -m skcontexture`` and the ``skcontexture`` script."""
-    parser = argparse.ArgumentParser(prog="skcontexture", description=__doc__.split("\n\n")[0])
-    parser.add_argument("data", nargs="?", help=".npz (X[, y]) or .csv file; default: digits")
-    parser.add_argument("--target", help="target column of a .csv (default: no labels)")
+#: Fewest rows the main job accepts: the proxy task fits every context on a quarter
+#: of the training rows.
+MIN_ROWS = 20
+
+
+class _Formatter(argparse.HelpFormatter):
+    """Help with every option's default (where it has one)."""
+
+    def _get_help_string(self, action):
+        if (action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS or "%(default)" in action.help):
+            return action.help
+        return f"{action.help} (default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        """A usage error: one line on stderr, exit status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser():
+    """The command line's argument parser (every option with its help and default)."""
+    parser = _Parser(
+        prog="skcontexture", formatter_class=_Formatter,
+        description=" ".join(__doc__.split("\n\n")[1].replace("``", "").split()),
+        epilog="A user error ends with one line on stderr and exit status 2.")
+    parser.add_argument("data", nargs="?", default=None,
+                        help=".npz (arrays X and optionally y) or .csv file with a header "
+                             "(none: scikit-learn's digits)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("--target", help="target column of a .csv (none: no labels)")
+    parser.add_argument("--dropna", action="store_true",
+                        help="drop rows with missing or non-finite values instead of refusing")
     parser.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_K),
                         help="kNN context sizes K of the grid")
     parser.add_argument("--gamma", type=float, nargs="+", default=list(DEFAULT_GAMMA),
                         help="RBF widths of the grid, in units of 1/n_features")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default=None,
-                        help="how to rank the contexts (default: feature_prediction; "
+                        help="how to rank the contexts (default: feature_prediction, or "
                              "'labelled' with --labelled M)")
     parser.add_argument("--labelled", type=int, metavar="M",
                         help="also score every context by a cross-validated probe on M "
@@ -341,24 +469,82 @@ def main(argv=None):
     parser.add_argument("--max-dim", type=int, default=512, help="d0 of tau")
     parser.add_argument("--max-samples", type=int, default=5000,
                         help="fit contexts on at most this many training rows")
-    parser.add_argument("--max-probe-dim", type=int, default=128)
-    parser.add_argument("--test-size", type=float, default=0.3)
-    parser.add_argument("--random-state", type=int, default=0)
-    parser.add_argument("--n-jobs", type=int, default=None)
+    parser.add_argument("--max-probe-dim", type=int, default=128,
+                        help="largest embedding dimension probed")
+    parser.add_argument("--test-size", type=float, default=0.3,
+                        help="fraction of labelled rows held out for the report's probe")
+    parser.add_argument("--random-state", type=int, default=0, help="seed of splits and solvers")
+    parser.add_argument("--n-jobs", type=int, default=None,
+                        help="threads for neighbour searches and products (None: 1)")
     parser.add_argument("--plot", metavar="FILE",
-                        help="save the spectra and tau_d curves to FILE (needs matplotlib)")
+                        help="save the spectra and tau_d curves to FILE (needs matplotlib: "
+                             "the plot extra)")
+    parser.add_argument("--save-embedding", metavar="FILE",
+                        help="save the chosen context's embedding of every row to FILE "
+                             "(.npy or .csv)")
+    parser.add_argument("--save-model", metavar="FILE",
+                        help="save the fitted winner (a Pipeline: StandardScaler, then "
+                             "ContextureEmbedding) to FILE with joblib")
+    parser.add_argument("--json", action="store_true",
+                        help="print the result as JSON instead of the table")
+    return parser
+
+
+def main(argv=None):
+    """Entry point of ``python -m skcontexture`` and the ``skcontexture`` script.
+
+    Returns the exit status: 0, or 2 after one line on stderr for a user error.
+    """
+    parser = build_parser()
     args = parser.parse_args(argv)
+    try:
+        return _run(parser, args)
+    except (ValueError, TypeError, OSError, MemoryError) as exc:
+        message = " ".join(str(exc).split()) or type(exc).__name__
+        print(f"skcontexture: error: {message}", file=sys.stderr)
+        return 2
+
+
+def _check_outputs(args):
+    """Refuse, before the run, options whose output could not be written."""
+    if args.plot and importlib.util.find_spec("matplotlib") is None:
+        raise ValueError("--plot needs matplotlib: pip install 'skcontexture[plot]'.")
+    if args.save_embedding and Path(args.save_embedding).suffix not in (".npy", ".csv"):
+        raise ValueError(f"--save-embedding writes .npy or .csv, got {args.save_embedding!r}.")
+    for option in ("plot", "save_embedding", "save_model"):
+        path = getattr(args, option)
+        if path and not Path(path).resolve().parent.is_dir():
+            raise ValueError(f"--{option.replace('_', '-')} {path}: no such directory "
+                             f"{Path(path).resolve().parent}.")
+
+
+def _run(parser, args):
     if args.metric is None:
         args.metric = "labelled" if args.labelled else "feature_prediction"
-
-    X, y, name = load_dataset(args.data, args.target)
-    if args.labelled is not None and y is None:
-        parser.error("--labelled needs labels: an .npz with y, or a .csv with --target")
     if args.metric == "labelled" and args.labelled is None:
-        parser.error("--metric labelled needs --labelled M")
+        raise ValueError("--metric labelled needs --labelled M (the number of labelled rows).")
+    if not 0 < args.test_size < 1:
+        raise ValueError(f"--test-size must be between 0 and 1, got {args.test_size}.")
+    _check_outputs(args)
+    X, y, name = load_dataset(args.data, args.target, dropna=args.dropna)
+    if args.labelled is not None and y is None:
+        raise ValueError("--labelled needs labels: an .npz with y, or a .csv with --target.")
+    if X.shape[0] < MIN_ROWS:
+        raise ValueError(f"{name} has {X.shape[0]} rows; the main job needs at least "
+                         f"{MIN_ROWS} (every context is fitted on a quarter of the "
+                         "training rows).")
+    if X.shape[1] < 2 and args.metric == "feature_prediction":
+        raise ValueError("feature_prediction predicts features from the others and needs "
+                         "at least 2 features; use --metric tau.")
     n_train = X.shape[0] if y is None else int(round(X.shape[0] * (1 - args.test_size)))
-    grid = default_grid(min(n_train, args.max_samples), X.shape[1], args.k, args.gamma,
-                        n_jobs=args.n_jobs)
+    n_fit = min(n_train, args.max_samples)
+    grid = default_grid(n_fit, X.shape[1], args.k, args.gamma, n_jobs=args.n_jobs)
+    dropped = sorted(k for k in set(args.k) if k >= n_fit)
+    if dropped:
+        print(f"note: kNN K={', '.join(map(str, dropped))} left out of the grid: K must be "
+              f"below the {n_fit} training rows.", file=sys.stderr)
+    if not grid:
+        raise ValueError("No context is left in the grid: give smaller --k or some --gamma.")
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -370,11 +556,58 @@ def main(argv=None):
     metric = None
     if result["task"] is not None:
         metric = "accuracy" if result["task"] == "classification" else "R^2"
-    report(result, name, X, beta=args.beta, max_dim=args.max_dim, metric=metric)
+    if args.json:
+        print(json.dumps(summary(result, name, X, metric=metric), indent=2))
+    else:
+        report(result, name, X, beta=args.beta, max_dim=args.max_dim, metric=metric)
+    _save(result, X, args)
+    return 0
+
+
+def _save(result, X, args):
+    model = make_pipeline(result["scaler"], result["embedding"])
+    note = sys.stderr if args.json else sys.stdout
     if args.plot:
         from .plotting import plot_context_selection
 
         plot_context_selection(result["spectra"], args.plot, beta=args.beta,
                                max_dim=args.max_dim)
-        print(f"saved spectra and tau_d curves to {args.plot}")
-    return 0
+        print(f"saved spectra and tau_d curves to {args.plot}", file=note)
+    if args.save_embedding:
+        Z = model.transform(X)
+        if args.save_embedding.endswith(".npy"):
+            np.save(args.save_embedding, Z)
+        else:
+            header = ",".join(result["embedding"].get_feature_names_out())
+            np.savetxt(args.save_embedding, Z, delimiter=",", header=header, comments="")
+        print(f"saved the {Z.shape[0]} x {Z.shape[1]} embedding to {args.save_embedding}",
+              file=note)
+    if args.save_model:
+        joblib.dump(model, args.save_model)
+        print(f"saved the fitted model (StandardScaler, ContextureEmbedding) to "
+              f"{args.save_model}", file=note)
+
+
+def summary(result, name, X, *, metric=None):
+    """The result of :func:`select` as plain data (for ``--json``)."""
+    keys = ("context", "feature_prediction", "d_proxy", "tau", "d_tau", "tau_trusted", "s1",
+            "seconds", "score", "labelled")
+
+    def plain(value):
+        if isinstance(value, (bool, np.bool_)):
+            return bool(value)
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        value = float(value)
+        return value if np.isfinite(value) else None
+
+    rows = [{key: (r[key] if key == "context" else plain(r[key])) for key in keys if key in r}
+            for r in result["rows"]]
+    emb = result["embedding"]
+    return {"dataset": name, "n_samples": X.shape[0], "n_features": X.shape[1],
+            "task": result["task"], "metric": result["metric"], "probe_metric": metric,
+            "n_train": result["n_train"], "n_test": result["n_test"],
+            "n_labelled": result["n_labelled"], "chosen": rows[0]["context"],
+            "n_components": emb.n_components,
+            "singular_values": [float(v) for v in emb.singular_values_],
+            "skipped": result["skipped"], "rows": rows}

@@ -60,7 +60,7 @@ def plot_spectra(spectra, ax=None, squared=True):
 
 
 def plot_tau_curves(spectra, beta=1.0, max_dim=512, ax=None):
-    """Plot tau_d against d for each context, marking each argmin (suggested dimension).
+    """Plot tau_d against d for each context (log-log), marking each argmin (suggested dimension).
 
     Parameters
     ----------
@@ -83,7 +83,10 @@ def plot_tau_curves(spectra, beta=1.0, max_dim=512, ax=None):
             continue
         (line,) = ax.plot(d[finite], taus[finite], label=f"{label} (d*={best_d})")
         ax.plot([best_d], [taus[best_d - 1]], "o", color=line.get_color())
+    # log-log: tau_d spans orders of magnitude across contexts, and one very strong
+    # context would flatten every other curve on a linear axis
     ax.set_xscale("log")
+    ax.set_yscale("log")
     ax.set_xlabel("d")
     ax.set_ylabel(r"$\tau_d$")
     ax.set_title(r"$\tau_d$ curves (dot: argmin, the suggested dimension)")

@@ -71,6 +71,9 @@ def test_load_dataset_errors(tmp_path, blobs):
     pd.DataFrame(blobs[0], columns=list("abcd")).to_csv(path, index=False)
     with pytest.raises(ValueError, match="not a column"):
         load_dataset(str(path), target="zz")
+    # the CSV reader (no pandas needed) agrees with pandas
+    X, _, _ = load_dataset(str(path))
+    np.testing.assert_allclose(X, pd.read_csv(path).to_numpy(), rtol=1e-15)
     X, y, name = load_dataset(None)
     assert X.shape == (1797, 64) and name.startswith("digits")
 
@@ -115,11 +118,11 @@ def test_labelled_selection(tmp_path, blobs, capsys):
     out = capsys.readouterr().out
     assert "cross-validated ridge probe on 40 labelled training rows" in out
     assert "chosen by labelled probe ranks" in out and "feature_prediction's pick" in out
-    with pytest.raises(SystemExit):
-        main([str(path), "--metric", "labelled"])
+    assert main([str(path), "--metric", "labelled"]) == 2
+    assert "--metric labelled needs --labelled M" in capsys.readouterr().err
     np.savez(tmp_path / "nolabels.npz", X=X)
-    with pytest.raises(SystemExit):
-        main([str(tmp_path / "nolabels.npz"), "--labelled", "10"])
+    assert main([str(tmp_path / "nolabels.npz"), "--labelled", "10"]) == 2
+    assert "--labelled needs labels" in capsys.readouterr().err
 
 
 def test_default_grid_respects_sample_size():
@@ -152,6 +155,7 @@ def test_plotting_functions():
     assert len(ax.get_lines()) == 2
     ax = plot_tau_curves(spectra, max_dim=50)
     assert len(ax.get_lines()) == 4  # a curve and its argmin marker per context
+    assert ax.get_yscale() == "log"  # one strong context does not flatten the others
 
 
 def test_plotting_import_error_names_the_extra(monkeypatch):
@@ -200,3 +204,147 @@ def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
     # the statistics can be recomputed from the saved records
     assert selection.main(["--rescore", str(out.with_suffix(".json"))]) == 0
     assert "regret mean" in capsys.readouterr().out
+
+
+def _write_csv(path, text):
+    path.write_text(text)
+    return str(path)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("missing", "No such file"),
+    ("extension", "Unsupported file type '.txt'"),
+    ("npz_without_X", "has no array 'X' (it has: data)"),
+    ("npz_bad_y", "y in bad.npz must be 1-d with one label per row"),
+    ("non_numeric", "Column 'colour' of data.csv is not numeric ('red' at line 2): drop it "
+                    "or encode it as numbers, or pass --target colour if it is the label"),
+    ("empty_cell", "1 of 30 rows of data.csv have a missing or non-finite value (the first "
+                   "at line 5): pass --dropna"),
+    ("infinite", "1 of 30 rows of data.csv have a missing or non-finite value"),
+    ("string_label_missing", "1 of 30 rows of data.csv have a missing or non-finite value"),
+    ("target_missing", "--target 'zz' is not a column of clean.csv (its columns: a, b, c)"),
+    ("target_npz", "--target names a column of a .csv"),
+    ("too_few_rows", "has 10 rows; the main job needs at least 20"),
+    ("one_feature", "needs at least 2 features; use --metric tau"),
+    ("ragged", "Line 3 of data.csv has 2 fields, the header has 3"),
+    ("bad_option", "argument --k: invalid int value: 'x' (see --help)"),
+    ("bad_output", "--save-embedding writes .npy or .csv"),
+    ("no_directory", "--save-model"),
+])
+def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys, case, expected):
+    rng = np.random.RandomState(0)
+    rows = [f"{a:.3f},{b:.3f},{c:.3f}" for a, b, c in rng.normal(size=(30, 3))]
+    csv_path = _write_csv(tmp_path / "clean.csv", "a,b,c\n" + "\n".join(rows) + "\n")
+    args = {
+        "missing": lambda: [str(tmp_path / "nothing.csv")],
+        "extension": lambda: [_write_csv(tmp_path / "data.txt", "a\n1\n")],
+        "non_numeric": lambda: [_write_csv(tmp_path / "data.csv", "a,colour\n1,red\n2,blue\n")],
+        "empty_cell": lambda: [_write_csv(tmp_path / "data.csv",
+                                  "a,b,c\n" + "\n".join(rows[:3] + ["1,,2"] + rows[4:]))],
+        "infinite": lambda: [_write_csv(tmp_path / "data.csv", "a,b,c\n" + "\n".join(
+            rows[:-1] + ["1,inf,2"]))],
+        "string_label_missing": lambda: [_write_csv(
+            tmp_path / "data.csv", "a,b,label\n" + "\n".join(
+                r.rsplit(",", 1)[0] + (",x" if i else ",") for i, r in enumerate(rows))),
+            "--target", "label"],
+        "target_missing": lambda: [csv_path, "--target", "zz"],
+        "too_few_rows": lambda: [_write_csv(tmp_path / "data.csv",
+                                            "a,b,c\n" + "\n".join(rows[:10]))],
+        "one_feature": lambda: [_write_csv(tmp_path / "data.csv", "a\n" + "\n".join(
+            r.split(",")[0] for r in rows))],
+        "ragged": lambda: [_write_csv(tmp_path / "data.csv", "a,b,c\n1,2,3\n1,2\n")],
+        "bad_option": lambda: [csv_path, "--k", "x"],
+        "bad_output": lambda: [csv_path, "--save-embedding", str(tmp_path / "z.parquet")],
+        "no_directory": lambda: [csv_path, "--save-model", str(tmp_path / "no" / "model.joblib")],
+    }
+    if case == "npz_without_X":
+        np.savez(tmp_path / "bad.npz", data=np.ones((30, 2)))
+        args[case] = lambda: [str(tmp_path / "bad.npz")]
+    if case == "npz_bad_y":
+        np.savez(tmp_path / "bad.npz", X=np.ones((30, 2)), y=np.ones(29))
+        args[case] = lambda: [str(tmp_path / "bad.npz")]
+    if case == "target_npz":
+        np.savez(tmp_path / "ok.npz", X=np.ones((30, 2)))
+        args[case] = lambda: [str(tmp_path / "ok.npz"), "--target", "y"]
+    try:
+        status = main(args[case]())
+    except SystemExit as exc:  # argparse's own errors
+        status = exc.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1, err
+    assert expected in err
+
+
+def test_dropna_drops_the_rows_and_says_so(tmp_path, capsys):
+    rng = np.random.RandomState(0)
+    rows = [",".join(f"{v:.3f}" for v in row) for row in rng.normal(size=(60, 3))]
+    rows[4] = "1,,2"
+    path = _write_csv(tmp_path / "data.csv", "a,b,c\n" + "\n".join(rows))
+    X, _, _ = load_dataset(path, dropna=True)
+    assert X.shape == (59, 3) and np.isfinite(X).all()
+    assert "dropped 1 rows" in capsys.readouterr().err
+    assert main([path, "--dropna", *_small_args()]) == 0
+
+
+def test_string_labels_from_csv(tmp_path, blobs, capsys):
+    X, y = blobs
+    names = np.array(["setosa", "versicolor", "virginica"])[y]
+    lines = ["a,b,c,d,species"] + [",".join(f"{v:.4f}" for v in x) + f",{n}"
+                                   for x, n in zip(X, names)]
+    path = _write_csv(tmp_path / "flowers.csv", "\n".join(lines))
+    assert main([path, "--target", "species", *_small_args()]) == 0
+    assert "classification" in capsys.readouterr().out
+
+
+def test_too_few_rows_for_a_context_is_said(tmp_path, capsys):
+    X = np.random.RandomState(0).normal(size=(40, 3))
+    np.savez(tmp_path / "small.npz", X=X)
+    assert main([str(tmp_path / "small.npz"), "--k", "5", "50", "--gamma", "1",
+                 "--max-dim", "16", "--max-probe-dim", "8"]) == 0
+    err = capsys.readouterr().err
+    assert "kNN K=50 left out of the grid: K must be below the 40 training rows" in err
+
+
+def test_version_json_and_saved_outputs(tmp_path, blobs, capsys):
+    import json
+
+    import joblib
+
+    import skcontexture
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert capsys.readouterr().out.strip() == f"skcontexture {skcontexture.__version__}"
+    X, y = blobs
+    data = tmp_path / "toy.npz"
+    np.savez(data, X=X, y=y)
+    emb_npy, emb_csv, model = tmp_path / "z.npy", tmp_path / "z.csv", tmp_path / "m.joblib"
+    assert main([str(data), *_small_args(), "--json", "--save-embedding", str(emb_npy),
+                 "--save-model", str(model)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["dataset"] == "toy" and result["task"] == "classification"
+    assert result["chosen"] == result["rows"][0]["context"]
+    assert len(result["rows"]) == 3 and result["n_components"] == len(result["singular_values"])
+    Z = np.load(emb_npy)
+    pipeline = joblib.load(model)
+    np.testing.assert_allclose(pipeline.transform(X), Z, rtol=1e-12, atol=1e-12)
+    assert Z.shape == (len(X), result["n_components"])
+    assert main([str(data), *_small_args(), "--save-embedding", str(emb_csv)]) == 0
+    np.testing.assert_allclose(np.loadtxt(emb_csv, delimiter=",", skiprows=1), Z, atol=1e-12)
+    assert emb_csv.read_text().startswith("contextureembedding0,")
+
+
+def test_plot_without_matplotlib_is_refused_before_the_run(tmp_path, blobs, capsys,
+                                                           monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    np.savez(tmp_path / "toy.npz", X=blobs[0])
+    assert main([str(tmp_path / "toy.npz"), "--plot", str(tmp_path / "p.png")]) == 2
+    captured = capsys.readouterr()
+    assert "--plot needs matplotlib: pip install 'skcontexture[plot]'" in captured.err
+    assert captured.out == ""  # refused before any context was fitted
