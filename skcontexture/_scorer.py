@@ -4,7 +4,6 @@ ContextScorer needs no labels; LabelledProbeScorer uses the few rows that have o
 """
 
 import numbers
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
 from ._spectrum import METHODS, context_spectrum
+from ._warn import warn
 
 METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
 #: Metrics that are functions of the spectrum s_1..s_d0 alone.
@@ -292,13 +292,12 @@ class ContextScorer:
         if self.metric == "tau":
             reason = _metrics.tau_regime(s, beta=self.beta, max_dim=self.max_dim)
             if reason is not None:
-                warnings.warn(
+                warn(
                     f"tau is outside its trusted regime for this context ({reason}); the "
                     "paper advises against ranking such contexts by tau. Compare contexts "
                     "by metric='feature_prediction' instead, or read "
                     "docs/context_selection.md.",
                     UntrustedTauWarning,
-                    stacklevel=4,
                 )
             return -_metrics.tau(s, beta=self.beta, max_dim=self.max_dim)
         s = s[: self.max_dim]

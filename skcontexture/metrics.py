@@ -25,6 +25,8 @@ from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_array
 
+from ._warn import warn
+
 __all__ = [
     "tau_curve",
     "tau",
@@ -217,21 +219,19 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     if total > 0:
         spread = np.cumsum(s2)[: d0 - 1] / total
     else:
-        warnings.warn(
+        warn(
             "All singular values are zero: the context carries no information about X; "
             "every tau_d equals 1 + beta.",
             UserWarning,
-            stacklevel=2,
         )
         spread = np.ones(d0 - 1)
     taus = first + beta * spread
 
     if np.all(np.isinf(taus)):
-        warnings.warn(
+        warn(
             "Every tau_d is infinite because s_2 .. s_d0 equal 1: the context is disconnected "
             "(several connected components) or made of hard labels; tau cannot rank it.",
             UserWarning,
-            stacklevel=2,
         )
         return taus, d0 - 1
     return taus, int(np.argmin(taus)) + 1
@@ -346,11 +346,10 @@ def decay_rate(singular_values):
     s = _check_spectrum(singular_values)
     positive = s > 0
     if positive.sum() < 2:
-        warnings.warn(
+        warn(
             "decay_rate needs at least 2 positive singular values; the spectrum vanishes "
             "immediately, returning inf.",
             UserWarning,
-            stacklevel=2,
         )
         return np.inf
     idx = np.arange(1, s.size + 1)[positive]
@@ -449,11 +448,10 @@ def compatibility(embedding, y, singular_values=None, sample_weight=None):
     den = u2.sum()
     f_norm2 = float(np.sum(w @ f**2))
     if f_norm2 == 0 or den <= 1e-12 * f_norm2:
-        warnings.warn(
+        warn(
             "y is constant or has no component in the span of the embedding: compatibility is "
             "undefined, returning nan.",
             UserWarning,
-            stacklevel=2,
         )
         return np.nan
     return float((s**2) @ u2.sum(axis=1) / den)
@@ -577,7 +575,7 @@ def rankme(Z, eps=1e-7):
     eps = _check_nonnegative_scalar(eps, "eps")
     sigma = scipy.linalg.svd(Z, compute_uv=False)
     if not sigma.sum() > 0:
-        warnings.warn("Z is all zeros: RankMe is 0.", UserWarning, stacklevel=2)
+        warn("Z is all zeros: RankMe is 0.", UserWarning)
         return 0.0
     return _effective_rank(sigma, eps)
 
@@ -613,10 +611,9 @@ def alpha_req(Z, fit_range=None):
     sigma = scipy.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
     n_pos = 0 if sigma[0] == 0 else int(np.sum(sigma > sigma[0] * max(n, d) * np.finfo(float).eps))
     if n_pos < 2:
-        warnings.warn(
+        warn(
             "alpha_req needs at least 2 positive covariance eigenvalues; returning inf.",
             UserWarning,
-            stacklevel=2,
         )
         return np.inf
     scaled = sigma[:n_pos] / sigma[0]  # squares of tiny values would underflow to 0
@@ -631,11 +628,10 @@ def alpha_req(Z, fit_range=None):
     idx = idx[idx < n_pos]
     if idx.size < 3:
         if fit_range is not None:
-            warnings.warn(
+            warn(
                 "fewer than 3 indices of fit_range fall on positive eigenvalues; "
                 f"fitting all {n_pos}.",
                 UserWarning,
-                stacklevel=2,
             )
         idx = np.arange(n_pos)
 
@@ -700,10 +696,9 @@ def lidar(Z, joint, delta=1e-4, eps=1e-8):
     sigma_b = Mc.T @ (p_x[rows, None] * Mc)
     sigma_t = Zc.T @ (p_a[:, None] * Zc)
     if not np.trace(sigma_b) > 1e-12 * np.trace(sigma_t):
-        warnings.warn(
+        warn(
             "The class means do not vary (between-class covariance is 0): LiDAR is 0.",
             UserWarning,
-            stacklevel=2,
         )
         return 0.0
     sigma_w = sigma_t - sigma_b
