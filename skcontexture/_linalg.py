@@ -2,22 +2,28 @@
 
 Every solver works on a :class:`~skcontexture._operator.ContextOperator`
 through its products ``matmat``/``rmatmat`` (the dense solver through its Gram
-matrix, allowed up to a short side of ``DENSE_MAX_SIDE``), returns the triplets
-in descending order with a deterministic sign, and is checked afterwards by the
-residuals of the singular-value equations, so the accuracy it reports is the
-one it has.
+matrix, allowed up to a short side of ``DENSE_MAX_SIDE``) and returns a basis
+of the top-k short-side singular subspace. One shared Rayleigh-Ritz step turns
+it into exactly k triplets (orthonormal, orthogonal to the trivial vectors,
+descending, with a deterministic sign), and one shared check reports the rank,
+the residuals of the singular-value equations and a spectrum clustered at 1,
+so the accuracy reported is the one reached. Messages live in this module.
 """
 
+import os
+import sys
 import warnings
+from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg
-from scipy.sparse.linalg import ArpackNoConvergence, LinearOperator, svds
+import sklearn
+from scipy.sparse.linalg import ArpackError, LinearOperator, svds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._kernels import column_dots, cross_product, rotate
+from ._kernels import _weighted_sum, column_dots, cross_product, rotate
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of
 #: the short side (DENSE_MAX_SIDE**2 * 8 bytes: 200 MB).
@@ -39,12 +45,61 @@ MAX_DEGREE = 40
 #: the bytes (measured 1.6x faster at 100,000 points).
 SINGLE_MIN_SIDE = 20_000
 SINGLE_TOL = 2e-5
+#: A ConvergenceWarning is raised when a triplet residual exceeds
+#: max(RESIDUAL_SLACK * tol, RESIDUAL_FLOOR); RESIDUAL_FLOOR is what every
+#: solver but LOBPCG reaches in double precision, so tol=0 ("as accurate as
+#: the solver can") warns only when the solver falls well short of round-off.
+RESIDUAL_SLACK = 10.0
+RESIDUAL_FLOOR = 1e-10
+#: LOBPCG's accuracy floor on the Gram residual (it is asked for tol there).
+LOBPCG_MIN_TOL = 1e-14
+#: "chebyshev" stops after this many rounds without a 10% gain on its best
+#: residual: round-off (tol=0), or a spectrum too clustered for the filter.
+STALL_ROUNDS = 3
+#: Residual scale of double-precision round-off (the filter aims no lower).
+ROUND_OFF = 1e-15
+#: Directions of a solver's basis whose Gram eigenvalue is below this
+#: fraction of the largest are dependent (dropped before Rayleigh-Ritz).
+INDEPENDENT = 1e-20
+#: Top-k singular values within this of 1 on a connected graph: the operator
+#: is nearly the identity on k directions (the context barely links the points).
+CLUSTER_AT_ONE = 1e-6
+
+_RANK_MESSAGE = (
+    "The {solver!r} solver found only {rank} nonzero singular value(s) of the context "
+    "operator besides the trivial one, fewer than the n_components={k} requested "
+    "(values at or below 1e-7 count as zero). Lower n_components, or use a context "
+    "with more structure; duplicated rows of X make neighbour contexts degenerate "
+    "(check np.unique(X, axis=0))."
+)
+_CONVERGENCE_MESSAGE = (
+    "The {solver!r} solver stopped with a singular-triplet residual of {residual:.1e} "
+    "(requested tol={tol:g}): the embedding is inaccurate. Increase max_iter, or use "
+    "solver='arpack' (or 'dense' on small data)."
+)
+_CLUSTERED_MESSAGE = (
+    "The top {k} singular values all equal 1 to within {gap:.1e} although the context "
+    "graph is connected: the context operator is nearly the identity (each point "
+    "barely sees the others), so its singular vectors are not determined and the "
+    "solvers converge slowly. Use a wider context (for a kernel: a smaller gamma, "
+    "more neighbours, or standardised features)."
+)
+_ARPACK_FALLBACK = (
+    "ARPACK failed ({error}); the triplets are computed by solver={fallback!r} "
+    "instead. Increase max_iter or choose that solver directly."
+)
 
 
 def top_singular_triplets(
     operator, k, *, solver="auto", tol=1e-10, max_iter=None, random_state=None
 ):
     """Top-k singular triplets of the deflated operator.
+
+    Every solver returns a basis of its approximate top-k right (short-side)
+    singular subspace; one shared step then makes it orthonormal and
+    orthogonal to the trivial vector, extracts the triplets by Rayleigh-Ritz
+    (so s, U and V are consistent and exactly k), and checks them: rank,
+    residuals and a spectrum clustered at 1.
 
     Parameters
     ----------
@@ -55,12 +110,16 @@ def top_singular_triplets(
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}
         "dense" eigendecomposes the Gram matrix of the short side
         (``ContextOperator.gram``, allowed up to a short side of 5,000);
-        "arpack" and "lobpcg" are scipy's ``svds``; "chebyshev" is
+        "arpack" and "lobpcg" are scipy's ``svds`` (an ARPACK failure falls
+        back to the "auto" choice with a ConvergenceWarning); "chebyshev" is
         Chebyshev-filtered block subspace iteration on the Gram matrix.
         "auto" picks "dense" up to a short side of 1,000, else "chebyshev".
     tol : float
         Requested accuracy: the residual of each triplet,
-        ``max(||A v - s u||, ||A^T u - s v||)``, with ||A|| <= 1.
+        ``max(||A v - s u||, ||A^T u - s v||)``, with ||A|| <= 1. ``tol=0``
+        asks for the accuracy the solver can reach: the iterative solvers
+        run until their residuals stop decreasing (round-off), and a
+        ConvergenceWarning is raised only above ``RESIDUAL_FLOOR``.
     max_iter : int or None
         Iteration cap of the iterative solvers (None: the solver's default).
     random_state : int, RandomState instance or None
@@ -75,24 +134,47 @@ def top_singular_triplets(
     n_products : int
         Number of products with the operator or its transpose (a block
         product counts once).
+
+    Warns
+    -----
+    ConvergenceWarning
+        When a residual exceeds ``max(RESIDUAL_SLACK * tol, RESIDUAL_FLOOR)``
+        (the message gives the residual reached), or when ARPACK failed and
+        another solver was used.
+    UserWarning
+        When the top-k singular values all equal 1 to within
+        ``CLUSTER_AT_ONE`` on a connected graph.
     """
     n, m = operator.shape
     short = min(n, m)
     if solver == "auto":
-        solver = "dense" if short <= max(AUTO_DENSE_SIDE, 4 * k) else "chebyshev"
+        solver = _auto_solver(short, k)
     if solver == "dense" and short > DENSE_MAX_SIDE:
         raise ValueError(
             f"solver='dense' forms a {short} x {short} Gram matrix, allowed up to "
             f"{DENSE_MAX_SIDE}; use solver='chebyshev', 'arpack' or 'lobpcg'."
         )
+    # sum of all s_i^2: below RANK_FLOOR^2 every singular value is zero
+    if operator.gram_trace() <= RANK_FLOOR**2:
+        raise ValueError(_RANK_MESSAGE.format(solver=solver, rank=0, k=k))
     rng = check_random_state(random_state)
     counted = _CountingOperator(operator)
-    s, U, V = _SOLVERS[solver](counted, k, tol, max_iter, rng)
-    order = np.argsort(-s, kind="stable")
-    s, U, V = s[order], U[:, order], V[:, order]
-    _check_residuals(operator, s, U, V, tol, solver)
+    X = _SOLVERS[solver](counted, k, tol, max_iter, rng)
+    if X.shape != (short, k) or not np.all(np.isfinite(X)):
+        raise RuntimeError(
+            f"The {solver!r} solver returned a block of shape {X.shape} instead of "
+            f"{(short, k)} (or non-finite values); use solver='dense' (short side up "
+            "to 5,000) or 'chebyshev'."
+        )
+    s, U, V = _rayleigh_ritz_triplets(counted, X, solver)
+    _check_triplets(operator, s, U, V, tol, solver)
     U, V = _flip_signs(U, V)
     return s, U, V, counted.n_products
+
+
+def _auto_solver(short, k):
+    """The "auto" rule: "dense" up to a short side of AUTO_DENSE_SIDE (or 4 k)."""
+    return "dense" if short <= max(AUTO_DENSE_SIDE, 4 * k) else "chebyshev"
 
 
 class _CountingOperator:
@@ -127,46 +209,72 @@ class _CountingOperator:
 
 
 def _dense(op, k, tol, max_iter, rng):
-    gram = op.operator.gram()
-    size = gram.shape[0]
-    values, vectors = scipy.linalg.eigh(gram, subset_by_index=(size - k, size - 1))
-    s = np.sqrt(np.clip(values, 0, None))
-    _check_rank(s)
-    n, m = op.shape
-    if m <= n:
-        return s, op.matmat(vectors) / s, vectors
-    return s, vectors, op.rmatmat(vectors) / s
+    return top_eigh(op.operator.gram(), k)[1]
+
+
+def top_eigh(A, k, vectors=True):
+    """Exactly the top-k eigenvalues (ascending) and, if asked, eigenvectors of a
+    symmetric matrix.
+
+    LAPACK's subset driver can fail, or return fewer eigenpairs than asked for,
+    on a highly degenerate spectrum; the full decomposition is used then.
+    """
+    size = A.shape[0]
+    try:
+        result = scipy.linalg.eigh(
+            A, subset_by_index=(size - k, size - 1), eigvals_only=not vectors
+        )
+    except scipy.linalg.LinAlgError:
+        result = None
+    values = result[0] if vectors and result is not None else result
+    if values is None or len(values) != k:
+        result = scipy.linalg.eigh(A, driver="evd", eigvals_only=not vectors)
+        result = (result[0][size - k :], result[1][:, size - k :]) if vectors else result[size - k :]
+    return result
 
 
 def _arpack(op, k, tol, max_iter, rng):
     v0 = rng.uniform(-1, 1, min(op.shape))
     try:
-        U, s, Vt = svds(
-            op.as_linear_operator(), k=k, tol=tol, maxiter=max_iter, v0=v0, solver="arpack"
-        )
-    except ArpackNoConvergence as exc:
-        raise RuntimeError(
-            f"ARPACK did not converge within max_iter={max_iter}; increase max_iter, "
-            "loosen tol, or use solver='chebyshev'."
-        ) from exc
-    _check_rank(s)
-    return s, U, Vt.T
+        with _scipy_warnings_ignored():
+            U, _, Vt = svds(
+                op.as_linear_operator(), k=k, tol=tol, maxiter=max_iter, v0=v0,
+                solver="arpack",
+            )
+    except ArpackError as exc:  # ArpackNoConvergence included
+        fallback = _auto_solver(min(op.shape), k)
+        _warn(_ARPACK_FALLBACK.format(error=exc, fallback=fallback), ConvergenceWarning)
+        return _SOLVERS[fallback](op, k, tol, max_iter, rng)
+    return _short_side(op, U, Vt.T)
 
 
 def _lobpcg(op, k, tol, max_iter, rng):
-    with warnings.catch_warnings():
-        # Non-convergence is reported by the residual check, with advice.
-        warnings.filterwarnings("ignore", message="Exited", category=UserWarning)
-        U, s, Vt = svds(
+    with _scipy_warnings_ignored():
+        U, _, Vt = svds(
             op.as_linear_operator(),
             k=k,
-            tol=np.sqrt(tol),  # svds asks LOBPCG for tol**2 on the Gram matrix
+            tol=np.sqrt(max(tol, LOBPCG_MIN_TOL)),  # svds asks LOBPCG for tol**2 on the Gram matrix
             maxiter=max_iter if max_iter is not None else 2000,
             solver="lobpcg",
             random_state=rng,
         )
-    _check_rank(s)
-    return s, U, Vt.T
+    return _short_side(op, U, Vt.T)
+
+
+@contextmanager
+def _scipy_warnings_ignored():
+    """Silence scipy's own remarks inside ``svds`` (LOBPCG's "problem size too
+    small", "Exited at iteration ..."): the shared residual check reports what
+    the user needs to know."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield
+
+
+def _short_side(op, U, V):
+    """The singular vectors on the operator's short side (V when m <= n)."""
+    n, m = op.shape
+    return V if m <= n else U
 
 
 def _chebyshev(op, k, tol, max_iter, rng):
@@ -178,7 +286,10 @@ def _chebyshev(op, k, tol, max_iter, rng):
     fast above it, then Rayleigh-Ritz is applied; the degree of each filter is
     chosen to bring the slowest wanted residual to tol. From a short side of
     SINGLE_MIN_SIDE on, the filtering runs on float32 blocks until the
-    residuals reach max(tol, SINGLE_TOL), then in float64. Every filter step
+    residuals reach max(tol, SINGLE_TOL), then in float64. It stops when the
+    residuals reach tol, after STALL_ROUNDS rounds without progress (round-off
+    for tol=0, or a cluster the filter cannot split), or at max_iter rounds,
+    and returns the block's k leading Ritz vectors. Every filter step
     is one fused Gram product (``ContextOperator.gram_matmat``); the
     tall-skinny BLAS products run on the operator's ``n_jobs`` threads over
     fixed row chunks, so the result is bit-identical for any ``n_jobs``.
@@ -196,7 +307,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
         mean = op.operator.gram_trace() / size
         X, spare = _chebyshev_filter(op, X, op.gram_matmat(X), mean, 8, spare)
         Y = op.gram_matmat(X)
-        worst, rotate_block = np.inf, True
+        worst, best, idle, rotate_block = np.inf, np.inf, 0, True
         for n_round in range(max_iter):
             if rotate_block:
                 theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
@@ -215,23 +326,23 @@ def _chebyshev(op, k, tol, max_iter, rng):
                 spare = [np.empty_like(X), np.empty_like(X)]
                 Y = op.gram_matmat(X)
                 rotate_block = reached  # a final Rayleigh-Ritz step in double only
+                best, idle = np.inf, 0
                 continue
-            if reached or theta[k - 1] <= RANK_FLOOR**2 or n_round == max_iter - 1:
+            # A stall (round-off, or a spectrum too clustered for the filter):
+            # STALL_ROUNDS rounds without a 10% gain on the best residual.
+            best, idle = (worst, 0) if worst < 0.9 * best else (best, idle + 1)
+            if (reached or idle >= STALL_ROUNDS or theta[k - 1] <= RANK_FLOOR**2
+                    or n_round == max_iter - 1):
                 break
             theta_k, cutoff = theta[k - 1], theta[-1]
             # Early (single-precision) rounds under-predict the rate: aim 10x past target.
             margin = 10.0 if single else 2.0
             degree = _filter_degree(
-                theta_k, cutoff, margin * residual.max() / target / np.sqrt(theta_k)
+                theta_k, cutoff, margin * worst / max(target, ROUND_OFF) / np.sqrt(theta_k)
             )
             X, spare = _chebyshev_filter(op, X, Y, cutoff, degree, spare)
             Y = op.gram_matmat(X, out=Y)
-    s = np.sqrt(np.clip(theta[:k], 0.0, None))
-    _check_rank(s)
-    X = X[:, :k]
-    if m <= n:
-        return s, op.matmat(X) / s, X
-    return s, X, op.rmatmat(X) / s
+    return X[:, :k]
 
 
 def _rayleigh_ritz(op, X, Y, spare):
@@ -301,29 +412,68 @@ _SOLVERS = {
 }
 
 
-def _check_rank(s):
-    if s.min() <= RANK_FLOOR:
+def _rayleigh_ritz_triplets(op, X, solver):
+    """Exactly k triplets from a solver's short-side basis X, by Rayleigh-Ritz.
+
+    X is projected orthogonal to the trivial vector and orthonormalised (its
+    near-dependent directions dropped), then the SVD of D X on that basis
+    gives the triplets: both sides orthonormal, orthogonal to the trivial
+    vectors (D and D^T annihilate them), and the best approximations the
+    subspace holds. The tall products run over fixed row chunks on one BLAS
+    thread, so the result does not depend on ``n_jobs``.
+    """
+    n, m = op.shape
+    k = X.shape[1]
+    inner = op.operator
+    trivial = inner.v0 if m <= n else inner.u0
+    forward = op.matmat if m <= n else op.rmatmat
+    threads = inner.n_threads
+    with threadpool_limits(limits=1, user_api="blas"):
+        X = np.array(X, dtype=np.float64, order="C")
+        X -= np.multiply.outer(trivial, _weighted_sum(trivial, X))
+        DX = np.ascontiguousarray(forward(X))
+        norms, basis = scipy.linalg.eigh(_symmetric(cross_product(X, X, threads)))
+        independent = norms > INDEPENDENT * max(norms.max(), 0.0)
+        T = basis[:, independent] / np.sqrt(norms[independent])
+        theta, Z = scipy.linalg.eigh(_symmetric(T.T @ cross_product(DX, DX, threads) @ T))
+        s = np.sqrt(np.clip(theta[::-1], 0.0, None))
         rank = int(np.sum(s > RANK_FLOOR))
-        raise ValueError(
-            f"The context operator has only {rank} nonzero singular value(s) besides "
-            f"the trivial one, fewer than the {len(s)} requested; lower n_components "
-            "or use a stronger context (for example fewer neighbours)."
-        )
+        if rank < k:
+            raise ValueError(_RANK_MESSAGE.format(solver=solver, rank=rank, k=k))
+        M = np.ascontiguousarray(T @ Z[:, ::-1])
+        short_side = rotate(X, M, np.empty_like(X), threads)
+        long_side = rotate(DX, M, np.empty_like(DX), threads) / s
+    return (s, long_side, short_side) if m <= n else (s, short_side, long_side)
 
 
-def _check_residuals(op, s, U, V, tol, solver):
+def _check_triplets(op, s, U, V, tol, solver):
+    """Warn when the residuals exceed the request, or the spectrum is clustered at 1."""
     residual = max(
         np.linalg.norm(op.matmat(V) - U * s, axis=0).max(),
         np.linalg.norm(op.rmatmat(U) - V * s, axis=0).max(),
     )
-    if residual > max(1e3 * tol, 1e-8):
-        warnings.warn(
-            f"The {solver!r} solver stopped with a singular-triplet residual of "
-            f"{residual:.1e} (requested tol={tol:g}): the embedding is inaccurate. "
-            "Increase max_iter, or use solver='arpack' (or 'dense' on small data).",
+    k = len(s)
+    if s[-1] >= 1.0 - CLUSTER_AT_ONE and op.n_connected_components() - 1 < k:
+        _warn(_CLUSTERED_MESSAGE.format(k=k, gap=max(1.0 - s[-1], 0.0)), UserWarning)
+    if residual > max(RESIDUAL_SLACK * tol, RESIDUAL_FLOOR):
+        _warn(
+            _CONVERGENCE_MESSAGE.format(solver=solver, residual=residual, tol=tol),
             ConvergenceWarning,
-            stacklevel=3,
         )
+
+
+def _warn(message, category):
+    """Warn at the first caller outside skcontexture and scikit-learn (the
+    user's call), however deep in the library the check runs."""
+    frame, level = sys._getframe(1), 2
+    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)
+
+
+_INTERNAL_DIRS = tuple(
+    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__], sklearn)
+)
 
 
 def _flip_signs(U, V):

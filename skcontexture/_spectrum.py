@@ -44,7 +44,7 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._linalg import DENSE_MAX_SIDE
+from ._linalg import DENSE_MAX_SIDE, top_eigh
 from ._operator import ContextOperator
 
 #: ``method="auto"`` uses the exact dense method up to this short side (above it the
@@ -160,12 +160,7 @@ def context_spectrum(
 
 
 def _dense_values(op, k):
-    G = op.gram()
-    size = G.shape[0]
-    try:
-        values = scipy.linalg.eigvalsh(G, subset_by_index=(size - k, size - 1))
-    except scipy.linalg.LinAlgError:  # LAPACK's evr can fail on highly degenerate spectra
-        values = scipy.linalg.eigvalsh(G, driver="evd")[size - k :]
+    values = top_eigh(op.gram(), k, vectors=False)
     return np.sqrt(np.clip(values[::-1], 0.0, 1.0))
 
 

@@ -1,0 +1,184 @@
+"""Solver reliability: every solver returns exactly k consistent triplets or a
+clear error, and reports what it reached (residual, rank, clustered spectrum)."""
+
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+from scipy.sparse.linalg import ArpackError
+from sklearn.exceptions import ConvergenceWarning
+
+from skcontexture import ContextureEmbedding, _linalg
+from skcontexture._linalg import SINGLE_MIN_SIDE, top_singular_triplets
+from skcontexture._operator import ContextOperator
+from skcontexture._spectrum import context_spectrum
+from skcontexture.contexts import GaussianNoiseContext, KNNContext
+
+from ._reference import dense_singular_functions
+
+SOLVERS = ["dense", "arpack", "lobpcg", "chebyshev"]
+
+
+@pytest.fixture
+def X():
+    return np.random.RandomState(0).normal(size=(50, 3))
+
+
+def _noise_joint():
+    """A joint whose top 50 singular values are 1 to round-off (connected graph)."""
+    X9 = np.random.RandomState(9).normal(size=(60, 4))
+    context = GaussianNoiseContext(sigma=0.1, n_draws=2, n_neighbors=5, random_state=9)
+    return context.fit(X9).joint_
+
+
+def _assert_consistent(op, s, U, V):
+    """Orthonormal on both sides, orthogonal to the trivial vectors, A V = U s."""
+    k = len(s)
+    assert U.shape == (op.shape[0], k) and V.shape == (op.shape[1], k)
+    assert_allclose(U.T @ U, np.eye(k), atol=1e-8)
+    assert_allclose(V.T @ V, np.eye(k), atol=1e-8)
+    assert_allclose(op.u0 @ U, 0, atol=1e-10)
+    assert_allclose(op.v0 @ V, 0, atol=1e-10)
+
+
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("tol", [1e-6, 0.0])
+def test_every_solver_matches_dense_reference(solver, tol, X):
+    joint = KNNContext(10).fit(X).joint_
+    s_ref = dense_singular_functions(joint)[0][:4]
+    op = ContextOperator(joint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning for tol=0, no scipy remark
+        s, U, V, _ = top_singular_triplets(op, 4, solver=solver, tol=tol, random_state=0)
+    assert_allclose(s, s_ref, rtol=1e-8)
+    _assert_consistent(op, s, U, V)
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_dense_returns_k_triplets_on_a_spectrum_clustered_at_one(k):
+    # LAPACK's subset driver returned 0 (k=2) or 2 (k=4) eigenpairs here
+    op = ContextOperator(_noise_joint())
+    with pytest.warns(UserWarning, match="nearly the identity"):
+        s, U, V, _ = top_singular_triplets(op, k, solver="dense")
+    assert_allclose(s, 1.0, atol=1e-12)
+    _assert_consistent(op, s, U, V)
+    assert len(context_spectrum(_noise_joint(), k, method="dense").values) == k
+
+
+def test_clustered_spectrum_stalls_early_and_warns():
+    # Nearly the identity: each point sees itself, and its ring neighbours with weight 1e-9.
+    n = 1200
+    ring = sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+    op = ContextOperator(sp.identity(n, format="csr") + 1e-9 * ring)
+    with pytest.warns(UserWarning, match="nearly the identity"):
+        s, U, V, n_products = top_singular_triplets(op, 16, solver="chebyshev", tol=1e-10)
+    assert n_products < 1000  # stopped on the stall, not by the cap (100 rounds of 80)
+    assert_allclose(s, 1.0, atol=1e-6)
+    _assert_consistent(op, s, U, V)
+
+
+def test_no_clustered_warning_for_separate_components():
+    # s = 1 from disconnected components is the estimator's warning, not the solver's
+    blocks = sp.block_diag([np.ones((5, 5))] * 4 + [np.eye(5) + 0.5], format="csr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        s = top_singular_triplets(ContextOperator(blocks), 3, solver="dense")[0]
+    assert_allclose(s, 1.0)
+
+
+def test_zero_operator_raises_rank_error_for_every_solver(X):
+    # K = n: the uniform context, every singular value but the trivial one is 0
+    # (ARPACK answered "Starting vector is zero")
+    for solver in SOLVERS:
+        emb = ContextureEmbedding(KNNContext(50), n_components=2, solver=solver, random_state=1)
+        with pytest.raises(ValueError, match="found only 0 nonzero"):
+            emb.fit(X)
+
+
+def test_rank_message_gives_generic_advice():
+    with pytest.raises(ValueError, match=r"np\.unique\(X, axis=0\)") as info:
+        ContextureEmbedding().fit_transform(np.ones((100, 3)))
+    assert "fewer neighbours" not in str(info.value)
+
+
+def test_arpack_no_convergence_falls_back_with_a_warning():
+    X = np.random.RandomState(0).normal(size=(300, 3))
+    joint = KNNContext(10).fit(X).joint_
+    op = ContextOperator(joint)
+    with pytest.warns(ConvergenceWarning, match="ARPACK failed .*solver='dense'"):
+        s, U, V, _ = top_singular_triplets(op, 6, solver="arpack", tol=1e-12, max_iter=1)
+    assert_allclose(s, dense_singular_functions(joint)[0][:6], rtol=1e-10)
+    _assert_consistent(op, s, U, V)
+
+
+def test_arpack_internal_error_falls_back(monkeypatch, X):
+    def failing_svds(*args, **kwargs):
+        raise ArpackError(-9999)
+
+    monkeypatch.setattr(_linalg, "svds", failing_svds)
+    op = ContextOperator(KNNContext(10).fit(X).joint_)
+    with pytest.warns(ConvergenceWarning, match="ARPACK failed"):
+        s = top_singular_triplets(op, 3, solver="arpack")[0]
+    assert s.shape == (3,)
+
+
+def test_loose_tol_non_convergence_is_reported():
+    # tol >= 1e-3 was never reported (the warning fired above 1e3 * tol)
+    X = np.random.RandomState(0).normal(size=(300, 3))
+    emb = ContextureEmbedding(
+        KNNContext(10), n_components=4, solver="lobpcg", tol=1e-3, max_iter=3, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="residual of") as record:
+        emb.fit(X)
+    assert record[0].filename == __file__  # at the user's call
+
+
+@pytest.mark.parametrize("n_neighbors", [2, 3])
+def test_lobpcg_on_a_tied_grid_returns_centred_columns(n_neighbors):
+    X = np.arange(40.0)[:, None]
+    emb = ContextureEmbedding(KNNContext(n_neighbors), n_components=4, solver="lobpcg",
+                              random_state=0).fit(X)
+    assert_allclose(emb.embedding_.mean(axis=0), 0, atol=1e-8)
+    s_ref = dense_singular_functions(emb.context_.joint_)[0][:4]
+    assert_allclose(emb.singular_values_, s_ref, rtol=1e-5)
+
+
+def test_basis_outside_the_deflated_space_is_repaired():
+    # a non-orthonormal basis with a trivial component: Rayleigh-Ritz restores the triplets
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    op = ContextOperator(KNNContext(10).fit(X).joint_)
+    s_ref, _, V_ref = _linalg.top_singular_triplets(op, 3, solver="dense")[:3]
+    rng = np.random.default_rng(0)
+    basis = V_ref @ rng.normal(size=(3, 3)) + 5 * op.v0[:, None]
+    s, U, V = _linalg._rayleigh_ritz_triplets(_linalg._CountingOperator(op), basis, "test")
+    assert_allclose(s, s_ref, rtol=1e-10)
+    _assert_consistent(op, s, U, V)
+
+
+def test_lobpcg_small_problem_leaks_no_scipy_warning():
+    X = np.random.RandomState(0).normal(size=(12, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ContextureEmbedding(KNNContext(4), n_components=2, solver="lobpcg",
+                            random_state=0).fit(X)
+
+
+def test_single_precision_path_bit_identical_across_n_jobs():
+    # a ring lattice with random shortcuts, at the size where "chebyshev" filters in float32
+    n, half = SINGLE_MIN_SIDE, 7
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(n), 2 * half)
+    cols = (rows + np.tile(np.r_[-half:0, 1 : half + 1], n)) % n
+    shortcuts = rng.integers(0, n, size=(2, n // 10))
+    W = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    W = W + sp.csr_matrix((np.ones(n // 10), tuple(shortcuts)), shape=(n, n))
+    W = (W + W.T).tocsr()
+    results = [
+        top_singular_triplets(ContextOperator(W, n_jobs=n_jobs), 4, solver="chebyshev",
+                              tol=1e-6, random_state=0)
+        for n_jobs in (1, 2)
+    ]
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
