@@ -10,20 +10,18 @@ the residuals of the singular-value equations and a spectrum clustered at 1,
 so the accuracy reported is the one reached. Messages live in this module.
 """
 
-import os
-import sys
 import warnings
 from contextlib import contextmanager
 
 import numpy as np
 import scipy.linalg
-import sklearn
 from scipy.sparse.linalg import ArpackError, LinearOperator, svds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
 from ._kernels import _weighted_sum, column_dots, cross_product, rotate
+from ._warn import warn
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of
 #: the short side (DENSE_MAX_SIDE**2 * 8 bytes: 200 MB).
@@ -243,7 +241,7 @@ def _arpack(op, k, tol, max_iter, rng):
             )
     except ArpackError as exc:  # ArpackNoConvergence included
         fallback = _auto_solver(min(op.shape), k)
-        _warn(_ARPACK_FALLBACK.format(error=exc, fallback=fallback), ConvergenceWarning)
+        warn(_ARPACK_FALLBACK.format(error=exc, fallback=fallback), ConvergenceWarning)
         return _SOLVERS[fallback](op, k, tol, max_iter, rng)
     return _short_side(op, U, Vt.T)
 
@@ -454,26 +452,12 @@ def _check_triplets(op, s, U, V, tol, solver):
     )
     k = len(s)
     if s[-1] >= 1.0 - CLUSTER_AT_ONE and op.n_connected_components() - 1 < k:
-        _warn(_CLUSTERED_MESSAGE.format(k=k, gap=max(1.0 - s[-1], 0.0)), UserWarning)
+        warn(_CLUSTERED_MESSAGE.format(k=k, gap=max(1.0 - s[-1], 0.0)), UserWarning)
     if residual > max(RESIDUAL_SLACK * tol, RESIDUAL_FLOOR):
-        _warn(
+        warn(
             _CONVERGENCE_MESSAGE.format(solver=solver, residual=residual, tol=tol),
             ConvergenceWarning,
         )
-
-
-def _warn(message, category):
-    """Warn at the first caller outside skcontexture and scikit-learn (the
-    user's call), however deep in the library the check runs."""
-    frame, level = sys._getframe(1), 2
-    while frame is not None and frame.f_code.co_filename.startswith(_INTERNAL_DIRS):
-        frame, level = frame.f_back, level + 1
-    warnings.warn(message, category, stacklevel=level)
-
-
-_INTERNAL_DIRS = tuple(
-    os.path.dirname(module.__file__) + os.sep for module in (sys.modules[__package__], sklearn)
-)
 
 
 def _flip_signs(U, V):
