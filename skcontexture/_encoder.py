@@ -28,6 +28,13 @@ from ._kernels import SparseOperator
 _RITZ_MIN_EIGENVALUE = 1e-8
 
 
+def _column_range(X):
+    """Largest minus smallest value of each column of a dense array or CSR matrix."""
+    if sp.issparse(X):
+        return (X.max(axis=0) - X.min(axis=0)).toarray().ravel()
+    return np.ptp(X, axis=0)
+
+
 class SpectralContextEncoder(
     ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
@@ -46,14 +53,28 @@ class SpectralContextEncoder(
         B = Cov_{P_A}[T* psi] = E_A[E[psi~(X) | A] E[psi~(X) | A]^T].
 
     The columns of M are the top ``n_components`` solutions of the
-    generalised symmetric eigenproblem B m = lambda (C + r I) m, with the
-    scale-free ridge r = ``alpha`` * mean(diag C). The eigenvalues lambda_i
+    generalised symmetric eigenproblem
+
+        B m = lambda (C + alpha diag(C)) m,
+
+    a ridge of ``alpha`` times each feature's variance. The eigenvalues lambda_i
     estimate the squared singular values s_i^2 of the context from inside the
     feature space: lambda_i <= s_i^2 (Courant-Fischer), with equality when
     the feature space contains the top singular functions mu_1..mu_d, and
     then span(Phi) = span(mu_1..mu_d). With a linear backbone and
     :class:`~skcontexture.LabelContext` it is Fisher's linear discriminant
     analysis.
+
+    The ridge makes the encoder independent of the features' units: if every
+    feature is shifted and rescaled, psi'(x) = S psi(x) + b with S diagonal
+    and invertible, then C' = S C S, B' = S B S and diag(C') = S diag(C) S, so
+    m' = S^-1 m solves the new problem and Phi' = Phi. (A ridge R(C) that
+    transformed as R(A^T C A) = A^T R(C) A under every invertible A would be
+    proportional to C and would not regularise; the diagonal group is the
+    largest one an actual ridge can respect. It is the convention of
+    :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`'s
+    shrinkage. With ``alpha=0`` and C nonsingular, Phi is unchanged by any
+    invertible linear map of the features.)
 
     Parameters
     ----------
@@ -76,9 +97,11 @@ class SpectralContextEncoder(
     n_components : int, default=8
         Number of encoder outputs d (at most the number of backbone features D).
     alpha : float, default=1e-6
-        Ridge added to C, relative to the mean variance of the features:
-        r = alpha * mean(diag C). It keeps the eigenproblem well posed when the
-        features are collinear or the feature space is richer than the sample.
+        Ridge added to C, relative to each feature's variance: alpha * diag(C),
+        i.e. alpha * I in standardised units. It keeps the eigenproblem well
+        posed when the features are collinear or the feature space is richer
+        than the sample, and does not depend on the units of the features.
+        Features constant on the fit sample get zero weight.
     n_jobs : int, default=None
         Threads for the sparse product of the context's joint with the
         features (the only threaded step of this estimator; BLAS threads
@@ -105,8 +128,8 @@ class SpectralContextEncoder(
         lambda_1 >= ... >= lambda_d, the ratios Cov_{P_A}[T* phi_i] /
         Var_{P_X}[phi_i] of the outputs (without the ridge), estimates of
         s_i^2 from inside the feature space; each is at most s_i^2.
-    ridge_ : float
-        The absolute ridge r added to C.
+    ridge_ : ndarray of shape (n_backbone_features,)
+        The ridge alpha * diag(C) added to C, in the features' units.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -133,8 +156,9 @@ class SpectralContextEncoder(
 
     The solution is then refined on its own span (Rayleigh-Ritz with the
     unregularised C), so that M^T C M = I exactly and ``eigenvalues_`` are
-    true Rayleigh quotients. Signs are fixed: the largest-magnitude entry of
-    each column of ``components_`` is positive.
+    true Rayleigh quotients. Signs are fixed: in each column of
+    ``components_``, the entry of largest magnitude in standardised units
+    (times the feature's standard deviation) is positive.
 
     :meth:`transform` needs no fitted sample: it only applies the backbone
     and M, sample by sample. Fitting costs O(n D^2) for C and B plus a dense
@@ -301,7 +325,11 @@ class SpectralContextEncoder(
         return self
 
     def _moments(self, psi, joint, p_x, p_a):
-        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi]."""
+        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi].
+
+        Features constant on the rows with mass get exactly zero rows and
+        columns in C and B (the round-off of their centring is not variance).
+        """
         mean = np.asarray(psi.T @ p_x).ravel()
         if sp.issparse(psi):
             # uncentred second moments minus the mean's outer product keep psi sparse
@@ -320,18 +348,29 @@ class SpectralContextEncoder(
             centred *= np.sqrt(p_x)[:, None]
             C = centred.T @ centred
             del centred
+        rows = psi[p_x > 0] if np.any(p_x == 0) else psi
+        constant = _column_range(rows) == 0
+        for moment in (C, B):
+            moment[constant] = 0.0
+            moment[:, constant] = 0.0
         return mean, (C + C.T) / 2, (B + B.T) / 2
 
     def _solve(self, C, B):
-        """Top generalised eigenvectors of (B, C + ridge I), C-orthonormalised."""
-        n_features = C.shape[0]
+        """Top generalised eigenvectors of (B, C + alpha diag C), C-orthonormalised.
+
+        The problem is solved in standardised units (C and B divided by the
+        features' standard deviations), where the ridge is alpha * I: the
+        result does not depend on the units of the features.
+        """
         d = self.n_components
-        scale = float(np.mean(np.diag(C)))
-        ridge = float(self.alpha) * (scale if scale > 0 else 1.0)
-        C_reg = C.copy()
-        C_reg[np.diag_indices_from(C_reg)] += ridge
+        variance = np.diag(C).copy()
+        # a constant feature has no unit: it is left unscaled, and its weight is 0
+        scale = np.sqrt(np.where(variance > 0, variance, 1.0))
+        C = C / np.outer(scale, scale)
+        B = B / np.outer(scale, scale)
+        C_reg = C + float(self.alpha) * np.eye(len(C))
         try:
-            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[n_features - d, n_features - 1])
+            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[len(C) - d, len(C) - 1])
         except np.linalg.LinAlgError as exc:
             raise ValueError(
                 "The covariance of the backbone features is singular (collinear or constant "
@@ -359,10 +398,10 @@ class SpectralContextEncoder(
                                                                np.finfo(float).tiny)
         order = np.argsort(-lam, kind="stable")
         lam, M = lam[order], M[:, order]
-        # deterministic signs: the largest-magnitude entry of each column is positive
+        # deterministic signs: the largest weight in standardised units is positive
         rows = np.argmax(np.abs(M), axis=0)
         M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
-        return np.ascontiguousarray(M), np.clip(lam, 0.0, 1.0), ridge
+        return M / scale[:, None], np.clip(lam, 0.0, 1.0), float(self.alpha) * variance
 
     # ------------------------------------------------------------------
     # transform
