@@ -120,7 +120,9 @@ class SpectralContextEncoder(
     context_ : context estimator
         The fitted clone of ``context``.
     mean_ : ndarray of shape (n_backbone_features,)
-        The P_X-weighted mean of psi on the fit sample.
+        The P_X-weighted mean of psi on the fit sample. Like
+        ``components_``, it is float32 when ``X`` is, float64 otherwise (C and
+        B are computed in float64 all the same).
     components_ : ndarray of shape (n_backbone_features, n_components)
         M. ``components_.T @ C @ components_`` is the identity, so the outputs
         have zero mean and identity covariance under P_X on the fit sample.
@@ -234,14 +236,17 @@ class SpectralContextEncoder(
         return backbone
 
     def _features(self, X):
-        """psi(X) as a float64 array or CSR matrix."""
+        """psi(X) as a float64 or float32 array or CSR matrix."""
         if self.backbone_ is None:
             return X
         psi = self.backbone_.transform(X)
         if not sp.issparse(psi):
             psi = np.asarray(psi)  # e.g. a DataFrame under set_config(transform_output="pandas")
         return check_array(
-            psi, accept_sparse="csr", dtype=np.float64, input_name="the backbone output"
+            psi,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            input_name="the backbone output",
         )
 
     # ------------------------------------------------------------------
@@ -317,21 +322,22 @@ class SpectralContextEncoder(
         components, eigenvalues, ridge = self._solve(C, B)
 
         self.context_ = context
-        self.mean_ = mean
-        self.components_ = components
+        self.mean_ = mean.astype(X.dtype, copy=False)
+        self.components_ = components.astype(X.dtype, copy=False)
         self.eigenvalues_ = eigenvalues
         self.ridge_ = ridge
         self._n_features_out = self.n_components
         return self
 
     def _moments(self, psi, joint, p_x, p_a):
-        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi].
+        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi], in float64.
 
         Features constant on the rows with mass get exactly zero rows and
         columns in C and B (the round-off of their centring is not variance).
         """
-        mean = np.asarray(psi.T @ p_x).ravel()
+        mean = np.asarray(psi.T @ p_x).ravel()  # float64, as p_x
         if sp.issparse(psi):
+            psi = psi.astype(np.float64)
             # uncentred second moments minus the mean's outer product keep psi sparse
             second = np.asarray((psi.T @ sp.diags(p_x) @ psi).toarray())
             C = second - np.outer(mean, mean)
@@ -418,13 +424,16 @@ class SpectralContextEncoder(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
+            float32 if ``X`` is float32, float64 otherwise.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         psi = self._features(X)
         if sp.issparse(psi):
-            return np.asarray(psi @ self.components_) - self.mean_ @ self.components_
-        return (psi - self.mean_) @ self.components_
+            Z = np.asarray(psi @ self.components_) - self.mean_ @ self.components_
+        else:
+            Z = (psi - self.mean_) @ self.components_
+        return Z.astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
