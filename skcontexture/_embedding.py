@@ -215,7 +215,7 @@ class ContextureEmbedding(
                 f"1 has multiplicity {n_comp} and the leading embedding columns only "
                 f"separate the components. To fix it, {context._disconnected_advice}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
     def _extend(self, conditional, atom_functions):
