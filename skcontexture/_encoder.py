@@ -407,6 +407,9 @@ class SpectralContextEncoder(
         # deterministic signs: the largest weight in standardised units is positive
         rows = np.argmax(np.abs(M), axis=0)
         M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
+        # only the ridge sees a constant feature: when the other features give fewer
+        # than d directions, the extra components would weigh it
+        M[variance == 0] = 0.0
         return M / scale[:, None], np.clip(lam, 0.0, 1.0), float(self.alpha) * variance
 
     # ------------------------------------------------------------------

@@ -119,6 +119,12 @@ def test_constant_features_get_no_weight():
         np.testing.assert_array_equal(enc.ridge_[-2:], 0)
         np.testing.assert_allclose(enc.eigenvalues_, ref.eigenvalues_, rtol=1e-8)
         np.testing.assert_allclose(enc.transform(data), ref.transform(X), atol=1e-8)
+    # more components than informative features: the extra ones still ignore the constants
+    with pytest.warns(UserWarning, match="normalised under C \\+ ridge"):
+        enc = SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    np.testing.assert_array_equal(enc.components_[1:], 0)
+    shifted = padded[:, [0, -2, -1]] + [0, 1, 1]  # new points with other constant values
+    np.testing.assert_array_equal(enc.transform(shifted), enc.transform(padded[:, [0, -2, -1]]))
 
 
 def test_without_ridge_any_invertible_linear_map_is_equivariant():
