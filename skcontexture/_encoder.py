@@ -15,6 +15,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
@@ -26,13 +27,6 @@ from ._kernels import SparseOperator
 # smallest eigenvalue (its largest is at most 1) the components are left
 # normalised under C + ridge instead.
 _RITZ_MIN_EIGENVALUE = 1e-8
-
-
-def _column_range(X):
-    """Largest minus smallest value of each column of a dense array or CSR matrix."""
-    if sp.issparse(X):
-        return (X.max(axis=0) - X.min(axis=0)).toarray().ravel()
-    return np.ptp(X, axis=0)
 
 
 class SpectralContextEncoder(
@@ -101,7 +95,7 @@ class SpectralContextEncoder(
         i.e. alpha * I in standardised units. It keeps the eigenproblem well
         posed when the features are collinear or the feature space is richer
         than the sample, and does not depend on the units of the features.
-        Features constant on the fit sample get zero weight.
+        Features constant on the fit sample (up to round-off) get zero weight.
     n_jobs : int, default=None
         Threads for the sparse product of the context's joint with the
         features (the only threaded step of this estimator; BLAS threads
@@ -332,8 +326,10 @@ class SpectralContextEncoder(
     def _moments(self, psi, joint, p_x, p_a):
         """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi], in float64.
 
-        Features constant on the rows with mass get exactly zero rows and
-        columns in C and B (the round-off of their centring is not variance).
+        Features indistinguishable from a constant get exactly zero rows and
+        columns in C and B: their variance is within the round-off of its
+        two-pass computation, n eps Var + (n eps mean)^2 over the n rows with
+        mass (the rule of :class:`~sklearn.preprocessing.StandardScaler`).
         """
         mean = np.asarray(psi.T @ p_x).ravel()  # float64, as p_x
         if sp.issparse(psi):
@@ -344,6 +340,8 @@ class SpectralContextEncoder(
             H = sp.csr_matrix(joint.T @ psi)  # p_A(a) E[psi | a]
             H = sp.diags(1.0 / np.sqrt(p_a)) @ H
             B = np.asarray((H.T @ H).toarray()) - np.outer(mean, mean)
+            # the two-pass variance, not the diagonal of the one-pass C
+            variance = mean_variance_axis(psi, axis=0, weights=p_x)[1]
         else:
             centred = psi - mean
             # rows D(p_A)^-1/2 W^T psi~, computed on the sparse joint (n_jobs threads)
@@ -354,8 +352,10 @@ class SpectralContextEncoder(
             centred *= np.sqrt(p_x)[:, None]
             C = centred.T @ centred
             del centred
-        rows = psi[p_x > 0] if np.any(p_x == 0) else psi
-        constant = _column_range(rows) == 0
+            variance = np.diag(C)
+        n = np.count_nonzero(p_x)
+        eps = np.finfo(np.float64).eps
+        constant = variance <= n * eps * variance + (n * eps * mean) ** 2
         for moment in (C, B):
             moment[constant] = 0.0
             moment[:, constant] = 0.0
@@ -369,7 +369,8 @@ class SpectralContextEncoder(
         result does not depend on the units of the features.
         """
         d = self.n_components
-        variance = np.diag(C).copy()
+        # (the sparse moments' cancellation can leave a tiny negative variance)
+        variance = np.maximum(np.diag(C), 0.0)
         # a constant feature has no unit: it is left unscaled, and its weight is 0
         scale = np.sqrt(np.where(variance > 0, variance, 1.0))
         C = C / np.outer(scale, scale)
