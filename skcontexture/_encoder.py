@@ -27,6 +27,9 @@ from ._kernels import SparseOperator
 # smallest eigenvalue (its largest is at most 1) the components are left
 # normalised under C + ridge instead.
 _RITZ_MIN_EIGENVALUE = 1e-8
+# Largest relative round-off accepted in the standardised C of sparse features, whose
+# moments are computed uncentred (cancellation grows as mean^2 / variance).
+_SPARSE_MOMENT_TOLERANCE = 1e-6
 
 
 class SpectralContextEncoder(
@@ -356,6 +359,18 @@ class SpectralContextEncoder(
         n = np.count_nonzero(p_x)
         eps = np.finfo(np.float64).eps
         constant = variance <= n * eps * variance + (n * eps * mean) ** 2
+        if sp.issparse(psi):
+            # E[psi psi^T] - mean mean^T cancels for a feature whose mean dwarfs its spread
+            error = eps * np.diag(second) / np.where(constant, np.inf, variance)
+            if error.max() > _SPARSE_MOMENT_TOLERANCE:
+                features = np.flatnonzero(error > _SPARSE_MOMENT_TOLERANCE)
+                raise ValueError(
+                    f"The features (backbone outputs) are sparse and {len(features)} of them, "
+                    f"starting with column {features[0]}, have a mean far larger than their "
+                    "spread: their sparse moments E[psi psi^T] - mean mean^T lose precision "
+                    f"(relative error up to {error.max():.1e}). Give the data as a dense array "
+                    "(or centre these features before the encoder)."
+                )
         for moment in (C, B):
             moment[constant] = 0.0
             moment[:, constant] = 0.0
@@ -381,7 +396,8 @@ class SpectralContextEncoder(
         except np.linalg.LinAlgError as exc:
             raise ValueError(
                 "The covariance of the backbone features is singular (collinear or constant "
-                f"features) and alpha={self.alpha!r} gives no ridge: use alpha > 0."
+                f"features) and alpha={self.alpha!r} gives too small a ridge: use "
+                f"alpha > {self.alpha!r}."
             ) from exc
 
         # Rayleigh-Ritz on span(M) with the unregularised C: M^T C M = I exactly and

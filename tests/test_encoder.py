@@ -121,6 +121,10 @@ def test_constant_features_get_no_weight():
         np.testing.assert_array_equal(enc.ridge_[-3:], 0)
         np.testing.assert_allclose(enc.eigenvalues_, ref.eigenvalues_, rtol=1e-8)
         np.testing.assert_allclose(enc.transform(data), ref.transform(X), atol=1e-8)
+    # a sparse feature far from 0 relative to its spread: the one-pass moments cancel
+    offset = sp.csr_matrix(np.hstack([X, 1e8 + np.random.RandomState(1).normal(size=(len(X), 1))]))
+    with pytest.raises(ValueError, match="1 of them, starting with column 13.*as a dense array"):
+        clone(ref).fit(offset, y)
     # more components than informative features: the extra ones still ignore the constants
     with pytest.warns(UserWarning, match="normalised under C \\+ ridge"):
         enc = SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
