@@ -11,7 +11,9 @@ class ContextEstimatorMixin:
     """The default context, input validation and tags of a context-based estimator.
 
     The estimator's input tags (sparse support, positive-only input, required
-    target) are those of its context.
+    target) are those of its context. Input is validated to float32 if it is
+    float32 and to float64 otherwise, so that float32 data gives float32 outputs
+    and fitted arrays (the solvers compute in float64 all the same).
     """
 
     def _context(self):
@@ -22,7 +24,7 @@ class ContextEstimatorMixin:
             self,
             X,
             accept_sparse="csr" if get_tags(self).input_tags.sparse else False,
-            dtype=np.float64,
+            dtype=[np.float64, np.float32],
             ensure_min_samples=2 if reset else 1,
             reset=reset,
         )
@@ -33,5 +35,5 @@ class ContextEstimatorMixin:
         tags.input_tags.sparse = context_tags.input_tags.sparse
         tags.input_tags.positive_only = context_tags.input_tags.positive_only
         tags.target_tags.required = context_tags.target_tags.required
-        tags.transformer_tags.preserves_dtype = ["float64"]
+        tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

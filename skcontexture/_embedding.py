@@ -72,7 +72,9 @@ class ContextureEmbedding(
         s_1 >= ... >= s_d, the trivial s_0 = 1 excluded.
     embedding_ : ndarray of shape (n_samples, n_components)
         mu_1..mu_d on the fit rows, from the fit joint (times s_i when
-        ``scale="singular_values"``).
+        ``scale="singular_values"``). Like ``atom_functions_``, it is float32
+        when ``X`` is (half the memory of float64), float64 otherwise; the
+        solver computes in float64.
     atom_functions_ : ndarray of shape (n_atoms, n_components)
         nu_1..nu_d on the atoms (zero on atoms with no mass).
     context_ : context estimator
@@ -193,14 +195,15 @@ class ContextureEmbedding(
         atom_functions[operator.atoms] = V / operator.v0[:, None]
         self.context_ = context
         self.singular_values_ = s
-        self.atom_functions_ = atom_functions
         self.n_iter_ = n_products
         self.n_connected_components_ = operator.n_connected_components()
         self._n_features_out = self.n_components
         # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
         mass = np.asarray(context.joint_.sum(axis=1)).ravel()
-        self.embedding_ = self._extend(context.joint_)
-        self.embedding_[mass > 0] /= mass[mass > 0, None]
+        embedding = self._extend(context.joint_, atom_functions)
+        embedding[mass > 0] /= mass[mass > 0, None]
+        self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
+        self.embedding_ = embedding.astype(X.dtype, copy=False)
         self._warn_degenerate(context)
         return self
 
@@ -212,12 +215,18 @@ class ContextureEmbedding(
                 f"1 has multiplicity {n_comp} and the leading embedding columns only "
                 f"separate the components. To fix it, {context._disconnected_advice}.",
                 UserWarning,
-                stacklevel=3,
+                stacklevel=4,
             )
 
-    def _extend(self, conditional):
+    def _extend(self, conditional, atom_functions):
+        """The Nystrom extension ``conditional @ atom_functions / s`` (times s if scaled)."""
         scale = self.singular_values_ if self.scale == "singular_values" else 1.0
-        return np.asarray(conditional @ (self.atom_functions_ / self.singular_values_)) * scale
+        return np.asarray(conditional @ (atom_functions / self.singular_values_)) * scale
+
+    def _nystrom(self, X, params):
+        """Embed the validated ``X`` through the context's conditional, in X's dtype."""
+        Z = self._extend(self.context_.conditional(X, **params), self.atom_functions_)
+        return Z.astype(X.dtype, copy=False)
 
     def transform(self, X, **params):
         """Embed ``X`` with the Nyström extension of the singular functions.
@@ -233,10 +242,11 @@ class ContextureEmbedding(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
+            float32 if ``X`` is float32, float64 otherwise.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return self._extend(self.context_.conditional(X, **params))
+        return self._nystrom(X, params)
 
     def fit_transform(self, X, y=None, **fit_params):
         """Fit and return the embedding of ``X`` (equal to ``fit(X).transform(X)``).
@@ -254,13 +264,13 @@ class ContextureEmbedding(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
+            float32 if ``X`` is float32, float64 otherwise.
         """
         self.fit(X, y, **fit_params)
         if self.context_._conditional_reproduces_joint:
             return self.embedding_.copy()
         X = self._validate_X(X, reset=False)
-        params = accepted_params(self.context_.conditional, fit_params)
-        return self._extend(self.context_.conditional(X, **params))
+        return self._nystrom(X, accepted_params(self.context_.conditional, fit_params))
 
     def score(self, X, y=None):
         """Label-free score of the estimator: ``ContextScorer()(self, X)`` (greater is better).

@@ -15,6 +15,7 @@ from sklearn.base import (
 )
 from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
@@ -26,6 +27,9 @@ from ._kernels import SparseOperator
 # smallest eigenvalue (its largest is at most 1) the components are left
 # normalised under C + ridge instead.
 _RITZ_MIN_EIGENVALUE = 1e-8
+# Largest relative round-off accepted in the standardised C of sparse features, whose
+# moments are computed uncentred (cancellation grows as mean^2 / variance).
+_SPARSE_MOMENT_TOLERANCE = 1e-6
 
 
 class SpectralContextEncoder(
@@ -46,14 +50,28 @@ class SpectralContextEncoder(
         B = Cov_{P_A}[T* psi] = E_A[E[psi~(X) | A] E[psi~(X) | A]^T].
 
     The columns of M are the top ``n_components`` solutions of the
-    generalised symmetric eigenproblem B m = lambda (C + r I) m, with the
-    scale-free ridge r = ``alpha`` * mean(diag C). The eigenvalues lambda_i
+    generalised symmetric eigenproblem
+
+        B m = lambda (C + alpha diag(C)) m,
+
+    a ridge of ``alpha`` times each feature's variance. The eigenvalues lambda_i
     estimate the squared singular values s_i^2 of the context from inside the
     feature space: lambda_i <= s_i^2 (Courant-Fischer), with equality when
     the feature space contains the top singular functions mu_1..mu_d, and
     then span(Phi) = span(mu_1..mu_d). With a linear backbone and
     :class:`~skcontexture.LabelContext` it is Fisher's linear discriminant
     analysis.
+
+    The ridge makes the encoder independent of the features' units: if every
+    feature is shifted and rescaled, psi'(x) = S psi(x) + b with S diagonal
+    and invertible, then C' = S C S, B' = S B S and diag(C') = S diag(C) S, so
+    m' = S^-1 m solves the new problem and Phi' = Phi. (A ridge R(C) that
+    transformed as R(A^T C A) = A^T R(C) A under every invertible A would be
+    proportional to C and would not regularise; the diagonal group is the
+    largest one an actual ridge can respect. It is the convention of
+    :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`'s
+    shrinkage. With ``alpha=0`` and C nonsingular, Phi is unchanged by any
+    invertible linear map of the features.)
 
     Parameters
     ----------
@@ -76,9 +94,11 @@ class SpectralContextEncoder(
     n_components : int, default=8
         Number of encoder outputs d (at most the number of backbone features D).
     alpha : float, default=1e-6
-        Ridge added to C, relative to the mean variance of the features:
-        r = alpha * mean(diag C). It keeps the eigenproblem well posed when the
-        features are collinear or the feature space is richer than the sample.
+        Ridge added to C, relative to each feature's variance: alpha * diag(C),
+        i.e. alpha * I in standardised units. It keeps the eigenproblem well
+        posed when the features are collinear or the feature space is richer
+        than the sample, and does not depend on the units of the features.
+        Features constant on the fit sample (up to round-off) get zero weight.
     n_jobs : int, default=None
         Threads for the sparse product of the context's joint with the
         features (the only threaded step of this estimator; BLAS threads
@@ -97,7 +117,9 @@ class SpectralContextEncoder(
     context_ : context estimator
         The fitted clone of ``context``.
     mean_ : ndarray of shape (n_backbone_features,)
-        The P_X-weighted mean of psi on the fit sample.
+        The P_X-weighted mean of psi on the fit sample. Like
+        ``components_``, it is float32 when ``X`` is, float64 otherwise (C and
+        B are computed in float64 all the same).
     components_ : ndarray of shape (n_backbone_features, n_components)
         M. ``components_.T @ C @ components_`` is the identity, so the outputs
         have zero mean and identity covariance under P_X on the fit sample.
@@ -105,8 +127,8 @@ class SpectralContextEncoder(
         lambda_1 >= ... >= lambda_d, the ratios Cov_{P_A}[T* phi_i] /
         Var_{P_X}[phi_i] of the outputs (without the ridge), estimates of
         s_i^2 from inside the feature space; each is at most s_i^2.
-    ridge_ : float
-        The absolute ridge r added to C.
+    ridge_ : ndarray of shape (n_backbone_features,)
+        The ridge alpha * diag(C) added to C, in the features' units.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -133,8 +155,9 @@ class SpectralContextEncoder(
 
     The solution is then refined on its own span (Rayleigh-Ritz with the
     unregularised C), so that M^T C M = I exactly and ``eigenvalues_`` are
-    true Rayleigh quotients. Signs are fixed: the largest-magnitude entry of
-    each column of ``components_`` is positive.
+    true Rayleigh quotients. Signs are fixed: in each column of
+    ``components_``, the entry of largest magnitude in standardised units
+    (times the feature's standard deviation) is positive.
 
     :meth:`transform` needs no fitted sample: it only applies the backbone
     and M, sample by sample. Fitting costs O(n D^2) for C and B plus a dense
@@ -210,14 +233,17 @@ class SpectralContextEncoder(
         return backbone
 
     def _features(self, X):
-        """psi(X) as a float64 array or CSR matrix."""
+        """psi(X) as a float64 or float32 array or CSR matrix."""
         if self.backbone_ is None:
             return X
         psi = self.backbone_.transform(X)
         if not sp.issparse(psi):
             psi = np.asarray(psi)  # e.g. a DataFrame under set_config(transform_output="pandas")
         return check_array(
-            psi, accept_sparse="csr", dtype=np.float64, input_name="the backbone output"
+            psi,
+            accept_sparse="csr",
+            dtype=[np.float64, np.float32],
+            input_name="the backbone output",
         )
 
     # ------------------------------------------------------------------
@@ -293,23 +319,32 @@ class SpectralContextEncoder(
         components, eigenvalues, ridge = self._solve(C, B)
 
         self.context_ = context
-        self.mean_ = mean
-        self.components_ = components
+        self.mean_ = mean.astype(X.dtype, copy=False)
+        self.components_ = components.astype(X.dtype, copy=False)
         self.eigenvalues_ = eigenvalues
         self.ridge_ = ridge
         self._n_features_out = self.n_components
         return self
 
     def _moments(self, psi, joint, p_x, p_a):
-        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi]."""
-        mean = np.asarray(psi.T @ p_x).ravel()
+        """Return mean, C = Cov_{P_X}[psi] and B = Cov_{P_A}[T* psi], in float64.
+
+        Features indistinguishable from a constant get exactly zero rows and
+        columns in C and B: their variance is within the round-off of its
+        two-pass computation, n eps Var + (n eps mean)^2 over the n rows with
+        mass (the rule of :class:`~sklearn.preprocessing.StandardScaler`).
+        """
+        mean = np.asarray(psi.T @ p_x).ravel()  # float64, as p_x
         if sp.issparse(psi):
+            psi = psi.astype(np.float64)
             # uncentred second moments minus the mean's outer product keep psi sparse
             second = np.asarray((psi.T @ sp.diags(p_x) @ psi).toarray())
             C = second - np.outer(mean, mean)
             H = sp.csr_matrix(joint.T @ psi)  # p_A(a) E[psi | a]
             H = sp.diags(1.0 / np.sqrt(p_a)) @ H
             B = np.asarray((H.T @ H).toarray()) - np.outer(mean, mean)
+            # the two-pass variance, not the diagonal of the one-pass C
+            variance = mean_variance_axis(psi, axis=0, weights=p_x)[1]
         else:
             centred = psi - mean
             # rows D(p_A)^-1/2 W^T psi~, computed on the sparse joint (n_jobs threads)
@@ -320,22 +355,49 @@ class SpectralContextEncoder(
             centred *= np.sqrt(p_x)[:, None]
             C = centred.T @ centred
             del centred
+            variance = np.diag(C)
+        n = np.count_nonzero(p_x)
+        eps = np.finfo(np.float64).eps
+        constant = variance <= n * eps * variance + (n * eps * mean) ** 2
+        if sp.issparse(psi):
+            # E[psi psi^T] - mean mean^T cancels for a feature whose mean dwarfs its spread
+            error = eps * np.diag(second) / np.where(constant, np.inf, variance)
+            if error.max() > _SPARSE_MOMENT_TOLERANCE:
+                features = np.flatnonzero(error > _SPARSE_MOMENT_TOLERANCE)
+                raise ValueError(
+                    f"The features (backbone outputs) are sparse and {len(features)} of them, "
+                    f"starting with column {features[0]}, have a mean far larger than their "
+                    "spread: their sparse moments E[psi psi^T] - mean mean^T lose precision "
+                    f"(relative error up to {error.max():.1e}). Give the data as a dense array "
+                    "(or centre these features before the encoder)."
+                )
+        for moment in (C, B):
+            moment[constant] = 0.0
+            moment[:, constant] = 0.0
         return mean, (C + C.T) / 2, (B + B.T) / 2
 
     def _solve(self, C, B):
-        """Top generalised eigenvectors of (B, C + ridge I), C-orthonormalised."""
-        n_features = C.shape[0]
+        """Top generalised eigenvectors of (B, C + alpha diag C), C-orthonormalised.
+
+        The problem is solved in standardised units (C and B divided by the
+        features' standard deviations), where the ridge is alpha * I: the
+        result does not depend on the units of the features.
+        """
         d = self.n_components
-        scale = float(np.mean(np.diag(C)))
-        ridge = float(self.alpha) * (scale if scale > 0 else 1.0)
-        C_reg = C.copy()
-        C_reg[np.diag_indices_from(C_reg)] += ridge
+        # (the sparse moments' cancellation can leave a tiny negative variance)
+        variance = np.maximum(np.diag(C), 0.0)
+        # a constant feature has no unit: it is left unscaled, and its weight is 0
+        scale = np.sqrt(np.where(variance > 0, variance, 1.0))
+        C = C / np.outer(scale, scale)
+        B = B / np.outer(scale, scale)
+        C_reg = C + float(self.alpha) * np.eye(len(C))
         try:
-            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[n_features - d, n_features - 1])
+            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[len(C) - d, len(C) - 1])
         except np.linalg.LinAlgError as exc:
             raise ValueError(
                 "The covariance of the backbone features is singular (collinear or constant "
-                f"features) and alpha={self.alpha!r} gives no ridge: use alpha > 0."
+                f"features) and alpha={self.alpha!r} gives too small a ridge: use "
+                f"alpha > {self.alpha!r}."
             ) from exc
 
         # Rayleigh-Ritz on span(M) with the unregularised C: M^T C M = I exactly and
@@ -359,10 +421,13 @@ class SpectralContextEncoder(
                                                                np.finfo(float).tiny)
         order = np.argsort(-lam, kind="stable")
         lam, M = lam[order], M[:, order]
-        # deterministic signs: the largest-magnitude entry of each column is positive
+        # deterministic signs: the largest weight in standardised units is positive
         rows = np.argmax(np.abs(M), axis=0)
         M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
-        return np.ascontiguousarray(M), np.clip(lam, 0.0, 1.0), ridge
+        # only the ridge sees a constant feature: when the other features give fewer
+        # than d directions, the extra components would weigh it
+        M[variance == 0] = 0.0
+        return M / scale[:, None], np.clip(lam, 0.0, 1.0), float(self.alpha) * variance
 
     # ------------------------------------------------------------------
     # transform
@@ -379,13 +444,16 @@ class SpectralContextEncoder(
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
+            float32 if ``X`` is float32, float64 otherwise.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         psi = self._features(X)
         if sp.issparse(psi):
-            return np.asarray(psi @ self.components_) - self.mean_ @ self.components_
-        return (psi - self.mean_) @ self.components_
+            Z = np.asarray(psi @ self.components_) - self.mean_ @ self.components_
+        else:
+            Z = (psi - self.mean_) @ self.components_
+        return Z.astype(X.dtype, copy=False)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -142,8 +142,9 @@ def test_cooccurrence_is_correspondence_analysis():
 def test_two_components_are_detected_and_warned():
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(50, 2)), rng.normal(size=(50, 2)) + 100])
-    with pytest.warns(UserWarning, match="2 connected components.*increase n_neighbors"):
+    with pytest.warns(UserWarning, match="2 connected components.*increase n_neighbors") as record:
         emb = ContextureEmbedding(KNNContext(5), n_components=3).fit(X)
+    assert record[0].filename == __file__  # the warning points at the user's call
     assert emb.n_connected_components_ == 2
     np.testing.assert_allclose(emb.singular_values_[0], 1.0)
 

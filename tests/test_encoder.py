@@ -83,13 +83,63 @@ def test_linear_label_context_is_lda(loader):
     )
 
 
-def test_unstandardised_lda_needs_no_ridge():
-    # the ridge is isotropic: on raw wine (proline ~ 1e3, hue ~ 1) alpha = 0 is exact
+@pytest.mark.parametrize("alpha", [0.0, 1e-6])
+def test_unstandardised_lda_is_exact(alpha):
+    # raw wine (proline ~ 1e3, hue ~ 1): the default ridge is relative to each feature
     X, y = load_wine(return_X_y=True)
-    enc = SpectralContextEncoder(LabelContext(), n_components=2, alpha=0.0).fit(X, y)
+    enc = SpectralContextEncoder(LabelContext(), n_components=2, alpha=alpha).fit(X, y)
     lda = LinearDiscriminantAnalysis(solver="eigen").fit(X, y)
     L = lda.transform(X)  # the eigen solver does not centre
     assert canonical_correlations(enc.transform(X), L - L.mean(axis=0)).min() >= 1 - 1e-8
+
+
+@pytest.mark.parametrize("alpha", [1e-6, 1e-2])
+def test_encoder_does_not_depend_on_feature_units(alpha):
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    scales = np.logspace(-3, 3, X.shape[1])
+    rescaled = X * scales + 10 * scales  # each feature in new units, with a new origin
+    ref = SpectralContextEncoder(LabelContext(), n_components=2, alpha=alpha).fit(X, y)
+    enc = clone(ref).fit(rescaled, y)
+    Z, Z_rescaled = ref.transform(X), enc.transform(rescaled)
+    assert canonical_correlations(Z, Z_rescaled).min() >= 1 - 1e-8
+    np.testing.assert_allclose(Z_rescaled, Z, atol=1e-8)  # signs included
+    np.testing.assert_allclose(enc.eigenvalues_, ref.eigenvalues_, rtol=1e-10)
+    np.testing.assert_allclose(enc.ridge_, alpha * scales**2 * np.var(X, axis=0), rtol=1e-8)
+
+
+def test_constant_features_get_no_weight():
+    X, y = load_wine(return_X_y=True)
+    ref = SpectralContextEncoder(LabelContext(), n_components=2).fit(X, y)
+    # constant columns, one with an offset whose centring leaves round-off "variance", one
+    # that varies only by round-off: standardised, it would be a spurious unit-variance feature
+    noise = 1e8 + 1e-8 * np.random.RandomState(0).normal(size=(len(X), 1))
+    padded = np.hstack([X, noise, np.full((len(X), 1), 1e8), np.zeros((len(X), 1))])
+    for data in (padded, sp.csr_matrix(padded)):
+        enc = clone(ref).fit(data, y)
+        np.testing.assert_array_equal(enc.components_[-3:], 0)
+        np.testing.assert_array_equal(enc.ridge_[-3:], 0)
+        np.testing.assert_allclose(enc.eigenvalues_, ref.eigenvalues_, rtol=1e-8)
+        np.testing.assert_allclose(enc.transform(data), ref.transform(X), atol=1e-8)
+    # a sparse feature far from 0 relative to its spread: the one-pass moments cancel
+    offset = sp.csr_matrix(np.hstack([X, 1e8 + np.random.RandomState(1).normal(size=(len(X), 1))]))
+    with pytest.raises(ValueError, match="1 of them, starting with column 13.*as a dense array"):
+        clone(ref).fit(offset, y)
+    # more components than informative features: the extra ones still ignore the constants
+    with pytest.warns(UserWarning, match="normalised under C \\+ ridge"):
+        enc = SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    np.testing.assert_array_equal(enc.components_[1:], 0)
+    shifted = padded[:, [0, -2, -1]] + [0, 1, 1]  # new points with other constant values
+    np.testing.assert_array_equal(enc.transform(shifted), enc.transform(padded[:, [0, -2, -1]]))
+
+
+def test_without_ridge_any_invertible_linear_map_is_equivariant():
+    X, y = load_wine(return_X_y=True)
+    mixing = np.random.RandomState(0).normal(size=(X.shape[1], X.shape[1]))
+    enc = SpectralContextEncoder(LabelContext(), n_components=2, alpha=0.0)
+    Z = clone(enc).fit(X, y).transform(X)
+    Z_mixed = clone(enc).fit(X @ mixing, y).transform(X @ mixing)
+    assert canonical_correlations(Z, Z_mixed).min() >= 1 - 1e-8
 
 
 @pytest.mark.parametrize(
@@ -178,8 +228,9 @@ def test_solves_the_generalised_eigenproblem(blobs, case):
     np.testing.assert_allclose(M.T @ C @ M, np.eye(d), atol=1e-9)
     np.testing.assert_allclose(M.T @ B @ M, np.diag(lam), atol=1e-9)
     assert np.all(np.diff(lam) <= 0) and np.all((lam >= 0) & (lam <= 1))
-    # the top-d eigenvalues of the full (regularised) problem, up to the ridge
-    full = posthoc_spectrum(psi, enc.context_.joint_, alpha=enc.ridge_)[:d]
+    # the top-d eigenvalues of the full problem, up to the ridge alpha * diag(C)
+    np.testing.assert_allclose(enc.ridge_, enc.alpha * np.diag(C), rtol=1e-8, atol=1e-300)
+    full = posthoc_spectrum(psi, enc.context_.joint_)[:d]
     np.testing.assert_allclose(lam, full, rtol=1e-4, atol=1e-8)
     # the outputs are centred and whitened under P_X, and their ratio trace is sum(lambda)
     p_x = _p_x(enc)
@@ -187,9 +238,10 @@ def test_solves_the_generalised_eigenproblem(blobs, case):
     np.testing.assert_allclose(p_x @ Z, 0, atol=1e-9)
     np.testing.assert_allclose(Z.T @ (p_x[:, None] * Z), np.eye(d), atol=1e-9)
     np.testing.assert_allclose(ratio_trace(Z, enc.context_.joint_), lam.sum(), rtol=1e-8)
-    # deterministic signs
-    rows = np.argmax(np.abs(M), axis=0)
-    assert np.all(M[rows, np.arange(d)] > 0)
+    # deterministic signs: the largest weight in standardised units is positive
+    standardised = M * np.sqrt(np.diag(C))[:, None]
+    rows = np.argmax(np.abs(standardised), axis=0)
+    assert np.all(standardised[rows, np.arange(d)] > 0)
 
 
 def test_sparse_input_matches_dense():
