@@ -1,6 +1,5 @@
 """ContextureEmbedding: the exact top singular functions of a context."""
 
-import warnings
 from numbers import Real
 
 import numpy as np
@@ -19,6 +18,7 @@ from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from .contexts._base import accepted_params
+from ._warn import warn
 
 
 class ContextureEmbedding(
@@ -210,12 +210,11 @@ class ContextureEmbedding(
     def _warn_degenerate(self, context):
         n_comp = self.n_connected_components_
         if n_comp > 1 and not context._block_structured:
-            warnings.warn(
+            warn(
                 f"The context graph has {n_comp} connected components: singular value "
                 f"1 has multiplicity {n_comp} and the leading embedding columns only "
                 f"separate the components. To fix it, {context._disconnected_advice}.",
                 UserWarning,
-                stacklevel=4,
             )
 
     def _extend(self, conditional, atom_functions):

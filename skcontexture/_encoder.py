@@ -1,6 +1,5 @@
 """SpectralContextEncoder: learn the contexture inside a parametric feature space."""
 
-import warnings
 from numbers import Real
 
 import numpy as np
@@ -21,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import N_JOBS, count
 from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
+from ._warn import warn
 
 # The Rayleigh-Ritz normalisation of the components needs the Gram matrix
 # M^T C M of the regularised solution to be positive definite; below this
@@ -306,13 +306,12 @@ class SpectralContextEncoder(
         joint = joint[:, atoms] / total  # zero-mass atoms carry nothing
         rank = min(int(atoms.sum()), int(np.count_nonzero(p_x))) - 1
         if self.n_components > rank:
-            warnings.warn(
+            warn(
                 f"The context has {int(atoms.sum())} atoms and {int(np.count_nonzero(p_x))} "
                 f"samples with mass: at most {rank} components carry context information, "
                 f"the other {self.n_components - rank} have eigenvalue 0 (arbitrary directions "
                 "of the feature space). Reduce n_components.",
                 UserWarning,
-                stacklevel=3,
             )
 
         mean, C, B = self._moments(psi, joint, p_x, p_a[atoms])
@@ -409,13 +408,12 @@ class SpectralContextEncoder(
             lam, Y = scipy.linalg.eigh((small_B + small_B.T) / 2, gram)
             M = M @ Y
         else:
-            warnings.warn(
+            warn(
                 f"Only part of the {d} components have variance in the backbone's feature "
                 "space on the fit sample (the context or the features give fewer informative "
                 "directions): the components are left normalised under C + ridge and the "
                 "last ones carry no context information. Reduce n_components.",
                 UserWarning,
-                stacklevel=4,
             )
             lam = np.einsum("ij,ij->j", M, B @ M) / np.maximum(np.einsum("ij,ij->j", M, C @ M),
                                                                np.finfo(float).tiny)

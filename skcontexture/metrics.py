@@ -775,7 +775,9 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     joint : sparse matrix of shape (n_samples, n_atoms)
         Joint P+(x_i, a) (rescaled to sum 1 if needed).
     alpha : float, default=0.0
-        Absolute ridge added to C (as in ``SpectralContextEncoder``); >= 0.
+        Absolute ridge ``alpha * I`` added to C; >= 0. (The ridge of
+        ``SpectralContextEncoder`` is relative to each feature's variance,
+        ``alpha * diag(C)``: its ``ridge_``.)
 
     Returns
     -------
