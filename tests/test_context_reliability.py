@@ -10,6 +10,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skcontexture import (
     ContextureEmbedding,
+    CooccurrenceContext,
     GaussianNoiseContext,
     KNNContext,
     LabelContext,
@@ -98,6 +99,15 @@ def test_teacher_output_that_overflows_is_named():
         warnings.simplefilter("ignore", RuntimeWarning)  # StandardScaler's own overflow
         with pytest.raises(ValueError, match=r"teacher's transform \(StandardScaler\).*NaN"):
             TeacherContext(StandardScaler()).fit(X_HUGE)
+
+
+def test_cooccurrence_counts_whose_total_overflows():
+    counts = np.array([[1e308, 1e308, 0.0], [1.0, 2.0, 3.0], [0.0, 1.0, 5.0]])
+    joint = CooccurrenceContext().fit(counts).joint_
+    np.testing.assert_allclose(joint.toarray()[0], [0.5, 0.5, 0.0])
+    np.testing.assert_allclose(joint.sum(), 1.0)
+    rows = CooccurrenceContext().fit(counts[1:]).conditional(counts[:1])
+    np.testing.assert_allclose(rows.toarray(), [[0.5, 0.5, 0.0]])
 
 
 # --------------------------------------------------------------------------- ties
