@@ -5,6 +5,7 @@ import warnings
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
+from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_non_negative, validate_data
 
 from ._base import BaseContext, normalize_rows
@@ -32,9 +33,6 @@ class CooccurrenceContext(BaseContext):
 
     Examples
     --------
-    >>> import warnings
-
-import numpy as np
     >>> from skcontexture import CooccurrenceContext
     >>> counts = np.array([[5, 1, 0], [1, 4, 2], [0, 2, 6]])
     >>> round(float(CooccurrenceContext().fit(counts).joint_.sum()), 12)
@@ -62,8 +60,9 @@ import numpy as np
         self : CooccurrenceContext
         """
         X = self._validate(X, reset=True)
-        if X.sum() <= 0:
+        if X.max() <= 0:
             raise ValueError("CooccurrenceContext needs a matrix with positive entries.")
+        X = X / X.max()  # entries at most 1: the total cannot overflow
         self.joint_ = sp.csr_matrix(X / X.sum())
         self.n_atoms_ = X.shape[1]
         return self
@@ -80,7 +79,8 @@ import numpy as np
         rows : scipy.sparse.csr_matrix of shape (n_queries, n_atoms_)
         """
         self._check_fitted()
-        return normalize_rows(self._validate(X, reset=False))
+        # each row divided by its largest entry first, so that its sum cannot overflow
+        return normalize_rows(normalize(self._validate(X, reset=False), norm="max"))
 
     def _validate(self, X, reset):
         """Validate ``X`` and warn about rows with no co-occurrence."""

@@ -5,8 +5,9 @@ from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count
+from .._memory import check_memory
 from ._base import BaseContext, rows_from_neighbors
-from ._neighbors import NeighborIndex
+from ._neighbors import BYTES_PER_NEIGHBOR, NeighborIndex
 
 
 class KNNContext(BaseContext):
@@ -23,6 +24,8 @@ class KNNContext(BaseContext):
         Number of neighbours K.
     metric : str or callable, default="euclidean"
         Distance, as accepted by :class:`sklearn.neighbors.NearestNeighbors`.
+        "cosine" is undefined for a zero row, which raises. Neighbours at
+        equal distance are taken in fit order, for any ``n_jobs``.
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
         Exact search (scikit-learn) or approximate NN-descent (pynndescent).
         "auto" uses NN-descent from 100,000 fit points on (from 20,000 above 32 features).
@@ -90,6 +93,13 @@ class KNNContext(BaseContext):
         self : KNNContext
         """
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
+        n_entries = X.shape[0] * self.n_neighbors
+        check_memory(
+            BYTES_PER_NEIGHBOR * n_entries,
+            f"KNNContext with n_neighbors={self.n_neighbors} on {X.shape[0]:,} rows builds "
+            f"a joint of {n_entries:,} entries",
+            "Use a smaller n_neighbors or fewer rows.",
+        )
         self.index_ = NeighborIndex(
             self.algorithm, self.metric, self.n_neighbors, self.n_jobs, self.random_state
         ).fit(X)

@@ -5,12 +5,20 @@ Exact search (scikit-learn's ``NearestNeighbors``) is used below
 NN-descent) above it. pynndescent compiles its kernels with numba the first
 time it runs in a process (tens of seconds on a 2-core machine), which is more
 than an exact search costs below the threshold.
+
+Every point that enters a search, at fit or as a query, goes through one
+validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
+and ties are broken by fit index, so a query's neighbours depend neither on
+``n_jobs`` nor on how the caller passed the rows.
 """
+
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
 from joblib import effective_n_jobs
 from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
@@ -19,6 +27,22 @@ NNDESCENT_MIN_SAMPLES = 100_000
 #: cost grows as n^2 * n_features: pynndescent from HIGH_DIM_MIN_SAMPLES on.
 HIGH_DIM_FEATURES = 32
 HIGH_DIM_MIN_SAMPLES = 20_000
+#: A tie at the k-th distance is broken by fit index among up to this many
+#: times k + 1 candidates; larger tied groups (many exact copies of a row)
+#: are reported at fit.
+TIE_CANDIDATES_FACTOR = 4
+#: Fit rows sampled at fit to estimate how many rows have more exact copies
+#: than ``n_neighbors`` (their neighbourhoods are then decided by tie-breaking).
+COPIES_SAMPLE_ROWS = 256
+#: Above this estimated fraction of such rows, fit warns.
+MAX_COPIED_FRACTION = 0.1
+
+#: Peak bytes of a neighbour query per query row and neighbour: the search's
+#: distance and index arrays, their tie-sorted copies and the CSR rows built
+#: from them (tracemalloc on KNNContext.fit, 20,000 rows, K = 15 and 50: 49-53).
+BYTES_PER_NEIGHBOR = 52
+
+SCALE_FIX = "Scale the data, e.g. with sklearn.preprocessing.StandardScaler."
 
 
 def uses_nndescent(n_samples, n_features):
@@ -33,11 +57,56 @@ def uses_nndescent(n_samples, n_features):
     return n_samples >= NNDESCENT_MIN_SAMPLES
 
 
+def check_coordinates(X, name="X", fix=SCALE_FIX):
+    """Raise a ValueError if squared distances between rows of ``X`` overflow.
+
+    Squared Euclidean distances are computed as ``|x|^2 + |y|^2 - 2 x.y``,
+    each term at most ``n_features * max|X|^2``: below the limit checked here
+    no distance between two such arrays overflows ``X``'s float type (float64
+    for integers; scikit-learn's brute-force search keeps float32), so
+    neighbour order and kernels are defined.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Finite points.
+    name : str, default="X"
+        How the message names ``X`` ("Values in {name} reach ...").
+    fix : str, default=SCALE_FIX
+        The advice that ends the message.
+
+    Raises
+    ------
+    ValueError
+        Naming the largest value, the limit and ``fix``.
+    """
+    largest = largest_abs(X)
+    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float64)
+    limit = np.sqrt(np.finfo(dtype).max / (4 * X.shape[1]))
+    if largest > limit:
+        raise ValueError(
+            f"Values in {name} reach {largest:.3g} in absolute value: squared distances "
+            f"between its rows overflow {dtype} (the limit with {X.shape[1]} features is "
+            f"about {limit:.2g}), so neighbours and kernels are undefined. {fix}"
+        )
+
+
+def largest_abs(X):
+    """Largest absolute value in a dense or sparse matrix (0 if it has none), without a copy."""
+    values = X.data if sp.issparse(X) else X
+    return float(max(values.max(), -values.min())) if values.size else 0.0
+
+
 class NeighborIndex:
     """A fitted neighbour index answering ``kneighbors(X, k)`` for any rows.
 
     The same query runs for fit rows and new rows, so a fit point's
-    neighbourhood is defined by one rule (it contains the point itself).
+    neighbourhood is defined by one rule. Neighbours at equal distance are
+    ordered by fit index, and the k nearest are the first k in that order
+    (ties within ``TIE_CANDIDATES_FACTOR * (k + 1)`` candidates); a fit point
+    is its own neighbour unless it has k or more exact copies of lower index.
+    ``metric="cosine"`` searches the unit rows with the Euclidean distance
+    (the same order, with exact zeros between rows of the same direction).
 
     Parameters
     ----------
@@ -67,31 +136,124 @@ class NeighborIndex:
                 f"n_neighbors={self.n_neighbors} is larger than the number of fit "
                 f"samples ({n_samples}); use n_neighbors <= {n_samples}."
             )
+        self.sparse_ = sp.issparse(X)
+        X = self._prepare(X)
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "nndescent" if uses_nndescent(*X.shape) else "exact"
         self.algorithm_ = algorithm
         n_jobs = effective_n_jobs(self.n_jobs) if self.n_jobs is not None else 1
+        metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "exact":
-            self.index_ = NearestNeighbors(metric=self.metric, n_jobs=n_jobs).fit(X)
+            self.index_ = NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
         else:
             from pynndescent import NNDescent
 
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
             self.index_ = NNDescent(
-                sp.csr_matrix(X) if sp.issparse(X) else X,
-                metric=self.metric,
+                X,
+                metric=metric,
                 n_neighbors=max(self.n_neighbors, 15),
                 random_state=seed,
                 n_jobs=n_jobs,
             )
             self.index_.prepare()
         self.n_samples_fit_ = n_samples
+        self._warn_if_copies_decide(X)
         return self
 
     def kneighbors(self, X, k):
-        """Return ``(distances, indices)`` of the k nearest fit points, nearest first."""
+        """Return ``(distances, indices)`` of the k nearest fit points, nearest first.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_queries, n_features)
+            Query rows, dense or sparse whatever the fit data were.
+        k : int
+            Number of neighbours, at most the number of fit points.
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, k)
+        indices : ndarray of shape (n_queries, k)
+        """
+        distances, indices = self._kneighbors(self._prepare(X), k)
+        if self.metric == "cosine":
+            distances = distances**2 / 2  # cosine distance of unit rows
+        return distances, indices
+
+    def _prepare(self, X):
+        """The validated search points: in the fit format, unit rows for "cosine"."""
+        if sp.issparse(X) != self.sparse_:
+            X = sp.csr_matrix(X) if self.sparse_ else X.toarray()
+        if self.metric == "cosine":
+            return _unit_rows(X)
+        check_coordinates(X)
+        return X
+
+    def _kneighbors(self, X, k):
+        """k nearest of prepared rows, ties broken by fit index."""
+        n_fit = self.n_samples_fit_
+        largest = min(n_fit, TIE_CANDIDATES_FACTOR * (k + 1))
+        distances = np.empty((X.shape[0], k))
+        indices = np.empty((X.shape[0], k), dtype=np.int64)
+        rows, query, n_candidates = np.arange(X.shape[0]), X, min(k + 1, n_fit)
+        while True:
+            found_distances, found = self._search(query, n_candidates)
+            order = np.lexsort((found, found_distances), axis=1)
+            found_distances = np.take_along_axis(found_distances, order, axis=1)
+            distances[rows] = found_distances[:, :k]
+            indices[rows] = np.take_along_axis(found, order, axis=1)[:, :k]
+            if n_candidates >= largest:
+                return distances, indices
+            # the k-th distance is shared by the last candidate: more may tie
+            tied = found_distances[:, k - 1] == found_distances[:, -1]
+            if not tied.any():
+                return distances, indices
+            rows = rows[tied]
+            query, n_candidates = X[rows], min(2 * n_candidates, largest)
+
+    def _search(self, X, k):
+        """The backend's k nearest of prepared rows, in its own order."""
         if self.algorithm_ == "exact":
             return self.index_.kneighbors(X, n_neighbors=k)
         indices, distances = self.index_.query(X, k=k)
         return distances.astype(np.float64), indices.astype(np.int64)
+
+    def _warn_if_copies_decide(self, X):
+        """Warn when many fit rows have more exact copies than ``n_neighbors``."""
+        n_samples, k = X.shape[0], self.n_neighbors
+        if k >= n_samples:
+            return
+        rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
+        distances, _ = self._search(X[rows], k + 1)
+        copied = float(np.mean(distances[:, k] == 0))
+        if copied > MAX_COPIED_FRACTION:
+            warnings.warn(
+                f"X has many duplicated rows: about {copied:.0%} of the fit rows have "
+                f"more than n_neighbors={k} exact copies, so their neighbourhoods hold "
+                "only copies of themselves chosen by tie-breaking (fit order) and "
+                "carry nothing of the data's geometry. Remove the duplicated rows "
+                "(e.g. np.unique(X, axis=0)) or add features that tell them apart.",
+                UserWarning,
+                stacklevel=5,
+            )
+
+
+def _unit_rows(X):
+    """Rows of ``X`` scaled to unit norm; a zero row, whose cosine is undefined, raises."""
+    scale = abs(X).max(axis=1)
+    scale = scale.toarray().ravel() if sp.issparse(scale) else np.asarray(scale).ravel()
+    zero = np.flatnonzero(scale == 0)
+    if zero.size:
+        shown = ", ".join(map(str, zero[:10])) + (", ..." if zero.size > 10 else "")
+        raise ValueError(
+            f"metric='cosine' is undefined for a zero vector, and {zero.size} row(s) of X "
+            f"are all zero (rows {shown}). Drop those rows or use metric='euclidean'."
+        )
+    # divide by the largest entry first so that the norm cannot overflow
+    if sp.issparse(X):
+        X = sp.diags(1 / scale) @ X
+    else:
+        X = X / scale[:, None]
+    return normalize(X, copy=False)

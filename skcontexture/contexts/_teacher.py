@@ -189,13 +189,30 @@ class TeacherContext(BaseContext):
         return self.base_.conditional(self._features(X), **params)
 
     def _proba(self, X):
-        return normalize_rows(sp.csr_matrix(self.teacher_.predict_proba(X)))
+        return normalize_rows(sp.csr_matrix(self._output("predict_proba", X)))
 
     def _features(self, X):
         if self.output_ == "transform":
-            return self.teacher_.transform(X)
-        prediction = np.asarray(self.teacher_.predict(X), dtype=np.float64)
+            return self._output("transform", X)
+        prediction = np.asarray(self._output("predict", X), dtype=np.float64)
         return prediction.reshape(prediction.shape[0], -1)
+
+    def _output(self, method, X):
+        """The teacher's ``method`` on ``X``; non-finite values raise, naming the teacher."""
+        output = getattr(self.teacher_, method)(X)
+        values = np.asarray(output.data if sp.issparse(output) else output)
+        if np.issubdtype(values.dtype, np.number) and not np.isfinite(values).all():
+            teacher = self.teacher_
+            if isinstance(teacher, FrozenEstimator):
+                teacher = teacher.estimator
+            name = type(teacher).__name__
+            raise ValueError(
+                f"The teacher's {method} ({name}) returned NaN or infinite values on X, "
+                "so the context is undefined. Check the teacher on this X: a teacher "
+                "sees overflow on badly scaled data (scale X, e.g. with "
+                "sklearn.preprocessing.StandardScaler, in a pipeline with the teacher)."
+            )
+        return output
 
     def _resolve_output(self, teacher):
         if self.output != "auto":
