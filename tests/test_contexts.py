@@ -626,6 +626,7 @@ def test_composites_keep_one_joint_not_one_per_part():
         ConvexCombination([("rbf", dense), ("knn", KNNContext(5)), ("label", LabelContext())]),
         Convolution(KNNContext(5), dense),
         MaskedContext(TargetContext(KNNContext(5)), n_masks=4, random_state=0),
+        MaskedContext(TeacherContext(PCA(2), base=dense), n_masks=4, random_state=0),
     ]
     for context in composites:
         fitted = context.fit(X, y)
@@ -633,6 +634,10 @@ def test_composites_keep_one_joint_not_one_per_part():
         parts = getattr(fitted, "bases_", None) or getattr(fitted, "contexts_", None) or [
             fitted.first_, fitted.second_]
         assert not any(hasattr(part, "joint_") for part in parts)
+        # a teacher's base is released too (a target context's base keeps the rows
+        # its conditional reads)
+        assert not any(hasattr(part.base_, "joint_") for part in parts
+                       if isinstance(part, TeacherContext))
         # the conditional of the fit rows is unchanged by the release
         expected = fitted.joint_ * len(X) if fitted._conditional_reproduces_joint else None
         rows = fitted.conditional(X)

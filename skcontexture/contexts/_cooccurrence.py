@@ -1,6 +1,5 @@
 """The co-occurrence context: X itself is a nonnegative association matrix."""
 
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -9,6 +8,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_non_negative, validate_data
 
 from ._base import BaseContext, normalize_rows
+from .._warn import warn
 
 
 class CooccurrenceContext(BaseContext):
@@ -101,11 +101,10 @@ class CooccurrenceContext(BaseContext):
             X.sum_duplicates()
         n_empty = int(np.sum(X.getnnz(axis=1) == 0))
         if n_empty:
-            warnings.warn(
+            warn(
                 f"{n_empty} row(s) of X have no co-occurrence: they carry no context "
                 "and embed at the origin (the mean of every singular function).",
                 UserWarning,
-                stacklevel=3,
             )
         return X
 

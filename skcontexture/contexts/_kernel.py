@@ -2,7 +2,6 @@
 
 from numbers import Real
 
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +15,7 @@ from .._constraints import N_JOBS, count
 from .._memory import check_memory
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._neighbors import BYTES_PER_NEIGHBOR, NeighborIndex, check_coordinates, largest_abs
+from .._warn import warn
 
 #: Largest fit size for which ``n_neighbors=None`` (every fit point an atom of
 #: every row) is allowed: the joint then has n_samples**2 nonzeros
@@ -141,13 +141,12 @@ class RBFContext(BaseContext):
         self._set_joint_from_conditional(self._conditional(X))
         self.kernel_mass_kept_ = 1.0 if self.n_neighbors is None else self._mass_kept(X)
         if self.kernel_mass_kept_ < MIN_MASS_KEPT:
-            warnings.warn(
+            warn(
                 f"n_neighbors={self.n_neighbors} keeps a median "
                 f"{self.kernel_mass_kept_:.0%} of each row's kernel mass "
                 f"(gamma_={self.gamma_:.3g}): the truncated context is far from the "
                 "RBF kernel. Increase n_neighbors or gamma.",
                 UserWarning,
-                stacklevel=3,
             )
         return self
 

@@ -12,7 +12,6 @@ and ties are broken by fit index, so a query's neighbours depend neither on
 ``n_jobs`` nor on how the caller passed the rows.
 """
 
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +19,7 @@ from joblib import effective_n_jobs
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from .._warn import warn
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
 NNDESCENT_MIN_SAMPLES = 100_000
@@ -229,14 +229,13 @@ class NeighborIndex:
         distances, _ = self._search(X[rows], k + 1)
         copied = float(np.mean(distances[:, k] == 0))
         if copied > MAX_COPIED_FRACTION:
-            warnings.warn(
+            warn(
                 f"X has many duplicated rows: about {copied:.0%} of the fit rows have "
                 f"more than n_neighbors={k} exact copies, so their neighbourhoods hold "
                 "only copies of themselves chosen by tie-breaking (fit order) and "
                 "carry nothing of the data's geometry. Remove the duplicated rows "
                 "(e.g. np.unique(X, axis=0)) or add features that tell them apart.",
                 UserWarning,
-                stacklevel=5,
             )
 
 

@@ -9,7 +9,7 @@ from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._base import BaseContext, accepted_params, normalize_rows
+from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 from ._knn import KNNContext
 
 
@@ -167,6 +167,7 @@ class TeacherContext(BaseContext):
             self.base_ = clone(self._base()).fit(self._features(X), y)
             self.joint_ = self.base_.joint_
             self.n_atoms_ = self.base_.n_atoms_
+            release_joint(self.base_)  # held once, as joint_
         return self
 
     def conditional(self, X, **params):
