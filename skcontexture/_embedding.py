@@ -17,6 +17,7 @@ from ._constraints import N_JOBS, count
 from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
+from ._progress import Progress
 from .contexts._base import accepted_params
 from ._warn import warn
 
@@ -65,6 +66,11 @@ class ContextureEmbedding(
         cores. The result does not depend on it.
     random_state : int, RandomState instance or None, default=None
         Seed of the solver's starting vectors.
+    verbose : int, default=0
+        0: silent. 1: one line per stage of :meth:`fit` with its time (the
+        context's fit, that is the neighbour search and the joint; the
+        operator; the solver; the extension to the fit rows). 2: also one
+        line per solver round (converged triplets, largest residual).
 
     Attributes
     ----------
@@ -128,6 +134,7 @@ class ContextureEmbedding(
         "scale": [StrOptions({"none", "singular_values"})],
         "n_jobs": N_JOBS,
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
     # A context's second view (PairedContext) is metadata of fit and transform:
     # this gives set_fit_request(A=...) and set_transform_request(A=...).
@@ -145,6 +152,7 @@ class ContextureEmbedding(
         scale="none",
         n_jobs=None,
         random_state=None,
+        verbose=0,
     ):
         self.context = context
         self.n_components = n_components
@@ -154,6 +162,7 @@ class ContextureEmbedding(
         self.scale = scale
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -172,9 +181,16 @@ class ContextureEmbedding(
         -------
         self : ContextureEmbedding
         """
+        progress = Progress(self.verbose, type(self).__name__)
         X = self._validate_X(X, reset=True)
         context = clone(self._context()).fit(X, y, **fit_params)
-        operator = ContextOperator(context.joint_, n_jobs=self.n_jobs)
+        joint = context.joint_
+        progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
+                      f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
+        operator = ContextOperator(joint, n_jobs=self.n_jobs)
+        n_components = operator.n_connected_components()
+        progress.done(f"operator {operator.shape[0]} x {operator.shape[1]} with mass, "
+                      f"{n_components} connected component(s)")
         n_max = min(operator.shape) - 1
         if self.n_components > n_max:
             raise ValueError(
@@ -190,13 +206,16 @@ class ContextureEmbedding(
             tol=self.tol,
             max_iter=self.max_iter,
             random_state=self.random_state,
+            log=progress.step,
         )
+        progress.done(f"solver {self.solver!r}: {self.n_components} singular triplets, "
+                      f"s_1={s[0]:.4f}, s_d={s[-1]:.4f}")
         atom_functions = np.zeros((context.n_atoms_, self.n_components))
         atom_functions[operator.atoms] = V / operator.v0[:, None]
         self.context_ = context
         self.singular_values_ = s
         self.n_iter_ = n_products
-        self.n_connected_components_ = operator.n_connected_components()
+        self.n_connected_components_ = n_components
         self._n_features_out = self.n_components
         # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
         mass = np.asarray(context.joint_.sum(axis=1)).ravel()
@@ -204,6 +223,7 @@ class ContextureEmbedding(
         embedding[mass > 0] /= mass[mass > 0, None]
         self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
         self.embedding_ = embedding.astype(X.dtype, copy=False)
+        progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
         self._warn_degenerate(context)
         return self
 

@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import N_JOBS, count
 from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
+from ._progress import Progress
 from ._warn import warn
 
 # The Rayleigh-Ritz normalisation of the components needs the Gram matrix
@@ -109,6 +110,9 @@ class SpectralContextEncoder(
         (nested ones included) left at None is set, on the clone, to an
         integer drawn from it, so that an integer makes the whole fit
         reproducible. None leaves the backbone's seeds as they are.
+    verbose : int, default=0
+        0: silent. 1: one line per stage of :meth:`fit` with its time (the
+        backbone, the context, the moments C and B, the eigenproblem).
 
     Attributes
     ----------
@@ -193,6 +197,7 @@ class SpectralContextEncoder(
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_jobs": N_JOBS,
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -204,6 +209,7 @@ class SpectralContextEncoder(
         alpha=1e-6,
         n_jobs=None,
         random_state=None,
+        verbose=0,
     ):
         self.context = context
         self.backbone = backbone
@@ -211,6 +217,7 @@ class SpectralContextEncoder(
         self.alpha = alpha
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.verbose = verbose
 
     # ------------------------------------------------------------------
     # helpers
@@ -268,6 +275,7 @@ class SpectralContextEncoder(
         -------
         self : SpectralContextEncoder
         """
+        progress = Progress(self.verbose, type(self).__name__)
         X = self._validate_X(X, reset=True)
         n_samples = X.shape[0]
 
@@ -284,6 +292,8 @@ class SpectralContextEncoder(
                 f"The backbone returned {psi.shape[0]} rows for {n_samples} samples."
             )
         n_features = psi.shape[1]
+        backbone_name = "none (linear)" if self.backbone_ is None else type(self.backbone_).__name__
+        progress.done(f"backbone {backbone_name}: {n_samples} x {n_features} features")
         if self.n_components > n_features:
             raise ValueError(
                 f"n_components={self.n_components} must be at most the number of "
@@ -293,6 +303,8 @@ class SpectralContextEncoder(
 
         context = clone(self._context()).fit(X, y, **fit_params)
         joint = sp.csr_matrix(context.joint_, dtype=np.float64)
+        progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
+                      f"{joint.nnz:,} nonzeros")
         if joint.shape[0] != n_samples:
             raise ValueError(
                 f"The context's joint_ has {joint.shape[0]} rows for {n_samples} samples."
@@ -315,7 +327,10 @@ class SpectralContextEncoder(
             )
 
         mean, C, B = self._moments(psi, joint, p_x, p_a[atoms])
+        progress.done(f"moments C and B ({n_features} x {n_features})")
         components, eigenvalues, ridge = self._solve(C, B)
+        progress.done(f"generalised eigenproblem: {self.n_components} components, "
+                      f"lambda_1={eigenvalues[0]:.4f}")
 
         self.context_ = context
         self.mean_ = mean.astype(X.dtype, copy=False)

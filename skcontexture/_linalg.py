@@ -89,7 +89,7 @@ _ARPACK_FALLBACK = (
 
 
 def top_singular_triplets(
-    operator, k, *, solver="auto", tol=1e-10, max_iter=None, random_state=None
+    operator, k, *, solver="auto", tol=1e-10, max_iter=None, random_state=None, log=None
 ):
     """Top-k singular triplets of the deflated operator.
 
@@ -122,6 +122,10 @@ def top_singular_triplets(
         Iteration cap of the iterative solvers (None: the solver's default).
     random_state : int, RandomState instance or None
         Seed of the starting vectors.
+    log : callable or None
+        Called with one line of text per round of an iterative solver
+        (degree, residual, converged triplets) and once with the solver's
+        summary; None: silent.
 
     Returns
     -------
@@ -156,7 +160,7 @@ def top_singular_triplets(
     if operator.gram_trace() <= RANK_FLOOR**2:
         raise ValueError(_RANK_MESSAGE.format(solver=solver, rank=0, k=k))
     rng = check_random_state(random_state)
-    counted = _CountingOperator(operator)
+    counted = _CountingOperator(operator, log)
     X = _SOLVERS[solver](counted, k, tol, max_iter, rng)
     if X.shape != (short, k) or not np.all(np.isfinite(X)):
         raise RuntimeError(
@@ -165,9 +169,15 @@ def top_singular_triplets(
             "to 5,000) or 'chebyshev'."
         )
     s, U, V = _rayleigh_ritz_triplets(counted, X, solver)
-    _check_triplets(operator, s, U, V, tol, solver)
+    residual = _check_triplets(operator, s, U, V, tol, solver)
+    counted.log(f"solver {solver!r}: {k} triplets of a {n} x {m} operator, "
+                f"{counted.n_products} products, largest residual {residual:.1e}")
     U, V = _flip_signs(U, V)
     return s, U, V, counted.n_products
+
+
+def _silent(message):
+    pass
 
 
 def _auto_solver(short, k):
@@ -176,12 +186,13 @@ def _auto_solver(short, k):
 
 
 class _CountingOperator:
-    """Wrap an operator and count its products."""
+    """Wrap an operator, count its products and carry the solve's progress log."""
 
-    def __init__(self, operator):
+    def __init__(self, operator, log=None):
         self.operator = operator
         self.shape = operator.shape
         self.n_products = 0
+        self.log = log if log is not None else _silent
 
     def matmat(self, V):
         self.n_products += 1
@@ -315,9 +326,13 @@ def _chebyshev(op, k, tol, max_iter, rng):
             residual = np.linalg.norm(Y[:, :k] - X[:, :k] * theta[:k], axis=0)
             single = X.dtype == np.float32
             target = max(tol, SINGLE_TOL) if single else tol
-            reached = np.all(residual <= target * np.sqrt(np.maximum(theta[:k], 0.0)))
+            converged = residual <= target * np.sqrt(np.maximum(theta[:k], 0.0))
+            reached = np.all(converged)
             stalled = residual.max() > 0.5 * worst  # rounding floor of float32
             worst = residual.max()
+            op.log(f"round {n_round + 1}: {int(np.sum(converged))}/{k} "
+                   f"converged, largest residual {worst:.1e} (target {target:.0e}, "
+                   f"{X.dtype.name}), {op.n_products} products")
             if single and (reached or stalled or n_round >= max_iter - 2):
                 # Polish in double precision from the single-precision Ritz vectors.
                 X = X.astype(np.float64)
@@ -445,7 +460,8 @@ def _rayleigh_ritz_triplets(op, X, solver):
 
 
 def _check_triplets(op, s, U, V, tol, solver):
-    """Warn when the residuals exceed the request, or the spectrum is clustered at 1."""
+    """Warn when the residuals exceed the request, or the spectrum is clustered at 1;
+    return the largest residual."""
     residual = max(
         np.linalg.norm(op.matmat(V) - U * s, axis=0).max(),
         np.linalg.norm(op.rmatmat(U) - V * s, axis=0).max(),
@@ -458,6 +474,7 @@ def _check_triplets(op, s, U, V, tol, solver):
             _CONVERGENCE_MESSAGE.format(solver=solver, residual=residual, tol=tol),
             ConvergenceWarning,
         )
+    return residual
 
 
 def _flip_signs(U, V):
