@@ -28,6 +28,9 @@ from ._warn import warn
 # smallest eigenvalue (its largest is at most 1) the components are left
 # normalised under C + ridge instead.
 _RITZ_MIN_EIGENVALUE = 1e-8
+#: alpha=0 needs a nonsingular standardised covariance: its smallest eigenvalue
+#: above this times the number of features (its trace).
+_SINGULAR = 1e-12
 # Largest relative round-off accepted in the standardised C of sparse features, whose
 # moments are computed uncentred (cancellation grows as mean^2 / variance).
 _SPARSE_MOMENT_TOLERANCE = 1e-6
@@ -400,47 +403,61 @@ class SpectralContextEncoder(
         d = self.n_components
         # (the sparse moments' cancellation can leave a tiny negative variance)
         variance = np.maximum(np.diag(C), 0.0)
-        # a constant feature has no unit: it is left unscaled, and its weight is 0
-        scale = np.sqrt(np.where(variance > 0, variance, 1.0))
-        C = C / np.outer(scale, scale)
-        B = B / np.outer(scale, scale)
-        C_reg = C + float(self.alpha) * np.eye(len(C))
+        # a constant feature has no unit and no information: it gets weight 0
+        varying = variance > 0
+        if varying.sum() < d:
+            raise ValueError(
+                f"Only {int(varying.sum())} backbone feature(s) vary on the fit sample, "
+                f"fewer than n_components={d}: use a richer backbone or fewer components."
+            )
+        scale = np.sqrt(variance[varying])
+        C = C[np.ix_(varying, varying)] / np.outer(scale, scale)
+        B = B[np.ix_(varying, varying)] / np.outer(scale, scale)
+        size = len(C)
+        if self.alpha == 0 and np.linalg.eigvalsh(C)[0] <= _SINGULAR * size:
+            raise ValueError(
+                "The covariance of the backbone features is singular (collinear "
+                "features, or more features than samples) and alpha=0 adds no ridge: "
+                "use alpha > 0 (the default is 1e-6)."
+            )
         try:
-            _, M = scipy.linalg.eigh(B, C_reg, subset_by_index=[len(C) - d, len(C) - 1])
+            _, M = scipy.linalg.eigh(B, C + float(self.alpha) * np.eye(size),
+                                     subset_by_index=[size - d, size - 1])
         except np.linalg.LinAlgError as exc:
             raise ValueError(
-                "The covariance of the backbone features is singular (collinear or constant "
-                f"features) and alpha={self.alpha!r} gives too small a ridge: use "
-                f"alpha > {self.alpha!r}."
+                "The covariance of the backbone features is singular (collinear "
+                f"features) and alpha={self.alpha!r} gives too small a ridge: use a "
+                f"larger alpha."
             ) from exc
-
         # Rayleigh-Ritz on span(M) with the unregularised C: M^T C M = I exactly and
-        # the eigenvalues become Rayleigh quotients, hence at most s_i^2.
+        # the eigenvalues become Rayleigh quotients, hence at most s_i^2. Directions
+        # of span(M) without variance under C carry no context information: they
+        # stay normalised under C + ridge, with eigenvalue 0.
         gram = M.T @ C @ M
-        gram = (gram + gram.T) / 2
-        if np.linalg.eigvalsh(gram)[0] > _RITZ_MIN_EIGENVALUE:
-            small_B = M.T @ B @ M
-            lam, Y = scipy.linalg.eigh((small_B + small_B.T) / 2, gram)
-            M = M @ Y
-        else:
+        weight, Q = np.linalg.eigh((gram + gram.T) / 2)
+        informative = weight > _RITZ_MIN_EIGENVALUE
+        if not informative.all():
             warn(
-                f"Only part of the {d} components have variance in the backbone's feature "
-                "space on the fit sample (the context or the features give fewer informative "
-                "directions): the components are left normalised under C + ridge and the "
-                "last ones carry no context information. Reduce n_components.",
+                f"Only {int(informative.sum())} of the {d} components have variance in "
+                "the backbone's feature space on the fit sample (the context or the "
+                "features give fewer informative directions): the last ones carry no "
+                "context information (eigenvalue 0). Reduce n_components.",
                 UserWarning,
             )
-            lam = np.einsum("ij,ij->j", M, B @ M) / np.maximum(np.einsum("ij,ij->j", M, C @ M),
-                                                               np.finfo(float).tiny)
+        T = Q[:, informative] / np.sqrt(weight[informative])
+        small_B = T.T @ (M.T @ B @ M) @ T
+        lam, Y = np.linalg.eigh((small_B + small_B.T) / 2)
+        rest = Q[:, ~informative]
+        M = np.hstack([M @ T @ Y, M @ rest])
+        lam = np.concatenate([lam, np.zeros(rest.shape[1])])
         order = np.argsort(-lam, kind="stable")
         lam, M = lam[order], M[:, order]
         # deterministic signs: the largest weight in standardised units is positive
         rows = np.argmax(np.abs(M), axis=0)
         M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
-        # only the ridge sees a constant feature: when the other features give fewer
-        # than d directions, the extra components would weigh it
-        M[variance == 0] = 0.0
-        return M / scale[:, None], np.clip(lam, 0.0, 1.0), float(self.alpha) * variance
+        components = np.zeros((len(variance), d))
+        components[varying] = M / scale[:, None]
+        return components, np.clip(lam, 0.0, 1.0), float(self.alpha) * variance
 
     # ------------------------------------------------------------------
     # transform

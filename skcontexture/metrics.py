@@ -64,7 +64,13 @@ def _check_spectrum(singular_values, *, sort=True):
             "singular_values must be real (singular values of an expectation operator); "
             "got complex values: pass their real part or moduli."
         )
-    s = np.array(singular_values, dtype=np.float64, copy=True)
+    try:
+        s = np.array(singular_values, dtype=np.float64, copy=True)
+    except (TypeError, ValueError):
+        raise TypeError(
+            f"singular_values must be real numbers, got {np.asarray(singular_values).dtype} "
+            "values."
+        ) from None
     if s.ndim != 1:
         raise ValueError(f"singular_values must be 1-D, got an array of shape {s.shape}.")
     if not np.all(np.isfinite(s)):
@@ -81,7 +87,15 @@ def _check_spectrum(singular_values, *, sort=True):
 
 
 def _check_embedding(Z, name="Z", min_samples=1):
-    return check_array(Z, dtype=np.float64, input_name=name, ensure_min_samples=min_samples)
+    Z = check_array(Z, dtype=np.float64, input_name=name, ensure_min_samples=min_samples)
+    largest = np.abs(Z).max() if Z.size else 0.0
+    if largest > np.sqrt(np.finfo(np.float64).max / Z.size):
+        raise ValueError(
+            f"{name} has values up to {largest:.3g}: its second moments overflow float64. "
+            f"Scale it first (e.g. {name} / {largest:.3g}); embeddings are compared up to "
+            "scale."
+        )
+    return Z
 
 
 def _check_weights(sample_weight, n_samples):

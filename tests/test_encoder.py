@@ -125,12 +125,26 @@ def test_constant_features_get_no_weight():
     offset = sp.csr_matrix(np.hstack([X, 1e8 + np.random.RandomState(1).normal(size=(len(X), 1))]))
     with pytest.raises(ValueError, match="1 of them, starting with column 13.*as a dense array"):
         clone(ref).fit(offset, y)
-    # more components than informative features: the extra ones still ignore the constants
-    with pytest.warns(UserWarning, match="normalised under C \\+ ridge"):
-        enc = SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    # fewer varying features than components: refused (a component would be all zeros)
+    with pytest.raises(ValueError, match="Only 1 backbone feature.*vary.*n_components=2"):
+        SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    enc = SpectralContextEncoder(LabelContext(), n_components=1).fit(padded[:, [0, -2, -1]], y)
     np.testing.assert_array_equal(enc.components_[1:], 0)
     shifted = padded[:, [0, -2, -1]] + [0, 1, 1]  # new points with other constant values
     np.testing.assert_array_equal(enc.transform(shifted), enc.transform(padded[:, [0, -2, -1]]))
+
+
+def test_singular_covariance_without_ridge_is_refused_and_extra_components_have_zero():
+    # alpha=0 with collinear features used to return eigenvalues of rounding noise
+    X, y = load_wine(return_X_y=True)
+    collinear = np.hstack([X, X[:, :1] * 2 + 1])
+    with pytest.raises(ValueError, match="singular.*alpha=0.*use alpha > 0"):
+        SpectralContextEncoder(LabelContext(), n_components=2, alpha=0.0).fit(collinear, y)
+    # three classes give two informative directions: a third component has eigenvalue 0,
+    # so the bound lambda_i <= s_i^2 holds for every component
+    with pytest.warns(UserWarning, match="at most 2 components carry context information"):
+        enc = SpectralContextEncoder(LabelContext(), n_components=3).fit(X, y)
+    assert enc.eigenvalues_[2] < 1e-10 and np.all(enc.eigenvalues_[:2] > 0.5)
 
 
 def test_without_ridge_any_invertible_linear_map_is_equivariant():
