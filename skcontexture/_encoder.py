@@ -441,7 +441,8 @@ class SpectralContextEncoder(
                 f"Only {int(informative.sum())} of the {d} components have variance in "
                 "the backbone's feature space on the fit sample (the context or the "
                 "features give fewer informative directions): the last ones carry no "
-                "context information (eigenvalue 0). Reduce n_components.",
+                "context information (eigenvalue 0) and are normalised under C + ridge. "
+                "Reduce n_components.",
                 UserWarning,
             )
         T = Q[:, informative] / np.sqrt(weight[informative])
