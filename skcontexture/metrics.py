@@ -86,14 +86,20 @@ def _check_spectrum(singular_values, *, sort=True):
     return s
 
 
-def _check_embedding(Z, name="Z", min_samples=1):
+def _check_embedding(Z, name="Z", min_samples=1, scale_free=False):
+    """Validate an embedding whose second moments must not overflow float64.
+
+    ``scale_free``: the caller's result does not depend on the scale of Z, so an
+    embedding too large for its moments is divided by a power of two (exact).
+    """
     Z = check_array(Z, dtype=np.float64, input_name=name, ensure_min_samples=min_samples)
     largest = np.abs(Z).max() if Z.size else 0.0
     if largest > np.sqrt(np.finfo(np.float64).max / Z.size):
+        if scale_free:
+            return np.ldexp(Z, -np.frexp(largest)[1])
         raise ValueError(
             f"{name} has values up to {largest:.3g}: its second moments overflow float64. "
-            f"Scale it first (e.g. {name} / {largest:.3g}); embeddings are compared up to "
-            "scale."
+            f"Scale it first (e.g. {name} / {largest:.3g})."
         )
     return Z
 
@@ -510,8 +516,8 @@ def cca_alignment(Z1, Z2, sample_weight=None):
     ----------
     .. [1] R. Zhai et al., "Contextures: Representations from Contexts", ICML 2025.
     """
-    Z1 = _check_embedding(Z1, name="Z1", min_samples=2)
-    Z2 = _check_embedding(Z2, name="Z2", min_samples=2)
+    Z1 = _check_embedding(Z1, name="Z1", min_samples=2, scale_free=True)
+    Z2 = _check_embedding(Z2, name="Z2", min_samples=2, scale_free=True)
     if Z1.shape[0] != Z2.shape[0]:
         raise ValueError(f"Z1 and Z2 must have the same rows, got {Z1.shape[0]} and {Z2.shape[0]}.")
     w = _check_weights(sample_weight, Z1.shape[0])
@@ -539,8 +545,8 @@ def mutual_knn_alignment(Z1, Z2, k=10):
     ----------
     .. [1] R. Zhai et al., "Contextures: Representations from Contexts", ICML 2025.
     """
-    Z1 = _check_embedding(Z1, name="Z1", min_samples=2)
-    Z2 = _check_embedding(Z2, name="Z2", min_samples=2)
+    Z1 = _check_embedding(Z1, name="Z1", min_samples=2, scale_free=True)
+    Z2 = _check_embedding(Z2, name="Z2", min_samples=2, scale_free=True)
     n = Z1.shape[0]
     if Z2.shape[0] != n:
         raise ValueError(f"Z1 and Z2 must have the same rows, got {n} and {Z2.shape[0]}.")
@@ -585,7 +591,7 @@ def rankme(Z, eps=1e-7):
     .. [1] Q. Garrido et al., "RankMe: Assessing the downstream performance of pretrained
        self-supervised representations by their rank", ICML 2023.
     """
-    Z = _check_embedding(Z)
+    Z = _check_embedding(Z, scale_free=True)
     eps = _check_nonnegative_scalar(eps, "eps")
     sigma = scipy.linalg.svd(Z, compute_uv=False)
     if not sigma.sum() > 0:
@@ -620,7 +626,7 @@ def alpha_req(Z, fit_range=None):
     .. [1] K. K. Agrawal et al., "alpha-ReQ: Assessing representation quality in self-supervised
        learning by measuring eigenspectrum decay", NeurIPS 2022.
     """
-    Z = _check_embedding(Z, min_samples=2)
+    Z = _check_embedding(Z, min_samples=2, scale_free=True)
     n, d = Z.shape
     sigma = scipy.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
     n_pos = 0 if sigma[0] == 0 else int(np.sum(sigma > sigma[0] * max(n, d) * np.finfo(float).eps))
@@ -729,7 +735,7 @@ def lidar(Z, joint, delta=1e-4, eps=1e-8):
 
 def _whitened_between(Z, joint, ridge):
     """Return W^T B W, with Z̃ W the whitened Z under p_X (and ``ridge``), B = Cov_{P_A}[T* Z]."""
-    Z = _check_embedding(Z)
+    Z = _check_embedding(Z, scale_free=ridge == 0)
     J = _check_joint(joint)
     if J.shape[0] != Z.shape[0]:
         raise ValueError(f"joint has {J.shape[0]} rows but Z has {Z.shape[0]}.")
