@@ -65,7 +65,11 @@ class ContextureEmbedding(
         Threads for the sparse products of the solver; None means 1, -1 all
         cores. The result does not depend on it.
     random_state : int, RandomState instance or None, default=None
-        Seed of the solver's starting vectors.
+        Seed of the solver's starting vectors. The result is the same for the
+        same seed, except with ``solver="arpack"`` where s_d = s_{d+1} (the
+        top-d subspace is not determined, and the graph is disconnected or the
+        spectrum clustered at 1, both warned): ARPACK then restarts from
+        vectors of its own process-wide seed and may return another basis.
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         context's fit, that is the neighbour search and the joint; the

@@ -22,6 +22,7 @@ from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
 from ._progress import Progress
 from ._warn import warn
+from .contexts._neighbors import check_coordinates
 
 # The Rayleigh-Ritz normalisation of the components needs the Gram matrix
 # M^T C M of the regularised solution to be positive definite; below this
@@ -294,8 +295,11 @@ class SpectralContextEncoder(
             raise ValueError(
                 f"The backbone returned {psi.shape[0]} rows for {n_samples} samples."
             )
+        # the moments of psi must not overflow (and the contexts refuse such X too)
+        check_coordinates(psi, name="X" if self.backbone_ is None else "the backbone's features")
         n_features = psi.shape[1]
-        backbone_name = "none (linear)" if self.backbone_ is None else type(self.backbone_).__name__
+        backbone_name = ("none (linear)" if self.backbone_ is None
+                         else type(self.backbone_).__name__)
         progress.done(f"backbone {backbone_name}: {n_samples} x {n_features} features")
         if self.n_components > n_features:
             raise ValueError(

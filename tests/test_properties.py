@@ -337,6 +337,14 @@ def test_embedding_deterministic(case, params):
     if not recorder.check():
         return
     Z_ft, _, Z_new = outputs
+    if params["solver"] == "arpack":
+        # ARPACK draws the restart vectors of an invariant Krylov subspace from its own
+        # process-wide seed: where s_d = s_{d+1} the top-d subspace is not determined (the
+        # estimator warns) and each call may return another basis of it (documented).
+        s = reference_spectrum(est.context_.joint_)
+        d = est.n_components
+        if len(s) > d and s[d - 1] - s[d] < 1e-8:
+            return
     for label, other in (
         ("a clone refitted", clone(est)),
         ("n_jobs=2", parallel(est)),
@@ -511,7 +519,9 @@ def test_bad_inputs(case, corruption, kind, d):
     n_fit = X.shape[0] if hasattr(X, "shape") else len(X)
     for out, rows, what in ((Z, n_fit, "fit_transform"), (Z_new, X_new.shape[0], "transform")):
         assert isinstance(out, np.ndarray) and out.shape == (rows, d), (what, np.shape(out))
-        assert out.dtype == np.float64, f"{what} returns {out.dtype}, not float64"
+        # float32 is kept, everything else becomes float64 (scikit-learn's convention)
+        expected = np.float32 if getattr(X, "dtype", None) == np.float32 else np.float64
+        assert out.dtype == expected, f"{what} returns {out.dtype}, not {np.dtype(expected)}"
         assert_finite(out, recorder, what)
 
 

@@ -158,7 +158,14 @@ class TeacherContext(BaseContext):
                     "teacher requires y to be passed, but the target y is None."
                 )
             params = accepted_params(self.teacher.fit, fit_params)
-            self.teacher_ = clone(self.teacher).fit(X, y, **params)
+            try:
+                self.teacher_ = clone(self.teacher).fit(X, y, **params)
+            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                raise ValueError(
+                    f"The teacher {type(self.teacher).__name__} could not be fitted on X "
+                    f"({exc}). If X has huge or badly scaled values, scale it first (e.g. "
+                    "sklearn.preprocessing.StandardScaler)."
+                ) from exc
         self.output_ = self._resolve_output(self.teacher_)
         if self.output_ == "proba":
             self.classes_ = self.teacher_.classes_
