@@ -31,9 +31,9 @@ X = StandardScaler().fit_transform(X[:600])
 contexts = {
     "kNN K=10": KNNContext(10),
     "two hops: kNN K=10 then kNN K=10": Convolution(KNNContext(10), KNNContext(10)),
-    "RBF, gamma = 1 / n_features": RBFContext(gamma=1 / X.shape[1]),
+    "RBF, gamma = 0.3 / n_features": RBFContext(gamma=0.3 / X.shape[1]),
     "mixture 1:1 of kNN and RBF": ConvexCombination(
-        [("knn", KNNContext(10)), ("rbf", RBFContext(gamma=1 / X.shape[1]))]
+        [("knn", KNNContext(10)), ("rbf", RBFContext(gamma=0.3 / X.shape[1]))]
     ),
 }
 

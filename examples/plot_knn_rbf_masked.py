@@ -27,7 +27,7 @@ X = StandardScaler().fit_transform(X)
 
 contexts = {
     "kNN, K = 15": KNNContext(n_neighbors=15),
-    "RBF, gamma = 3 / n_features": RBFContext(gamma=3 / X.shape[1]),
+    "RBF, gamma = 0.3 / n_features": RBFContext(gamma=0.3 / X.shape[1]),
     "masked kNN, 10 masks of 20%": MaskedContext(
         KNNContext(n_neighbors=15), mask_ratio=0.2, n_masks=10, random_state=0
     ),

@@ -44,16 +44,6 @@ soft = ContextureEmbedding(TeacherContext(teacher), n_components=2).fit(X_fit)
 print("teacher context singular values:", np.round(soft.singular_values_, 3))
 Z_teacher = soft.transform(X_new)
 
-fig, axes = plt.subplots(1, 3, figsize=(12, 4))
-for ax, Z, title in [
-    (axes[0], Z_label, "LabelContext (new rows)"),
-    (axes[1], Z_teacher, "TeacherContext(LogisticRegression)"),
-]:
-    ax.scatter(Z[:, 0], Z[:, 1], c=y_new, cmap="viridis", s=15)
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel("mu_1")
-    ax.set_ylabel("mu_2")
-
 # %%
 # Target context on a regression problem: the leading singular function of
 # kNN-on-y is a smooth monotone function of the target on the fit rows, and
@@ -63,12 +53,24 @@ Xd = StandardScaler().fit_transform(Xd)
 Xd_fit, Xd_new, yd_fit, yd_new = train_test_split(Xd, yd, test_size=0.3, random_state=0)
 target = ContextureEmbedding(TargetContext(n_neighbors=20), n_components=1).fit(Xd_fit, yd_fit)
 mu_new = target.transform(Xd_new)[:, 0]
+print(f"correlation of mu_1 with y on new rows: {np.corrcoef(mu_new, yd_new)[0, 1]:.2f}")
+
+# %%
+# The three embeddings of new rows (wine coloured by cultivar).
+fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+for ax, Z, title in [
+    (axes[0], Z_label, "LabelContext (new rows)"),
+    (axes[1], Z_teacher, "TeacherContext(LogisticRegression)"),
+]:
+    ax.scatter(Z[:, 0], Z[:, 1], c=y_new, cmap="viridis", s=15)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("mu_1")
+    ax.set_ylabel("mu_2")
 axes[2].scatter(yd_fit, target.embedding_[:, 0], s=6, label="fit rows")
 axes[2].scatter(yd_new, mu_new, s=10, label="new rows (via neighbours in X)")
 axes[2].set_xlabel("target y")
 axes[2].set_ylabel("mu_1")
 axes[2].set_title("TargetContext (diabetes)", fontsize=10)
 axes[2].legend(fontsize=8)
-print(f"correlation of mu_1 with y on new rows: {np.corrcoef(mu_new, yd_new)[0, 1]:.2f}")
 fig.tight_layout()
 plt.show()
