@@ -54,7 +54,7 @@ class ContextScorer:
           trusting it (:func:`skcontexture.metrics.tau_regime`);
         - "rankme": RankMe of the spectrally scaled embedding [s_i mu_i]_{i<=d0},
           i.e. the exp-entropy of the normalised s_1..s_d0 (higher is better);
-        - "alpha_req": -|alpha - 1|, alpha the power-law exponent of s_i^2
+        - "alpha_req": ``-abs(alpha - 1)``, alpha the power-law exponent of s_i^2
           (alpha-ReQ: a decay close to 1 is best);
         - "lidar": LiDAR of the estimator's embedding against its context, the
           views of row i being its atoms (needs atoms = fit points; higher is

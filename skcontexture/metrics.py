@@ -539,7 +539,7 @@ def mutual_knn_alignment(Z1, Z2, k=10):
     Returns
     -------
     alignment : float
-        Mean over rows of |N1(i) & N2(i)| / k, in [0, 1].
+        Mean over rows of ``len(N1(i) & N2(i)) / k``, in [0, 1].
 
     References
     ----------
