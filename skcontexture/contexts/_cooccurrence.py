@@ -33,6 +33,7 @@ class CooccurrenceContext(BaseContext):
 
     Examples
     --------
+    >>> import numpy as np
     >>> from skcontexture import CooccurrenceContext
     >>> counts = np.array([[5, 1, 0], [1, 4, 2], [0, 2, 6]])
     >>> round(float(CooccurrenceContext().fit(counts).joint_.sum()), 12)
