@@ -336,6 +336,9 @@ class SpectralContextEncoder(
         mean, C, B = self._moments(psi, joint, p_x, p_a[atoms])
         progress.done(f"moments C and B ({n_features} x {n_features})")
         components, eigenvalues, ridge = self._solve(C, B)
+        # B has rank at most `rank`: the later generalised eigenvalues are exactly 0 (their
+        # Rayleigh quotients are rounding noise divided by a small variance)
+        eigenvalues[max(rank, 0):] = 0.0
         progress.done(f"generalised eigenproblem: {self.n_components} components, "
                       f"lambda_1={eigenvalues[0]:.4f}")
 

@@ -82,6 +82,11 @@ _CLUSTERED_MESSAGE = (
     "solvers converge slowly. Use a wider context (for a kernel: a smaller gamma, "
     "more neighbours, or standardised features)."
 )
+_MISSED_MULTIPLE = (
+    "The {solver!r} solver missed copies of the multiple singular value 1 (the context "
+    "graph has {ones} connected components); the triplets are computed by "
+    "solver={fallback!r} instead."
+)
 _ARPACK_FALLBACK = (
     "ARPACK failed ({error}); the triplets are computed by solver={fallback!r} "
     "instead. Increase max_iter or choose that solver directly."
@@ -169,6 +174,16 @@ def top_singular_triplets(
             "to 5,000) or 'chebyshev'."
         )
     s, U, V = _rayleigh_ritz_triplets(counted, X, solver)
+    # c connected components give singular value 1 with multiplicity c - 1; a
+    # one-vector Krylov solver can miss copies of a multiple value (each triplet
+    # it returns is accurate, but they are not the top ones)
+    ones = min(operator.n_connected_components() - 1, k)
+    if solver in ("arpack", "lobpcg") and np.sum(s >= 1.0 - CLUSTER_AT_ONE) < ones:
+        fallback = _auto_solver(short, k)
+        warn(_MISSED_MULTIPLE.format(solver=solver, ones=ones + 1, fallback=fallback),
+             ConvergenceWarning)
+        X = _SOLVERS[fallback](counted, k, tol, max_iter, rng)
+        s, U, V = _rayleigh_ritz_triplets(counted, X, fallback)
     residual = _check_triplets(operator, s, U, V, tol, solver)
     counted.log(f"solver {solver!r}: {k} triplets of a {n} x {m} operator, "
                 f"{counted.n_products} products, largest residual {residual:.1e}")
