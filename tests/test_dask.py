@@ -1,6 +1,7 @@
 """Dask: searches under joblib's dask backend, out-of-core transform of dask collections."""
 
 import pickle
+import re
 import subprocess
 import sys
 
@@ -137,7 +138,7 @@ def test_transform_dask_validation_is_eager_and_as_in_memory(fitted, data, name)
         with pytest.raises(ValueError) as in_memory:
             estimator.transform(bad)
         # raised when the graph is built, before anything is computed
-        with pytest.raises(ValueError, match=str(in_memory.value).splitlines()[0][:40]):
+        with pytest.raises(ValueError, match=re.escape(str(in_memory.value).splitlines()[0])):
             estimator.transform(da.from_array(bad, chunks=50))
     with pytest.raises(TypeError, match=r"transform\(\) got an unexpected keyword"):
         fitted["encoder"].transform(da.from_array(X_new), A=1)
