@@ -18,7 +18,7 @@ difference of its ``cv_results_`` test scores from the sequential search (0 expe
 number of failed (nan) scores, which must be the same.
 Writes benchmarks/results/dask_search.json (``--quick``: dask_search_quick.json).
 
-    python benchmarks/dask_search.py            # full run (a few minutes on 2 shared cores)
+    python benchmarks/dask_search.py            # full run (about 5 min per repeat on 2 shared cores)
     python benchmarks/dask_search.py --quick    # CI: 300 rows, 8 contexts, one repeat
 """
 
