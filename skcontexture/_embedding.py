@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
+from ._dask import accepts_dask
 from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
@@ -22,6 +23,7 @@ from .contexts._base import accepted_params
 from ._warn import warn
 
 
+@accepts_dask
 class ContextureEmbedding(
     ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):

@@ -18,6 +18,7 @@ from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
+from ._dask import accepts_dask
 from ._base import ContextEstimatorMixin
 from ._kernels import SparseOperator
 from ._progress import Progress
@@ -37,6 +38,7 @@ _SINGULAR = 1e-12
 _SPARSE_MOMENT_TOLERANCE = 1e-6
 
 
+@accepts_dask
 class SpectralContextEncoder(
     ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
 ):
