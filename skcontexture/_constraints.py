@@ -7,6 +7,8 @@ or a neighbour search. These constraints reject booleans with scikit-learn's own
 
 from numbers import Integral
 
+import joblib
+import numba
 import numpy as np
 from sklearn.utils._param_validation import Interval
 
@@ -28,3 +30,29 @@ def count(low=1):
 
 #: ``n_jobs``: None, a positive number of workers, or -1, -2, ... (all cores, all but one, ...).
 N_JOBS = [_IntInterval(1, None, closed="left"), _IntInterval(None, -1, closed="right"), None]
+
+
+def n_threads(n_jobs):
+    """The threads this process uses for ``n_jobs``, resolved locally.
+
+    None means 1, a positive number that many, -1 all cores of this machine
+    (-2 all but one, ...), capped at numba's thread count. Unlike
+    ``joblib.effective_n_jobs``, the active joblib backend does not count: under
+    the dask backend that is the cluster's total, and a single-threaded worker
+    would start several threads.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+
+    Returns
+    -------
+    int
+    """
+    if n_jobs is None:
+        n = 1
+    elif n_jobs < 0:
+        n = joblib.cpu_count() + 1 + n_jobs
+    else:
+        n = n_jobs
+    return max(1, min(int(n), int(numba.config.NUMBA_NUM_THREADS)))

@@ -52,9 +52,10 @@ from contextlib import contextmanager
 import numba
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
+
+from ._constraints import n_threads
 
 __all__ = ["SparseOperator"]
 
@@ -159,23 +160,6 @@ def _numba_threads(n_threads):
         numba.set_num_threads(previous)
 
 
-def _n_threads(n_jobs):
-    """Resolve ``n_jobs`` (sklearn convention) into a numba thread count.
-
-    Parameters
-    ----------
-    n_jobs : int or None
-        ``None`` means 1, ``-1`` means all cores.
-
-    Returns
-    -------
-    int
-        ``min(effective_n_jobs(n_jobs), numba.config.NUMBA_NUM_THREADS)``.
-    """
-    n = effective_n_jobs(n_jobs)
-    return max(1, min(int(n), int(numba.config.NUMBA_NUM_THREADS)))
-
-
 def _as_csr64(A, copy=True):
     """Return ``A`` as canonical CSR with float64 data and uniform indices.
 
@@ -241,7 +225,7 @@ class SparseOperator:
         # Q.T is a CSC view of Q; tocsr() builds new arrays, no copy needed.
         self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs
-        self.n_threads = _n_threads(n_jobs)
+        self.n_threads = n_threads(n_jobs)
         self._single_values = {}  # float32 copies of Q and Q^T values, made on demand
 
     @property

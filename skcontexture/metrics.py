@@ -900,7 +900,8 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
         raise ValueError(f"dims must lie in [1, {d_max}], got {dims!r}.")
     scores = np.empty(len(dims))
     for j, d in enumerate(dims):
-        pred = cross_val_predict(clone(probe), Z[:, :d], y, cv=folds)
+        # n_jobs=1: under joblib's dask backend None would make every fold a cluster task
+        pred = cross_val_predict(clone(probe), Z[:, :d], y, cv=folds, n_jobs=1)
         if classify:
             scores[j] = np.mean(pred == y)
         else:

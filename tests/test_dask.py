@@ -248,12 +248,9 @@ def _solver_threads(n_jobs):
     return SparseOperator(sp.eye(10, format="csr"), n_jobs=n_jobs).n_threads
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="skcontexture._kernels resolves n_jobs with joblib.effective_n_jobs, which under "
-    "the dask backend is the cluster's thread count, whatever n_jobs (fix in _kernels.py)",
-)
 def test_threads_in_dask_workers_follow_n_jobs(client):
+    # n_jobs is resolved locally: joblib's effective_n_jobs under the dask backend is the
+    # cluster's thread count, which would oversubscribe single-threaded workers
     with joblib.parallel_backend("dask"):
         threads = joblib.Parallel(n_jobs=2)(
             joblib.delayed(_solver_threads)(n_jobs) for n_jobs in (None, 1)

@@ -229,12 +229,14 @@ def test_thread_count_restored_on_error():
 
 
 def test_n_threads_resolution():
+    from skcontexture._constraints import n_threads
+
     cap = numba.config.NUMBA_NUM_THREADS
-    assert _kernels._n_threads(None) == 1
-    assert _kernels._n_threads(1) == 1
-    assert _kernels._n_threads(2) == min(2, cap)
-    assert _kernels._n_threads(10_000) == cap
-    assert 1 <= _kernels._n_threads(-1) <= cap
+    assert n_threads(None) == 1
+    assert n_threads(1) == 1
+    assert n_threads(2) == min(2, cap)
+    assert n_threads(10_000) == cap
+    assert 1 <= n_threads(-1) <= cap
 
 
 def test_errors():

@@ -9,7 +9,7 @@ from sklearn.utils import check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
-from .._constraints import N_JOBS, count
+from .._constraints import N_JOBS, count, n_threads
 from ._base import ContextOnBase, release_joint
 
 
@@ -180,7 +180,10 @@ class MaskedContext(ContextOnBase):
     def _parallel(self):
         # Threads: the neighbour searches release the GIL and the fitted bases
         # are not copied back; results are summed in mask order as they come.
-        return Parallel(n_jobs=self.n_jobs, prefer="threads", return_as="generator")
+        # (the threading backend by name: under joblib's dask backend a mere preference
+        # for threads would send every mask to the cluster)
+        return Parallel(n_jobs=n_threads(self.n_jobs), backend="threading",
+                        return_as="generator")
 
     def _validate(self, X, reset):
         sparse = get_tags(self._base()).input_tags.sparse

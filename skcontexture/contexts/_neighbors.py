@@ -15,10 +15,10 @@ and ties are broken by fit index, so a query's neighbours depend neither on
 
 import numpy as np
 import scipy.sparse as sp
-from joblib import effective_n_jobs
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from .._constraints import n_threads
 from .._warn import warn
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
@@ -142,7 +142,7 @@ class NeighborIndex:
         if algorithm == "auto":
             algorithm = "nndescent" if uses_nndescent(*X.shape) else "exact"
         self.algorithm_ = algorithm
-        n_jobs = effective_n_jobs(self.n_jobs) if self.n_jobs is not None else 1
+        n_jobs = n_threads(self.n_jobs)
         metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "exact":
             self.index_ = NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
