@@ -258,16 +258,19 @@ class ContextureEmbedding(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New data.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
+            New data. A dask collection is transformed lazily, block by block
+            (docs/scaling_out.md).
         **params : dict
             Passed to the context's ``conditional`` (``A=`` for a
-            :class:`~skcontexture.PairedContext`).
+            :class:`~skcontexture.PairedContext`; a dask array chunked like ``X``
+            when ``X`` is one).
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
-            float32 if ``X`` is float32, float64 otherwise.
+            float32 if ``X`` is float32, float64 otherwise; a dask array with
+            ``X``'s row chunks (a dask DataFrame under pandas output) for dask input.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)

@@ -478,13 +478,15 @@ class SpectralContextEncoder(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Data.
+        X : {array-like, sparse matrix, dask array, dask DataFrame} of shape (n_samples, n_features)
+            Data. A dask collection is encoded lazily, block by block
+            (docs/scaling_out.md).
 
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_components)
-            float32 if ``X`` is float32, float64 otherwise.
+            float32 if ``X`` is float32, float64 otherwise; a dask array with
+            ``X``'s row chunks (a dask DataFrame under pandas output) for dask input.
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
