@@ -25,11 +25,12 @@ from ._progress import Progress
 from ._warn import warn
 from .contexts._neighbors import check_coordinates
 
-# The Rayleigh-Ritz normalisation of the components needs the Gram matrix
-# M^T C M of the regularised solution to be positive definite; below this
-# smallest eigenvalue (its largest is at most 1) the components are left
-# normalised under C + ridge instead.
-_RITZ_MIN_EIGENVALUE = 1e-8
+# The Rayleigh-Ritz normalisation of a component divides by its variance under C:
+# a direction of the regularised solution whose variance (per unit norm, in
+# standardised units, where a feature has variance 1) is below this carries no
+# context information that rounding leaves intact (C is accurate to ~1e-16 times
+# its norm); it is left normalised under C + ridge, with eigenvalue 0.
+_RITZ_MIN_VARIANCE = 1e-6
 #: alpha=0 needs a nonsingular standardised covariance: its smallest eigenvalue
 #: above this times the number of features (its trace).
 _SINGULAR = 1e-12
@@ -444,7 +445,8 @@ class SpectralContextEncoder(
         # stay normalised under C + ridge, with eigenvalue 0.
         gram = M.T @ C @ M
         weight, Q = np.linalg.eigh((gram + gram.T) / 2)
-        informative = weight > _RITZ_MIN_EIGENVALUE
+        directions = M @ Q
+        informative = weight > _RITZ_MIN_VARIANCE * np.einsum("ij,ij->j", directions, directions)
         if not informative.all():
             warn(
                 f"Only {int(informative.sum())} of the {d} components have variance in "
