@@ -71,7 +71,8 @@ class ContextureEmbedding(
         same seed, except with ``solver="arpack"`` where s_d = s_{d+1} (the
         top-d subspace is not determined, and the graph is disconnected or the
         spectrum clustered at 1, both warned): ARPACK then restarts from
-        vectors of its own process-wide seed and may return another basis.
+        vectors of its own process-wide seed and may return another basis (and
+        on small operators its results agree to rounding, not to the bit).
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         context's fit, that is the neighbour search and the joint; the

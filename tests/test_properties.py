@@ -345,6 +345,10 @@ def test_embedding_deterministic(case, params):
         d = est.n_components
         if len(s) > d and s[d - 1] - s[d] < 1e-8:
             return
+    # ARPACK's restarts (a Krylov space exhausted on a small operator) also draw from that
+    # seed: its results agree to rounding, not to the bit, across calls in one process
+    same = np.array_equal if params["solver"] != "arpack" else (
+        lambda a, b: a.shape == b.shape and np.allclose(a, b, rtol=1e-9, atol=1e-9))
     for label, other in (
         ("a clone refitted", clone(est)),
         ("n_jobs=2", parallel(est)),
@@ -353,9 +357,9 @@ def test_embedding_deterministic(case, params):
         Z_ft2 = again(other.fit_transform, case.X, case.y, **case.fit_params)
         Z_new2 = again(other.transform, case.X_new, **case.new_params)
         assert again.check(), label
-        assert np.array_equal(Z_ft, Z_ft2), f"{label}: fit_transform differs"
-        assert np.array_equal(Z_new, Z_new2), f"{label}: transform differs"
-        assert np.array_equal(est.singular_values_, other.singular_values_), label
+        assert same(Z_ft, Z_ft2), f"{label}: fit_transform differs"
+        assert same(Z_new, Z_new2), f"{label}: transform differs"
+        assert same(est.singular_values_, other.singular_values_), label
     restored = pickle.loads(pickle.dumps(est))
     again = Recorder()
     Z_pickled = again(restored.transform, case.X_new, **case.new_params)
