@@ -33,6 +33,9 @@ from skcontexture import (
 )
 from skcontexture.contexts._base import normalize_rows
 
+from skcontexture.utils.estimator_checks import _set_in_contexts
+
+from ._instances import CONTEXTS, NAMES, fit_args, new_args
 from ._reference import dense_singular_functions
 
 
@@ -45,41 +48,6 @@ def data():
     X_new = X[:20] + 0.3 * rng.normal(size=(20, X.shape[1]))
     A_new = A[:20] + 0.3 * rng.normal(size=(20, A.shape[1]))
     return {"X": X, "y": y, "y_reg": y_reg, "A": A, "X_new": X_new, "A_new": A_new}
-
-
-def _cases():
-    """(name, context, target, uses A) for every context of this module."""
-    knn, rbf = KNNContext(8), RBFContext(gamma=0.1, n_neighbors=20)
-    noise = GaussianNoiseContext(n_draws=2, n_neighbors=6, random_state=0)
-    return [
-        ("masked_knn", MaskedContext(knn, n_masks=6, random_state=0), None, False),
-        ("masked_rbf", MaskedContext(rbf, mask_ratio=0.4, n_masks=4, random_state=0), None, False),
-        ("noise", GaussianNoiseContext(n_draws=3, n_neighbors=10, random_state=0), None, False),
-        ("teacher_proba", TeacherContext(LogisticRegression(max_iter=1000)), "y", False),
-        ("teacher_transform", TeacherContext(PCA(3), base=KNNContext(8)), None, False),
-        ("teacher_predict", TeacherContext(Ridge(), base=RBFContext(n_neighbors=20)), "y_reg",
-         False),
-        ("target", TargetContext(KNNContext(8)), "y_reg", False),
-        ("paired", PairedContext(KNNContext(8)), None, True),
-        ("convex", ConvexCombination([("knn", knn), ("rbf", rbf)], weights=[2, 1]), None, False),
-        ("convex_paired", ConvexCombination([("x", knn), ("view", PairedContext(knn))]), None,
-         True),
-        ("two_hops", Convolution(KNNContext(6), KNNContext(6)), None, False),
-        ("noise_then_knn", Convolution(noise, knn), None, False),
-        ("teacher_then_knn", Convolution(TeacherContext(PCA(3)), KNNContext(6)), None, False),
-        ("knn_then_labels", Convolution(KNNContext(6), LabelContext(6)), "y", False),
-    ]
-
-
-CASES = {name: (context, target, uses_A) for name, context, target, uses_A in _cases()}
-
-
-def _fit_args(data, name):
-    _, target, uses_A = CASES[name]
-    y = None if target is None else data[target]
-    fit_kw = {"A": data["A"]} if uses_A else {}
-    new_kw = {"A": data["A_new"]} if uses_A else {}
-    return y, fit_kw, new_kw
 
 
 def _dense(matrix):
@@ -109,20 +77,21 @@ def _strength(joint, d=32):
 # --------------------------------------------------------------------------- contract
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", NAMES)
 def test_joint_and_conditional_contract(data, name):
-    context = clone(CASES[name][0])
-    y, fit_kw, new_kw = _fit_args(data, name)
-    X = data["X"]
+    context = clone(CONTEXTS[name])
+    X, y, fit_kw = fit_args(name, data)
+    X_new, new_kw = new_args(name, data)
     context.fit(X, y, **fit_kw)
     joint = context.joint_
     assert sp.issparse(joint) and joint.format == "csr"
     assert joint.shape == (len(X), context.n_atoms_)
     assert joint.data.min() >= 0
     np.testing.assert_allclose(joint.sum(), 1.0)
-    # every context here gives each fit row the same mass: P_X is uniform
-    np.testing.assert_allclose(np.asarray(joint.sum(axis=1)).ravel(), 1 / len(X))
-    rows = context.conditional(data["X_new"], **new_kw)
+    if not isinstance(context, CooccurrenceContext):  # a count row's mass is its total
+        # every other context gives each fit row the same mass: P_X is uniform
+        np.testing.assert_allclose(np.asarray(joint.sum(axis=1)).ravel(), 1 / len(X))
+    rows = context.conditional(X_new, **new_kw)
     assert rows.shape == (20, context.n_atoms_) and rows.data.min() >= 0
     np.testing.assert_allclose(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
     fit_rows = context.conditional(X, **fit_kw)
@@ -131,49 +100,47 @@ def test_joint_and_conditional_contract(data, name):
         np.testing.assert_allclose(_dense(fit_rows), _dense(normalize_rows(joint)), atol=1e-12)
 
 
-@pytest.mark.parametrize("name", list(CASES))
+@pytest.mark.parametrize("name", NAMES)
 def test_embedding_transform_equals_fit_transform(data, name):
-    y, fit_kw, new_kw = _fit_args(data, name)
-    X = data["X"]
-    emb = ContextureEmbedding(CASES[name][0], n_components=2, random_state=0)
+    X, y, fit_kw = fit_args(name, data)
+    X_new, new_kw = new_args(name, data)
+    emb = ContextureEmbedding(CONTEXTS[name], n_components=2, random_state=0)
     Z = emb.fit_transform(X, y, **fit_kw)
     np.testing.assert_allclose(emb.transform(X, **fit_kw), Z, rtol=1e-8, atol=1e-10)
     head = {key: value[:7] for key, value in fit_kw.items()}
     np.testing.assert_allclose(emb.transform(X[:7], **head), Z[:7], rtol=1e-8, atol=1e-10)
-    assert np.all(np.isfinite(emb.transform(data["X_new"], **new_kw)))
+    assert np.all(np.isfinite(emb.transform(X_new, **new_kw)))
 
 
 @pytest.mark.parametrize(
-    "make",
-    [
-        lambda n_jobs: MaskedContext(KNNContext(8, n_jobs=n_jobs), n_masks=8, n_jobs=n_jobs,
-                                     random_state=3),
-        lambda n_jobs: GaussianNoiseContext(n_draws=3, n_neighbors=8, n_jobs=n_jobs,
-                                            random_state=3),
-        lambda n_jobs: ConvexCombination(
-            [("a", MaskedContext(n_masks=3, n_jobs=n_jobs, random_state=3)),
-             ("b", GaussianNoiseContext(n_jobs=n_jobs, random_state=3))]
-        ),
-        lambda n_jobs: Convolution(
-            KNNContext(5, n_jobs=n_jobs), TargetContext(KNNContext(5, n_jobs=n_jobs), n_jobs=n_jobs)
-        ),
-    ],
-    ids=["masked", "noise", "convex", "convolution_target"],
+    "name",
+    [name for name in NAMES
+     if any(key.rpartition("__")[2] == "n_jobs" for key in CONTEXTS[name].get_params(deep=True))],
 )
-def test_same_result_for_any_n_jobs(data, make):
-    X, y = data["X"], data["y_reg"]
-    one, two = make(1).fit(X, y), make(2).fit(X, y)
+def test_same_result_for_any_n_jobs(data, name):
+    X, y, fit_kw = fit_args(name, data)
+    X_new, new_kw = new_args(name, data)
+
+    def make(n_jobs):  # every n_jobs of the context and of the contexts inside it
+        return _set_in_contexts(clone(CONTEXTS[name]), "n_jobs", n_jobs)
+
+    one, two = make(1).fit(X, y, **fit_kw), make(2).fit(X, y, **fit_kw)
     np.testing.assert_array_equal(_dense(one.joint_), _dense(two.joint_))
     np.testing.assert_array_equal(
-        _dense(one.conditional(data["X_new"])), _dense(two.conditional(data["X_new"]))
+        _dense(one.conditional(X_new, **new_kw)), _dense(two.conditional(X_new, **new_kw))
     )
-    emb1 = ContextureEmbedding(make(1), n_components=3, random_state=0).fit(X, y)
-    emb2 = ContextureEmbedding(make(2), n_components=3, random_state=0).fit(X, y)
-    np.testing.assert_array_equal(emb1.transform(data["X_new"]), emb2.transform(data["X_new"]))
+    emb1 = ContextureEmbedding(make(1), n_components=2, random_state=0).fit(X, y, **fit_kw)
+    emb2 = ContextureEmbedding(make(2), n_components=2, random_state=0).fit(X, y, **fit_kw)
+    np.testing.assert_array_equal(
+        emb1.transform(X_new, **new_kw), emb2.transform(X_new, **new_kw)
+    )
 
 
 class _SelfPairedContext(PairedContext):
-    """A PairedContext whose second view defaults to X, so that the estimator checks can run."""
+    """A PairedContext whose second view defaults to X, so that the estimator checks can run.
+
+    scikit-learn's checks call ``fit(X, y)`` and ``transform(X)`` and cannot pass ``A=``.
+    """
 
     def fit(self, X, y=None, A=None):
         return super().fit(X, y, A=X if A is None else A)

@@ -1,0 +1,1 @@
+"""Utilities for users who write their own contexts."""

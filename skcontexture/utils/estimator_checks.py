@@ -1,0 +1,480 @@
+"""Checks that a context keeps the context contract.
+
+A context written by a user (a subclass of :class:`~skcontexture.contexts.BaseContext`)
+is checked with :func:`check_context`, or in a pytest suite with
+:func:`parametrize_with_context_checks`, in the manner of scikit-learn's
+``check_estimator`` and ``parametrize_with_checks``. Each check is a public
+function ``check_context_*(context, X, y=None, fit_params=None)`` that fits a
+clone of ``context`` and raises an ``AssertionError`` saying what failed.
+
+Examples
+--------
+>>> from skcontexture import KNNContext
+>>> from skcontexture.utils.estimator_checks import check_context
+>>> check_context(KNNContext(n_neighbors=5))
+"""
+
+import copy
+import pickle
+import re
+from functools import partial
+
+import joblib
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone
+from sklearn.datasets import make_blobs
+from sklearn.exceptions import NotFittedError
+from sklearn.utils import get_tags
+from sklearn.utils._indexing import _safe_indexing
+from sklearn.utils.validation import _num_samples
+
+from ..contexts._base import accepted_params, normalize_rows
+
+__all__ = [
+    "ContextCase",
+    "check_context",
+    "check_context_clone_and_refit",
+    "check_context_conditional_of_a_copy",
+    "check_context_conditional_reproduces_joint",
+    "check_context_conditional_rows",
+    "check_context_fit_returns_self",
+    "check_context_get_set_params",
+    "check_context_in_embedding",
+    "check_context_joint",
+    "check_context_n_jobs",
+    "check_context_no_input_mutation",
+    "check_context_pickle",
+    "check_context_unfitted_conditional",
+    "parametrize_with_context_checks",
+]
+
+
+class ContextCase:
+    """A context with the data its checks fit it on.
+
+    A context that needs ``y`` or fit parameters (the second view ``A=`` of a
+    :class:`~skcontexture.PairedContext`) is given to
+    :func:`parametrize_with_context_checks` as a ``ContextCase``; a plain
+    context is checked on a synthetic default.
+
+    Parameters
+    ----------
+    context : context
+        The context to check (it is cloned, never fitted itself).
+    X : array-like or sparse matrix of shape (n_samples, n_features), default=None
+        Fit data; None means 60 blobs in 4 dimensions (their absolute values
+        when the context's tags say ``positive_only``).
+    y : array-like of shape (n_samples,), default=None
+        Targets; with ``X=None`` and a context whose tags require ``y``, the
+        blobs' labels.
+    fit_params : dict, default=None
+        Passed to ``fit``; those ``conditional`` takes are passed to it too, with
+        the rows of per-sample parameters taken like the rows of ``X``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skcontexture import KNNContext, PairedContext
+    >>> from skcontexture.utils.estimator_checks import ContextCase, check_context
+    >>> X = np.random.RandomState(0).normal(size=(40, 3))
+    >>> case = ContextCase(PairedContext(KNNContext(5)), X, fit_params={"A": 2 * X})
+    >>> check_context(case.context, case.X, y=case.y, fit_params=case.fit_params)
+    """
+
+    def __init__(self, context, X=None, *, y=None, fit_params=None):
+        self.context = context
+        self.X = X
+        self.y = y
+        self.fit_params = fit_params
+
+    def __repr__(self):
+        names = ["y"] * (self.y is not None) + sorted(self.fit_params or {})
+        given = f" with {', '.join(names)}" if names else ""
+        return f"{self.context!r}{given}"
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _default_data(context, X, y):
+    """``(X, y)``: the given data, or 60 blobs in 4 dimensions fitting the tags."""
+    if X is not None:
+        return X, y
+    X, labels = make_blobs(
+        n_samples=60, centers=3, n_features=4, cluster_std=3.0, random_state=0
+    )
+    tags = get_tags(context)
+    if tags.input_tags.positive_only:
+        X = np.abs(X)
+    if y is None and tags.target_tags.required:
+        y = labels
+    return X, y
+
+
+def _set_in_contexts(context, name, value):
+    """Set parameter ``name`` of ``context`` and of every context nested in it.
+
+    Parameters of other nested estimators (a teacher, possibly frozen) are left alone.
+    """
+    params = context.get_params(deep=True)
+    owners = {""} | {key for key, part in params.items() if hasattr(part, "conditional")}
+    updates = {}
+    for key in params:
+        owner, _, param = key.rpartition("__")
+        if param == name and owner in owners:
+            updates[key] = value
+    return context.set_params(**updates)
+
+
+def _fit(context, X, y, fit_params, **params):
+    """A clone of ``context`` with ``random_state=0`` (and ``params``), fitted."""
+    context = _set_in_contexts(clone(context), "random_state", 0)
+    for name, value in params.items():
+        context = _set_in_contexts(context, name, value)
+    return context.fit(X, y, **(fit_params or {}))
+
+
+def _rows(params, n_samples, take):
+    """``params`` with ``take`` applied to each per-sample value (``n_samples`` rows)."""
+    return {
+        key: take(value) if _is_per_sample(value, n_samples) else value
+        for key, value in params.items()
+    }
+
+
+def _is_per_sample(value, n_samples):
+    try:
+        return _num_samples(value) == n_samples
+    except TypeError:
+        return False
+
+
+def _new_points(X, fit_params, conditional):
+    """Midpoints of consecutive fit rows, and the ``conditional`` params for them."""
+    n_samples = _num_samples(X)
+    first, second = np.arange(0, n_samples - 1, 2), np.arange(1, n_samples, 2)
+
+    def midpoints(value):
+        return 0.5 * (_safe_indexing(value, first) + _safe_indexing(value, second))
+
+    params = accepted_params(conditional, fit_params or {})
+    return midpoints(X), _rows(params, n_samples, midpoints)
+
+
+def _fit_point_params(context, fit_params):
+    """The fit parameters the fitted ``context``'s ``conditional`` takes."""
+    return accepted_params(context.conditional, fit_params or {})
+
+
+def _dense(matrix):
+    return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
+
+
+def _assert_identical(first, second, what, atol=0.0):
+    """Assert two matrices have one shape and entries within ``atol`` (0: bit-identical)."""
+    assert first.shape == second.shape, (
+        f"{what} differ in shape: {first.shape} and {second.shape}"
+    )
+    difference = np.max(np.abs(_dense(first) - _dense(second)), initial=0.0)
+    assert difference <= atol, f"{what} differ: max difference {difference}"
+
+
+def _assert_csr(matrix, what):
+    assert sp.issparse(matrix) and matrix.format == "csr", (
+        f"{what} must be a scipy.sparse CSR matrix, got {type(matrix).__name__}"
+        + (f" in {matrix.format} format" if sp.issparse(matrix) else "")
+    )
+    assert np.all(np.isfinite(matrix.data)), f"{what} has non-finite entries"
+    assert matrix.nnz == 0 or matrix.data.min() >= 0, (
+        f"{what} has negative entries (min {matrix.data.min()})"
+    )
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def check_context_fit_returns_self(context, X, y=None, fit_params=None):
+    """``fit`` returns the context itself."""
+    context = clone(context)
+    fitted = context.fit(X, y, **(fit_params or {}))
+    assert fitted is context, f"fit must return self, got {type(fitted).__name__}"
+
+
+def check_context_joint(context, X, y=None, fit_params=None):
+    """``joint_`` is a finite nonnegative CSR matrix of shape (n_samples, n_atoms_) summing to 1."""
+    context = _fit(context, X, y, fit_params)
+    joint = context.joint_
+    _assert_csr(joint, "joint_")
+    expected = (_num_samples(X), context.n_atoms_)
+    assert joint.shape == expected, f"joint_ has shape {joint.shape}, expected {expected}"
+    total = joint.sum()
+    assert np.isclose(total, 1.0, rtol=0, atol=1e-10), f"joint_ sums to {total}, not 1"
+
+
+def check_context_conditional_rows(context, X, y=None, fit_params=None):
+    """``conditional`` of new points is CSR over the ``n_atoms_`` atoms, each row summing to 1."""
+    context = _fit(context, X, y, fit_params)
+    X_new, params = _new_points(X, fit_params, context.conditional)
+    rows = context.conditional(X_new, **params)
+    _assert_csr(rows, "conditional(X_new)")
+    expected = (_num_samples(X_new), context.n_atoms_)
+    assert rows.shape == expected, (
+        f"conditional(X_new) has shape {rows.shape}, expected {expected}"
+    )
+    sums = np.asarray(rows.sum(axis=1)).ravel()
+    bad = np.flatnonzero(~np.isclose(sums, 1.0, rtol=0, atol=1e-10))
+    assert not bad.size, (
+        f"{bad.size} row(s) of conditional(X_new) do not sum to 1 "
+        f"(row {bad[0]} sums to {sums[bad[0]]})"
+    )
+
+
+def check_context_conditional_reproduces_joint(context, X, y=None, fit_params=None):
+    """``conditional(X_fit)`` is the row-normalised ``joint_``.
+
+    Only for a context whose ``_conditional_reproduces_joint`` is True (the
+    default of :class:`~skcontexture.contexts.BaseContext`).
+    """
+    context = _fit(context, X, y, fit_params)
+    if not context._conditional_reproduces_joint:
+        return
+    rows = context.conditional(X, **_fit_point_params(context, fit_params))
+    difference = np.max(np.abs(_dense(rows) - _dense(normalize_rows(context.joint_))))
+    assert difference <= 1e-12, (
+        "conditional(X_fit) differs from the row-normalised joint_ by "
+        f"{difference}; a context whose fit joint uses what new points lack sets "
+        "_conditional_reproduces_joint = False"
+    )
+
+
+def check_context_conditional_of_a_copy(context, X, y=None, fit_params=None):
+    """``conditional`` gives the same rows for the fit data and for a copy of it.
+
+    The rows agree to 1e-12 (an identity test may change the rounding, not the rule).
+    """
+    context = _fit(context, X, y, fit_params)
+    params = _fit_point_params(context, fit_params)
+    _assert_identical(
+        context.conditional(X, **params),
+        context.conditional(copy.deepcopy(X), **copy.deepcopy(params)),
+        "conditional(X_fit) and conditional(copy of X_fit)",
+        atol=1e-12,
+    )
+
+
+def check_context_n_jobs(context, X, y=None, fit_params=None):
+    """The joint and the conditional are bit-identical for ``n_jobs=1`` and ``n_jobs=2``.
+
+    Every ``n_jobs`` parameter of the context and of the contexts nested in it
+    is set; a context without one passes.
+    """
+    one = _fit(context, X, y, fit_params, n_jobs=1)
+    two = _fit(context, X, y, fit_params, n_jobs=2)
+    _assert_identical(one.joint_, two.joint_, "joint_ with n_jobs=1 and n_jobs=2")
+    X_new, params = _new_points(X, fit_params, one.conditional)
+    _assert_identical(
+        one.conditional(X_new, **params),
+        two.conditional(X_new, **params),
+        "conditional(X_new) with n_jobs=1 and n_jobs=2",
+    )
+
+
+def check_context_clone_and_refit(context, X, y=None, fit_params=None):
+    """A clone is unfitted with equal parameters; refitting it is bit-identical."""
+    fitted = _fit(context, X, y, fit_params)
+    cloned = clone(fitted)
+    assert not hasattr(cloned, "n_atoms_"), "a clone of a fitted context must be unfitted"
+    assert repr(cloned.get_params(deep=False)) == repr(fitted.get_params(deep=False)), (
+        "a clone must have the parameters of its original"
+    )
+    refitted = cloned.fit(X, y, **(fit_params or {}))
+    _assert_identical(fitted.joint_, refitted.joint_, "joint_ of two fits with random_state=0")
+    X_new, params = _new_points(X, fit_params, fitted.conditional)
+    _assert_identical(
+        fitted.conditional(X_new, **params),
+        refitted.conditional(X_new, **params),
+        "conditional(X_new) of two fits with random_state=0",
+    )
+
+
+def check_context_pickle(context, X, y=None, fit_params=None):
+    """A pickled and unpickled fitted context gives the same joint and conditional."""
+    context = _fit(context, X, y, fit_params)
+    loaded = pickle.loads(pickle.dumps(context))
+    _assert_identical(context.joint_, loaded.joint_, "joint_ before and after pickling")
+    X_new, params = _new_points(X, fit_params, context.conditional)
+    _assert_identical(
+        context.conditional(X_new, **params),
+        loaded.conditional(X_new, **params),
+        "conditional(X_new) before and after pickling",
+    )
+
+
+def check_context_no_input_mutation(context, X, y=None, fit_params=None):
+    """``fit`` and ``conditional`` leave ``X``, ``y`` and the fit parameters as they were."""
+    inputs = {"X": X, "y": y}
+    inputs.update((f"fit parameter {key}", value) for key, value in (fit_params or {}).items())
+    before = {name: joblib.hash(value) for name, value in inputs.items()}
+    fitted = _fit(context, X, y, fit_params)
+    fitted.conditional(X, **_fit_point_params(fitted, fit_params))
+    changed = [name for name, value in inputs.items() if joblib.hash(value) != before[name]]
+    assert not changed, f"fit or conditional modified its input: {', '.join(changed)}"
+
+
+def check_context_in_embedding(context, X, y=None, fit_params=None):
+    """``ContextureEmbedding(context, n_components=2)`` fits and embeds new points."""
+    from .._embedding import ContextureEmbedding
+
+    embedding = ContextureEmbedding(
+        _set_in_contexts(clone(context), "random_state", 0), n_components=2, random_state=0
+    ).fit(X, y, **(fit_params or {}))
+    X_new, params = _new_points(X, fit_params, embedding.context_.conditional)
+    Z = embedding.transform(X_new, **params)
+    expected = (_num_samples(X_new), 2)
+    assert Z.shape == expected, f"transform gave shape {Z.shape}, expected {expected}"
+    assert np.all(np.isfinite(Z)), "transform gave non-finite values"
+
+
+def check_context_get_set_params(context, X=None, y=None, fit_params=None):
+    """``set_params(**get_params())`` round trips, shallow and deep."""
+    context = clone(context)
+    for deep in (False, True):
+        params = context.get_params(deep=deep)
+        after = context.set_params(**params).get_params(deep=deep)
+        assert repr(after) == repr(params), (
+            f"get_params(deep={deep}) changed after set_params(**get_params()): "
+            f"{params} became {after}"
+        )
+
+
+def check_context_unfitted_conditional(context, X, y=None, fit_params=None):
+    """``conditional`` before ``fit`` raises ``NotFittedError``."""
+    X_new, params = _new_points(X, fit_params, context.conditional)
+    try:
+        clone(context).conditional(X_new, **params)
+    except NotFittedError:
+        return
+    except Exception as exc:
+        raise AssertionError(
+            f"conditional before fit must raise NotFittedError, raised {exc!r}"
+        ) from exc
+    raise AssertionError("conditional before fit must raise NotFittedError, returned")
+
+
+#: Every check, in the order they run.
+_CONTEXT_CHECKS = (
+    check_context_get_set_params,
+    check_context_unfitted_conditional,
+    check_context_fit_returns_self,
+    check_context_joint,
+    check_context_conditional_rows,
+    check_context_conditional_reproduces_joint,
+    check_context_conditional_of_a_copy,
+    check_context_n_jobs,
+    check_context_clone_and_refit,
+    check_context_pickle,
+    check_context_no_input_mutation,
+    check_context_in_embedding,
+)
+
+
+# --------------------------------------------------------------------------- runners
+
+
+def check_context(context, X=None, *, y=None, fit_params=None, expected_failed_checks=None):
+    """Run every context check on a clone of ``context``.
+
+    The checks: :func:`check_context_get_set_params`,
+    :func:`check_context_unfitted_conditional`, :func:`check_context_fit_returns_self`,
+    :func:`check_context_joint`, :func:`check_context_conditional_rows`,
+    :func:`check_context_conditional_reproduces_joint`,
+    :func:`check_context_conditional_of_a_copy`, :func:`check_context_n_jobs`,
+    :func:`check_context_clone_and_refit`, :func:`check_context_pickle`,
+    :func:`check_context_no_input_mutation` and :func:`check_context_in_embedding`.
+    New points are midpoints of consecutive fit rows; the check data must give
+    each of them some context (every conditional row must sum to 1).
+
+    Parameters
+    ----------
+    context : context
+        The context to check; it is not modified.
+    X : array-like or sparse matrix of shape (n_samples, n_features), default=None
+        Fit data; None means 60 blobs in 4 dimensions (their absolute values
+        when the context's tags say ``positive_only``).
+    y : array-like of shape (n_samples,), default=None
+        Targets; with ``X=None`` and a context whose tags require ``y``, the
+        blobs' labels.
+    fit_params : dict, default=None
+        Passed to ``fit`` (for example ``{"A": A}``); those ``conditional`` takes
+        are passed to it too.
+    expected_failed_checks : dict of str to str, default=None
+        ``{check name: reason}`` of checks known to fail; they are skipped.
+
+    Raises
+    ------
+    AssertionError
+        Naming the first check that failed and what failed.
+
+    Examples
+    --------
+    >>> from skcontexture import RBFContext
+    >>> from skcontexture.utils.estimator_checks import check_context
+    >>> check_context(RBFContext(gamma=0.05))
+    """
+    X, y = _default_data(context, X, y)
+    skipped = expected_failed_checks or {}
+    for check in _CONTEXT_CHECKS:
+        if check.__name__ in skipped:
+            continue
+        try:
+            check(context, X, y, fit_params)
+        except Exception as exc:
+            raise AssertionError(f"{check.__name__} failed for {context!r}: {exc}") from exc
+
+
+def parametrize_with_context_checks(contexts, *, expected_failed_checks=None):
+    """Pytest decorator running every context check on every context.
+
+    The decorated test takes ``(context, check)`` and calls ``check(context)``.
+
+    Parameters
+    ----------
+    contexts : list of context or ContextCase
+        Plain contexts are checked on the synthetic default of
+        :func:`check_context`; a :class:`ContextCase` brings its own data.
+    expected_failed_checks : callable, default=None
+        ``expected_failed_checks(context)`` returns ``{check name: reason}`` for
+        the checks known to fail on ``context``; they are marked as strict
+        expected failures.
+
+    Returns
+    -------
+    decorator : ``pytest.mark.parametrize`` over ``("context", "check")``
+
+    Examples
+    --------
+    >>> from skcontexture import KNNContext
+    >>> from skcontexture.utils.estimator_checks import parametrize_with_context_checks
+    >>> @parametrize_with_context_checks([KNNContext(n_neighbors=5)])
+    ... def test_context(context, check):
+    ...     check(context)
+    """
+    import pytest
+
+    params = []
+    for case in contexts:
+        if not isinstance(case, ContextCase):
+            case = ContextCase(case)
+        X, y = _default_data(case.context, case.X, case.y)
+        failing = expected_failed_checks(case.context) if expected_failed_checks else {}
+        name = re.sub(r"\s", "", repr(case))
+        for check in _CONTEXT_CHECKS:
+            bound = partial(check, X=X, y=y, fit_params=case.fit_params)
+            marks = []
+            if check.__name__ in failing:
+                marks = [pytest.mark.xfail(reason=failing[check.__name__], strict=True)]
+            params.append(
+                pytest.param(case.context, bound, id=f"{name}-{check.__name__}", marks=marks)
+            )
+    return pytest.mark.parametrize(("context", "check"), params)
