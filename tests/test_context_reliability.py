@@ -208,3 +208,12 @@ def test_queries_in_the_other_format_than_the_fit_data(context):
     np.testing.assert_allclose(dense_fit.conditional(sp.csr_matrix(X[:5])).toarray(), expected)
     sparse_fit = context.fit(sp.csr_matrix(X))
     np.testing.assert_allclose(sparse_fit.conditional(X[:5]).toarray(), expected)
+
+
+def test_dense_rbf_keeps_its_own_copy_of_the_fit_points():
+    X = np.random.RandomState(0).normal(size=(60, 4))
+    context = RBFContext(gamma=0.5).fit(X)
+    before = context.conditional(X[:5].copy()).toarray()
+    X[:] = 0  # the caller reuses its array
+    np.testing.assert_array_equal(context.conditional(
+        np.random.RandomState(0).normal(size=(60, 4))[:5]).toarray(), before)

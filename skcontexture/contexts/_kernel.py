@@ -133,7 +133,8 @@ class RBFContext(BaseContext):
             )
         self._check_memory(n_samples)
         if self.n_neighbors is None:
-            self.X_fit_ = X
+            # a copy: the fitted context must not change when the caller's X does
+            self.X_fit_ = X.copy()
         else:
             self.index_ = NeighborIndex(
                 self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
