@@ -163,9 +163,15 @@ class ContextOperator(SparseOperator):
         return (gram + gram.T) / 2
 
     def n_connected_components(self):
-        """Number of connected components of the bipartite graph rows <-> atoms."""
-        Q = self.Q
-        return int(_count_components(Q.indptr, Q.indices, Q.shape[0], Q.shape[1]))
+        """Number of connected components of the bipartite graph rows <-> atoms.
+
+        Counted once (the estimator and the solver's checks both ask).
+        """
+        if getattr(self, "_n_components", None) is None:
+            Q = self.Q
+            self._n_components = int(
+                _count_components(Q.indptr, Q.indices, Q.shape[0], Q.shape[1]))
+        return self._n_components
 
 
 @numba.njit(cache=True, nogil=True)

@@ -3,9 +3,10 @@
 import warnings
 
 import numpy as np
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
 
-from skcontexture import ContextScorer, UntrustedTauWarning
-from skcontexture.metrics import rankme
+from skcontexture import ContextScorer, ContextureEmbedding, KNNContext, UntrustedTauWarning
 
 
 def _caught(call):
@@ -16,9 +17,15 @@ def _caught(call):
     return caught
 
 
-def test_metric_warning_points_here():
-    for w in _caught(lambda: rankme(np.zeros((5, 3)))):
-        assert w.filename == __file__
+def test_estimator_warning_inside_a_pipeline_points_here():
+    # fit_transform -> scikit-learn's Pipeline and parameter validation -> fit -> the
+    # component check: a fixed stacklevel would name a line of one of them
+    X = np.random.RandomState(0).normal(size=(80, 3))
+    X[:40] += 100  # two far clusters: a disconnected kNN graph
+    pipe = make_pipeline(StandardScaler(), ContextureEmbedding(KNNContext(5), n_components=2))
+    caught = _caught(lambda: pipe.fit_transform(X))
+    assert any("connected components" in str(w.message) for w in caught)
+    assert all(w.filename == __file__ for w in caught), [w.filename for w in caught]
 
 
 def test_scorer_warning_points_here():

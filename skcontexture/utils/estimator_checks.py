@@ -171,6 +171,14 @@ def _dense(matrix):
     return matrix.toarray() if sp.issparse(matrix) else np.asarray(matrix)
 
 
+def _assert_same_fit(first, second, X, fit_params, how):
+    """Assert two fitted contexts have bit-identical joints and conditionals of new points."""
+    _assert_identical(first.joint_, second.joint_, f"joint_ {how}")
+    X_new, params = _new_points(X, fit_params, first.conditional)
+    _assert_identical(first.conditional(X_new, **params), second.conditional(X_new, **params),
+                      f"conditional(X_new) {how}")
+
+
 def _assert_identical(first, second, what, atol=0.0):
     """Assert two matrices have one shape and entries within ``atol`` (0: bit-identical)."""
     assert first.shape == second.shape, (
@@ -271,13 +279,7 @@ def check_context_n_jobs(context, X, y=None, fit_params=None):
     """
     one = _fit(context, X, y, fit_params, n_jobs=1)
     two = _fit(context, X, y, fit_params, n_jobs=2)
-    _assert_identical(one.joint_, two.joint_, "joint_ with n_jobs=1 and n_jobs=2")
-    X_new, params = _new_points(X, fit_params, one.conditional)
-    _assert_identical(
-        one.conditional(X_new, **params),
-        two.conditional(X_new, **params),
-        "conditional(X_new) with n_jobs=1 and n_jobs=2",
-    )
+    _assert_same_fit(one, two, X, fit_params, "with n_jobs=1 and n_jobs=2")
 
 
 def check_context_clone_and_refit(context, X, y=None, fit_params=None):
@@ -289,26 +291,14 @@ def check_context_clone_and_refit(context, X, y=None, fit_params=None):
         "a clone must have the parameters of its original"
     )
     refitted = cloned.fit(X, y, **(fit_params or {}))
-    _assert_identical(fitted.joint_, refitted.joint_, "joint_ of two fits with random_state=0")
-    X_new, params = _new_points(X, fit_params, fitted.conditional)
-    _assert_identical(
-        fitted.conditional(X_new, **params),
-        refitted.conditional(X_new, **params),
-        "conditional(X_new) of two fits with random_state=0",
-    )
+    _assert_same_fit(fitted, refitted, X, fit_params, "of two fits with random_state=0")
 
 
 def check_context_pickle(context, X, y=None, fit_params=None):
     """A pickled and unpickled fitted context gives the same joint and conditional."""
     context = _fit(context, X, y, fit_params)
     loaded = pickle.loads(pickle.dumps(context))
-    _assert_identical(context.joint_, loaded.joint_, "joint_ before and after pickling")
-    X_new, params = _new_points(X, fit_params, context.conditional)
-    _assert_identical(
-        context.conditional(X_new, **params),
-        loaded.conditional(X_new, **params),
-        "conditional(X_new) before and after pickling",
-    )
+    _assert_same_fit(context, loaded, X, fit_params, "before and after pickling")
 
 
 def check_context_no_input_mutation(context, X, y=None, fit_params=None):
