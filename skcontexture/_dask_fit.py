@@ -81,10 +81,10 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
         workers.
     """
     progress = Progress(estimator.verbose, type(estimator).__name__)
-    client = _client()
     context = clone(estimator._context())
     _check_context(context, fit_params)
     X = _check_X(X)
+    client = _client()
     estimator.n_features_in_ = X.shape[1]
     if hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
@@ -99,7 +99,7 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     del parts
     progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]} in "
                   f"{len(joint)} chunks on {len(set(owners))} worker(s)")
-    operator = DaskContextOperator(client, joint, owners, n_jobs=estimator.n_jobs)
+    operator = DaskContextOperator(client, joint, context.n_atoms_, owners, estimator.n_jobs)
     del joint
     atom_functions = estimator._solve(operator, context, progress)
     progress.done(f"{operator.n_products} products, {operator.bytes_sent / 1e6:.1f} MB sent "
@@ -131,7 +131,8 @@ def transform_on_cluster(estimator, X):
     """
     context = estimator.context_
     index = getattr(context, "index_", None)
-    blocks = X.to_delayed().ravel()
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    blocks = X.astype(dtype).to_delayed().ravel()
     neighbors = (
         [None] * len(blocks) if index is None
         else index.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
@@ -143,7 +144,6 @@ def transform_on_cluster(estimator, X):
     lean = dask.delayed(lean, pure=True)
     weights = dask.delayed(estimator.atom_functions_ / estimator.singular_values_, pure=True)
     scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
     d = estimator.n_components
     return da.concatenate([
         da.from_delayed(
@@ -310,7 +310,13 @@ def _moments(X):
 def _mass_kept(client, context, X, parts):
     """RBFContext's ``kernel_mass_kept_``: the kernel sums of sampled rows, chunk by chunk."""
     rows = np.unique(np.linspace(0, X.shape[0] - 1, MASS_SAMPLE_ROWS).astype(int))
-    sample = np.asarray(X[rows].compute(), dtype=np.float64)
+    chunk = np.searchsorted(np.cumsum(X.chunks[0]), rows, side="right")
+    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    pieces = client.gather([
+        client.submit(getitem, part, rows[chunk == i] - offsets[i])
+        for i, part in enumerate(parts) if np.any(chunk == i)
+    ])
+    sample = sp.vstack(pieces, format="csr") if sp.issparse(pieces[0]) else np.vstack(pieces)
     distances, _ = context.index_.kneighbors(sample, context.n_neighbors)
     lean = copy.copy(context)
     del lean.index_
@@ -489,6 +495,8 @@ class DaskContextOperator:
     client : distributed.Client
     joint : list of distributed.Future
         The joint's row chunks (CSR, nonnegative).
+    n_atoms : int
+        Columns of the joint.
     owners : list of str
         The worker of each chunk; a worker's chunks must be contiguous.
     n_jobs : int or None
@@ -506,7 +514,7 @@ class DaskContextOperator:
         sent to and received from the workers.
     """
 
-    def __init__(self, client, joint, owners, n_jobs=None):
+    def __init__(self, client, joint, n_atoms, owners, n_jobs=None):
         self._client = client
         self.n_threads = n_threads(n_jobs)
         self.n_products = self.bytes_sent = self.bytes_received = 0
@@ -514,7 +522,6 @@ class DaskContextOperator:
         total = sum(float(rows.sum()) for rows, _, _ in masses)
         if total <= 0:
             raise ValueError("The joint has no mass.")
-        n_atoms = client.submit(lambda part: part.shape[1], joint[0]).result()
         p_a = np.zeros(n_atoms)
         for _, columns, sums in masses:
             p_a[columns] += sums
