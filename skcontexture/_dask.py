@@ -7,6 +7,9 @@ whatever scheduler is active (threads, processes, or a ``distributed``
 cluster). The fitted model enters the graph once, as a single task that every
 block depends on, so it is shipped to each worker once and not once per chunk.
 
+A model fitted on a dask array (``skcontexture._dask_fit``) keeps its atoms
+on the cluster: its blocks are embedded by ``transform_on_cluster`` instead.
+
 dask is imported only when a dask collection is given: a collection of a
 library that was never imported cannot exist, so ``sys.modules`` decides
 without importing anything.

@@ -48,8 +48,9 @@ from .contexts._base import rows_from_neighbors
 from .contexts._neighbors import NeighborIndex
 
 #: Blocks larger than this go straight from the client to their worker
-#: (``Client.scatter``); smaller ones travel inside the task.
-SCATTER_BYTES = 2**20
+#: (``Client.scatter``, one more round trip); smaller ones travel inside the
+#: task, through the scheduler (distributed warns from 10 MB of task data on).
+SCATTER_BYTES = 2**23
 #: Fit rows sampled for RBFContext's ``kernel_mass_kept_`` (as in memory).
 MASS_SAMPLE_ROWS = 256
 #: Below this median kept mass the RBF truncation is reported (as in memory).
@@ -598,7 +599,10 @@ class DaskContextOperator:
         """Sum the workers' parts over their atoms into one block over all atoms."""
         out = np.zeros((self.shape[1],) + parts[0].shape[1:])
         for columns, part in zip(self._columns, parts):
-            out[columns] += part
+            if len(columns) == len(out):  # the shard references every atom
+                out += part
+            else:
+                out[columns] += part
         return out
 
     def gram_matmat(self, X, *, scale=1.0, shift=0.0, previous=None, weight=0.0, out=None):

@@ -177,8 +177,10 @@ class ContextureEmbedding(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. A dask array is fitted on the active ``distributed``
+            cluster without gathering it (kNN, truncated RBF and co-occurrence
+            contexts; ``embedding_`` is then a dask array, see docs/scaling_out.md).
         y : array-like of shape (n_samples,), default=None
             Targets, for contexts that use them (``LabelContext``).
         **fit_params : dict
