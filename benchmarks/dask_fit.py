@@ -1,4 +1,4 @@
-"""Question: does the distributed fit on a dask array match the in-memory fit, and what does it cost?
+"""Question: does the distributed fit on a dask array match the in-memory fit, at what cost?
 
 ``ContextureEmbedding(KNNContext(15, algorithm="exact"), n_components=16)`` on 2,000,000 points
 of the 10-d noisy swiss roll (``--quick``: 20,000), generated chunk by chunk (``--chunk`` rows,
@@ -11,11 +11,12 @@ each chunk from its own seed), fitted three ways:
   loaded as a worker, dask included).
 
 Per way: wall time of the fit (after a warm-up fit of 1,000 points, not timed: imports and
-numba's kernels), peak resident memory during the fit (of each worker, from its system monitor,
-and of the client process; or of the in-memory subprocess; sampled), block products and the bytes of blocks
-sent to and received from the workers per Gram product (the distributed operator's own
-accounting of every block it ships), and, against the in-memory fit, the largest relative
-difference of the singular values and the smallest canonical correlation of the two embeddings.
+numba's kernels), peak resident memory during the fit (sampled: of each worker, from its
+system monitor, and of the client process; or of the in-memory subprocess), block products
+and the bytes of blocks sent to and received from the workers per Gram product (the
+distributed operator's own accounting of every block it ships), and, against the in-memory
+fit, the largest relative difference of the singular values and the smallest canonical
+correlation of the two embeddings.
 Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json).
 
     python benchmarks/dask_fit.py            # full run: 2,000,000 points (hours on 2 cores)

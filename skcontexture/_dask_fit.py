@@ -98,8 +98,8 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     build = _cooccurrence_joint if isinstance(context, CooccurrenceContext) else _neighbor_joint
     joint = build(client, context, X, parts)
     del parts
-    progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]} in "
-                  f"{len(joint)} chunks on {len(set(owners))} worker(s)")
+    progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
+                  f"chunks on {len(set(owners))} worker(s): joint chunks scheduled")
     operator = DaskContextOperator(client, joint, context.n_atoms_, owners, estimator.n_jobs)
     del joint
     atom_functions = estimator._solve(operator, context, progress)
@@ -107,7 +107,7 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
                   f"to and {operator.bytes_received / 1e6:.1f} MB received from the workers")
     dtype = X.dtype
     scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
-    V = atom_functions[operator.atoms] * operator.v0[:, None]
+    V = atom_functions[operator.atoms] * operator.v0[:, None]  # the solver's nu_i sqrt(p_A)
     estimator.atom_functions_ = atom_functions.astype(dtype, copy=False)
     estimator.embedding_ = operator.row_functions(V * (scale / estimator.singular_values_), dtype)
     progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")

@@ -157,7 +157,8 @@ def test_fitted_model_enters_the_graph_once(fitted, data, monkeypatch):
 def test_transform_on_a_distributed_cluster(dask_client, fitted, data):
     estimator, X_new = fitted["encoder"], data[1]
     Z = estimator.transform(da.from_array(X_new, chunks=(40, 5)))
-    assert_allclose(dask_client.compute(Z).result(), estimator.transform(X_new), rtol=0, atol=1e-12)
+    expected = estimator.transform(X_new)
+    assert_allclose(dask_client.compute(Z).result(), expected, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------
