@@ -13,12 +13,13 @@ A *joint* is a nonnegative (n_samples, n_atoms) sparse matrix with joint[i, a] =
 sums are p_X and its column sums p_A. Atoms (or rows) with zero mass are ignored.
 """
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
 from sklearn.neighbors import NearestNeighbors
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
 
 from ._operator import check_embedding as _check_embedding
 from ._operator import check_joint, conditional_second_moment
@@ -127,13 +128,14 @@ def _effective_rank(values, eps):
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def _check_nonnegative_scalar(value, name, strictly_positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
-    if value < 0 or (strictly_positive and value == 0):
-        bound = "> 0" if strictly_positive else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
-    return float(value)
+#: Parameter constraints shared by the metrics (finite: the upper bound is open).
+_NONNEGATIVE = Interval(Real, 0, np.inf, closed="left")
+_POSITIVE = Interval(Real, 0, np.inf, closed="neither")
+_SPECTRUM_PARAMS = {
+    "singular_values": ["array-like"],
+    "beta": [_NONNEGATIVE],
+    "max_dim": [Interval(Integral, 2, None, closed="left")],
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -141,6 +143,10 @@ def _check_nonnegative_scalar(value, name, strictly_positive=False):
 # ------------------------------------------------------------------------------------------------
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau_curve(singular_values, beta=1.0, max_dim=512):
     """Curve tau_d of the context-evaluation metric tau, and its minimiser.
 
@@ -177,9 +183,7 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     s = _check_spectrum(singular_values)
     if s.size < 2:
         raise ValueError(f"tau needs at least 2 singular values (s_1, s_2), got {s.size}.")
-    beta = _check_nonnegative_scalar(beta, "beta")
-    if isinstance(max_dim, bool) or not isinstance(max_dim, numbers.Integral) or max_dim < 2:
-        raise ValueError(f"max_dim must be an integer >= 2, got {max_dim!r}.")
+    beta = float(beta)
     d0 = min(int(max_dim), s.size)
     s = s[:d0]
     s2 = s**2
@@ -211,6 +215,10 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     return taus, int(np.argmin(taus)) + 1
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau(singular_values, beta=1.0, max_dim=512):
     """Context-evaluation metric tau = min_d tau_d (lower is better).
 
@@ -247,6 +255,10 @@ TAU_BAND_RTOL = 0.02
 TAU_NEAR_ONE = 0.999
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau_regime(singular_values, beta=1.0, max_dim=512):
     """Why tau cannot be trusted for this spectrum, or None when it can.
 
@@ -296,6 +308,10 @@ def tau_regime(singular_values, beta=1.0, max_dim=512):
     return None
 
 
+@validate_params(
+    {"singular_values": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def decay_rate(singular_values):
     """Exponential decay rate lambda of the spectrum: log(s_i^2) ~ c - lambda * i.
 
@@ -332,6 +348,15 @@ def decay_rate(singular_values):
     return float(-slope)
 
 
+@validate_params(
+    {
+        "embedding": "no_validation",  # an array, or a fitted estimator: checked below
+        "y": ["array-like"],
+        "singular_values": ["array-like", None],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def compatibility(embedding, y, singular_values=None, sample_weight=None):
     """Compatibility rho^2 of a target with a context, from the top-d singular functions.
 
@@ -445,6 +470,10 @@ def _whiten_pair(Z1, Z2, weights):
     return X1, X2
 
 
+@validate_params(
+    {"Z1": ["array-like"], "Z2": ["array-like"], "sample_weight": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def cca_alignment(Z1, Z2, sample_weight=None):
     """Mean squared canonical correlation between two embeddings of the same rows.
 
@@ -480,6 +509,14 @@ def cca_alignment(Z1, Z2, sample_weight=None):
     return float(np.mean(np.clip(corr, 0.0, 1.0) ** 2))
 
 
+@validate_params(
+    {
+        "Z1": ["array-like"],
+        "Z2": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def mutual_knn_alignment(Z1, Z2, k=10):
     """Mutual k-nearest-neighbour overlap of two embeddings of the same rows, after PCA-whitening.
 
@@ -504,7 +541,7 @@ def mutual_knn_alignment(Z1, Z2, k=10):
     n = Z1.shape[0]
     if Z2.shape[0] != n:
         raise ValueError(f"Z1 and Z2 must have the same rows, got {n} and {Z2.shape[0]}.")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k < n:
+    if not k < n:
         raise ValueError(f"k must be an integer in [1, n_samples - 1] = [1, {n - 1}], got {k!r}.")
     X1, X2 = _whiten_pair(Z1, Z2, np.full(n, 1.0 / n))
     neighbours = [
@@ -523,6 +560,10 @@ def mutual_knn_alignment(Z1, Z2, k=10):
 # ------------------------------------------------------------------------------------------------
 
 
+@validate_params(
+    {"Z": ["array-like"], "eps": [_NONNEGATIVE]},
+    prefer_skip_nested_validation=True,
+)
 def rankme(Z, eps=1e-7):
     """RankMe effective rank of an embedding.
 
@@ -546,7 +587,6 @@ def rankme(Z, eps=1e-7):
        self-supervised representations by their rank", ICML 2023.
     """
     Z = _check_embedding(Z, scale_free=True)
-    eps = _check_nonnegative_scalar(eps, "eps")
     sigma = scipy.linalg.svd(Z, compute_uv=False)
     if not sigma.sum() > 0:
         warn("Z is all zeros: RankMe is 0.", UserWarning)
@@ -554,6 +594,10 @@ def rankme(Z, eps=1e-7):
     return _effective_rank(sigma, eps)
 
 
+@validate_params(
+    {"Z": ["array-like"], "fit_range": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def alpha_req(Z, fit_range=None):
     """alpha-ReQ: power-law decay exponent of the covariance spectrum of an embedding.
 
@@ -616,6 +660,15 @@ def alpha_req(Z, fit_range=None):
     return float(coef[0])
 
 
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "joint": ["array-like", "sparse matrix"],
+        "delta": [_POSITIVE],
+        "eps": [_NONNEGATIVE],
+    },
+    prefer_skip_nested_validation=True,
+)
 def lidar(Z, joint, delta=1e-4, eps=1e-8):
     """LiDAR effective rank, each fit row being a surrogate class whose views are its context atoms.
 
@@ -659,8 +712,6 @@ def lidar(Z, joint, delta=1e-4, eps=1e-8):
             "lidar needs the context atoms to be the fit rows: joint must have shape "
             f"(n_samples, n_samples) = ({n}, {n}) matching Z, got {J.shape}."
         )
-    delta = _check_nonnegative_scalar(delta, "delta", strictly_positive=True)
-    eps = _check_nonnegative_scalar(eps, "eps")
     rows = p_x > 0
 
     centre = p_a @ Z  # = sum_i p_X[i] m_i
@@ -705,6 +756,10 @@ def _whitened_between(Z, joint, alpha):
     return (B + B.T) / 2
 
 
+@validate_params(
+    {"Z": ["array-like"], "joint": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def ratio_trace(Z, joint):
     """Ratio trace Tr(C^+ B) of an encoder against a context.
 
@@ -736,6 +791,14 @@ def ratio_trace(Z, joint):
     return float(np.trace(_whitened_between(Z, joint, alpha=0.0)))
 
 
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "joint": ["array-like", "sparse matrix"],
+        "alpha": [_NONNEGATIVE],
+    },
+    prefer_skip_nested_validation=True,
+)
 def posthoc_spectrum(Z, joint, alpha=0.0):
     """Post-hoc spectrum: generalised eigenvalues of B v = lambda (C + alpha diag(C)) v, descending.
 
@@ -765,6 +828,6 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     ----------
     .. [1] R. Zhai et al., "Contextures: Representations from Contexts", ICML 2025. Appendix D.
     """
-    alpha = _check_nonnegative_scalar(alpha, "alpha")
+    alpha = float(alpha)
     lam = scipy.linalg.eigvalsh(_whitened_between(Z, joint, alpha=alpha))
     return np.clip(lam[::-1], 0.0, 1.0)

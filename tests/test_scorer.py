@@ -15,6 +15,7 @@ from skcontexture import (
     ContextureEmbedding,
     CooccurrenceContext,
     KNNContext,
+    LabelledProbeScorer,
     RBFContext,
     SpectralContextEncoder,
     UntrustedTauWarning,
@@ -318,3 +319,24 @@ def test_randomized_spectrum_of_rectangular_context(shape):
     assert abs(tau(approx) - tau(exact)) <= 0.01 * tau(exact)
     # a random count matrix has a flat (slowly converging) spectrum: a looser check
     np.testing.assert_allclose(approx[:20], exact[:20], rtol=2e-3)
+
+
+def test_method_is_a_deprecated_alias_of_solver(blobs):
+    emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs)
+    expected = ContextScorer("tau", max_dim=64, solver="randomized")(emb, blobs)
+    old = ContextScorer("tau", max_dim=64, method="randomized")
+    with pytest.warns(FutureWarning, match="renamed `solver`.*solver='randomized'"):
+        assert old(emb, blobs) == expected
+    assert "method" not in repr(ContextScorer(solver="dense"))
+    with pytest.raises(ValueError, match="'method' parameter of ContextScorer"):
+        ContextScorer(method="bogus")(emb, blobs)
+
+
+def test_scorers_are_cloned_like_estimators():
+    from sklearn.base import clone
+
+    scorer = ContextScorer("tau", max_dim=64, solver="dense")
+    assert clone(scorer).get_params() == scorer.get_params()
+    assert repr(LabelledProbeScorer(cv=3)) == "LabelledProbeScorer(cv=3)"
+    with pytest.raises(ValueError, match="'cv' parameter of LabelledProbeScorer"):
+        LabelledProbeScorer(cv=1).score_embedding(np.zeros((4, 2)), [0, 1, 0, 1])
