@@ -312,7 +312,7 @@ class SpectralContextEncoder(
             )
 
         context = clone(self._context()).fit(X, y, **fit_params)
-        joint, p_x, p_a = check_joint(context.joint_, name="the context's joint_")
+        joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
         progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
                       f"{joint.nnz:,} nonzeros")
         if joint.shape[0] != n_samples:

@@ -55,13 +55,9 @@ from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
 
-from ._linalg import (
-    DENSE_MAX_SIDE,
-    SOLVERS,
-    VALUE_SOLVERS,
-    top_singular_triplets,
-    top_singular_values,
-)
+from . import _linalg
+from ._constraints import N_JOBS
+from ._linalg import SOLVERS, VALUE_SOLVERS, top_singular_triplets, top_singular_values
 from ._operator import ContextOperator
 
 __all__ = [
@@ -71,6 +67,12 @@ __all__ = [
     "subsample_spectrum",
     "top_singular_functions",
 ]
+
+#: Largest short side (the fewer of the samples and the atoms with mass) for which
+#: ``solver="dense"`` is accepted: its Gram matrix then takes 200 MB. Above it,
+#: the iterative solvers ("chebyshev", "arpack", "lobpcg"; "randomized" for the
+#: spectrum) are the only choice, and "auto" never picks "dense" there.
+DENSE_MAX_SIDE = _linalg.DENSE_MAX_SIDE
 
 _JOINT = ["array-like", "sparse matrix"]
 
@@ -129,7 +131,7 @@ class Spectrum:
         "solver": [StrOptions(set(SOLVERS))],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,

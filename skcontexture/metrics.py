@@ -19,11 +19,11 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.linalg
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils._param_validation import Interval, validate_params
 
 from ._operator import check_embedding as _check_embedding
 from ._operator import check_joint, conditional_second_moment
-from ._proxy import PROBE_ALPHAS, feature_prediction, probe_curve, probe_dims
+from ._proxy import PROBE_ALPHAS, feature_prediction, probe_curve, probe_dims  # noqa: F401
 from ._warn import warn
 
 __all__ = [
