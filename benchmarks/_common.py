@@ -1,4 +1,4 @@
-"""Shared helpers of the benchmarks: data, timing, peak memory, JSON output."""
+"""Shared helpers of the benchmarks: data, timing, accuracy, peak memory, JSON output."""
 
 import json
 import os
@@ -9,7 +9,9 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.linalg
 from sklearn.datasets import make_swiss_roll
+from sklearn.neighbors import kneighbors_graph
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -29,6 +31,20 @@ def noisy_swiss_roll(n, seed=0):
     """The 10-d noisy swiss roll: ``make_swiss_roll`` (noise 0.5) plus 7 N(0, 0.5^2) columns."""
     X, _ = make_swiss_roll(n, noise=0.5, random_state=seed)
     return np.hstack([X, np.random.RandomState(seed).normal(scale=0.5, size=(n, 7))])
+
+
+def swiss_roll_affinity(n, seed=0):
+    """Symmetric kNN (K = 15) affinity of the 10-d noisy swiss roll."""
+    A = kneighbors_graph(noisy_swiss_roll(n, seed), 15, n_jobs=2)
+    return (0.5 * (A + A.T)).tocsr()
+
+
+def canonical_correlation(Z, Z_ref, weights):
+    """Smallest canonical correlation of two column spaces in L2(weights), after centering."""
+    w = weights / weights.sum()
+    root = np.sqrt(w)[:, None]
+    Z, Z_ref = Z - w @ Z, Z_ref - w @ Z_ref
+    return float(np.cos(scipy.linalg.subspace_angles(Z * root, Z_ref * root)).min())
 
 
 def median_time(func, repeats=3):

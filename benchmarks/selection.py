@@ -49,7 +49,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 import scipy.stats
 from joblib import Parallel, delayed
 from sklearn.linear_model import RidgeCV
@@ -58,8 +57,8 @@ from threadpoolctl import threadpool_limits
 from sklearn.base import clone
 
 from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
-from skcontexture._operator import ContextOperator
 from skcontexture.cli import default_grid, proxy_score
+from skcontexture.linalg import context_spectrum, top_singular_functions
 from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims, tau_regime
 
 HERE = Path(__file__).resolve().parent
@@ -199,22 +198,10 @@ def context_grid(n_pre, n_features, n_strengths, n_masks, seed=0):
 
 
 def exact_top(context, d0):
-    """Exact top-d0 singular values and atom functions nu_i of a fitted context."""
-    op = ContextOperator(context.joint_)
-    G = op.gram()  # deflated Gram of the short side
-    size = G.shape[0]
-    k = min(d0, size - 1)
-    try:
-        w, V = scipy.linalg.eigh(G, subset_by_index=(size - k, size - 1))
-    except scipy.linalg.LinAlgError:
-        w, V = scipy.linalg.eigh(G, driver="evd")
-        w, V = w[size - k :], V[:, size - k :]
-    w, V = w[::-1], V[:, ::-1]
-    s = np.sqrt(np.clip(w, 0.0, 1.0))
-    if op.shape[1] > op.shape[0]:  # Gram of the row side: map to atom vectors
-        V = op.rmatmat(V) / np.where(s > 0, s, 1.0)
-    nu = np.zeros((context.n_atoms_, k))
-    nu[op.atoms] = V / op.v0[:, None]
+    """Exact top-d0 singular values and the atom functions nu_i of the nonzero ones."""
+    s = context_spectrum(context.joint_, d0, solver="dense").values
+    usable = int(np.sum(s > 1e-7))
+    nu = top_singular_functions(context.joint_, usable, solver="dense")[2]
     return s, nu
 
 
@@ -271,8 +258,8 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     context.fit(X_pre)
     d0 = min(max_dim, X_pre.shape[0] - 1)
     s, nu = exact_top(context, d0)
-    usable = int(np.sum(s > 1e-7))
-    proj = nu[:, :usable] / s[:usable]
+    usable = nu.shape[1]
+    proj = nu / s[:usable]
     Z_fit = np.asarray(context.joint_ @ proj) / np.asarray(context.joint_.sum(axis=1))
     Z_lab = np.asarray(context.conditional(X_lab) @ proj)
     Z_test = np.asarray(context.conditional(X_test) @ proj)

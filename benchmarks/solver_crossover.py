@@ -1,8 +1,9 @@
 """Question: which solver is fastest for a given operator size and number of components?
 
 Sets ``solver="auto"``. On symmetric kNN affinities (K = 15) of the 10-d noisy
-swiss roll at several sizes, times the solver stage (``ContextOperator`` plus
-``top_singular_triplets``, ``n_jobs=2``, the estimator's default ``tol=1e-6``)
+swiss roll at several sizes, times the solver stage
+(``skcontexture.linalg.top_singular_functions``: the operator and the solver,
+``n_jobs=2``, the estimator's default ``tol=1e-6``)
 for the dense Gram eigendecomposition (short side <= 5,000), ARPACK and the
 Chebyshev block solver, median of ``--repeats`` runs, and reports the largest
 relative difference of the singular values between the solvers. Writes
@@ -15,16 +16,13 @@ import argparse
 import time
 
 import numpy as np
-from _common import median_time, print_table, write_json
-from solver_stage import swiss_roll_affinity
+from _common import median_time, print_table, swiss_roll_affinity, write_json
 
-from skcontexture._linalg import DENSE_MAX_SIDE, top_singular_triplets
-from skcontexture._operator import ContextOperator
+from skcontexture.linalg import DENSE_MAX_SIDE, top_singular_functions
 
 
 def solve(A, d, solver, tol):
-    op = ContextOperator(A, n_jobs=2)
-    return top_singular_triplets(op, d, solver=solver, tol=tol, random_state=0)[0]
+    return top_singular_functions(A, d, solver=solver, tol=tol, n_jobs=2, random_state=0)[0]
 
 
 def main():

@@ -25,17 +25,10 @@ import time
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from _common import noisy_swiss_roll, peak_rss_mb, print_table, write_json
+from _common import peak_rss_mb, print_table, swiss_roll_affinity, write_json
 from scipy.sparse.linalg import svds
-from sklearn.neighbors import kneighbors_graph
 
-from skcontexture._linalg import top_singular_triplets
-from skcontexture._operator import ContextOperator
-
-
-def swiss_roll_affinity(n, seed=0):
-    A = kneighbors_graph(noisy_swiss_roll(n, seed), 15, n_jobs=2)
-    return (0.5 * (A + A.T)).tocsr()
+from skcontexture.linalg import top_singular_functions
 
 
 def scipy_svds(A, d, seed):
@@ -49,11 +42,10 @@ def scipy_svds(A, d, seed):
 
 
 def ours(A, d, solver, n_jobs, seed, tol):
-    op = ContextOperator(A, n_jobs=n_jobs)
-    s, _, V, _ = top_singular_triplets(op, d, solver=solver, tol=tol, random_state=seed)
-    V_caller = np.empty_like(V)
-    V_caller[op.atoms] = V  # back from the operator's internal order
-    return s, V_caller
+    s, _, nu = top_singular_functions(A, d, solver=solver, tol=tol, n_jobs=n_jobs,
+                                      random_state=seed)
+    p_a = np.asarray(A.sum(axis=0)).ravel() / A.sum()
+    return s, nu * np.sqrt(p_a)[:, None]  # the unit singular vectors
 
 
 def accuracy(result, reference):

@@ -10,6 +10,7 @@ from sklearn.base import (
     _fit_context,
     clone,
 )
+from sklearn.utils import deprecated
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -19,6 +20,7 @@ from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress
+from ._proxy import label_free_score
 from .contexts._base import accepted_params
 from ._warn import warn
 
@@ -95,8 +97,13 @@ class ContextureEmbedding(
     n_connected_components_ : int
         Connected components of the bipartite graph samples <-> atoms; more
         than one means s = 1 has that multiplicity.
+    n_products_ : int
+        Products of the solver with the operator or its transpose (a block
+        product counts once): the cost of the solve, comparable across
+        solvers.
     n_iter_ : int
-        Products of the solver with the operator or its transpose.
+        Deprecated alias of ``n_products_`` (it counts products, not
+        iterations); removed in 0.2.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -241,14 +248,21 @@ class ContextureEmbedding(
         )
         progress.done(f"solver {self.solver!r}: {self.n_components} singular triplets, "
                       f"s_1={s[0]:.4f}, s_d={s[-1]:.4f}")
-        atom_functions = np.zeros((context.n_atoms_, self.n_components))
-        atom_functions[operator.atoms] = V / operator.v0[:, None]
+        atom_functions = operator.atom_functions(V)
         self.context_ = context
         self.singular_values_ = s
-        self.n_iter_ = n_products
+        self.n_products_ = n_products
         self.n_connected_components_ = n_components
         self._n_features_out = self.n_components
         return atom_functions
+
+    @deprecated(
+        "Attribute `n_iter_` was deprecated in version 0.1 and will be removed in 0.2: "
+        "it counts products with the operator, not iterations. Use `n_products_` instead."
+    )
+    @property
+    def n_iter_(self):
+        return self.n_products_
 
     def _warn_degenerate(self, context):
         n_comp = self.n_connected_components_
@@ -318,7 +332,7 @@ class ContextureEmbedding(
         return self._nystrom(X, accepted_params(self.context_.conditional, fit_params))
 
     def score(self, X, y=None):
-        """Label-free score of the estimator: ``ContextScorer()(self, X)`` (greater is better).
+        """Label-free score of the estimator: ``ContextScorer()(self, X, y)`` (greater is better).
 
         The default metric, "feature_prediction": clones of this estimator (its
         context and ``n_components``) are fitted on half the rows of ``X`` without a
@@ -337,9 +351,7 @@ class ContextureEmbedding(
         -------
         score : float
         """
-        from ._scorer import ContextScorer
-
         check_is_fitted(self)
         self._validate_X(X, reset=False)
-        return ContextScorer()(self, X, y)
+        return label_free_score(self, X, y)
 

@@ -20,10 +20,10 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import N_JOBS, count
 from ._dask import accepts_dask
 from ._base import ContextEstimatorMixin
-from ._kernels import SparseOperator
+from ._linalg import flip_signs
+from ._operator import check_joint, check_moments, conditional_second_moment
 from ._progress import Progress
 from ._warn import warn
-from .contexts._neighbors import check_coordinates
 
 # The Rayleigh-Ritz normalisation of a component divides by its variance under C:
 # a direction of the regularised solution whose variance (per unit norm, in
@@ -299,7 +299,7 @@ class SpectralContextEncoder(
                 f"The backbone returned {psi.shape[0]} rows for {n_samples} samples."
             )
         # the moments of psi must not overflow (and the contexts refuse such X too)
-        check_coordinates(psi, name="X" if self.backbone_ is None else "the backbone's features")
+        check_moments(psi, "X" if self.backbone_ is None else "the backbone's features")
         n_features = psi.shape[1]
         backbone_name = ("none (linear)" if self.backbone_ is None
                          else type(self.backbone_).__name__)
@@ -312,20 +312,15 @@ class SpectralContextEncoder(
             )
 
         context = clone(self._context()).fit(X, y, **fit_params)
-        joint = sp.csr_matrix(context.joint_, dtype=np.float64)
+        joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
         progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
                       f"{joint.nnz:,} nonzeros")
         if joint.shape[0] != n_samples:
             raise ValueError(
                 f"The context's joint_ has {joint.shape[0]} rows for {n_samples} samples."
             )
-        total = joint.sum()
-        if not total > 0:
-            raise ValueError("The context's joint_ has no mass.")
-        p_x = np.asarray(joint.sum(axis=1)).ravel() / total
-        p_a = np.asarray(joint.sum(axis=0)).ravel() / total
         atoms = p_a > 0
-        joint = joint[:, atoms] / total  # zero-mass atoms carry nothing
+        joint = joint[:, atoms]  # zero-mass atoms carry nothing
         rank = min(int(atoms.sum()), int(np.count_nonzero(p_x))) - 1
         if self.n_components > rank:
             warn(
@@ -367,18 +362,12 @@ class SpectralContextEncoder(
             # uncentred second moments minus the mean's outer product keep psi sparse
             second = np.asarray((psi.T @ sp.diags(p_x) @ psi).toarray())
             C = second - np.outer(mean, mean)
-            H = sp.csr_matrix(joint.T @ psi)  # p_A(a) E[psi | a]
-            H = sp.diags(1.0 / np.sqrt(p_a)) @ H
-            B = np.asarray((H.T @ H).toarray()) - np.outer(mean, mean)
+            B = conditional_second_moment(psi, joint, p_a) - np.outer(mean, mean)
             # the two-pass variance, not the diagonal of the one-pass C
             variance = mean_variance_axis(psi, axis=0, weights=p_x)[1]
         else:
             centred = psi - mean
-            # rows D(p_A)^-1/2 W^T psi~, computed on the sparse joint (n_jobs threads)
-            G = SparseOperator(joint, n_jobs=self.n_jobs).rmatmat(centred)
-            G /= np.sqrt(p_a)[:, None]
-            B = G.T @ G
-            del G
+            B = conditional_second_moment(centred, joint, p_a, n_jobs=self.n_jobs)
             centred *= np.sqrt(p_x)[:, None]
             C = centred.T @ centred
             del centred
@@ -465,8 +454,7 @@ class SpectralContextEncoder(
         order = np.argsort(-lam, kind="stable")
         lam, M = lam[order], M[:, order]
         # deterministic signs: the largest weight in standardised units is positive
-        rows = np.argmax(np.abs(M), axis=0)
-        M *= np.where(M[rows, np.arange(d)] < 0, -1.0, 1.0)
+        M = flip_signs(M)
         components = np.zeros((len(variance), d))
         components[varying] = M / scale[:, None]
         return components, np.clip(lam, 0.0, 1.0), float(self.alpha) * variance

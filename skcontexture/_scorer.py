@@ -4,18 +4,21 @@ ContextScorer needs no labels; LabelledProbeScorer uses the few rows that have o
 """
 
 import numbers
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone
+from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
-from ._spectrum import METHODS, context_spectrum
+from ._linalg import VALUE_SOLVERS
+from ._proxy import label_free_score
 from ._warn import warn
+from .linalg import context_spectrum
 
 METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
 #: Metrics that are functions of the spectrum s_1..s_d0 alone.
@@ -23,7 +26,7 @@ SPECTRUM_METRICS = ("tau", "rankme", "alpha_req", "decay_rate")
 _CACHE = "_contexture_spectrum_cache"
 
 
-class ContextScorer:
+class ContextScorer(BaseEstimator):
     """Label-free scorer of a fitted contexture estimator (greater is better).
 
     ``scorer(estimator, X, y=None)`` follows scikit-learn's scorer protocol, so
@@ -67,7 +70,7 @@ class ContextScorer:
         d0: number of singular values used (capped by what the context has).
     spectrum : {"context", "estimator"}, default="context"
         "context": s_1..s_d0 of the fitted context's operator, computed lazily
-        from ``context_.joint_`` (see ``method``) and cached on the estimator.
+        from ``context_.joint_`` (see ``solver``) and cached on the estimator.
         "estimator": only the values the estimator holds: ``singular_values_``
         of a ContextureEmbedding or sqrt(``eigenvalues_``) of a
         SpectralContextEncoder (n_components values, so d0 = n_components).
@@ -78,12 +81,17 @@ class ContextScorer:
         refitted on ``X`` (after the pipeline steps before the contexture
         step), and the metric computed there (LiDAR then uses
         ``transform(X)`` as the embedding).
-    method : {"auto", "dense", "randomized"}, default="auto"
-        How the spectrum up to d0 is computed (``skcontexture._spectrum``):
-        exact dense eigenvalues up to 1,500 rows, randomized block Krylov
-        above (tau within 0.2% of the exact value in our measurements).
+    solver : {"auto", "dense", "randomized"}, default="auto"
+        How the spectrum up to d0 is computed
+        (:func:`skcontexture.linalg.context_spectrum`, stopping on tau): exact
+        dense eigenvalues up to a short side of ``max(1000, 4 max_dim)`` (2,048
+        for d0 = 512), randomized block Krylov above (tau within 0.2% of the
+        exact value in our measurements).
+    method : {"auto", "dense", "randomized"}
+        Deprecated alias of ``solver`` (the word the estimators use); removed
+        in 0.2.
     random_state : int, RandomState instance or None, default=0
-        Seed of the randomized method.
+        Seed of the randomized solver.
 
     See Also
     --------
@@ -120,6 +128,17 @@ class ContextScorer:
     KNNContext(n_neighbors=50)
     """
 
+    _parameter_constraints = {
+        "metric": [StrOptions(set(METRICS))],
+        "beta": [Interval(Real, 0, None, closed="left")],
+        "max_dim": [Interval(Integral, 2, None, closed="left")],
+        "spectrum": [StrOptions({"context", "estimator"})],
+        "source": [StrOptions({"fit", "X"})],
+        "solver": [StrOptions(set(VALUE_SOLVERS))],
+        "method": [StrOptions(set(VALUE_SOLVERS)), Hidden(StrOptions({"deprecated"}))],
+        "random_state": ["random_state"],
+    }
+
     def __init__(
         self,
         metric="feature_prediction",
@@ -128,7 +147,8 @@ class ContextScorer:
         *,
         spectrum="context",
         source="fit",
-        method="auto",
+        solver="auto",
+        method="deprecated",
         random_state=0,
     ):
         self.metric = metric
@@ -136,32 +156,18 @@ class ContextScorer:
         self.max_dim = max_dim
         self.spectrum = spectrum
         self.source = source
+        self.solver = solver
         self.method = method
         self.random_state = random_state
 
-    def __repr__(self):
-        defaults = ContextScorer()
-        args = [
-            f"{name}={getattr(self, name)!r}"
-            for name in ("metric", "beta", "max_dim", "spectrum", "source", "method",
-                         "random_state")
-            if getattr(self, name) != getattr(defaults, name)
-        ]
-        return f"ContextScorer({', '.join(args)})"
-
-    # ----------------------------------------------------------------------------------------
-    def _validate_params(self):
-        if self.metric not in METRICS:
-            raise ValueError(f"metric must be one of {METRICS}, got {self.metric!r}.")
-        if self.spectrum not in ("context", "estimator"):
-            raise ValueError(f"spectrum must be 'context' or 'estimator', got {self.spectrum!r}.")
-        if self.source not in ("fit", "X"):
-            raise ValueError(f"source must be 'fit' or 'X', got {self.source!r}.")
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}.")
-        if (isinstance(self.max_dim, bool) or not isinstance(self.max_dim, numbers.Integral)
-                or self.max_dim < 2):
-            raise ValueError(f"max_dim must be an integer >= 2, got {self.max_dim!r}.")
+    def _checked_solver(self):
+        """Validate the parameters; return the spectrum's solver (``method``: its old name)."""
+        self._validate_params()
+        if self.method == "deprecated":
+            return self.solver
+        warn(f"The parameter `method` of ContextScorer was renamed `solver` in 0.1 and will "
+             f"be removed in 0.2; use solver={self.method!r}.", FutureWarning)
+        return self.method
 
     def __call__(self, estimator, X, y=None):
         """Score a fitted estimator (greater is better); ``y`` is ignored.
@@ -181,14 +187,15 @@ class ContextScorer:
         -------
         score : float
         """
-        self._validate_params()
+        solver = self._checked_solver()
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
         if self.metric == "feature_prediction":
-            return self._feature_prediction(step, position, estimator, X, y)
+            inputs = X if position is None or position == 0 else estimator[:position].transform(X)
+            return label_free_score(step, inputs, y, random_state=self.random_state)
         if self.source == "X":
-            return self._score_on(step, position, estimator, X)
-        return self._score_fitted(step)
+            return self._score_on(step, position, estimator, X, solver)
+        return self._score_fitted(step, solver)
 
     def spectrum_of(self, estimator):
         """s_1..s_d0 this scorer uses for a fitted estimator (source="fit").
@@ -201,9 +208,9 @@ class ContextScorer:
         -------
         singular_values : ndarray
         """
-        self._validate_params()
+        solver = self._checked_solver()
         step, _ = find_contexture_step(estimator)
-        return self._spectrum(step)
+        return self._spectrum(step, solver)
 
     def score_spectrum(self, singular_values):
         """The score of a spectrum s_1..s_d0 under this scorer's metric.
@@ -222,7 +229,7 @@ class ContextScorer:
         score : float
             Greater is better.
         """
-        self._validate_params()
+        self._checked_solver()
         if self.metric not in SPECTRUM_METRICS:
             raise ValueError(
                 f"metric={self.metric!r} is not a function of the spectrum alone; "
@@ -231,13 +238,7 @@ class ContextScorer:
         return self._spectrum_score(singular_values)
 
     # ----------------------------------------------------------------------------------------
-    def _feature_prediction(self, step, position, estimator, X, y):
-        inputs = X if position is None or position == 0 else estimator[:position].transform(X)
-        # y reaches only contexts that are fitted on it (LabelContext, TargetContext)
-        y = y if get_tags(step).target_tags.required else None
-        return _metrics.feature_prediction(step, inputs, y=y, random_state=self.random_state)
-
-    def _score_fitted(self, step):
+    def _score_fitted(self, step, solver):
         if self.metric == "lidar":
             joint = _joint(step)
             if joint is None or not hasattr(step, "embedding_"):
@@ -249,34 +250,32 @@ class ContextScorer:
                 )
             _check_square(step.context_, joint)
             return float(_metrics.lidar(step.embedding_, joint))
-        return self._spectrum_score(self._spectrum(step))
+        return self._spectrum_score(self._spectrum(step, solver))
 
-    def _score_on(self, step, position, estimator, X):
+    def _score_on(self, step, position, estimator, X, solver):
         if position is not None and position > 0:
             X = estimator[:position].transform(X)
         context = clone(step.context_).fit(X)
         if self.metric == "lidar":
             _check_square(context, context.joint_)
             return float(_metrics.lidar(step.transform(X), context.joint_))
-        values = context_spectrum(
-            context.joint_, self.max_dim, method=self.method, random_state=self.random_state
-        ).values
+        values = spectrum_for_tau(context.joint_, self.max_dim, solver=solver,
+                                  random_state=self.random_state)
         return self._spectrum_score(values)
 
-    def _spectrum(self, step):
+    def _spectrum(self, step, solver):
         if self.spectrum == "estimator" or _joint(step) is None:
             if hasattr(step, "singular_values_"):
                 return np.asarray(step.singular_values_, dtype=float)
             return np.sqrt(np.clip(np.asarray(step.eigenvalues_, dtype=float), 0.0, 1.0))
         joint = _joint(step)
-        key = (int(self.max_dim), self.method, _seed_key(self.random_state))
+        key = (int(self.max_dim), solver, _seed_key(self.random_state))
         cache = getattr(step, _CACHE, None)
         if cache is None or cache[0] is not joint:
             cache = (joint, {})
         if key not in cache[1]:
-            cache[1][key] = context_spectrum(
-                joint, self.max_dim, method=self.method, random_state=self.random_state
-            ).values
+            cache[1][key] = spectrum_for_tau(joint, self.max_dim, solver=solver,
+                                             random_state=self.random_state)
             try:
                 setattr(step, _CACHE, cache)
             except AttributeError:  # pragma: no cover - read-only estimator
@@ -313,6 +312,21 @@ class ContextScorer:
 # --------------------------------------------------------------------------------------------
 # helpers
 # --------------------------------------------------------------------------------------------
+
+
+def _tau_of_ritz_values(values):
+    """tau (beta=1) of the current values: the randomized spectrum's stopping rule
+    (their sum while s_2 is 1, where tau is infinite)."""
+    if values.size >= 2 and values[1] < 1.0 - 1e-10:
+        return _metrics.tau(values, max_dim=values.size)
+    return float(values.sum())
+
+
+def spectrum_for_tau(joint, max_dim, *, solver="auto", random_state=None):
+    """s_1..s_d0 of a joint for the spectrum metrics: :func:`~skcontexture.linalg.context_spectrum`
+    whose randomized solver stops when tau has settled."""
+    return context_spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
+                            random_state=random_state).values
 
 
 class UntrustedTauWarning(UserWarning):
@@ -410,7 +424,7 @@ def _seed_key(random_state):
         else id(random_state)
 
 
-class LabelledProbeScorer:
+class LabelledProbeScorer(BaseEstimator):
     """Label-efficient context selection: a cross-validated probe on the labelled rows only.
 
     For a dataset where few rows have labels: the contexts are fitted (without labels)
@@ -466,18 +480,18 @@ class LabelledProbeScorer:
     KNNContext(n_neighbors=5)
     """
 
+    _parameter_constraints = {
+        "probe": [HasMethods(["fit", "predict"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "unlabelled": "no_validation",  # any label value, NaN included
+        "random_state": ["random_state"],
+    }
+
     def __init__(self, probe=None, *, cv=5, unlabelled=-1, random_state=0):
         self.probe = probe
         self.cv = cv
         self.unlabelled = unlabelled
         self.random_state = random_state
-
-    def __repr__(self):
-        args = [f"{name}={getattr(self, name)!r}"
-                for name, default in (("probe", None), ("cv", 5), ("unlabelled", -1),
-                                      ("random_state", 0))
-                if getattr(self, name) != default]
-        return f"LabelledProbeScorer({', '.join(args)})"
 
     def __call__(self, estimator, X, y=None):
         """Cross-validated probe score of the embedding of the labelled rows of ``X``.
@@ -496,6 +510,7 @@ class LabelledProbeScorer:
         score : float
             Greater is better.
         """
+        self._validate_params()
         if y is None:
             raise ValueError(
                 "LabelledProbeScorer needs y, with the unlabelled rows marked "
@@ -531,6 +546,7 @@ class LabelledProbeScorer:
             The best over d = 1, 2, 4, ..., n_components of the probe's
             cross-validated score on the first d columns.
         """
+        self._validate_params()
         y = np.asarray(y)
         probe = self.probe
         if probe is None:

@@ -36,16 +36,17 @@ from threadpoolctl import threadpool_limits
 
 from . import __version__
 from ._embedding import ContextureEmbedding
-from ._linalg import DENSE_MAX_SIDE
-from ._scorer import LabelledProbeScorer
-from ._spectrum import context_spectrum
+from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, RBFContext
-from .contexts._kernel import DENSE_MAX_SAMPLES
+from .linalg import DENSE_MAX_SIDE
 from .metrics import feature_prediction, probe_dims, tau_curve, tau_regime
 
 DEFAULT_K = (5, 10, 20, 50, 100)
 DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
 METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
+#: RBFContext(n_neighbors=None) keeps every fit point in every row, which it
+#: allows up to 5,000 fit points (its documented limit); above, the grid truncates.
+RBF_DENSE_MAX_SAMPLES = 5_000
 
 
 def load_dataset(path=None, target=None, *, dropna=False):
@@ -180,7 +181,7 @@ def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAM
         for k in k_grid
         if k < n_samples
     ]
-    truncate = None if n_samples <= DENSE_MAX_SAMPLES else min(200, n_samples - 1)
+    truncate = None if n_samples <= RBF_DENSE_MAX_SAMPLES else min(200, n_samples - 1)
     grid += [
         (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate, n_jobs=n_jobs))
         for g in gamma_grid
@@ -268,7 +269,7 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             context.fit(X_train)
-            s = context_spectrum(context.joint_, max_dim, random_state=random_state).values
+            s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
             taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
             rank = int(np.sum(s > 1e-6))
             n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))

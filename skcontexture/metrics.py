@@ -13,18 +13,17 @@ A *joint* is a nonnegative (n_samples, n_atoms) sparse matrix with joint[i, a] =
 sums are p_X and its column sums p_A. Atoms (or rows) with zero mass are ignored.
 """
 
-import numbers
 import warnings
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.linalg
-import scipy.sparse as sp
-from sklearn.base import clone, is_classifier
-from sklearn.linear_model import RidgeCV
-from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils import check_array
+from sklearn.utils._param_validation import Interval, validate_params
 
+from ._operator import check_embedding as _check_embedding
+from ._operator import check_joint, conditional_second_moment
+from ._proxy import PROBE_ALPHAS, feature_prediction, probe_curve, probe_dims  # noqa: F401
 from ._warn import warn
 
 __all__ = [
@@ -86,24 +85,6 @@ def _check_spectrum(singular_values, *, sort=True):
     return s
 
 
-def _check_embedding(Z, name="Z", min_samples=1, scale_free=False):
-    """Validate an embedding whose second moments must not overflow float64.
-
-    ``scale_free``: the caller's result does not depend on the scale of Z, so an
-    embedding too large for its moments is divided by a power of two (exact).
-    """
-    Z = check_array(Z, dtype=np.float64, input_name=name, ensure_min_samples=min_samples)
-    largest = np.abs(Z).max() if Z.size else 0.0
-    if largest > np.sqrt(np.finfo(np.float64).max / Z.size):
-        if scale_free:
-            return np.ldexp(Z, -np.frexp(largest)[1])
-        raise ValueError(
-            f"{name} has values up to {largest:.3g}: its second moments overflow float64. "
-            f"Scale it first (e.g. {name} / {largest:.3g})."
-        )
-    return Z
-
-
 def _check_weights(sample_weight, n_samples):
     """Return weights summing to 1 (uniform when ``sample_weight`` is None)."""
     if sample_weight is None:
@@ -119,32 +100,6 @@ def _check_weights(sample_weight, n_samples):
     if total <= 0:
         raise ValueError("sample_weight must have a positive sum.")
     return w / total
-
-
-def _check_joint(joint, name="joint"):
-    """Validate a joint; return a float CSR array summing to 1 (the input is never modified)."""
-    if sp.issparse(joint):
-        J = sp.csr_array(joint)
-    else:
-        arr = np.asarray(joint)
-        if arr.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D (sparse) matrix, got shape {arr.shape}.")
-        J = sp.csr_array(arr)
-    J = J.astype(np.float64)
-    if not np.all(np.isfinite(J.data)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    if np.any(J.data < 0):
-        raise ValueError(f"{name} must be nonnegative.")
-    total = J.sum()
-    if not total > 0:
-        raise ValueError(f"{name} must have a positive sum.")
-    if total != 1.0:
-        J = J / total
-    return J
-
-
-def _marginals(J):
-    return np.asarray(J.sum(axis=1)).ravel(), np.asarray(J.sum(axis=0)).ravel()
 
 
 def _weighted_whiten(Z, weights, ridge=0.0, rtol=_WHITEN_RTOL):
@@ -173,13 +128,14 @@ def _effective_rank(values, eps):
     return float(np.exp(-np.sum(p * np.log(p))))
 
 
-def _check_nonnegative_scalar(value, name, strictly_positive=False):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value!r}.")
-    if value < 0 or (strictly_positive and value == 0):
-        bound = "> 0" if strictly_positive else ">= 0"
-        raise ValueError(f"{name} must be {bound}, got {value!r}.")
-    return float(value)
+#: Parameter constraints shared by the metrics (finite: the upper bound is open).
+_NONNEGATIVE = Interval(Real, 0, np.inf, closed="left")
+_POSITIVE = Interval(Real, 0, np.inf, closed="neither")
+_SPECTRUM_PARAMS = {
+    "singular_values": ["array-like"],
+    "beta": [_NONNEGATIVE],
+    "max_dim": [Interval(Integral, 2, None, closed="left")],
+}
 
 
 # ------------------------------------------------------------------------------------------------
@@ -187,6 +143,10 @@ def _check_nonnegative_scalar(value, name, strictly_positive=False):
 # ------------------------------------------------------------------------------------------------
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau_curve(singular_values, beta=1.0, max_dim=512):
     """Curve tau_d of the context-evaluation metric tau, and its minimiser.
 
@@ -223,9 +183,7 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     s = _check_spectrum(singular_values)
     if s.size < 2:
         raise ValueError(f"tau needs at least 2 singular values (s_1, s_2), got {s.size}.")
-    beta = _check_nonnegative_scalar(beta, "beta")
-    if isinstance(max_dim, bool) or not isinstance(max_dim, numbers.Integral) or max_dim < 2:
-        raise ValueError(f"max_dim must be an integer >= 2, got {max_dim!r}.")
+    beta = float(beta)
     d0 = min(int(max_dim), s.size)
     s = s[:d0]
     s2 = s**2
@@ -257,6 +215,10 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     return taus, int(np.argmin(taus)) + 1
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau(singular_values, beta=1.0, max_dim=512):
     """Context-evaluation metric tau = min_d tau_d (lower is better).
 
@@ -293,6 +255,10 @@ TAU_BAND_RTOL = 0.02
 TAU_NEAR_ONE = 0.999
 
 
+@validate_params(
+    _SPECTRUM_PARAMS,
+    prefer_skip_nested_validation=True,
+)
 def tau_regime(singular_values, beta=1.0, max_dim=512):
     """Why tau cannot be trusted for this spectrum, or None when it can.
 
@@ -342,6 +308,10 @@ def tau_regime(singular_values, beta=1.0, max_dim=512):
     return None
 
 
+@validate_params(
+    {"singular_values": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def decay_rate(singular_values):
     """Exponential decay rate lambda of the spectrum: log(s_i^2) ~ c - lambda * i.
 
@@ -378,6 +348,15 @@ def decay_rate(singular_values):
     return float(-slope)
 
 
+@validate_params(
+    {
+        "embedding": "no_validation",  # an array, or a fitted estimator: checked below
+        "y": ["array-like"],
+        "singular_values": ["array-like", None],
+        "sample_weight": ["array-like", None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def compatibility(embedding, y, singular_values=None, sample_weight=None):
     """Compatibility rho^2 of a target with a context, from the top-d singular functions.
 
@@ -428,7 +407,7 @@ def compatibility(embedding, y, singular_values=None, sample_weight=None):
             )
         Z = _check_embedding(estimator.embedding_, name="embedding_")
         singular_values = estimator.singular_values_
-        p_x = _marginals(_check_joint(joint, name="context_.joint_"))[0]
+        p_x = check_joint(joint, name="context_.joint_")[1]
         if p_x.shape[0] != Z.shape[0]:
             raise ValueError(
                 f"context_.joint_ has {p_x.shape[0]} rows but embedding_ has {Z.shape[0]}."
@@ -491,6 +470,10 @@ def _whiten_pair(Z1, Z2, weights):
     return X1, X2
 
 
+@validate_params(
+    {"Z1": ["array-like"], "Z2": ["array-like"], "sample_weight": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def cca_alignment(Z1, Z2, sample_weight=None):
     """Mean squared canonical correlation between two embeddings of the same rows.
 
@@ -526,6 +509,14 @@ def cca_alignment(Z1, Z2, sample_weight=None):
     return float(np.mean(np.clip(corr, 0.0, 1.0) ** 2))
 
 
+@validate_params(
+    {
+        "Z1": ["array-like"],
+        "Z2": ["array-like"],
+        "k": [Interval(Integral, 1, None, closed="left")],
+    },
+    prefer_skip_nested_validation=True,
+)
 def mutual_knn_alignment(Z1, Z2, k=10):
     """Mutual k-nearest-neighbour overlap of two embeddings of the same rows, after PCA-whitening.
 
@@ -550,7 +541,7 @@ def mutual_knn_alignment(Z1, Z2, k=10):
     n = Z1.shape[0]
     if Z2.shape[0] != n:
         raise ValueError(f"Z1 and Z2 must have the same rows, got {n} and {Z2.shape[0]}.")
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or not 1 <= k < n:
+    if not k < n:
         raise ValueError(f"k must be an integer in [1, n_samples - 1] = [1, {n - 1}], got {k!r}.")
     X1, X2 = _whiten_pair(Z1, Z2, np.full(n, 1.0 / n))
     neighbours = [
@@ -569,6 +560,10 @@ def mutual_knn_alignment(Z1, Z2, k=10):
 # ------------------------------------------------------------------------------------------------
 
 
+@validate_params(
+    {"Z": ["array-like"], "eps": [_NONNEGATIVE]},
+    prefer_skip_nested_validation=True,
+)
 def rankme(Z, eps=1e-7):
     """RankMe effective rank of an embedding.
 
@@ -592,7 +587,6 @@ def rankme(Z, eps=1e-7):
        self-supervised representations by their rank", ICML 2023.
     """
     Z = _check_embedding(Z, scale_free=True)
-    eps = _check_nonnegative_scalar(eps, "eps")
     sigma = scipy.linalg.svd(Z, compute_uv=False)
     if not sigma.sum() > 0:
         warn("Z is all zeros: RankMe is 0.", UserWarning)
@@ -600,6 +594,10 @@ def rankme(Z, eps=1e-7):
     return _effective_rank(sigma, eps)
 
 
+@validate_params(
+    {"Z": ["array-like"], "fit_range": ["array-like", None]},
+    prefer_skip_nested_validation=True,
+)
 def alpha_req(Z, fit_range=None):
     """alpha-ReQ: power-law decay exponent of the covariance spectrum of an embedding.
 
@@ -662,6 +660,15 @@ def alpha_req(Z, fit_range=None):
     return float(coef[0])
 
 
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "joint": ["array-like", "sparse matrix"],
+        "delta": [_POSITIVE],
+        "eps": [_NONNEGATIVE],
+    },
+    prefer_skip_nested_validation=True,
+)
 def lidar(Z, joint, delta=1e-4, eps=1e-8):
     """LiDAR effective rank, each fit row being a surrogate class whose views are its context atoms.
 
@@ -698,16 +705,13 @@ def lidar(Z, joint, delta=1e-4, eps=1e-8):
        architectures", ICLR 2024.
     """
     Z = _check_embedding(Z)
-    J = _check_joint(joint)
+    J, p_x, p_a = check_joint(joint)
     n = Z.shape[0]
     if J.shape != (n, n):
         raise ValueError(
             "lidar needs the context atoms to be the fit rows: joint must have shape "
             f"(n_samples, n_samples) = ({n}, {n}) matching Z, got {J.shape}."
         )
-    delta = _check_nonnegative_scalar(delta, "delta", strictly_positive=True)
-    eps = _check_nonnegative_scalar(eps, "eps")
-    p_x, p_a = _marginals(J)
     rows = p_x > 0
 
     centre = p_a @ Z  # = sum_i p_X[i] m_i
@@ -733,22 +737,29 @@ def lidar(Z, joint, delta=1e-4, eps=1e-8):
 # ------------------------------------------------------------------------------------------------
 
 
-def _whitened_between(Z, joint, ridge):
-    """Return W^T B W, with Z̃ W the whitened Z under p_X (and ``ridge``), B = Cov_{P_A}[T* Z]."""
-    Z = _check_embedding(Z, scale_free=ridge == 0)
-    J = _check_joint(joint)
+def _whitened_between(Z, joint, alpha):
+    """Return W^T B W, with Z̃ W the whitened Z under p_X (with the relative ridge ``alpha``),
+    B = Cov_{P_A}[T* Z]."""
+    Z = _check_embedding(Z, scale_free=True)
+    J, p_x, p_a = check_joint(joint)
     if J.shape[0] != Z.shape[0]:
         raise ValueError(f"joint has {J.shape[0]} rows but Z has {Z.shape[0]}.")
-    p_x, p_a = _marginals(J)
-    X = _weighted_whiten(Z, p_x, ridge=ridge)
+    if alpha:
+        # a ridge relative to each column's variance: alpha * I in standardised units
+        std = np.sqrt(p_x @ (Z - p_x @ Z) ** 2)
+        Z = Z / np.where(std > 0, std, 1.0)
+    X = _weighted_whiten(Z, p_x, ridge=alpha)
     if X.shape[1] == 0:
         raise ValueError("Z is constant on the rows with positive mass: it has no covariance.")
     atoms = p_a > 0
-    G = (J.T @ X)[atoms]  # p_A(a) (T* X)(a) on atoms with mass
-    B = G.T @ (G / p_a[atoms, None])
+    B = conditional_second_moment(np.ascontiguousarray(X), J[:, atoms], p_a[atoms])
     return (B + B.T) / 2
 
 
+@validate_params(
+    {"Z": ["array-like"], "joint": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def ratio_trace(Z, joint):
     """Ratio trace Tr(C^+ B) of an encoder against a context.
 
@@ -777,11 +788,19 @@ def ratio_trace(Z, joint):
     ----------
     .. [1] R. Zhai et al., "Contextures: Representations from Contexts", ICML 2025. Appendix D.
     """
-    return float(np.trace(_whitened_between(Z, joint, ridge=0.0)))
+    return float(np.trace(_whitened_between(Z, joint, alpha=0.0)))
 
 
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "joint": ["array-like", "sparse matrix"],
+        "alpha": [_NONNEGATIVE],
+    },
+    prefer_skip_nested_validation=True,
+)
 def posthoc_spectrum(Z, joint, alpha=0.0):
-    """Post-hoc spectrum: generalised eigenvalues of B v = lambda (C + alpha I) v, descending.
+    """Post-hoc spectrum: generalised eigenvalues of B v = lambda (C + alpha diag(C)) v, descending.
 
     C and B are as in :func:`ratio_trace`. lambda_i estimates s_i^2 (a lower bound, exact when Z
     spans the top singular functions). The problem is solved in the whitened coordinates of C,
@@ -795,9 +814,10 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     joint : sparse matrix of shape (n_samples, n_atoms)
         Joint P+(x_i, a) (rescaled to sum 1 if needed).
     alpha : float, default=0.0
-        Absolute ridge ``alpha * I`` added to C; >= 0. (The ridge of
-        ``SpectralContextEncoder`` is relative to each feature's variance,
-        ``alpha * diag(C)``: its ``ridge_``.)
+        Ridge relative to each column's variance, ``alpha * diag(C)`` (alpha * I
+        in standardised units); >= 0. The same meaning as the ``alpha`` of
+        :class:`~skcontexture.SpectralContextEncoder`, so the eigenvalues do not
+        depend on the units of the columns of Z.
 
     Returns
     -------
@@ -808,223 +828,6 @@ def posthoc_spectrum(Z, joint, alpha=0.0):
     ----------
     .. [1] R. Zhai et al., "Contextures: Representations from Contexts", ICML 2025. Appendix D.
     """
-    alpha = _check_nonnegative_scalar(alpha, "alpha")
-    lam = scipy.linalg.eigvalsh(_whitened_between(Z, joint, ridge=alpha))
+    alpha = float(alpha)
+    lam = scipy.linalg.eigvalsh(_whitened_between(Z, joint, alpha=alpha))
     return np.clip(lam[::-1], 0.0, 1.0)
-
-
-# ------------------------------------------------------------------------------------------------
-# Probe metrics: how well the leading columns of an embedding predict a target, out of sample
-# ------------------------------------------------------------------------------------------------
-
-#: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
-PROBE_ALPHAS = np.logspace(-4, 5, 10)
-
-
-def probe_dims(n_columns):
-    """The nested dimensions a probe curve visits: 1, 2, 4, ... and ``n_columns``."""
-    dims = [2**i for i in range(int(np.log2(max(int(n_columns), 1))) + 1)]
-    if dims[-1] != n_columns:
-        dims.append(int(n_columns))
-    return dims
-
-
-def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
-    """Cross-validated score of a linear probe on the leading d columns of an embedding.
-
-    For each d in ``dims`` the probe is fitted on the first d columns of ``Z`` by
-    cross-fitting (every row is predicted by a probe fitted on the other folds) and the
-    out-of-fold predictions are scored: R^2 (uniform average over the columns of ``y``)
-    for a regressor, accuracy for a classifier. The embedding's columns are taken in the
-    order given (for contexture embeddings: by decreasing singular value), so the curve
-    is the downstream score as a function of the embedding dimension.
-
-    Parameters
-    ----------
-    Z : array-like of shape (n_samples, n_components)
-        Embedding of rows that the representation was *not* fitted on (or fitted
-        without their targets).
-    y : array-like of shape (n_samples,) or (n_samples, n_targets)
-        Targets: class labels for a classifier probe, numbers for a regressor.
-    probe : estimator, default=None
-        A scikit-learn regressor or classifier; None means ``RidgeCV`` over
-        ``PROBE_ALPHAS`` (regulariser by leave-one-out) for numeric ``y``.
-    cv : int, default=2
-        Number of folds (stratified for a classifier, and then at most the number of
-        rows of the rarest class).
-    dims : sequence of int, default=None
-        Dimensions to visit; None means :func:`probe_dims` (1, 2, 4, ..., n_components).
-    random_state : int, default=0
-        Seed of the fold assignment.
-
-    Returns
-    -------
-    dims : ndarray of int
-    scores : ndarray of float
-        Out-of-fold score for each dimension (greater is better).
-
-    See Also
-    --------
-    feature_prediction : this curve with the inputs themselves as targets.
-    """
-    Z = _check_embedding(Z, min_samples=2)
-    n, d_max = Z.shape
-    if isinstance(cv, bool) or not isinstance(cv, numbers.Integral) or cv < 2:
-        raise ValueError(f"cv must be an integer >= 2, got {cv!r}.")
-    probe = RidgeCV(alphas=PROBE_ALPHAS) if probe is None else probe
-    classify = is_classifier(probe)
-    y = np.asarray(y)
-    if y.shape[0] != n:
-        raise ValueError(f"y has {y.shape[0]} rows but Z has {n}.")
-    if classify:
-        _, counts = np.unique(y, return_counts=True)
-        if counts.size < 2:
-            raise ValueError("A classifier probe needs at least 2 classes in y.")
-        if counts.min() < 2:
-            raise ValueError(
-                "A class of y has a single row, which no fold can both train and test on: "
-                "give at least 2 rows of every class."
-            )
-        # classes rarer than cv rows: as many folds as the rarest class has rows
-        folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True,
-                                random_state=random_state)
-    else:
-        y = np.asarray(y, dtype=np.float64)
-        if not np.all(np.isfinite(y)):
-            raise ValueError("y contains NaN or infinity.")
-        if n < 2 * cv:
-            raise ValueError(f"{n} rows are too few for a {cv}-fold probe; give at least {2 * cv}.")
-        folds = KFold(cv, shuffle=True, random_state=random_state)
-    dims = probe_dims(d_max) if dims is None else [int(d) for d in dims]
-    if not dims or min(dims) < 1 or max(dims) > d_max:
-        raise ValueError(f"dims must lie in [1, {d_max}], got {dims!r}.")
-    scores = np.empty(len(dims))
-    for j, d in enumerate(dims):
-        # n_jobs=1: under joblib's dask backend None would make every fold a cluster task
-        pred = cross_val_predict(clone(probe), Z[:, :d], y, cv=folds, n_jobs=1)
-        if classify:
-            scores[j] = np.mean(pred == y)
-        else:
-            y2 = y.reshape(n, -1)
-            resid = ((pred.reshape(n, -1) - y2) ** 2).sum(axis=0)
-            total = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
-            ok = total > 0
-            scores[j] = float(np.mean(1.0 - resid[ok] / total[ok])) if ok.any() else 0.0
-    return np.asarray(dims), scores
-
-
-def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, random_state=0,
-                       return_dim=False):
-    """Leave-features-out prediction: a label-free proxy task that scores a context.
-
-    The features of X are split into ``n_groups`` random groups. For each group, a clone
-    of ``estimator`` (a contexture estimator: its context and ``n_components``) is fitted
-    on the fit rows *without that group's features*, embeds the held-out rows, and a
-    ridge probe (regulariser by leave-one-out) on the leading d columns predicts the
-    held-out rows' standardised features of the group, by ``cv``-fold cross-fitting. The
-    score is the out-of-fold R^2 averaged over all features, maximised over
-    d = 1, 2, 4, ..., n_components.
-
-    Each group is a downstream task of the same form as the user's: a quantity the
-    representation did not see, predicted by a linear probe on new rows. A context that
-    is too weak loses the structure shared by the features; one that is too strong
-    memorises its fit rows and extends to new rows through a few noisy neighbours. Unlike
-    predicting the features the context was built on, leaving them out neither rewards
-    the strongest contexts (a new row's neighbours were chosen by the target feature
-    itself) nor representations that are linear in X (a linear map recovers X exactly).
-
-    Parameters
-    ----------
-    estimator : estimator
-        An (unfitted or fitted) estimator with ``fit`` and ``transform`` whose output
-        columns are ordered by importance: a ContextureEmbedding or
-        SpectralContextEncoder. Only its parameters are used.
-    X : array-like of shape (n_samples, n_features)
-        The fit rows. When ``X_held`` is None, X is split at random into halves: fit
-        rows and held-out rows.
-    X_held : array-like of shape (n_held, n_features), default=None
-        Held-out rows (not among the fit rows).
-    y : array-like of shape (n_samples,), default=None
-        Targets of the fit rows, passed to the estimator's ``fit`` (for contexts
-        that use them, such as ``LabelContext``); the proxy task itself uses no label.
-    n_groups : int, default=4
-        Number of feature groups (at most n_features).
-    cv : int, default=2
-        Folds of the probe's cross-fitting over the held-out rows.
-    random_state : int, default=0
-        Seed of the row split, the feature groups and the folds.
-    return_dim : bool, default=False
-        Also return the best d.
-
-    Returns
-    -------
-    r2 : float
-        The best mean out-of-fold R^2 (at most 1; greater is better).
-    best_dim : int
-        Only when ``return_dim``.
-
-    See Also
-    --------
-    probe_curve : the probe's score for each d, for any target.
-
-    Examples
-    --------
-    >>> from sklearn.datasets import load_iris
-    >>> from sklearn.preprocessing import StandardScaler
-    >>> from skcontexture import ContextureEmbedding, KNNContext
-    >>> from skcontexture.metrics import feature_prediction
-    >>> X = StandardScaler().fit_transform(load_iris().data)
-    >>> r2 = feature_prediction(ContextureEmbedding(KNNContext(10)), X)
-    >>> bool(0.3 < r2 <= 1.0)
-    True
-    """
-    X = check_array(X, accept_sparse="csr", dtype=np.float64, input_name="X",
-                    ensure_min_samples=4)
-    if X.shape[1] < 2:
-        raise ValueError(
-            "feature_prediction leaves groups of features out and predicts them from the "
-            f"others: it needs at least 2 features, got {X.shape[1]}."
-        )
-    if isinstance(n_groups, bool) or not isinstance(n_groups, numbers.Integral) or n_groups < 2:
-        raise ValueError(f"n_groups must be an integer >= 2, got {n_groups!r}.")
-    rng = np.random.RandomState(random_state)
-    if y is not None:
-        y = np.asarray(y)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
-    if X_held is None:
-        order = rng.permutation(X.shape[0])
-        half = X.shape[0] // 2
-        fit_rows, held_rows = np.sort(order[:half]), np.sort(order[half:])
-        X, X_held = X[fit_rows], X[held_rows]
-        y = None if y is None else y[fit_rows]
-    else:
-        X_held = check_array(X_held, accept_sparse="csr", dtype=np.float64, input_name="X_held",
-                             ensure_min_samples=2 * cv)
-        if X_held.shape[1] != X.shape[1]:
-            raise ValueError(
-                f"X_held has {X_held.shape[1]} features but X has {X.shape[1]}."
-            )
-    n_features = X.shape[1]
-    targets = X_held.toarray() if sp.issparse(X_held) else X_held
-    std = targets.std(axis=0)
-    informative = std > 1e-12 * max(1.0, float(np.abs(targets).max()))
-    if not informative.any():
-        raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
-    groups = np.array_split(rng.permutation(n_features), min(int(n_groups), n_features))
-    total, weight, dims = None, 0, None
-    for group in groups:
-        group = np.sort(group)
-        predicted = group[informative[group]]
-        if predicted.size == 0:
-            continue
-        keep = np.setdiff1d(np.arange(n_features), group)
-        model = clone(estimator).fit(X[:, keep], y)
-        Z = model.transform(X_held[:, keep])
-        Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
-        dims, scores = probe_curve(Z, Y, cv=cv, random_state=random_state)
-        total = scores * predicted.size if total is None else total + scores * predicted.size
-        weight += predicted.size
-    curve = total / weight
-    best = int(np.argmax(curve))
-    return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])

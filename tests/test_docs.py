@@ -7,6 +7,7 @@ import pytest
 
 import skcontexture
 import skcontexture.contexts
+import skcontexture.linalg
 import skcontexture.metrics
 import skcontexture.plotting
 import skcontexture.utils.estimator_checks
@@ -16,8 +17,8 @@ API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 
 @pytest.mark.parametrize(
     "module",
-    [skcontexture, skcontexture.contexts, skcontexture.metrics, skcontexture.plotting,
-     skcontexture.utils.estimator_checks],
+    [skcontexture, skcontexture.contexts, skcontexture.linalg, skcontexture.metrics,
+     skcontexture.plotting, skcontexture.utils.estimator_checks],
     ids=lambda module: module.__name__,
 )
 def test_api_reference_lists_every_public_name(module):

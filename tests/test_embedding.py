@@ -280,3 +280,20 @@ def test_negative_n_jobs_still_means_all_cores():
     a = ContextureEmbedding(KNNContext(5, n_jobs=-1), n_jobs=-1, random_state=0).fit_transform(X)
     b = ContextureEmbedding(KNNContext(5), random_state=0).fit_transform(X)
     np.testing.assert_array_equal(a, b)
+
+
+def test_n_iter_is_a_deprecated_alias_of_n_products(blobs):
+    X, _ = blobs
+    emb = ContextureEmbedding(KNNContext(8), n_components=3, solver="chebyshev",
+                              random_state=0).fit(X)
+    assert emb.n_products_ > 0
+    with pytest.warns(FutureWarning, match="n_products_"):
+        assert emb.n_iter_ == emb.n_products_
+
+
+def test_score_is_the_default_scorer(blobs):
+    from skcontexture import ContextScorer
+
+    X, _ = blobs
+    emb = ContextureEmbedding(KNNContext(8), n_components=4, random_state=0).fit(X[:150])
+    assert emb.score(X[150:]) == ContextScorer()(emb, X[150:])

@@ -310,3 +310,66 @@ def test_connected_components_match_scipy():
         op = ContextOperator(W)
         expected = connected_components(_bipartite(op.Q), directed=False)[0]
         assert op.n_connected_components() == expected
+
+
+# ------------------------------------------------------------------------------------------------
+# the public functions of skcontexture.linalg and the shared solver rule
+# ------------------------------------------------------------------------------------------------
+
+
+def test_top_singular_functions_are_the_embedding():
+    from skcontexture import ContextureEmbedding, KNNContext
+    from skcontexture.linalg import top_singular_functions
+
+    X = make_swiss_roll(400, noise=0.3, random_state=0)[0]
+    emb = ContextureEmbedding(KNNContext(10), n_components=4, random_state=0).fit(X)
+    s, mu, nu = top_singular_functions(emb.context_.joint_, 4, random_state=0)
+    assert_allclose(s, emb.singular_values_, rtol=1e-10)
+    assert_allclose(nu, emb.atom_functions_, atol=1e-8)
+    assert_allclose(mu, emb.embedding_, atol=1e-8)  # the Nystrom extension is mu on fit rows
+    with pytest.raises(ValueError, match="n_components=400 must be at most 399"):
+        top_singular_functions(emb.context_.joint_, 400)
+    with pytest.raises(ValueError, match="'solver' parameter of top_singular_functions"):
+        top_singular_functions(emb.context_.joint_, 4, solver="randomized")
+
+
+def test_functions_are_zero_where_there_is_no_mass():
+    from skcontexture.linalg import top_singular_functions
+
+    W = _random_joint(60, 40, seed=3)
+    s, mu, nu = top_singular_functions(W, 3, solver="dense")
+    assert mu.shape == (60, 3) and nu.shape == (40, 3)
+    assert not mu[[0, 7, 30]].any() and not nu[[1, 13, 39]].any()
+
+
+@pytest.mark.parametrize(
+    "short, k, expected", [(1000, 8, "dense"), (1001, 8, "chebyshev"), (2048, 512, "dense"),
+                           (2049, 512, "chebyshev")],
+)
+def test_one_auto_rule_for_triplets_and_values(short, k, expected):
+    assert _linalg.choose_solver("auto", short, k) == expected
+    values = "dense" if expected == "dense" else "randomized"
+    assert _linalg.choose_solver("auto", short, k, iterative="randomized") == values
+
+
+def test_one_dense_limit_for_triplets_and_values():
+    big = _linalg.DENSE_MAX_SIDE + 1
+    with pytest.raises(ValueError, match="solver='dense' .* use solver='chebyshev'"):
+        _linalg.choose_solver("dense", big, 4)
+    with pytest.raises(ValueError, match="solver='dense' .* use solver='randomized'"):
+        _linalg.choose_solver("dense", big, 4, iterative="randomized")
+
+
+def test_the_spectrum_stops_on_the_callers_rule():
+    from skcontexture.linalg import context_spectrum
+
+    W = _knn_joint(1500, 10)
+    seen = []
+
+    def rule(values):
+        seen.append(values.size)
+        return 1.0  # settled from the start: one block is added, then it stops
+
+    spectrum = context_spectrum(W, 64, solver="randomized", stopping_rule=rule, random_state=0)
+    assert spectrum.solver == "randomized" and spectrum.n_iter == 1
+    assert seen == [64, 64]

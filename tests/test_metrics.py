@@ -470,3 +470,14 @@ def test_decay_rate_of_tiny_values_is_finite():
 def test_spectrum_metrics_reject_complex_values():
     with pytest.raises(TypeError, match="must be real"):
         tau(np.array([0.5 + 0j, 0.2]))
+
+
+def test_posthoc_ridge_is_relative_to_each_columns_variance(context):
+    # alpha means what the encoder's alpha means: alpha * diag(C), so units do not matter
+    joint, mu, s, p_x = context
+    Z = np.random.default_rng(12).normal(size=(joint.shape[0], 5))
+    scales = np.array([1e-6, 1.0, 3.0, 1e4, 1e9])
+    ridged = posthoc_spectrum(Z, joint, alpha=1e-2)
+    np.testing.assert_allclose(posthoc_spectrum(Z * scales + 7.0, joint, alpha=1e-2), ridged,
+                               rtol=1e-9, atol=1e-12)
+    assert np.all(ridged <= posthoc_spectrum(Z, joint) + 1e-12)

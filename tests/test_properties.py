@@ -113,8 +113,12 @@ def _unclean(exc):
         if linecache.getline(filename, lineno).lstrip().startswith("raise"):
             return None
         return f"raised by a call inside {module}, not by the library:\n{detail}"
-    validating = [i for i, (name, _, _) in enumerate(frames) if name in SKLEARN_VALIDATION]
-    if validating and all(name.startswith("sklearn.utils") for name, _, _ in frames[validating[0]:]):
+    # the innermost frames, all in sklearn.utils, must include a validation module (an
+    # outer validate_params wrapper of the library's function does not count)
+    tail = len(frames)
+    while tail > 0 and frames[tail - 1][0].startswith("sklearn.utils"):
+        tail -= 1
+    if any(name in SKLEARN_VALIDATION for name, _, _ in frames[tail:]):
         return None
     return f"raised inside {module}, not by skcontexture or scikit-learn's validation:\n{detail}"
 

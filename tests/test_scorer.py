@@ -1,4 +1,4 @@
-"""ContextScorer, the spectrum up to d0 (skcontexture._spectrum) and ContextureEmbedding.score."""
+"""ContextScorer, the spectrum up to d0 (skcontexture.linalg) and ContextureEmbedding.score."""
 
 import warnings
 
@@ -15,11 +15,12 @@ from skcontexture import (
     ContextureEmbedding,
     CooccurrenceContext,
     KNNContext,
+    LabelledProbeScorer,
     RBFContext,
     SpectralContextEncoder,
     UntrustedTauWarning,
 )
-from skcontexture._spectrum import context_spectrum, subsample_spectrum
+from skcontexture.linalg import context_spectrum, subsample_spectrum
 from skcontexture.metrics import alpha_req, decay_rate, lidar, rankme, tau
 
 from ._reference import dense_singular_functions
@@ -48,8 +49,8 @@ def digits():
 def test_dense_spectrum_is_exact(blobs, context):
     joint = context.fit(blobs).joint_
     s_ref = dense_singular_functions(joint)[0]
-    spectrum = context_spectrum(joint, 100, method="dense")
-    assert spectrum.exact and spectrum.method == "dense"
+    spectrum = context_spectrum(joint, 100, solver="dense")
+    assert spectrum.exact and spectrum.solver == "dense"
     np.testing.assert_allclose(spectrum.values, s_ref[:100], atol=1e-10)
 
 
@@ -57,7 +58,7 @@ def test_dense_spectrum_of_rectangular_context():
     counts = np.random.RandomState(0).poisson(2.0, size=(120, 40)).astype(float)
     joint = CooccurrenceContext().fit(counts).joint_
     s_ref = dense_singular_functions(joint)[0]
-    values = context_spectrum(joint, 512, method="dense").values
+    values = context_spectrum(joint, 512, solver="dense").values
     assert values.size == 39  # min(n, m) - 1
     np.testing.assert_allclose(values, s_ref[:39], atol=1e-10)
 
@@ -67,8 +68,8 @@ def test_randomized_spectrum_matches_exact_tau():
     # (measured: < 0.2%) with d0 = 512, on a sample where the exact spectrum is computable.
     X, _ = make_blobs(n_samples=2500, centers=6, n_features=8, cluster_std=3.0, random_state=1)
     joint = KNNContext(10).fit(X).joint_
-    exact = context_spectrum(joint, 512, method="dense").values
-    approx = context_spectrum(joint, 512, method="randomized", random_state=0)
+    exact = context_spectrum(joint, 512, solver="dense").values
+    approx = context_spectrum(joint, 512, solver="randomized", random_state=0)
     assert approx.values.shape == exact.shape
     assert abs(tau(approx.values) - tau(exact)) <= 0.05 * tau(exact)
     assert abs(tau(approx.values) - tau(exact)) <= 0.01 * tau(exact)
@@ -79,20 +80,20 @@ def test_randomized_spectrum_matches_exact_tau():
 
 def test_auto_method_policy(blobs):
     joint = KNNContext(10).fit(blobs).joint_
-    assert context_spectrum(joint, 50).method == "dense"
+    assert context_spectrum(joint, 50).solver == "dense"
 
 
 def test_spectrum_input_validation(blobs):
     joint = KNNContext(10).fit(blobs).joint_
-    with pytest.raises(ValueError, match="method must be"):
-        context_spectrum(joint, 10, method="bogus")
+    with pytest.raises(ValueError, match="solver.*must be"):
+        context_spectrum(joint, 10, solver="bogus")
     with pytest.raises(ValueError, match="max_dim"):
         context_spectrum(joint, 0)
 
 
 def test_subsample_spectrum_runs(blobs):
     spectrum = subsample_spectrum(KNNContext(20), blobs, 50, n_subsample=150, random_state=0)
-    assert spectrum.method == "subsample" and not spectrum.exact
+    assert spectrum.solver == "subsample" and not spectrum.exact
     assert spectrum.values.shape == (50,)
 
 
@@ -191,7 +192,7 @@ def test_errors(blobs):
         ContextScorer()(emb, blobs[:, :2])
     with pytest.raises(ValueError, match="X has 2 features"):
         emb.score(blobs[:, :2])
-    with pytest.raises(ValueError, match="metric must be"):
+    with pytest.raises(ValueError, match="'metric' parameter of ContextScorer must be"):
         ContextScorer("accuracy")(emb, blobs)
     with pytest.raises(ValueError, match="no fitted contexture step"):
         ContextScorer()(StandardScaler().fit(blobs), blobs)
@@ -199,7 +200,7 @@ def test_errors(blobs):
 
 def test_repr():
     assert repr(ContextScorer()) == "ContextScorer()"
-    assert repr(ContextScorer("rankme", max_dim=64)) == "ContextScorer(metric='rankme', max_dim=64)"
+    assert repr(ContextScorer("rankme", max_dim=64)) == "ContextScorer(max_dim=64, metric='rankme')"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -313,8 +314,29 @@ def test_randomized_spectrum_of_rectangular_context(shape):
     counts[:, 0] += 1  # no empty row or column
     counts[0, :] += 1
     joint = CooccurrenceContext().fit(counts).joint_
-    exact = context_spectrum(joint, 100, method="dense").values
-    approx = context_spectrum(joint, 100, method="randomized", random_state=0).values
+    exact = context_spectrum(joint, 100, solver="dense").values
+    approx = context_spectrum(joint, 100, solver="randomized", random_state=0).values
     assert abs(tau(approx) - tau(exact)) <= 0.01 * tau(exact)
     # a random count matrix has a flat (slowly converging) spectrum: a looser check
     np.testing.assert_allclose(approx[:20], exact[:20], rtol=2e-3)
+
+
+def test_method_is_a_deprecated_alias_of_solver(blobs):
+    emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs)
+    expected = ContextScorer("tau", max_dim=64, solver="randomized")(emb, blobs)
+    old = ContextScorer("tau", max_dim=64, method="randomized")
+    with pytest.warns(FutureWarning, match="renamed `solver`.*solver='randomized'"):
+        assert old(emb, blobs) == expected
+    assert "method" not in repr(ContextScorer(solver="dense"))
+    with pytest.raises(ValueError, match="'method' parameter of ContextScorer"):
+        ContextScorer(method="bogus")(emb, blobs)
+
+
+def test_scorers_are_cloned_like_estimators():
+    from sklearn.base import clone
+
+    scorer = ContextScorer("tau", max_dim=64, solver="dense")
+    assert clone(scorer).get_params() == scorer.get_params()
+    assert repr(LabelledProbeScorer(cv=3)) == "LabelledProbeScorer(cv=3)"
+    with pytest.raises(ValueError, match="'cv' parameter of LabelledProbeScorer"):
+        LabelledProbeScorer(cv=1).score_embedding(np.zeros((4, 2)), [0, 1, 0, 1])

@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from skcontexture import ContextureEmbedding, _linalg
 from skcontexture._linalg import SINGLE_MIN_SIDE, top_singular_triplets
 from skcontexture._operator import ContextOperator
-from skcontexture._spectrum import context_spectrum
+from skcontexture.linalg import context_spectrum
 from skcontexture.contexts import GaussianNoiseContext, KNNContext
 
 from ._reference import dense_singular_functions
@@ -64,7 +64,7 @@ def test_dense_returns_k_triplets_on_a_spectrum_clustered_at_one(k):
         s, U, V, _ = top_singular_triplets(op, k, solver="dense")
     assert_allclose(s, 1.0, atol=1e-12)
     _assert_consistent(op, s, U, V)
-    assert len(context_spectrum(_noise_joint(), k, method="dense").values) == k
+    assert len(context_spectrum(_noise_joint(), k, solver="dense").values) == k
 
 
 def test_clustered_spectrum_stalls_early_and_warns():

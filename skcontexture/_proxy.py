@@ -1,0 +1,262 @@
+"""The label-free proxy task and the probes it is scored with.
+
+A linear probe's cross-validated score on the leading d columns of an
+embedding (:func:`probe_curve`), and the leave-features-out task built on it
+(:func:`feature_prediction`), the default label-free score of a contexture
+estimator (:func:`label_free_score`, behind ``ContextureEmbedding.score`` and
+``ContextScorer``). Both public functions are exported by
+:mod:`skcontexture.metrics`. They use only an estimator's ``fit`` and
+``transform``, so the estimators themselves can score with them.
+"""
+
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.base import clone, is_classifier
+from sklearn.linear_model import RidgeCV
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
+from sklearn.utils import check_array, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+
+from ._operator import check_embedding
+
+#: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
+PROBE_ALPHAS = np.logspace(-4, 5, 10)
+
+
+def probe_dims(n_columns):
+    """The nested dimensions a probe curve visits: 1, 2, 4, ... and ``n_columns``."""
+    dims = [2**i for i in range(int(np.log2(max(int(n_columns), 1))) + 1)]
+    if dims[-1] != n_columns:
+        dims.append(int(n_columns))
+    return dims
+
+
+@validate_params(
+    {
+        "Z": ["array-like"],
+        "y": ["array-like"],
+        "probe": [HasMethods(["fit", "predict"]), None],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "dims": ["array-like", None],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=False,
+)
+def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
+    """Cross-validated score of a linear probe on the leading d columns of an embedding.
+
+    For each d in ``dims`` the probe is fitted on the first d columns of ``Z`` by
+    cross-fitting (every row is predicted by a probe fitted on the other folds) and the
+    out-of-fold predictions are scored: R^2 (uniform average over the columns of ``y``)
+    for a regressor, accuracy for a classifier. The embedding's columns are taken in the
+    order given (for contexture embeddings: by decreasing singular value), so the curve
+    is the downstream score as a function of the embedding dimension.
+
+    Parameters
+    ----------
+    Z : array-like of shape (n_samples, n_components)
+        Embedding of rows that the representation was *not* fitted on (or fitted
+        without their targets).
+    y : array-like of shape (n_samples,) or (n_samples, n_targets)
+        Targets: class labels for a classifier probe, numbers for a regressor.
+    probe : estimator, default=None
+        A scikit-learn regressor or classifier; None means ``RidgeCV`` over
+        ``PROBE_ALPHAS`` (regulariser by leave-one-out) for numeric ``y``.
+    cv : int, default=2
+        Number of folds (stratified for a classifier, and then at most the number of
+        rows of the rarest class).
+    dims : sequence of int, default=None
+        Dimensions to visit; None means :func:`probe_dims` (1, 2, 4, ..., n_components).
+    random_state : int, default=0
+        Seed of the fold assignment.
+
+    Returns
+    -------
+    dims : ndarray of int
+    scores : ndarray of float
+        Out-of-fold score for each dimension (greater is better).
+
+    See Also
+    --------
+    feature_prediction : this curve with the inputs themselves as targets.
+    """
+    Z = check_embedding(Z, min_samples=2)
+    n, d_max = Z.shape
+    probe = RidgeCV(alphas=PROBE_ALPHAS) if probe is None else probe
+    classify = is_classifier(probe)
+    y = np.asarray(y)
+    if y.shape[0] != n:
+        raise ValueError(f"y has {y.shape[0]} rows but Z has {n}.")
+    if classify:
+        _, counts = np.unique(y, return_counts=True)
+        if counts.size < 2:
+            raise ValueError("A classifier probe needs at least 2 classes in y.")
+        if counts.min() < 2:
+            raise ValueError(
+                "A class of y has a single row, which no fold can both train and test on: "
+                "give at least 2 rows of every class."
+            )
+        # classes rarer than cv rows: as many folds as the rarest class has rows
+        folds = StratifiedKFold(min(cv, int(counts.min())), shuffle=True,
+                                random_state=random_state)
+    else:
+        y = np.asarray(y, dtype=np.float64)
+        if not np.all(np.isfinite(y)):
+            raise ValueError("y contains NaN or infinity.")
+        if n < 2 * cv:
+            raise ValueError(f"{n} rows are too few for a {cv}-fold probe; give at least {2 * cv}.")
+        folds = KFold(cv, shuffle=True, random_state=random_state)
+    dims = probe_dims(d_max) if dims is None else [int(d) for d in dims]
+    if not dims or min(dims) < 1 or max(dims) > d_max:
+        raise ValueError(f"dims must lie in [1, {d_max}], got {dims!r}.")
+    scores = np.empty(len(dims))
+    for j, d in enumerate(dims):
+        # n_jobs=1: under joblib's dask backend None would make every fold a cluster task
+        pred = cross_val_predict(clone(probe), Z[:, :d], y, cv=folds, n_jobs=1)
+        if classify:
+            scores[j] = np.mean(pred == y)
+        else:
+            y2 = y.reshape(n, -1)
+            resid = ((pred.reshape(n, -1) - y2) ** 2).sum(axis=0)
+            total = ((y2 - y2.mean(axis=0)) ** 2).sum(axis=0)
+            ok = total > 0
+            scores[j] = float(np.mean(1.0 - resid[ok] / total[ok])) if ok.any() else 0.0
+    return np.asarray(dims), scores
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["fit", "transform"])],
+        "X": ["array-like", "sparse matrix"],
+        "X_held": ["array-like", "sparse matrix", None],
+        "y": ["array-like", None],
+        "n_groups": [Interval(Integral, 2, None, closed="left")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "random_state": ["random_state"],
+        "return_dim": ["boolean"],
+    },
+    prefer_skip_nested_validation=False,
+)
+def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, random_state=0,
+                       return_dim=False):
+    """Leave-features-out prediction: a label-free proxy task that scores a context.
+
+    The features of X are split into ``n_groups`` random groups. For each group, a clone
+    of ``estimator`` (a contexture estimator: its context and ``n_components``) is fitted
+    on the fit rows *without that group's features*, embeds the held-out rows, and a
+    ridge probe (regulariser by leave-one-out) on the leading d columns predicts the
+    held-out rows' standardised features of the group, by ``cv``-fold cross-fitting. The
+    score is the out-of-fold R^2 averaged over all features, maximised over
+    d = 1, 2, 4, ..., n_components.
+
+    Each group is a downstream task of the same form as the user's: a quantity the
+    representation did not see, predicted by a linear probe on new rows. A context that
+    is too weak loses the structure shared by the features; one that is too strong
+    memorises its fit rows and extends to new rows through a few noisy neighbours. Unlike
+    predicting the features the context was built on, leaving them out neither rewards
+    the strongest contexts (a new row's neighbours were chosen by the target feature
+    itself) nor representations that are linear in X (a linear map recovers X exactly).
+
+    Parameters
+    ----------
+    estimator : estimator
+        An (unfitted or fitted) estimator with ``fit`` and ``transform`` whose output
+        columns are ordered by importance: a ContextureEmbedding or
+        SpectralContextEncoder. Only its parameters are used.
+    X : array-like of shape (n_samples, n_features)
+        The fit rows. When ``X_held`` is None, X is split at random into halves: fit
+        rows and held-out rows.
+    X_held : array-like of shape (n_held, n_features), default=None
+        Held-out rows (not among the fit rows).
+    y : array-like of shape (n_samples,), default=None
+        Targets of the fit rows, passed to the estimator's ``fit`` (for contexts
+        that use them, such as ``LabelContext``); the proxy task itself uses no label.
+    n_groups : int, default=4
+        Number of feature groups (at most n_features).
+    cv : int, default=2
+        Folds of the probe's cross-fitting over the held-out rows.
+    random_state : int, default=0
+        Seed of the row split, the feature groups and the folds.
+    return_dim : bool, default=False
+        Also return the best d.
+
+    Returns
+    -------
+    r2 : float
+        The best mean out-of-fold R^2 (at most 1; greater is better).
+    best_dim : int
+        Only when ``return_dim``.
+
+    See Also
+    --------
+    probe_curve : the probe's score for each d, for any target.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> from skcontexture import ContextureEmbedding, KNNContext
+    >>> from skcontexture.metrics import feature_prediction
+    >>> X = StandardScaler().fit_transform(load_iris().data)
+    >>> r2 = feature_prediction(ContextureEmbedding(KNNContext(10)), X)
+    >>> bool(0.3 < r2 <= 1.0)
+    True
+    """
+    X = check_array(X, accept_sparse="csr", dtype=np.float64, input_name="X",
+                    ensure_min_samples=4)
+    if X.shape[1] < 2:
+        raise ValueError(
+            "feature_prediction leaves groups of features out and predicts them from the "
+            f"others: it needs at least 2 features, got {X.shape[1]}."
+        )
+    rng = np.random.RandomState(random_state)
+    if y is not None:
+        y = np.asarray(y)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(f"y has {y.shape[0]} rows but X has {X.shape[0]}.")
+    if X_held is None:
+        order = rng.permutation(X.shape[0])
+        half = X.shape[0] // 2
+        fit_rows, held_rows = np.sort(order[:half]), np.sort(order[half:])
+        X, X_held = X[fit_rows], X[held_rows]
+        y = None if y is None else y[fit_rows]
+    else:
+        X_held = check_array(X_held, accept_sparse="csr", dtype=np.float64, input_name="X_held",
+                             ensure_min_samples=2 * cv)
+        if X_held.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_held has {X_held.shape[1]} features but X has {X.shape[1]}."
+            )
+    n_features = X.shape[1]
+    targets = X_held.toarray() if sp.issparse(X_held) else X_held
+    std = targets.std(axis=0)
+    informative = std > 1e-12 * max(1.0, float(np.abs(targets).max()))
+    if not informative.any():
+        raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
+    groups = np.array_split(rng.permutation(n_features), min(int(n_groups), n_features))
+    total, weight, dims = None, 0, None
+    for group in groups:
+        group = np.sort(group)
+        predicted = group[informative[group]]
+        if predicted.size == 0:
+            continue
+        keep = np.setdiff1d(np.arange(n_features), group)
+        model = clone(estimator).fit(X[:, keep], y)
+        Z = model.transform(X_held[:, keep])
+        Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
+        dims, scores = probe_curve(Z, Y, cv=cv, random_state=random_state)
+        total = scores * predicted.size if total is None else total + scores * predicted.size
+        weight += predicted.size
+    curve = total / weight
+    best = int(np.argmax(curve))
+    return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])
+
+
+def label_free_score(estimator, X, y=None, *, random_state=0):
+    """The default label-free score of a contexture estimator: :func:`feature_prediction`
+    on ``X``, with ``y`` passed only to estimators whose context is fitted on it
+    (``LabelContext``, ``TargetContext``)."""
+    y = y if get_tags(estimator).target_tags.required else None
+    return feature_prediction(estimator, X, y=y, random_state=random_state)
