@@ -40,7 +40,7 @@ from sklearn.utils import check_array
 
 from ._constraints import n_threads
 from ._kernels import SparseOperator
-from ._operator import _bipartite, _count_components
+from ._operator import _bipartite, _count_components, _scatter
 from ._progress import Progress
 from ._warn import warn
 from .contexts import CooccurrenceContext, KNNContext, RBFContext
@@ -536,6 +536,7 @@ class DaskContextOperator:
         self.p_x = np.concatenate([p[p > 0] for p in p_x])
         self.u0 = np.sqrt(self.p_x)
         self.shape = (len(self.rows), len(self.atoms))
+        self.n_atoms = n_atoms
 
         self._workers, self._columns, self._row_slices, self._sizes = [], [], [], []
         shards, start = [], 0
@@ -628,6 +629,10 @@ class DaskContextOperator:
             return Y.astype(X.dtype, copy=False)
         out[...] = Y
         return out
+
+    def atom_functions(self, V):
+        """Right singular vectors -> functions nu = V / sqrt(p_A) on all atoms (as in memory)."""
+        return _scatter(V / self.v0[:, None], self.atoms, self.n_atoms)
 
     def gram_trace(self):
         """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
