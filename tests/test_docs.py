@@ -9,6 +9,7 @@ import skcontexture
 import skcontexture.contexts
 import skcontexture.metrics
 import skcontexture.plotting
+import skcontexture.utils
 import skcontexture.utils.estimator_checks
 
 API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
@@ -17,7 +18,7 @@ API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 @pytest.mark.parametrize(
     "module",
     [skcontexture, skcontexture.contexts, skcontexture.metrics, skcontexture.plotting,
-     skcontexture.utils.estimator_checks],
+     skcontexture.utils, skcontexture.utils.estimator_checks],
     ids=lambda module: module.__name__,
 )
 def test_api_reference_lists_every_public_name(module):
