@@ -16,9 +16,9 @@ def warm_up():
     """Compile NN-descent and the library's kernels now, on a small input.
 
     pynndescent compiles its NN-descent with numba the first time it runs in
-    a process, and much of it cannot be cached on disk: a fresh environment
-    pays about two minutes on its first NN-descent fit and every later
-    process about half a minute (measured on 2 cores, see
+    a process, and much of it cannot be cached on disk: the first NN-descent
+    fit takes about 2.5 minutes more than its work in a fresh environment
+    and about 40 s more in every later process (measured on 2 cores, see
     :doc:`/troubleshooting`), whatever the size of the data. The library's
     own kernels compile in about 2 s and are cached on disk
     (``cache=True``), so only the first process on a machine pays them.
@@ -34,7 +34,7 @@ def warm_up():
     -------
     seconds : float
         The time the warm-up took (mostly compilation the first time in a
-        process, about a second after).
+        process, a fraction of a second after).
 
     Examples
     --------
