@@ -79,7 +79,9 @@ class ContextureEmbedding(
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         context's fit, that is the neighbour search and the joint; the
         operator; the solver; the extension to the fit rows). 2: also one
-        line per solver round (converged triplets, largest residual).
+        line per solver round (converged triplets, largest residual) and, in
+        the context's long loops (masks, row batches), a line at every tenth
+        with its time and estimated time left.
 
     Attributes
     ----------
@@ -203,7 +205,8 @@ class ContextureEmbedding(
             return fit_on_cluster(self, X, y, **fit_params)
         progress = Progress(self.verbose, type(self).__name__)
         X = self._validate_X(X, reset=True)
-        context = clone(self._context()).fit(X, y, **fit_params)
+        with progress.active():  # the context's long loops report to it
+            context = clone(self._context()).fit(X, y, **fit_params)
         joint = context.joint_
         progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")

@@ -119,7 +119,9 @@ class SpectralContextEncoder(
         reproducible. None leaves the backbone's seeds as they are.
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
-        backbone, the context, the moments C and B, the eigenproblem).
+        backbone, the context, the moments C and B, the eigenproblem). 2:
+        also, in the context's long loops (masks, row batches), a line at
+        every tenth with its time and estimated time left.
 
     Attributes
     ----------
@@ -311,7 +313,8 @@ class SpectralContextEncoder(
                 "richer backbone or fewer components."
             )
 
-        context = clone(self._context()).fit(X, y, **fit_params)
+        with progress.active():  # the context's long loops report to it
+            context = clone(self._context()).fit(X, y, **fit_params)
         joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
         progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
                       f"{joint.nnz:,} nonzeros")

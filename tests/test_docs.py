@@ -10,6 +10,7 @@ import skcontexture.contexts
 import skcontexture.linalg
 import skcontexture.metrics
 import skcontexture.plotting
+import skcontexture.utils
 import skcontexture.utils.estimator_checks
 
 API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
@@ -18,7 +19,7 @@ API_PAGE = Path(__file__).resolve().parent.parent / "docs" / "api.rst"
 @pytest.mark.parametrize(
     "module",
     [skcontexture, skcontexture.contexts, skcontexture.linalg, skcontexture.metrics,
-     skcontexture.plotting, skcontexture.utils.estimator_checks],
+     skcontexture.plotting, skcontexture.utils, skcontexture.utils.estimator_checks],
     ids=lambda module: module.__name__,
 )
 def test_api_reference_lists_every_public_name(module):

@@ -1,11 +1,20 @@
-"""verbose: one line per stage of a fit (and per solver round at 2), silent at 0."""
+"""verbose: one line per stage of a fit (at 2 also per solver round and per tenth of a
+context's long loop), silent at 0."""
 
 import re
+import threading
 
 import numpy as np
 import pytest
 
-from skcontexture import ContextureEmbedding, KNNContext, SpectralContextEncoder
+from skcontexture import (
+    ContextureEmbedding,
+    GaussianNoiseContext,
+    KNNContext,
+    MaskedContext,
+    SpectralContextEncoder,
+)
+from skcontexture._progress import Progress, loop
 
 X = np.random.RandomState(0).normal(size=(1200, 4))  # above the dense side: rounds
 
@@ -44,3 +53,67 @@ def test_verbose_does_not_change_the_result(capsys):
     loud = ContextureEmbedding(KNNContext(10), n_components=3, random_state=0,
                                verbose=2).fit(X)
     np.testing.assert_array_equal(quiet.embedding_, loud.embedding_)
+
+
+X_MASKED = np.random.RandomState(1).normal(size=(300, 8))
+MASK_LINE = re.compile(r"\[ContextureEmbedding\]   masks (\d+)/(\d+) \(\d+%\) in \d+\.\d s")
+
+
+def _masked_fit(verbose, n_jobs):
+    context = MaskedContext(KNNContext(10), n_masks=20, n_jobs=n_jobs, random_state=0)
+    return ContextureEmbedding(context, n_components=3, random_state=0,
+                               verbose=verbose).fit(X_MASKED)
+
+
+@pytest.mark.parametrize("n_jobs", [None, 2])
+def test_masked_context_reports_its_masks_at_verbose_2(capsys, n_jobs):
+    model = _masked_fit(2, n_jobs)
+    lines = [MASK_LINE.match(line) for line in capsys.readouterr().out.splitlines()]
+    counts = [(int(m[1]), int(m[2])) for m in lines if m]
+    n_distinct = len(model.context_.bases_)
+    assert n_distinct > 10  # more masks than lines: the lines are a tenth apart
+    assert len(counts) == 10
+    assert counts[-1] == (n_distinct, n_distinct)
+    assert [done for done, _ in counts] == sorted({done for done, _ in counts})
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_masked_context_is_silent_in_its_loop_below_verbose_2(capsys, verbose):
+    _masked_fit(verbose, 2)
+    out = capsys.readouterr().out
+    assert "masks" not in out
+    assert (out == "") == (verbose == 0)
+
+
+def test_reporting_the_masks_does_not_change_the_result(capsys):
+    quiet = _masked_fit(0, 2)
+    for verbose, n_jobs in [(2, None), (2, 2)]:
+        loud = _masked_fit(verbose, n_jobs)
+        np.testing.assert_array_equal(quiet.embedding_, loud.embedding_)
+        assert (quiet.context_.joint_ != loud.context_.joint_).nnz == 0
+
+
+def test_batched_contexts_report_their_row_batches(capsys):
+    SpectralContextEncoder(GaussianNoiseContext(n_draws=20, n_neighbors=30, random_state=0),
+                           n_components=2, verbose=2).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    assert any(line.startswith("[SpectralContextEncoder]   noise row batches ") for line in lines)
+
+
+def test_loop_is_the_iterable_itself_unless_a_fit_reports():
+    items = [1, 2, 3]
+    assert loop(items, 3, "items") is items
+    with Progress(verbose=1, owner="Test").active():
+        assert loop(items, 3, "items") is items
+
+
+def test_nested_and_threaded_loops_stay_silent(capsys):
+    seen = []
+    with Progress(verbose=2, owner="Test").active():
+        for _ in loop(range(2), 2, "outer"):
+            seen.append(loop(range(3), 3, "inner"))
+        worker = threading.Thread(target=lambda: seen.append(loop(range(3), 3, "worker")))
+        worker.start()
+        worker.join()
+    assert seen == [range(3)] * 3
+    assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["outer"] * 2

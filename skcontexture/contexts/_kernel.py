@@ -7,12 +7,12 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.metrics.pairwise import euclidean_distances
-from sklearn.utils import gen_batches
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count
 from .._memory import check_memory
+from .._progress import batches
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._neighbors import BYTES_PER_NEIGHBOR, NeighborIndex, check_coordinates, largest_abs
 from .._warn import warn
@@ -198,14 +198,14 @@ class RBFContext(BaseContext):
             # In row batches of ~4 million entries: the neighbour arrays and
             # weights of all rows at once would be several times the result.
             blocks = []
-            for batch in gen_batches(X.shape[0], max(1, 2**22 // self.n_neighbors)):
+            for batch in batches(X.shape[0], max(1, 2**22 // self.n_neighbors), "RBF row batches"):
                 distances, indices = self.index_.kneighbors(X[batch], self.n_neighbors)
                 weights = self._weights(distances**2)
                 blocks.append(rows_from_neighbors(indices, weights, self.index_.n_samples_fit_))
             return sp.vstack(blocks, format="csr")
         n_atoms = self.X_fit_.shape[0]
         blocks = []
-        for batch in gen_batches(X.shape[0], max(1, 2**22 // n_atoms)):
+        for batch in batches(X.shape[0], max(1, 2**22 // n_atoms), "RBF row batches"):
             squared = euclidean_distances(X[batch], self.X_fit_, squared=True)
             blocks.append(sp.csr_matrix(self._weights(squared)))
         return normalize_rows(sp.vstack(blocks, format="csr"))

@@ -10,6 +10,7 @@ from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count, n_threads
+from .._progress import loop
 from ._base import ContextOnBase, release_joint
 
 
@@ -138,7 +139,7 @@ class MaskedContext(ContextOnBase):
         )
         self.bases_ = []
         joint = None
-        for weight, context in zip(self.mask_weights_, fitted):
+        for weight, context in loop(zip(self.mask_weights_, fitted), len(self.visible_), "masks"):
             if self.bases_ and context.n_atoms_ != self.bases_[0].n_atoms_:
                 raise ValueError(
                     f"The base context {type(base).__name__} has {context.n_atoms_} "
@@ -173,7 +174,7 @@ class MaskedContext(ContextOnBase):
             for context, visible in zip(self.bases_, self.visible_)
         )
         rows = None
-        for weight, part in zip(self.mask_weights_, parts):
+        for weight, part in loop(zip(self.mask_weights_, parts), len(self.bases_), "masks queried"):
             rows = weight * part if rows is None else rows + weight * part
         return rows.tocsr()
 

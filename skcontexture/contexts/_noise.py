@@ -5,12 +5,13 @@ from numbers import Real
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import _fit_context
-from sklearn.utils import check_random_state, gen_batches
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count
 from .._memory import check_memory
+from .._progress import batches
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import NeighborIndex, check_coordinates
 
@@ -195,7 +196,7 @@ class GaussianNoiseContext(BaseContext):
         )
         squared = np.empty(atoms.shape)
         batch_size = max(1, 2**22 // (atoms.shape[1] * X.shape[1]))
-        for batch in gen_batches(len(X), batch_size):
+        for batch in batches(len(X), batch_size, "noise row batches"):
             offsets = self.atoms_[atoms[batch]] - X[batch, None, :]
             squared[batch] = np.einsum("ijk,ijk->ij", offsets, offsets)
         # log N(a_j; x) - log p_A(a_j), both relative to a_j's nearest fit point,
