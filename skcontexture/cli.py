@@ -40,7 +40,7 @@ from ._linalg import DENSE_MAX_SIDE
 from ._scorer import LabelledProbeScorer
 from ._spectrum import context_spectrum
 from .contexts import KNNContext, RBFContext
-from .contexts._kernel import DENSE_MAX_SAMPLES
+from .contexts._rbf import DENSE_MAX_SAMPLES
 from .metrics import feature_prediction, probe_dims, tau_curve, tau_regime
 
 DEFAULT_K = (5, 10, 20, 50, 100)
