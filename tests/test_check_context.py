@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import skcontexture.contexts
+from skcontexture.contexts import ContextTraits
 from skcontexture.utils import estimator_checks
 from skcontexture.utils.estimator_checks import (
     ContextCase,
@@ -51,7 +52,7 @@ def test_builtin_context_passes_the_checks(context, check):
 
 def test_table_covers_every_exported_context():
     exported = {getattr(skcontexture.contexts, name) for name in skcontexture.contexts.__all__}
-    exported.discard(skcontexture.contexts.BaseContext)
+    exported.difference_update({skcontexture.contexts.BaseContext, ContextTraits})
     covered = {type(context) for _, context, _, _ in INSTANCES}
     missing = sorted(cls.__name__ for cls in exported - covered)
     assert not missing, f"tests/_instances.py has no instance of {missing}"
@@ -191,6 +192,10 @@ class _SortsX(SameBinContext):
         return super().fit(X, y)
 
 
+class _SaysItsAtomsAreFitPoints(SameBinContext):
+    _traits = ContextTraits(atoms_are_fit_points=True)  # they are bins
+
+
 BROKEN = {
     "check_context_get_set_params": _RoundsItsParameter(),
     "check_context_unfitted_conditional": _NoFittedCheck(),
@@ -204,6 +209,7 @@ BROKEN = {
     "check_context_pickle": _ForgetsItsBinsWhenPickled(),
     "check_context_no_input_mutation": _SortsX(),
     "check_context_in_embedding": SameBinContext(n_bins=1),  # one atom: nothing to embed
+    "check_context_traits": _SaysItsAtomsAreFitPoints(),
 }
 
 

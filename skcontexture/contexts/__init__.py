@@ -10,9 +10,11 @@ from ._noise import GaussianNoiseContext
 from ._paired import PairedContext
 from ._rbf import RBFContext
 from ._teacher import TeacherContext
+from ._traits import ContextTraits
 
 __all__ = [
     "BaseContext",
+    "ContextTraits",
     "ConvexCombination",
     "Convolution",
     "CooccurrenceContext",
