@@ -11,20 +11,10 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.utils import get_tags
 
 from skcontexture import ContextScorer, ContextureEmbedding
-from skcontexture.contexts import (
-    ContextTraits,
-    ConvexCombination,
-    Convolution,
-    CooccurrenceContext,
-    GaussianNoiseContext,
-    KNNContext,
-    LabelContext,
-    MaskedContext,
-    PairedContext,
-    RBFContext,
-    TargetContext,
-    TeacherContext,
-)
+from skcontexture.contexts import (ContextTraits, ConvexCombination, Convolution,
+                                   CooccurrenceContext, GaussianNoiseContext, KNNContext,
+                                   LabelContext, MaskedContext, PairedContext, RBFContext,
+                                   TargetContext, TeacherContext)
 from skcontexture.contexts._traits import combine_traits
 from skcontexture.utils.estimator_checks import check_context_traits
 
