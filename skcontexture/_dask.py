@@ -7,6 +7,9 @@ whatever scheduler is active (threads, processes, or a ``distributed``
 cluster). The fitted model enters the graph once, as a single task that every
 block depends on, so it is shipped to each worker once and not once per chunk.
 
+A model fitted on a dask array (``skcontexture._dask_fit``) keeps its atoms
+on the cluster: its blocks are embedded by ``transform_on_cluster`` instead.
+
 dask is imported only when a dask collection is given: a collection of a
 library that was never imported cannot exist, so ``sys.modules`` decides
 without importing anything.
@@ -112,6 +115,13 @@ def dask_transform(estimator, X, **params):
             f"dask.dataframe.DataFrame, not a {type(X).__module__}.{type(X).__name__}: "
             "convert it, for example with .to_dask_array() or .to_frame()."
         )
+    # a model fitted on a dask array: its atoms are on the cluster, as chunks
+    on_cluster = is_dask_collection(getattr(estimator, "embedding_", None))
+    if frame and on_cluster:
+        raise TypeError(
+            "A model fitted on a dask array transforms dask arrays of known row chunks: "
+            "pass X.to_dask_array(lengths=True)."
+        )
     if frame and params:
         raise TypeError(
             f"Parameters {sorted(params)} of transform need row chunks matching those of "
@@ -130,6 +140,11 @@ def dask_transform(estimator, X, **params):
             "array) or pandas (a dask DataFrame): use set_output(transform='default') or "
             "set_output(transform='pandas')."
         )
+    if on_cluster:
+        from ._dask_fit import transform_on_cluster
+
+        Z = transform_on_cluster(estimator, X)
+        return Z.to_dask_dataframe(columns=list(sample.columns)) if _is_pandas(sample) else Z
     shipped = dask.delayed(estimator, pure=True)
     if frame:
         columns = sample.columns if _is_pandas(sample) else None

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
-from ._dask import accepts_dask
+from ._dask import accepts_dask, is_dask_collection
 from ._base import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
@@ -177,8 +177,10 @@ class ContextureEmbedding(
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
+        X : {array-like, sparse matrix, dask array} of shape (n_samples, n_features)
+            Training data. A dask array is fitted on the active ``distributed``
+            cluster without gathering it (kNN, truncated RBF and co-occurrence
+            contexts; ``embedding_`` is then a dask array, see docs/scaling_out.md).
         y : array-like of shape (n_samples,), default=None
             Targets, for contexts that use them (``LabelContext``).
         **fit_params : dict
@@ -188,6 +190,10 @@ class ContextureEmbedding(
         -------
         self : ContextureEmbedding
         """
+        if is_dask_collection(X):
+            from ._dask_fit import fit_on_cluster
+
+            return fit_on_cluster(self, X, y, **fit_params)
         progress = Progress(self.verbose, type(self).__name__)
         X = self._validate_X(X, reset=True)
         context = clone(self._context()).fit(X, y, **fit_params)
@@ -195,6 +201,24 @@ class ContextureEmbedding(
         progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
         operator = ContextOperator(joint, n_jobs=self.n_jobs)
+        atom_functions = self._solve(operator, context, progress)
+        # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
+        mass = np.asarray(context.joint_.sum(axis=1)).ravel()
+        embedding = self._extend(context.joint_, atom_functions)
+        embedding[mass > 0] /= mass[mass > 0, None]
+        self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
+        self.embedding_ = embedding.astype(X.dtype, copy=False)
+        progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
+        self._warn_degenerate(context)
+        return self
+
+    def _solve(self, operator, context, progress):
+        """Set the spectral attributes from the operator of the fitted ``context``.
+
+        Returns the atom functions nu_1..nu_d over all atoms (float64; zero on
+        atoms without mass). ``operator`` is a ContextOperator or an object with
+        its interface (the distributed fit's).
+        """
         n_components = operator.n_connected_components()
         progress.done(f"operator {operator.shape[0]} x {operator.shape[1]} with mass, "
                       f"{n_components} connected component(s)")
@@ -224,15 +248,7 @@ class ContextureEmbedding(
         self.n_iter_ = n_products
         self.n_connected_components_ = n_components
         self._n_features_out = self.n_components
-        # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
-        mass = np.asarray(context.joint_.sum(axis=1)).ravel()
-        embedding = self._extend(context.joint_, atom_functions)
-        embedding[mass > 0] /= mass[mass > 0, None]
-        self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
-        self.embedding_ = embedding.astype(X.dtype, copy=False)
-        progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
-        self._warn_degenerate(context)
-        return self
+        return atom_functions
 
     def _warn_degenerate(self, context):
         n_comp = self.n_connected_components_

@@ -7,6 +7,7 @@ Select one with ``HYPOTHESIS_PROFILE=deep``. Count the generated cases with
 
 import os
 
+import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 _COMMON = dict(
@@ -20,3 +21,14 @@ _COMMON = dict(
 settings.register_profile("ci", max_examples=100, **_COMMON)
 settings.register_profile("deep", max_examples=2000, **_COMMON)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def dask_client():
+    """A distributed client on a LocalCluster of 2 worker processes with 1 thread each."""
+    from distributed import Client, LocalCluster
+
+    with LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster, Client(cluster) as client:
+        yield client

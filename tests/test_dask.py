@@ -12,7 +12,6 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
-from distributed import Client, LocalCluster
 from numpy.testing import assert_allclose
 from sklearn import config_context
 from sklearn.datasets import make_classification
@@ -35,14 +34,6 @@ from skcontexture import (
     RBFContext,
     SpectralContextEncoder,
 )
-
-
-@pytest.fixture(scope="module")
-def client():
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, Client(cluster) as client:
-        yield client
 
 
 @pytest.fixture(scope="module")
@@ -163,10 +154,11 @@ def test_fitted_model_enters_the_graph_once(fitted, data, monkeypatch):
     assert len(pickles) == 1
 
 
-def test_transform_on_a_distributed_cluster(client, fitted, data):
+def test_transform_on_a_distributed_cluster(dask_client, fitted, data):
     estimator, X_new = fitted["encoder"], data[1]
     Z = estimator.transform(da.from_array(X_new, chunks=(40, 5)))
-    assert_allclose(client.compute(Z).result(), estimator.transform(X_new), rtol=0, atol=1e-12)
+    expected = estimator.transform(X_new)
+    assert_allclose(dask_client.compute(Z).result(), expected, rtol=0, atol=1e-12)
 
 
 # ----------------------------------------------------------------------
@@ -214,7 +206,7 @@ def _scores(cv_results):
 
 @pytest.mark.parametrize("labelled_scorer", [False, True], ids=["ContextScorer", "accuracy"])
 def test_searches_under_the_dask_backend_match_the_default_backend(
-    client, labelled, labelled_scorer
+    dask_client, labelled, labelled_scorer
 ):
     X, y = labelled
     for default, distributed in zip(_searches(labelled_scorer), _searches(labelled_scorer)):
@@ -230,7 +222,7 @@ def test_searches_under_the_dask_backend_match_the_default_backend(
                 assert_allclose(got[key], expected[key], rtol=0, atol=1e-12, err_msg=key)
 
 
-def test_cross_val_score_under_the_dask_backend(client, labelled):
+def test_cross_val_score_under_the_dask_backend(dask_client, labelled):
     X, y = labelled
     estimator = ContextureEmbedding(KNNContext(10), n_components=3, random_state=0)
     expected = cross_val_score(estimator, X, cv=3)
@@ -248,7 +240,7 @@ def _solver_threads(n_jobs):
     return SparseOperator(sp.eye(10, format="csr"), n_jobs=n_jobs).n_threads
 
 
-def test_threads_in_dask_workers_follow_n_jobs(client):
+def test_threads_in_dask_workers_follow_n_jobs(dask_client):
     # n_jobs is resolved locally: joblib's effective_n_jobs under the dask backend is the
     # cluster's thread count, which would oversubscribe single-threaded workers
     with joblib.parallel_backend("dask"):

@@ -1,0 +1,207 @@
+"""Question: does the distributed fit on a dask array match the in-memory fit, at what cost?
+
+``ContextureEmbedding(KNNContext(15, algorithm="exact"), n_components=16)`` on 2,000,000 points
+of the 10-d noisy swiss roll (``--quick``: 20,000), generated chunk by chunk (``--chunk`` rows,
+each chunk from its own seed), fitted three ways:
+
+- dask, ``fit`` of the lazy dask array on ``LocalCluster(n_workers=2, threads_per_worker=1,
+  memory_limit="8GB")``;
+- dask, the same on one worker (the 1-vs-2-worker wall-time ratio; not with ``--quick``);
+- in memory, the same chunks concatenated, fitted in a subprocess (with the same libraries
+  loaded as a worker, dask included).
+
+Per way: wall time of the fit (after a warm-up fit of 1,000 points, not timed: imports and
+numba's kernels), peak resident memory during the fit (sampled: of each worker, from its
+system monitor, and of the client process; or of the in-memory subprocess), block products
+and the bytes of blocks sent to and received from the workers per Gram product (the
+distributed operator's own accounting of every block it ships), and, against the in-memory
+fit, the largest relative difference of the singular values and the smallest canonical
+correlation of the two embeddings.
+Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json).
+
+    python benchmarks/dask_fit.py            # full run: 2,000,000 points (hours on 2 cores)
+    python benchmarks/dask_fit.py --quick    # CI: 20,000 points, 2 workers only (< 60 s)
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import dask.array as da
+import numpy as np
+import psutil
+from _common import noisy_swiss_roll, print_table, write_json
+from distributed import Client, LocalCluster
+
+import skcontexture._dask_fit as dask_fit
+from skcontexture import ContextureEmbedding, KNNContext
+
+N_COMPONENTS = 16
+
+
+def estimator():
+    return ContextureEmbedding(
+        KNNContext(15, algorithm="exact"), n_components=N_COMPONENTS, random_state=0
+    )
+
+
+def chunk_rows(block_info=None):
+    """The rows of one chunk: a noisy swiss roll drawn from the chunk's own seed."""
+    info = block_info[None]
+    return noisy_swiss_roll(info["chunk-shape"][0], seed=1 + info["chunk-location"][0])
+
+
+def lazy_points(n, chunk):
+    sizes = (chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ())
+    return da.map_blocks(chunk_rows, chunks=(sizes, (10,)), dtype=np.float64)
+
+
+def worker_peak_mb(dask_worker):
+    """Peak resident MB of a worker, from its system monitor (sampled every 0.5 s).
+
+    Not ``ru_maxrss``: a process started by fork and exec inherits the high-water
+    mark of its parent's memory at the fork.
+    """
+    return max(dask_worker.monitor.quantities["memory"]) / 2**20
+
+
+class PeakMemory:
+    """Peak resident MB of this process, sampled every 10 ms by a thread."""
+
+    def __enter__(self):
+        self.peak, self._done = 0.0, threading.Event()
+        process = psutil.Process()
+
+        def sample():
+            while not self._done.wait(0.01):
+                self.peak = max(self.peak, process.memory_info().rss / 2**20)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
+class CountedOperator(dask_fit.DaskContextOperator):
+    """The distributed operator, remembered for its byte counts."""
+
+    last = None
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        CountedOperator.last = self
+
+
+def fit_on_cluster(n, chunk, n_workers):
+    """Wall time, peak memory, traffic, singular values and embedding of a cluster fit."""
+    with LocalCluster(
+        n_workers=n_workers, threads_per_worker=1, processes=True, memory_limit="8GB",
+        dashboard_address=None,
+    ) as cluster, Client(cluster) as client:
+        estimator().fit(lazy_points(1_000, 500))  # warm-up, not timed
+        start = time.perf_counter()
+        with PeakMemory() as client_peak:
+            model = estimator().fit(lazy_points(n, chunk))
+        seconds = time.perf_counter() - start
+        operator = CountedOperator.last
+        peaks = client.run(worker_peak_mb)
+        embedding = model.embedding_.compute()
+    gram_products = operator.n_products / 2
+    return {
+        "way": f"dask, {n_workers} worker(s)",
+        "seconds": seconds,
+        "peak_mb_per_worker": max(peaks.values()),
+        "peak_mb_client": client_peak.peak,
+        "n_products": operator.n_products,
+        "mb_sent_per_gram_product": operator.bytes_sent / gram_products / 1e6,
+        "mb_received_per_gram_product": operator.bytes_received / gram_products / 1e6,
+    }, model.singular_values_, embedding
+
+
+def fit_in_memory(n, chunk, folder):
+    """The in-memory fit of the same chunks, in a subprocess (for its own peak memory)."""
+    code = (
+        "import json, sys, time, numpy as np\n"
+        "sys.path.insert(0, %r)\n"
+        "from dask_fit import estimator, lazy_points\n"
+        "from dask_fit import PeakMemory\n"
+        "from _common import noisy_swiss_roll\n"
+        "estimator().fit(noisy_swiss_roll(1000, seed=0))  # warm-up\n"
+        "X = lazy_points(%d, %d).compute(scheduler='sync')\n"
+        "start = time.perf_counter()\n"
+        "with PeakMemory() as peak:\n"
+        "    model = estimator().fit(X)\n"
+        "seconds = time.perf_counter() - start\n"
+        "np.savez(%r, s=model.singular_values_, Z=model.embedding_)\n"
+        "print(json.dumps({'seconds': seconds, 'peak_mb': peak.peak,"
+        " 'n_products': model.n_iter_}))\n"
+    ) % (str(Path(__file__).resolve().parent), n, chunk, str(folder / "in_memory.npz"))
+    result = subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                            text=True)
+    facts = json.loads(result.stdout.strip().splitlines()[-1])
+    saved = np.load(folder / "in_memory.npz")
+    return {
+        "way": "in memory (subprocess)",
+        "seconds": facts["seconds"],
+        "peak_mb_process": facts["peak_mb"],
+        "n_products": facts["n_products"],
+    }, saved["s"], saved["Z"]
+
+
+def canonical_correlations(A, B):
+    return np.linalg.svd(np.linalg.qr(A)[0].T @ np.linalg.qr(B)[0], compute_uv=False)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="20,000 points")
+    parser.add_argument("--chunk", type=int, default=None,
+                        help="rows per chunk (default: 5,000 quick, 100,000 full)")
+    args = parser.parse_args()
+    n = 20_000 if args.quick else 2_000_000
+    chunk = args.chunk or (5_000 if args.quick else 100_000)
+    dask_fit.DaskContextOperator = CountedOperator
+
+    rows = []
+    with tempfile.TemporaryDirectory() as folder:
+        reference, s_ref, Z_ref = fit_in_memory(n, chunk, Path(folder))
+    for n_workers in (2,) if args.quick else (2, 1):
+        row, s, Z = fit_on_cluster(n, chunk, n_workers)
+        row["max_relative_singular_value_difference"] = float(np.max(np.abs(s / s_ref - 1)))
+        row["min_canonical_correlation"] = float(canonical_correlations(Z, Z_ref).min())
+        rows.append(row)
+        del Z
+    if not args.quick:
+        rows[0]["wall_time_1_over_2_workers"] = rows[1]["seconds"] / rows[0]["seconds"]
+        print(f"1-worker / 2-worker wall time: {rows[0]['wall_time_1_over_2_workers']:.2f}")
+    rows.append(reference)
+
+    payload = {
+        "question": "does the distributed fit match the in-memory fit, and at what cost",
+        "n_samples": n,
+        "chunk": chunk,
+        "context": "KNNContext(15, algorithm='exact')",
+        "n_components": N_COMPONENTS,
+        "cluster": "LocalCluster(n_workers=2 or 1, threads_per_worker=1, memory_limit='8GB')",
+        "rows": rows,
+    }
+    path = write_json("dask_fit_quick" if args.quick else "dask_fit", payload)
+    print_table(
+        rows,
+        ["way", "seconds", "peak_mb_per_worker", "peak_mb_client", "peak_mb_process",
+         "n_products", "mb_sent_per_gram_product", "mb_received_per_gram_product",
+         "max_relative_singular_value_difference", "min_canonical_correlation"],
+    )
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,736 @@
+"""The fit of ContextureEmbedding on a dask array, on a ``distributed`` cluster.
+
+Neither the rows of X nor the joint are ever gathered on one process:
+
+1. The row chunks of X are persisted on the workers, in contiguous groups
+   (chunk i on worker ``i * n_workers // n_chunks``).
+2. The context's joint is built chunk by chunk on the workers. kNN and the
+   truncated RBF kernel: an exact search, where each chunk of fit points gets a
+   :class:`~skcontexture.contexts._neighbors.NeighborIndex` and every chunk of
+   queries walks through all of them, keeping its k nearest so far (ties by fit
+   index, as in memory). Co-occurrence: the chunks are the joint, scaled by
+   reductions.
+3. :class:`DaskContextOperator` stacks the joint chunks of each worker into one
+   normalised shard over the atoms they reference, with the normalisation,
+   deflation and dropping of rows and atoms without mass of
+   :class:`~skcontexture._operator.ContextOperator`. It has the operator
+   interface the solvers read, so :func:`~skcontexture._linalg.top_singular_triplets`
+   runs unchanged on the client: each block product is one task per worker
+   (the worker's slice of the block in, its part of the product out); the
+   small dense steps (Rayleigh-Ritz) stay on the client.
+4. ``embedding_`` is computed on the workers, a dask array with X's row chunks.
+
+The fitted context answers ``conditional`` of in-memory rows through the
+cluster (its :class:`DaskNeighborIndex` holds the fit points as chunks on the
+workers), and :func:`transform_on_cluster` embeds a dask array lazily. The
+fitted model refers to data held by the cluster: it lives as long as the client.
+"""
+
+import copy
+import warnings
+from operator import getitem
+
+import dask
+import dask.array as da
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+from sklearn.base import clone
+from sklearn.utils import check_array
+
+from ._constraints import n_threads
+from ._kernels import SparseOperator
+from ._operator import _bipartite, _count_components
+from ._progress import Progress
+from ._warn import warn
+from .contexts import CooccurrenceContext, KNNContext, RBFContext
+from .contexts._base import rows_from_neighbors
+from .contexts._neighbors import NeighborIndex
+
+#: Blocks larger than this go straight from the client to their worker
+#: (``Client.scatter``, one more round trip); smaller ones travel inside the
+#: task, through the scheduler (distributed warns from 10 MB of task data on).
+SCATTER_BYTES = 2**23
+#: Fit rows sampled for RBFContext's ``kernel_mass_kept_`` (as in memory).
+MASS_SAMPLE_ROWS = 256
+#: Below this median kept mass the RBF truncation is reported (as in memory).
+MIN_MASS_KEPT = 0.5
+
+_SUPPORTED = (
+    "KNNContext, RBFContext with n_neighbors set, and CooccurrenceContext (a dask array "
+    "of dense or sparse count chunks)"
+)
+
+
+def fit_on_cluster(estimator, X, y=None, **fit_params):
+    """Fit a ContextureEmbedding on a dask array with the active ``distributed`` client.
+
+    Parameters
+    ----------
+    estimator : ContextureEmbedding
+    X : dask.array.Array of shape (n_samples, n_features)
+        Row chunks of known sizes (any number of column chunks).
+    y : None
+        Ignored (the supported contexts use no targets).
+    **fit_params : dict
+        Must be empty.
+
+    Returns
+    -------
+    estimator : ContextureEmbedding
+        Fitted; ``embedding_`` is a dask array with X's row chunks, held by the
+        workers.
+    """
+    progress = Progress(estimator.verbose, type(estimator).__name__)
+    context = clone(estimator._context())
+    _check_context(context, fit_params)
+    X = _check_X(X)
+    client = _client()
+    estimator.n_features_in_ = X.shape[1]
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    workers = sorted(client.scheduler_info()["workers"])
+    owners = [workers[i * len(workers) // X.numblocks[0]] for i in range(X.numblocks[0])]
+    parts = [
+        client.compute(block, workers=[owner], allow_other_workers=True)
+        for block, owner in zip(X.to_delayed().ravel(), owners)
+    ]
+    build = _cooccurrence_joint if isinstance(context, CooccurrenceContext) else _neighbor_joint
+    joint = build(client, context, X, parts)
+    del parts
+    progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
+                  f"chunks on {len(set(owners))} worker(s): joint chunks scheduled")
+    operator = DaskContextOperator(client, joint, context.n_atoms_, owners, estimator.n_jobs)
+    del joint
+    atom_functions = estimator._solve(operator, context, progress)
+    progress.done(f"{operator.n_products} products, {operator.bytes_sent / 1e6:.1f} MB sent "
+                  f"to and {operator.bytes_received / 1e6:.1f} MB received from the workers")
+    dtype = X.dtype
+    scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
+    V = atom_functions[operator.atoms] * operator.v0[:, None]  # the solver's nu_i sqrt(p_A)
+    estimator.atom_functions_ = atom_functions.astype(dtype, copy=False)
+    estimator.embedding_ = operator.row_functions(V * (scale / estimator.singular_values_), dtype)
+    progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
+    estimator._warn_degenerate(context)
+    return estimator
+
+
+def transform_on_cluster(estimator, X):
+    """Embed a dask array with a model fitted on a cluster, lazily.
+
+    Parameters
+    ----------
+    estimator : ContextureEmbedding
+        Fitted by :func:`fit_on_cluster`.
+    X : dask.array.Array of shape (n_samples, n_features)
+        One column chunk, rows already validated on a stand-in.
+
+    Returns
+    -------
+    Z : dask.array.Array of shape (n_samples, n_components)
+        X's row chunks, X's float dtype (float64 for other dtypes).
+    """
+    context = estimator.context_
+    index = getattr(context, "index_", None)
+    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+    blocks = X.astype(dtype).to_delayed().ravel()
+    neighbors = (
+        [None] * len(blocks) if index is None
+        else index.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
+                           context.n_neighbors)
+    )
+    lean = copy.copy(context)
+    if index is not None:
+        del lean.index_  # the blocks get their neighbours; the index stays on the workers
+    lean = dask.delayed(lean, pure=True)
+    weights = dask.delayed(estimator.atom_functions_ / estimator.singular_values_, pure=True)
+    scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
+    d = estimator.n_components
+    return da.concatenate([
+        da.from_delayed(
+            dask.delayed(_embed_block)(block, found, lean, weights, scale, dtype),
+            shape=(rows, d), dtype=dtype,
+        )
+        for block, found, rows in zip(blocks, neighbors, X.chunks[0])
+    ])
+
+
+def _client():
+    try:
+        from distributed import get_client
+    except ImportError:  # pragma: no cover - dask without distributed
+        raise ImportError(
+            "ContextureEmbedding.fit of a dask array runs on a distributed cluster: "
+            'install it with pip install "skcontexture[dask]".'
+        ) from None
+    try:
+        return get_client()
+    except ValueError:
+        raise ValueError(
+            "ContextureEmbedding.fit of a dask array runs on a distributed cluster, and "
+            "there is no active client: start one first, e.g. "
+            "distributed.Client(distributed.LocalCluster()), or fit on X.compute() if "
+            "it fits in memory."
+        ) from None
+
+
+def _check_context(context, fit_params):
+    if fit_params:
+        raise TypeError(
+            f"The fit of a dask array takes no fit parameters; got {sorted(fit_params)}."
+        )
+    if type(context) not in (KNNContext, RBFContext, CooccurrenceContext) or (
+        isinstance(context, RBFContext) and context.n_neighbors is None
+    ):
+        raise ValueError(
+            f"The fit of a dask array supports {_SUPPORTED}, not {context!r}. Fit on "
+            "X.compute() if it fits in memory (or on a subsample), then transform the "
+            "dask array: transform takes dask arrays with every context."
+        )
+    if getattr(context, "algorithm", "exact") == "nndescent":
+        raise ValueError(
+            f"The fit of a dask array searches neighbours exactly, chunk against chunk; "
+            f"{type(context).__name__}(algorithm='nndescent') is not supported: use "
+            "algorithm='exact' or 'auto'."
+        )
+
+
+def _check_X(X):
+    """X as a float dask array of known row chunks and a single column chunk."""
+    if not isinstance(X, da.Array):
+        raise TypeError(
+            f"The fit of a dask collection takes a dask.array.Array, not a "
+            f"{type(X).__module__}.{type(X).__name__}: convert a dask DataFrame with "
+            "X.to_dask_array(lengths=True)."
+        )
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2D dask array, got {X.ndim}D: reshape it to (n_samples, n_features)."
+        )
+    if any(np.isnan(size) for size in X.chunks[0]):
+        raise ValueError(
+            "The row chunk sizes of X are unknown: call X.compute_chunk_sizes() first."
+        )
+    if X.shape[0] < 2:
+        raise ValueError(f"Found {X.shape[0]} sample(s) while a minimum of 2 is required.")
+    if X.dtype.kind not in "biuf":
+        raise ValueError(f"X must be numeric, not of dtype {X.dtype}.")
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    return X.rechunk({1: -1})
+
+
+def _dtype(context):
+    """The dtype the in-memory context searches in (the RBF kernel in float64)."""
+    return np.float64 if isinstance(context, RBFContext) else None
+
+
+def _checked(X, dtype):
+    """A validated chunk of rows (finite), CSR if sparse."""
+    return check_array(X, accept_sparse="csr", dtype=dtype or "numeric")
+
+
+# ----------------------------------------------------------------------
+# joints
+# ----------------------------------------------------------------------
+
+
+def _neighbor_joint(client, context, X, parts):
+    """Fit a KNNContext or RBFContext on the persisted chunks; return its joint chunks."""
+    k, n = context.n_neighbors, X.shape[0]
+    if k > n:
+        raise ValueError(
+            f"n_neighbors={k} is larger than the number of fit samples ({n}); "
+            f"use n_neighbors <= {n}."
+        )
+    metric = getattr(context, "metric", "euclidean")
+    context.n_features_in_, context.n_atoms_ = X.shape[1], n
+    parts = [client.submit(_checked, part, _dtype(context)) for part in parts]
+    if isinstance(context, RBFContext):
+        context.gamma_ = (
+            _scale_gamma(client, parts, X.shape[1]) if context.gamma is None
+            else float(context.gamma)
+        )
+    index = DaskNeighborIndex(client, parts, X.chunks[0], metric, k)
+    found = client.compute(index.nearest(parts, k))
+    lean = copy.copy(context)
+    joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
+    context.index_ = index
+    if isinstance(context, RBFContext):
+        context.kernel_mass_kept_ = _mass_kept(client, context, X, parts)
+        if context.kernel_mass_kept_ < MIN_MASS_KEPT:
+            warn(
+                f"RBFContext(n_neighbors={k}) keeps a median {context.kernel_mass_kept_:.0%} "
+                f"of each row's kernel mass (gamma_={context.gamma_:.3g}): increase "
+                "n_neighbors or gamma.",
+                UserWarning,
+            )
+    return joint
+
+
+def _neighbor_rows(context, neighbors):
+    """P+(. | x) of a kNN or truncated RBF context, from the merged neighbours of its rows."""
+    distances, indices = neighbors
+    weights = context._weights(distances**2) if isinstance(context, RBFContext) else None
+    return rows_from_neighbors(indices, weights, context.n_atoms_)
+
+
+def _joint_rows(context, neighbors, n_samples):
+    """A chunk of the fit joint: its conditional rows with mass 1 / n_samples each."""
+    return (_neighbor_rows(context, neighbors) / n_samples).tocsr()
+
+
+def _scale_gamma(client, parts, n_features):
+    """RBFContext's gamma=None rule, 1 / (n_features * X.var()), by a reduction."""
+    moments = client.gather([client.submit(_moments, part) for part in parts])
+    scale = max(largest for largest, _, _, _ in moments)
+    if scale == 0:
+        return 1.0
+    # Chan's pairwise update of (count, mean, M2), every chunk divided by the largest value
+    count, mean, m2 = 0, 0.0, 0.0
+    for largest, size, chunk_mean, chunk_m2 in moments:
+        ratio = largest / scale
+        chunk_mean, chunk_m2 = chunk_mean * ratio, chunk_m2 * ratio**2
+        delta, total = chunk_mean - mean, count + size
+        mean += delta * size / total
+        m2 += chunk_m2 + delta**2 * count * size / total
+        count = total
+    variance = m2 / count * scale**2
+    return 1.0 / (n_features * variance) if variance > 0 else 1.0
+
+
+def _moments(X):
+    """(largest |x|, count, mean, M2) of the entries of a chunk divided by its largest |x|."""
+    values = X.toarray() if sp.issparse(X) else X
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    scaled = values / largest if largest > 0 else values
+    mean = float(scaled.mean()) if values.size else 0.0
+    return largest, values.size, mean, float(((scaled - mean) ** 2).sum())
+
+
+def _mass_kept(client, context, X, parts):
+    """RBFContext's ``kernel_mass_kept_``: the kernel sums of sampled rows, chunk by chunk."""
+    rows = np.unique(np.linspace(0, X.shape[0] - 1, MASS_SAMPLE_ROWS).astype(int))
+    chunk = np.searchsorted(np.cumsum(X.chunks[0]), rows, side="right")
+    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    pieces = client.gather([
+        client.submit(getitem, part, rows[chunk == i] - offsets[i])
+        for i, part in enumerate(parts) if np.any(chunk == i)
+    ])
+    sample = sp.vstack(pieces, format="csr") if sp.issparse(pieces[0]) else np.vstack(pieces)
+    distances, _ = context.index_.kneighbors(sample, context.n_neighbors)
+    lean = copy.copy(context)
+    del lean.index_
+    sums = client.gather([client.submit(_kernel_sums, lean, sample, part) for part in parts])
+    nearest = np.min([chunk_nearest for chunk_nearest, _ in sums], axis=0)
+    total = sum(context._kernel(chunk_nearest, nearest) * chunk_sum
+                for chunk_nearest, chunk_sum in sums)
+    kept = context._kernel(distances**2, nearest[:, None]).sum(axis=1)
+    return float(np.median(np.minimum(kept / total, 1.0)))
+
+
+def _kernel_sums(context, sample, X):
+    """Per sampled row: its nearest squared distance to the chunk and the kernel sum from it."""
+    from sklearn.metrics.pairwise import euclidean_distances
+
+    squared = euclidean_distances(sample, X, squared=True)
+    nearest = squared.min(axis=1)
+    return nearest, context._kernel(squared, nearest[:, None]).sum(axis=1)
+
+
+def _cooccurrence_joint(client, context, X, parts):
+    """Fit a CooccurrenceContext on the persisted chunks; return the joint chunks X / X.sum()."""
+    context.n_features_in_ = context.n_atoms_ = X.shape[1]
+    parts = [client.submit(_cooccurrence_chunk, context, part) for part in parts]
+    stats = client.gather([client.submit(_largest_and_empty, part) for part in parts])
+    largest = max(value for value, _ in stats)
+    if largest <= 0:
+        raise ValueError("CooccurrenceContext needs a matrix with positive entries.")
+    n_empty = sum(empty for _, empty in stats)
+    if n_empty:
+        # the context's own warning, for the empty rows of every chunk
+        context._validate(sp.csr_matrix((n_empty, X.shape[1])), reset=False)
+    parts = [client.submit(_divided, part, largest) for part in parts]  # entries at most 1
+    total = sum(client.gather([client.submit(_total, part) for part in parts]))
+    return [client.submit(_divided, part, total) for part in parts]
+
+
+def _cooccurrence_chunk(context, X):
+    """A chunk validated by the context (CSR; its warning is given once, on the client)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return context._validate(X, reset=True)
+
+
+def _largest_and_empty(X):
+    return (float(X.max()) if X.nnz else 0.0), int(np.sum(X.getnnz(axis=1) == 0))
+
+
+def _divided(X, value):
+    return sp.csr_matrix(X / value)
+
+
+def _total(X):
+    return float(X.sum())
+
+
+# ----------------------------------------------------------------------
+# neighbours
+# ----------------------------------------------------------------------
+
+
+class DaskNeighborIndex:
+    """Exact nearest fit points, the fit points held as row chunks on the workers.
+
+    Each chunk of fit points has its own exact
+    :class:`~skcontexture.contexts._neighbors.NeighborIndex` on a worker; a
+    chunk of queries walks through them all, keeping its k nearest so far,
+    ties broken by fit index: the neighbours of the in-memory index of all the
+    points. It answers ``kneighbors`` of in-memory rows (a fitted context's
+    ``conditional``) through the cluster, and :meth:`nearest` builds the graph
+    for chunks of queries.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    parts : list of distributed.Future
+        The chunks of fit points, validated.
+    sizes : tuple of int
+        Rows of each chunk.
+    metric : str or callable
+        As for :class:`~skcontexture.KNNContext`.
+    n_neighbors : int
+        Largest k that will be queried.
+    """
+
+    def __init__(self, client, parts, sizes, metric, n_neighbors):
+        self.indexes = [
+            client.submit(_chunk_index, part, metric, min(n_neighbors, size))
+            for part, size in zip(parts, sizes)
+        ]
+        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
+        self.n_samples_fit_ = int(np.sum(sizes))
+
+    def nearest(self, queries, k):
+        """The graph of the k nearest fit points of each chunk of queries.
+
+        Parameters
+        ----------
+        queries : list of dask.delayed.Delayed or distributed.Future
+            Chunks of validated query rows.
+        k : int
+
+        Returns
+        -------
+        list of dask.delayed.Delayed
+            ``(distances, indices)`` of each chunk, nearest first.
+        """
+        found = []
+        for query in queries:
+            best = None
+            for index, offset in zip(self.indexes, self.offsets):
+                best = dask.delayed(_nearest, pure=True)(index, query, best, offset, k)
+            found.append(best)
+        return found
+
+    def kneighbors(self, X, k):
+        """Return ``(distances, indices)`` of the k nearest fit points of in-memory rows.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_queries, n_features)
+        k : int
+
+        Returns
+        -------
+        distances : ndarray of shape (n_queries, k)
+        indices : ndarray of shape (n_queries, k)
+        """
+        (found,) = dask.compute(self.nearest([dask.delayed(X)], k)[0])
+        return found
+
+
+def _chunk_index(X, metric, n_neighbors):
+    return NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
+
+
+def _nearest(index, X, best, offset, k):
+    """The k nearest among ``best`` and the fit points of one chunk (ties by fit index)."""
+    distances, indices = index.kneighbors(X, min(k, index.n_samples_fit_))
+    indices = indices + offset
+    if best is None:
+        return distances, indices
+    distances, indices = np.hstack([best[0], distances]), np.hstack([best[1], indices])
+    order = np.lexsort((indices, distances), axis=1)[:, :k]
+    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
+
+
+def _embed_block(X, neighbors, context, weights, scale, dtype):
+    """The Nystrom embedding of one chunk of rows (as ContextureEmbedding.transform)."""
+    rows = context.conditional(X) if neighbors is None else _neighbor_rows(context, neighbors)
+    return (np.asarray(rows @ weights) * scale).astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------
+# the operator
+# ----------------------------------------------------------------------
+
+
+class DaskContextOperator:
+    """The deflated normalised operator of a joint held as row chunks on a cluster.
+
+    The interface of :class:`~skcontexture._operator.ContextOperator` that the
+    solvers read (``shape``, ``matmat``, ``rmatmat``, ``gram_matmat``,
+    ``gram_trace``, ``gram``, ``n_connected_components``, ``u0``, ``v0``,
+    ``n_threads``), with the same normalisation, deflation and dropping of
+    rows and atoms without mass. Rows keep the order of the chunks and atoms
+    their index order (no reverse Cuthill-McKee: it needs the whole graph).
+
+    Each worker holds one shard: the normalised rows of its chunks over the
+    atoms they reference. A product sends each worker its slice of the block
+    (the referenced atoms, or its rows) and gets its part of the result back;
+    the Gram product keeps the middle block on the workers.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    joint : list of distributed.Future
+        The joint's row chunks (CSR, nonnegative).
+    n_atoms : int
+        Columns of the joint.
+    owners : list of str
+        The worker of each chunk; a worker's chunks must be contiguous.
+    n_jobs : int or None
+        Threads of the sparse products on the workers and of the dense
+        products on the client; None means 1.
+
+    Attributes
+    ----------
+    u0, v0 : ndarray
+        The trivial singular vectors sqrt(p_X), sqrt(p_A), on the kept rows and atoms.
+    rows, atoms : ndarray of int
+        Caller's index of each kept row and atom, in internal order.
+    n_products, bytes_sent, bytes_received : int
+        Block products run (a Gram product counts two), and the bytes of blocks
+        sent to and received from the workers.
+    """
+
+    def __init__(self, client, joint, n_atoms, owners, n_jobs=None):
+        self._client = client
+        self.n_threads = n_threads(n_jobs)
+        self.n_products = self.bytes_sent = self.bytes_received = 0
+        masses = client.gather([client.submit(_masses, part) for part in joint])
+        total = sum(float(rows.sum()) for rows, _, _ in masses)
+        if total <= 0:
+            raise ValueError("The joint has no mass.")
+        p_a = np.zeros(n_atoms)
+        for _, columns, sums in masses:
+            p_a[columns] += sums
+        p_a /= total
+        self.atoms = np.flatnonzero(p_a > 0)
+        self.p_a = p_a[self.atoms]
+        self.v0 = np.sqrt(self.p_a)
+        p_x = [rows / total for rows, _, _ in masses]
+        offsets = np.concatenate([[0], np.cumsum([len(p) for p in p_x])])
+        self.rows = np.concatenate([offsets[i] + np.flatnonzero(p > 0) for i, p in enumerate(p_x)])
+        self.p_x = np.concatenate([p[p > 0] for p in p_x])
+        self.u0 = np.sqrt(self.p_x)
+        self.shape = (len(self.rows), len(self.atoms))
+
+        self._workers, self._columns, self._row_slices, self._sizes = [], [], [], []
+        shards, start = [], 0
+        for worker in dict.fromkeys(owners):  # in chunk order
+            chunks = [i for i, owner in enumerate(owners) if owner == worker]
+            columns = np.unique(np.concatenate([masses[i][1] for i in chunks]))
+            internal = np.searchsorted(self.atoms, columns)
+            n_kept = sum(int(np.sum(p_x[i] > 0)) for i in chunks)
+            shards.append(client.submit(
+                _Shard, [joint[i] for i in chunks], columns, self.v0[internal], total, n_jobs,
+                workers=[worker], allow_other_workers=True,
+            ))
+            self._workers.append(worker)
+            self._columns.append(internal)
+            self._row_slices.append(slice(start, start + n_kept))
+            self._sizes.append([len(p_x[i]) for i in chunks])
+            start += n_kept
+        self._shards = shards
+        summaries = client.gather([client.submit(getattr, shard, "summary") for shard in shards])
+        self._trace = sum(frobenius for frobenius, _ in summaries) - 1.0
+        self._n_components = _components(
+            [(labels, columns) for (_, labels), columns in zip(summaries, self._columns)],
+            self.shape[1],
+        )
+
+    def _run(self, method, pieces, *args):
+        """``shard.method(piece, *args)`` on every worker; the results in shard order."""
+        client, futures = self._client, []
+        for shard, piece, worker in zip(self._shards, pieces, self._workers):
+            futures.append(client.submit(
+                _call, shard, method, self._send(piece, worker), *args, workers=[worker],
+                allow_other_workers=True, pure=False,
+            ))
+        results = client.gather(futures, direct=True)
+        self.bytes_received += sum(np.asarray(part).nbytes for result in results
+                                   for part in (result if isinstance(result, tuple) else [result]))
+        return results
+
+    def _send(self, block, worker):
+        """The block as a task argument, or scattered straight to its worker when large."""
+        self.bytes_sent += block.nbytes
+        if block.nbytes > SCATTER_BYTES:
+            return self._client.scatter(block, workers=[worker], direct=True, hash=False)
+        return block
+
+    def matmat(self, V):
+        """Return (Q - u0 v0^T) @ V."""
+        V = np.asarray(V, dtype=np.float64)
+        self.n_products += 1
+        parts = self._run("matmat", [V[columns] for columns in self._columns])
+        return np.concatenate(parts) - np.multiply.outer(self.u0, self.v0 @ V)
+
+    def rmatmat(self, U):
+        """Return (Q - u0 v0^T)^T @ U."""
+        U = np.asarray(U, dtype=np.float64)
+        self.n_products += 1
+        parts = self._run("rmatmat", [U[rows] for rows in self._row_slices])
+        return self._add(parts) - np.multiply.outer(self.v0, self.u0 @ U)
+
+    def _add(self, parts):
+        """Sum the workers' parts over their atoms into one block over all atoms."""
+        out = np.zeros((self.shape[1],) + parts[0].shape[1:])
+        for columns, part in zip(self._columns, parts):
+            if len(columns) == len(out):  # the shard references every atom
+                out += part
+            else:
+                out[columns] += part
+        return out
+
+    def gram_matmat(self, X, *, scale=1.0, shift=0.0, previous=None, weight=0.0, out=None):
+        """Return ``scale * (G @ X - shift * X) + weight * previous``, in X's dtype.
+
+        G is the Gram matrix of the deflated operator D on its short side, as in
+        :meth:`ContextOperator.gram_matmat`; with no more atoms than rows the
+        middle block D X stays on the workers.
+        """
+        n, m = self.shape
+        if m > n:
+            Y = self.matmat(self.rmatmat(X))
+        else:
+            self.n_products += 2
+            c = self.v0 @ X.astype(np.float64)
+            parts = self._run("gram", [X[columns] for columns in self._columns], c)
+            Y = self._add([part for part, _ in parts])
+            Y -= np.multiply.outer(self.v0, sum(dots for _, dots in parts))
+        Y = scale * (Y - shift * X)
+        if previous is not None:
+            Y += weight * previous
+        if out is None:
+            return Y.astype(X.dtype, copy=False)
+        out[...] = Y
+        return out
+
+    def gram_trace(self):
+        """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
+        return max(self._trace, 0.0)
+
+    def gram(self):
+        """Dense Gram matrix of the deflated operator on its short side (the "dense" solver)."""
+        G = self.gram_matmat(np.eye(min(self.shape)))
+        return (G + G.T) / 2
+
+    def n_connected_components(self):
+        """Number of connected components of the bipartite graph rows <-> atoms."""
+        return self._n_components
+
+    def row_functions(self, V, dtype):
+        """``(Q @ V) / u0`` on every row chunk, zero on rows without mass: a dask array.
+
+        With V = nu v0 / s this is ContextureEmbedding's Nystrom extension
+        ``normalize_rows(joint) @ (atom_functions / s)`` of the fit rows. The
+        chunks are computed and kept on the workers.
+        """
+        client, blocks = self._client, []
+        for shard, worker, columns, sizes in zip(
+            self._shards, self._workers, self._columns, self._sizes
+        ):
+            pieces = client.submit(_call, shard, "row_functions", self._send(V[columns], worker),
+                                   dtype, workers=[worker], allow_other_workers=True, pure=False)
+            for j, size in enumerate(sizes):
+                chunk = client.submit(getitem, pieces, j, pure=False)
+                blocks.append(da.from_delayed(chunk, shape=(size, V.shape[1]), dtype=dtype))
+        return da.concatenate(blocks)
+
+
+def _call(shard, method, *args):
+    return getattr(shard, method)(*args)
+
+
+def _masses(W):
+    """Row sums, referenced atoms and their sums of a joint chunk."""
+    W = sp.csr_matrix(W, dtype=np.float64)
+    W.eliminate_zeros()
+    columns = np.unique(W.indices)
+    column_sums = np.asarray(W[:, columns].sum(axis=0)).ravel()
+    return np.asarray(W.sum(axis=1)).ravel(), columns, column_sums
+
+
+class _Shard:
+    """One worker's joint chunks, normalised over the atoms they reference.
+
+    Rows without mass are dropped; ``columns`` are the atoms the chunks
+    reference (their caller's indices, sorted) and ``v0`` sqrt(p_A) on them.
+    """
+
+    def __init__(self, chunks, columns, v0, total, n_jobs):
+        W = sp.vstack(chunks, format="csr", dtype=np.float64)
+        W.eliminate_zeros()
+        mass = np.asarray(W.sum(axis=1)).ravel()
+        self.sizes = [chunk.shape[0] for chunk in chunks]
+        self.kept = np.flatnonzero(mass > 0)
+        W = W[self.kept]
+        W = sp.csr_matrix((W.data, np.searchsorted(columns, W.indices), W.indptr),
+                          shape=(len(self.kept), len(columns)))
+        self.u0 = np.sqrt(mass[self.kept] / total)
+        W.data *= np.repeat(1.0 / (total * self.u0), np.diff(W.indptr))
+        W.data *= (1.0 / v0)[W.indices]
+        # ||Q||_F^2 and the component of each atom within the shard
+        _, labels = connected_components(_bipartite(W), directed=False)
+        self.summary = float(np.dot(W.data, W.data)), labels[W.shape[0]:]
+        self.operator = SparseOperator(W, n_jobs=n_jobs, copy=False)
+
+    def matmat(self, V):
+        return self.operator.matmat(V)
+
+    def rmatmat(self, U):
+        return self.operator.rmatmat(U)
+
+    def gram(self, X, c):
+        """Q^T (Q X - u0 c) and u0 . (Q X - u0 c), in X's dtype: half of D^T D X."""
+        middle = self.operator.matmat(X)
+        middle -= np.multiply.outer(self.u0, c)
+        return self.operator.rmatmat(middle).astype(X.dtype, copy=False), self.u0 @ middle
+
+    def row_functions(self, V, dtype):
+        """(Q V) / u0 on each chunk's rows (zero on rows without mass), in ``dtype``."""
+        values = np.zeros((sum(self.sizes), V.shape[1]))
+        values[self.kept] = self.operator.matmat(V) / self.u0[:, None]
+        bounds = np.cumsum([0] + self.sizes)
+        return [values[lo:hi].astype(dtype) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+def _components(shards, n_atoms):
+    """Connected components of rows <-> atoms from each shard's components of its atoms.
+
+    A component within a shard links the atoms it touches; every kept row and
+    atom is in one, so the components of the graph "shard component <-> atom"
+    are those of the whole graph.
+    """
+    rows, columns, offset = [], [], 0
+    for labels, atoms in shards:
+        rows.append(offset + labels)
+        columns.append(atoms)
+        offset += int(labels.max()) + 1 if len(labels) else 0
+    rows, columns = np.concatenate(rows), np.concatenate(columns)
+    pattern = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, columns)),
+                            shape=(offset, n_atoms))
+    return int(_count_components(pattern.indptr, pattern.indices, offset, n_atoms))

@@ -1,0 +1,185 @@
+"""The distributed fit on a dask array equals the in-memory fit (LocalCluster, 2 processes)."""
+
+import warnings
+
+import dask.array as da
+import dask.dataframe as dd
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.sparse as sp
+from numpy.testing import assert_allclose
+
+from skcontexture import (
+    ContextureEmbedding,
+    CooccurrenceContext,
+    GaussianNoiseContext,
+    KNNContext,
+    LabelContext,
+    RBFContext,
+)
+
+ROW_CHUNKS = (700, 900, 1000, 400)  # unequal, two per worker
+
+
+@pytest.fixture(scope="module")
+def points():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(sum(ROW_CHUNKS), 5)), rng.normal(size=(300, 5))
+
+
+@pytest.fixture(scope="module")
+def counts():
+    """Sparse counts with a row and a column without any (dropped, as in memory)."""
+    C = sp.random(sum(ROW_CHUNKS) + 300, 300, density=0.03, random_state=1, format="lil")
+    C[5, :] = 0
+    C[:, 7] = 0
+    C = sp.csr_matrix(C)
+    C.data = np.ceil(10 * C.data)
+    return C[: sum(ROW_CHUNKS)], C[sum(ROW_CHUNKS):]
+
+
+CASES = {
+    "knn": (KNNContext(10), "points", False),
+    "rbf": (RBFContext(n_neighbors=20), "points", False),
+    "cooccurrence-sparse": (CooccurrenceContext(), "counts", False),
+    "cooccurrence-dense": (CooccurrenceContext(), "counts", True),
+}
+
+
+def _canonical_correlations(A, B):
+    return np.linalg.svd(np.linalg.qr(A)[0].T @ np.linalg.qr(B)[0], compute_uv=False)
+
+
+def _as_dask(X, densify=False):
+    if sp.issparse(X) and densify:
+        X = X.toarray()
+    return da.from_array(X, chunks=(ROW_CHUNKS, 2 if not sp.issparse(X) else -1), asarray=False)
+
+
+@pytest.fixture(scope="module")
+def fits(dask_client, points, counts):
+    """Per case: the model fitted on the cluster, the in-memory one, and their data."""
+    results = {}
+    for name, (context, source, densify) in CASES.items():
+        X_fit, X_new = points if source == "points" else counts
+        if densify:
+            X_fit, X_new = X_fit.toarray(), X_new.toarray()
+        fitted = []
+        for X in (_as_dask(X_fit), X_fit):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                estimator = ContextureEmbedding(context, n_components=5, random_state=0).fit(X)
+            fitted.append((estimator, [type(w.message) for w in caught]))
+        (on_cluster, warned_on_cluster), (in_memory, warned_in_memory) = fitted
+        assert warned_on_cluster == warned_in_memory, name  # RBF mass, rows without counts
+        results[name] = on_cluster, in_memory, X_fit, X_new
+    return results
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_fit_on_the_cluster_matches_the_in_memory_fit(fits, case):
+    on_cluster, in_memory, X_fit, _ = fits[case]
+    assert_allclose(on_cluster.singular_values_, in_memory.singular_values_, rtol=1e-8)
+    assert on_cluster.n_connected_components_ == in_memory.n_connected_components_
+    assert isinstance(on_cluster.embedding_, da.Array)
+    assert on_cluster.embedding_.chunks == (ROW_CHUNKS, (5,))
+    embedding = on_cluster.embedding_.compute()
+    assert embedding.dtype == in_memory.embedding_.dtype
+    assert _canonical_correlations(embedding, in_memory.embedding_).min() >= 0.9999
+    assert on_cluster.atom_functions_.shape == in_memory.atom_functions_.shape
+    assert on_cluster.context_.n_atoms_ == in_memory.context_.n_atoms_
+    assert on_cluster.n_features_in_ == X_fit.shape[1]
+    if case == "rbf":
+        assert on_cluster.context_.gamma_ == pytest.approx(in_memory.context_.gamma_, rel=1e-12)
+        assert on_cluster.context_.kernel_mass_kept_ == pytest.approx(
+            in_memory.context_.kernel_mass_kept_, rel=1e-10
+        )
+    if case.startswith("cooccurrence"):  # the row without counts embeds at the origin
+        assert np.all(embedding[5] == 0) and np.all(in_memory.embedding_[5] == 0)
+
+
+@pytest.mark.filterwarnings("ignore:.*no co-occurrence:UserWarning")  # a new row without counts
+@pytest.mark.parametrize("case", CASES)
+def test_transform_after_a_fit_on_the_cluster(fits, case):
+    on_cluster, in_memory, X_fit, X_new = fits[case]
+    expected = on_cluster.transform(X_new)  # in-memory rows: the neighbours come from the cluster
+    assert isinstance(expected, np.ndarray)
+    X_dask = da.from_array(X_new, chunks=(120, -1), asarray=False)
+    Z = on_cluster.transform(X_dask)
+    assert isinstance(Z, da.Array) and Z.chunks == ((120, 120, 60), (5,))
+    assert_allclose(Z.compute(), expected, rtol=0, atol=1e-10)
+    assert _canonical_correlations(expected, in_memory.transform(X_new)).min() >= 0.9999
+    # the fit rows' conditional is their joint row: transform reproduces embedding_
+    embedding = on_cluster.embedding_.compute()
+    assert_allclose(on_cluster.transform(_as_dask(X_fit)).compute(), embedding, atol=1e-10)
+
+
+def test_fit_transform_on_the_cluster(dask_client, points):
+    X = _as_dask(points[0])
+    estimator = ContextureEmbedding(KNNContext(10), n_components=3, random_state=0)
+    Z = estimator.fit_transform(X)
+    assert isinstance(Z, da.Array) and Z.chunks[0] == ROW_CHUNKS
+    assert_allclose(Z.compute(), estimator.embedding_.compute(), rtol=0, atol=0)
+
+
+def test_float32_and_singular_value_scaling(dask_client, points):
+    X = points[0].astype(np.float32)
+    kwargs = dict(n_components=3, scale="singular_values", random_state=0)
+    on_cluster = ContextureEmbedding(KNNContext(10), **kwargs).fit(_as_dask(X))
+    in_memory = ContextureEmbedding(KNNContext(10), **kwargs).fit(X)
+    assert on_cluster.embedding_.dtype == np.float32 == on_cluster.atom_functions_.dtype
+    assert_allclose(on_cluster.singular_values_, in_memory.singular_values_, rtol=1e-8)
+    norms = np.linalg.norm(on_cluster.embedding_.compute(), axis=0)
+    assert_allclose(norms, np.linalg.norm(in_memory.embedding_, axis=0), rtol=1e-5)
+
+
+def test_disconnected_graph_and_dense_solver(dask_client):
+    """Components counted across workers; a short side of 400 uses the "dense" solver."""
+    rng = np.random.RandomState(2)
+    X = np.vstack([rng.normal(size=(200, 3)), 100 + rng.normal(size=(200, 3))])
+    X = X[rng.permutation(400)]
+    kwargs = dict(n_components=3, random_state=0)
+    with pytest.warns(UserWarning, match="2 connected components"):
+        on_cluster = ContextureEmbedding(KNNContext(5), **kwargs).fit(
+            da.from_array(X, chunks=(150, 3))
+        )
+    with pytest.warns(UserWarning, match="2 connected components"):
+        in_memory = ContextureEmbedding(KNNContext(5), **kwargs).fit(X)
+    assert on_cluster.n_connected_components_ == in_memory.n_connected_components_ == 2
+    assert_allclose(on_cluster.singular_values_, in_memory.singular_values_, rtol=1e-8)
+
+
+@pytest.mark.parametrize(
+    "context, match",
+    [
+        (LabelContext(), "LabelContext"),
+        (GaussianNoiseContext(), "GaussianNoiseContext"),
+        (RBFContext(), r"RBFContext\(\)"),
+        (KNNContext(algorithm="nndescent"), "algorithm='exact' or 'auto'"),
+    ],
+    ids=["labels", "noise", "rbf-dense", "nndescent"],
+)
+def test_unsupported_contexts_raise(dask_client, points, context, match):
+    with pytest.raises(ValueError, match=match) as error:
+        ContextureEmbedding(context, n_components=2).fit(_as_dask(points[0]))
+    if "algorithm" not in match:
+        assert "supports KNNContext, RBFContext with n_neighbors set" in str(error.value)
+        assert "X.compute()" in str(error.value)
+
+
+def test_bad_dask_input_raises(dask_client, points):
+    estimator = ContextureEmbedding(KNNContext(5), n_components=2)
+    frame = dd.from_pandas(pd.DataFrame(points[0]), npartitions=2)
+    with pytest.raises(TypeError, match=r"to_dask_array\(lengths=True\)"):
+        estimator.fit(frame)
+    unknown = da.from_array(points[0], chunks=(1000, 5))
+    unknown = unknown[unknown[:, 0] > 0]
+    with pytest.raises(ValueError, match=r"compute_chunk_sizes\(\)"):
+        estimator.fit(unknown)
+    with pytest.raises(ValueError, match="2D"):
+        estimator.fit(da.from_array(points[0][:, 0]))
+    with pytest.raises(ValueError, match="n_neighbors=5000 is larger"):
+        ContextureEmbedding(KNNContext(5000)).fit(_as_dask(points[0]))
+    with pytest.raises(TypeError, match="no fit parameters"):
+        estimator.fit(_as_dask(points[0]), A=points[0])
