@@ -4,20 +4,21 @@ import numpy as np
 from sklearn.utils import get_tags
 from sklearn.utils.validation import validate_data
 
-from .contexts import KNNContext
+from .contexts._knn import context_or_default
 
 
 class ContextEstimatorMixin:
     """The default context, input validation and tags of a context-based estimator.
 
     The estimator's input tags (sparse support, positive-only input, required
-    target) are those of its context. Input is validated to float32 if it is
-    float32 and to float64 otherwise, so that float32 data gives float32 outputs
-    and fitted arrays (the solvers compute in float64 all the same).
+    target) are those its context's traits declare. Input is validated to
+    float32 if it is float32 and to float64 otherwise, so that float32 data
+    gives float32 outputs and fitted arrays (the solvers compute in float64 all
+    the same).
     """
 
     def _context(self):
-        return KNNContext() if self.context is None else self.context
+        return context_or_default(self.context)
 
     def _validate_X(self, X, reset):
         return validate_data(
@@ -30,10 +31,6 @@ class ContextEstimatorMixin:
         )
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        context_tags = get_tags(self._context())
-        tags.input_tags.sparse = context_tags.input_tags.sparse
-        tags.input_tags.positive_only = context_tags.input_tags.positive_only
-        tags.target_tags.required = context_tags.target_tags.required
+        tags = self._context().traits().update_tags(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

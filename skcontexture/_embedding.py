@@ -269,11 +269,12 @@ class ContextureEmbedding(
 
     def _warn_degenerate(self, context):
         n_comp = self.n_connected_components_
-        if n_comp > 1 and not context._block_structured:
+        traits = context.traits()
+        if n_comp > 1 and not traits.block_structured:
             warn(
                 f"The context graph has {n_comp} connected components: singular value "
                 f"1 has multiplicity {n_comp} and the leading embedding columns only "
-                f"separate the components. To fix it, {context._disconnected_advice}.",
+                f"separate the components. To fix it, {traits.disconnected_advice}.",
                 UserWarning,
             )
 
@@ -329,7 +330,7 @@ class ContextureEmbedding(
             float32 if ``X`` is float32, float64 otherwise.
         """
         self.fit(X, y, **fit_params)
-        if self.context_._conditional_reproduces_joint:
+        if self.context_.traits().conditional_reproduces_joint:
             return self.embedding_.copy()
         X = self._validate_X(X, reset=False)
         return self._nystrom(X, accepted_params(self.context_.conditional, fit_params))

@@ -248,7 +248,7 @@ class ContextScorer(BaseEstimator):
                     "keep them: use source='X' (LiDAR of transform(X) against the context "
                     "refitted on X)."
                 )
-            _check_square(step.context_, joint)
+            _check_atoms_are_fit_points(step.context_, joint)
             return float(_metrics.lidar(step.embedding_, joint))
         return self._spectrum_score(self._spectrum(step, solver))
 
@@ -257,7 +257,7 @@ class ContextScorer(BaseEstimator):
             X = estimator[:position].transform(X)
         context = clone(step.context_).fit(X)
         if self.metric == "lidar":
-            _check_square(context, context.joint_)
+            _check_atoms_are_fit_points(context, context.joint_)
             return float(_metrics.lidar(step.transform(X), context.joint_))
         values = spectrum_for_tau(context.joint_, self.max_dim, solver=solver,
                                   random_state=self.random_state)
@@ -410,9 +410,8 @@ def _joint(step):
     return joint if joint is not None and (sp.issparse(joint) or hasattr(joint, "shape")) else None
 
 
-def _check_square(context, joint):
-
-    if joint.shape[0] != joint.shape[1] or not context._atoms_are_fit_points:
+def _check_atoms_are_fit_points(context, joint):
+    if joint.shape[0] != joint.shape[1] or not context.traits().atoms_are_fit_points:
         raise ValueError(
             f"metric='lidar' needs a context whose atoms are the fit points (joint square); "
             f"{type(context).__name__} has a {joint.shape[0]} x {joint.shape[1]} joint."

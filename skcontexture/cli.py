@@ -44,9 +44,6 @@ from .metrics import feature_prediction, probe_dims, tau_curve, tau_regime
 DEFAULT_K = (5, 10, 20, 50, 100)
 DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
 METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
-#: RBFContext(n_neighbors=None) keeps every fit point in every row, which it
-#: allows up to 5,000 fit points (its documented limit); above, the grid truncates.
-RBF_DENSE_MAX_SAMPLES = 5_000
 
 
 def load_dataset(path=None, target=None, *, dropna=False):
@@ -181,7 +178,7 @@ def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAM
         for k in k_grid
         if k < n_samples
     ]
-    truncate = None if n_samples <= RBF_DENSE_MAX_SAMPLES else min(200, n_samples - 1)
+    truncate = None if n_samples <= RBFContext.DENSE_MAX_SAMPLES else min(200, n_samples - 1)
     grid += [
         (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate, n_jobs=n_jobs))
         for g in gamma_grid

@@ -7,8 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.datasets import make_blobs
+from sklearn.utils import get_tags
 
 import skcontexture.contexts
+from skcontexture.contexts import ContextTraits
 from skcontexture.utils import estimator_checks
 from skcontexture.utils.estimator_checks import (
     ContextCase,
@@ -23,18 +26,19 @@ CHECK_NAMES = [check.__name__ for check in estimator_checks._CONTEXT_CHECKS]
 
 
 def _docs_snippet():
-    """The first code block of the docs section "Writing your own context", as a module.
+    """The first two code blocks of the docs section "Writing your own context", as a module.
 
-    A module of its own (in ``sys.modules``), so that its context pickles; its
+    A module of its own (in ``sys.modules``), so that its contexts pickle; its
     line numbers are those of docs/contexts.md.
     """
     text = DOCS.read_text()
     start = text.index("## Writing your own context")
-    block = re.compile(r"```python\n(.*?)```", flags=re.DOTALL).search(text, start)
-    code = "\n" * text.count("\n", 0, block.start(1)) + block.group(1)
+    blocks = re.compile(r"```python\n(.*?)```", flags=re.DOTALL).finditer(text, start)
     module = types.ModuleType("tests._docs_context")
     sys.modules[module.__name__] = module
-    exec(compile(code, str(DOCS), "exec"), module.__dict__)
+    for block, _ in zip(blocks, range(2)):
+        code = "\n" * text.count("\n", 0, block.start(1)) + block.group(1)
+        exec(compile(code, str(DOCS), "exec"), module.__dict__)
     return module
 
 
@@ -51,7 +55,7 @@ def test_builtin_context_passes_the_checks(context, check):
 
 def test_table_covers_every_exported_context():
     exported = {getattr(skcontexture.contexts, name) for name in skcontexture.contexts.__all__}
-    exported.discard(skcontexture.contexts.BaseContext)
+    exported.difference_update({skcontexture.contexts.BaseContext, ContextTraits})
     covered = {type(context) for _, context, _, _ in INSTANCES}
     missing = sorted(cls.__name__ for cls in exported - covered)
     assert not missing, f"tests/_instances.py has no instance of {missing}"
@@ -65,6 +69,13 @@ def test_every_check_is_in_the_registry_and_public():
 def test_docs_context_passes_and_embeds():
     assert SNIPPET.Z.shape == (5, 2) and np.all(np.isfinite(SNIPPET.Z))
     check_context(SameBinContext(n_bins=4))
+
+
+def test_docs_context_with_traits_passes():
+    context = SNIPPET.SameLabelBinContext()
+    assert get_tags(context).target_tags.required
+    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
+    check_context(context, X, y=y)
 
 
 @parametrize_with_context_checks(
@@ -191,6 +202,10 @@ class _SortsX(SameBinContext):
         return super().fit(X, y)
 
 
+class _SaysItsAtomsAreFitPoints(SameBinContext):
+    _traits = ContextTraits(atoms_are_fit_points=True)  # they are bins
+
+
 BROKEN = {
     "check_context_get_set_params": _RoundsItsParameter(),
     "check_context_unfitted_conditional": _NoFittedCheck(),
@@ -204,6 +219,7 @@ BROKEN = {
     "check_context_pickle": _ForgetsItsBinsWhenPickled(),
     "check_context_no_input_mutation": _SortsX(),
     "check_context_in_embedding": SameBinContext(n_bins=1),  # one atom: nothing to embed
+    "check_context_traits": _SaysItsAtomsAreFitPoints(),
 }
 
 

@@ -96,7 +96,7 @@ def test_joint_and_conditional_contract(data, name):
     np.testing.assert_allclose(np.asarray(rows.sum(axis=1)).ravel(), 1.0)
     fit_rows = context.conditional(X, **fit_kw)
     np.testing.assert_allclose(np.asarray(fit_rows.sum(axis=1)).ravel(), 1.0)
-    if context._conditional_reproduces_joint:
+    if context.traits().conditional_reproduces_joint:
         np.testing.assert_allclose(_dense(fit_rows), _dense(normalize_rows(joint)), atol=1e-12)
 
 
@@ -198,7 +198,8 @@ def test_masked_label_base_keeps_fixed_atoms(data):
     X, y = data["X"], data["y"]
     masked = MaskedContext(LabelContext(5), n_masks=4, random_state=0).fit(X, y)
     np.testing.assert_array_equal(_dense(masked.joint_), _dense(LabelContext(5).fit(X, y).joint_))
-    assert not masked._conditional_reproduces_joint and masked._block_structured
+    traits = masked.traits()
+    assert not traits.conditional_reproduces_joint and traits.block_structured
 
 
 # --------------------------------------------------------------------------- noise
@@ -292,7 +293,7 @@ def test_one_hot_teacher_equals_label_context(data):
     fitted = KNeighborsClassifier(n_neighbors=1).fit(X, y)
     for teacher in (fitted, KNeighborsClassifier(n_neighbors=1)):
         context = TeacherContext(teacher).fit(X, y)
-        assert context.output_ == "proba" and context._block_structured
+        assert context.output_ == "proba" and context.traits().block_structured
         np.testing.assert_array_equal(_dense(context.joint_), _dense(labels.joint_))
         np.testing.assert_array_equal(context.classes_, labels.classes_)
     s_teacher = ContextureEmbedding(TeacherContext(fitted), n_components=2).fit(X).singular_values_
@@ -606,7 +607,7 @@ def test_composites_keep_one_joint_not_one_per_part():
         assert not any(hasattr(part.base_, "joint_") for part in parts
                        if isinstance(part, TeacherContext))
         # the conditional of the fit rows is unchanged by the release
-        expected = fitted.joint_ * len(X) if fitted._conditional_reproduces_joint else None
+        expected = fitted.joint_ * len(X) if fitted.traits().conditional_reproduces_joint else None
         rows = fitted.conditional(X)
         np.testing.assert_allclose(rows.sum(axis=1), 1)
         if expected is not None:

@@ -188,9 +188,7 @@ def test_uninformative_context_is_an_error(blobs):
 
 
 def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
-    from skcontexture.contexts import _kernel
-
-    monkeypatch.setattr(_kernel, "DENSE_MAX_SAMPLES", 100)
+    monkeypatch.setattr(RBFContext, "DENSE_MAX_SAMPLES", 100)
     with pytest.raises(ValueError, match="set n_neighbors"):
         RBFContext().fit(blobs[0])
 

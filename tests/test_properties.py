@@ -403,7 +403,7 @@ def test_context_contract(case):
         empty = sums == 0
         assert np.allclose(sums[~empty], 1.0), sums
         assert not empty.any() or recorder.warned(), "rows with no context and no warning"
-    if context._conditional_reproduces_joint:
+    if context.traits().conditional_reproduces_joint:
         np.testing.assert_allclose(
             fit_rows.toarray(), normalize_rows(joint).toarray(), rtol=1e-9, atol=1e-12,
             err_msg="conditional(X_fit) does not reproduce the joint's rows",

@@ -3,16 +3,18 @@
 from ._base import BaseContext
 from ._combine import ConvexCombination, Convolution
 from ._cooccurrence import CooccurrenceContext
-from ._kernel import RBFContext
 from ._knn import KNNContext
 from ._labels import LabelContext, TargetContext
 from ._mask import MaskedContext
 from ._noise import GaussianNoiseContext
 from ._paired import PairedContext
+from ._rbf import RBFContext
 from ._teacher import TeacherContext
+from ._traits import ContextTraits
 
 __all__ = [
     "BaseContext",
+    "ContextTraits",
     "ConvexCombination",
     "Convolution",
     "CooccurrenceContext",

@@ -8,6 +8,8 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from ._traits import ContextTraits
+
 
 class BaseContext(BaseEstimator, metaclass=ABCMeta):
     """Base class of contexts.
@@ -22,26 +24,15 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
     and ``conditional(X)`` returns the CSR matrix of rows P+(. | x) over the
     fitted atoms, each summing to 1, by the same rule for fit rows and new
     rows. Contexts never compute singular value decompositions.
+
+    What a context declares about itself (whether the conditional of a fit
+    row reproduces its joint row, whether the atoms are the fit points, its
+    input tags) is its :class:`ContextTraits`, returned by :meth:`traits`.
     """
 
-    #: Whether ``conditional(X_fit)`` reproduces the rows of ``joint_``. It is
-    #: False for contexts whose fit joint uses information a new point does
-    #: not have (labels).
-    _conditional_reproduces_joint = True
-
-    #: Whether the context is block-structured by design (hard labels): its
-    #: blocks are connected components with singular value 1, not a defect.
-    _block_structured = False
-
-    #: Advice shown when the context graph is disconnected.
-    _disconnected_advice = (
-        "use a weaker context (for example more neighbours or a wider kernel), "
-        "or remove duplicated and isolated points"
-    )
-
-    #: Whether atom j is fit point j (kNN, kernels). A context whose atoms are
-    #: points can be followed by another one in a ``Convolution``.
-    _atoms_are_fit_points = False
+    #: What the context declares about itself (see :class:`ContextTraits`); a
+    #: context built on other contexts overrides :meth:`traits` instead.
+    _traits = ContextTraits()
 
     @abstractmethod
     def fit(self, X, y=None, **fit_params):
@@ -55,6 +46,17 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         """Store ``joint_`` for a context whose fit rows have weight 1/n each."""
         self.joint_ = (conditional / conditional.shape[0]).tocsr()
         self.n_atoms_ = self.joint_.shape[1]
+
+    def traits(self):
+        """What the context declares about itself, before or after ``fit``.
+
+        Returns
+        -------
+        traits : ContextTraits
+            The class's ``_traits``; a composite combines its parts' (the
+            fitted parts once it is fitted).
+        """
+        return self._traits
 
     def _check_fitted(self):
         # n_atoms_, not joint_: a fitted part of a composite has released its joint.
@@ -75,37 +77,12 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
             each atom comes from (or None when atoms are not tied to fit
             rows). None when the atoms are no points (classes, columns).
         """
-        if self._atoms_are_fit_points:
+        if self.traits().atoms_are_fit_points:
             return X, np.arange(_num_samples(X))
         return None
 
-
-class ContextOnBase(BaseContext):
-    """A context built on a ``base`` context (None means ``KNNContext()``).
-
-    Its structural flags are those of its base unless it says otherwise.
-    """
-
-    def _base(self):
-        from ._knn import KNNContext
-
-        return KNNContext() if self.base is None else self.base
-
-    @property
-    def _atoms_are_fit_points(self):
-        return self._base()._atoms_are_fit_points
-
-    @property
-    def _conditional_reproduces_joint(self):
-        return self._base()._conditional_reproduces_joint
-
-    @property
-    def _block_structured(self):
-        return self._base()._block_structured
-
-    @property
-    def _disconnected_advice(self):
-        return self._base()._disconnected_advice
+    def __sklearn_tags__(self):
+        return self.traits().update_tags(super().__sklearn_tags__())
 
 
 def release_joint(context):

@@ -7,12 +7,13 @@ Concatenating representations needs no class: it is a
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
-from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, validate_data
 
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
+from ._traits import ContextTraits, combine_traits
 
 
 class ConvexCombination(_BaseComposition, BaseContext):
@@ -68,7 +69,6 @@ class ConvexCombination(_BaseComposition, BaseContext):
         "contexts": [list],
         "weights": ["array-like", None],
     }
-    _disconnected_advice = "weaken the parts or give weight to a connected part"
 
     def __init__(self, contexts, weights=None):
         self.contexts = contexts
@@ -119,16 +119,23 @@ class ConvexCombination(_BaseComposition, BaseContext):
                 )
         return list(contexts)
 
-    @property
-    def _conditional_reproduces_joint(self):
-        return all(c._conditional_reproduces_joint for c in self._fitted_or_given())
+    def traits(self):
+        """The parts' traits combined (the fitted parts' once fitted).
 
-    @property
-    def _block_structured(self):
-        return all(c._block_structured for c in self._fitted_or_given())
-
-    def _fitted_or_given(self):
-        return getattr(self, "contexts_", None) or self._parts()
+        Returns
+        -------
+        traits : ContextTraits
+            The atoms, side by side, are never the fit points.
+        """
+        try:
+            parts = self.contexts_ if hasattr(self, "contexts_") else self._parts()
+        except (TypeError, ValueError):  # reported by fit with the reason
+            return ContextTraits()
+        return combine_traits(
+            [c.traits() for c in parts],
+            atoms_are_fit_points=False,
+            disconnected_advice="weaken the parts or give weight to a connected part",
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -197,17 +204,6 @@ class ConvexCombination(_BaseComposition, BaseContext):
             )
         return weights / weights.sum()
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            part_tags = [get_tags(c) for c in self._parts()]
-        except (TypeError, ValueError):  # reported by fit with the reason
-            return tags
-        tags.input_tags.sparse = all(t.input_tags.sparse for t in part_tags)
-        tags.input_tags.positive_only = any(t.input_tags.positive_only for t in part_tags)
-        tags.target_tags.required = any(t.target_tags.required for t in part_tags)
-        return tags
-
 
 class Convolution(BaseContext):
     """Convolution of two contexts: x -> a_1 ~ P_1(. | x) -> a_2 ~ P_2(. | a_1).
@@ -264,15 +260,28 @@ class Convolution(BaseContext):
         "first": [HasMethods(["fit", "conditional"])],
         "second": [HasMethods(["fit", "conditional"])],
     }
-    _disconnected_advice = "weaken either step"
 
     def __init__(self, first, second):
         self.first = first
         self.second = second
 
-    @property
-    def _conditional_reproduces_joint(self):
-        return getattr(self, "first_", self.first)._conditional_reproduces_joint
+    def traits(self):
+        """The steps' traits combined (the fitted steps' once fitted).
+
+        Returns
+        -------
+        traits : ContextTraits
+            The conditional reproduces the joint when ``first``'s does
+            (``transition_`` holds ``second``'s fit rows), and the atoms are the
+            fit points when those of both steps are.
+        """
+        fitted = hasattr(self, "second_")
+        first, second = (self.first_, self.second_) if fitted else (self.first, self.second)
+        return combine_traits(
+            [first.traits(), second.traits()],
+            conditional_reproduces_joint=first.traits().conditional_reproduces_joint,
+            disconnected_advice="weaken either step",
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -343,16 +352,6 @@ class Convolution(BaseContext):
 
     def _atom_points(self, X):
         return self.second_._atom_points(self.first_points_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        first_tags, second_tags = get_tags(self.first), get_tags(self.second)
-        tags.input_tags.sparse = first_tags.input_tags.sparse
-        tags.input_tags.positive_only = first_tags.input_tags.positive_only
-        tags.target_tags.required = (
-            first_tags.target_tags.required or second_tags.target_tags.required
-        )
-        return tags
 
 
 def _route(methods, params):

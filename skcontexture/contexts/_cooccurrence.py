@@ -1,14 +1,14 @@
 """The co-occurrence context: X itself is a nonnegative association matrix."""
 
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_non_negative, validate_data
 
-from ._base import BaseContext, normalize_rows
 from .._warn import warn
+from ._base import BaseContext, normalize_rows
+from ._traits import ContextTraits
 
 
 class CooccurrenceContext(BaseContext):
@@ -41,6 +41,7 @@ class CooccurrenceContext(BaseContext):
     """
 
     _parameter_constraints = {}
+    _traits = ContextTraits(accepts_sparse=True, positive_only=True)
 
     def __init__(self):
         pass
@@ -108,9 +109,3 @@ class CooccurrenceContext(BaseContext):
                 UserWarning,
             )
         return X
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.input_tags.positive_only = True
-        return tags

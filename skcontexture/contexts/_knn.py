@@ -1,13 +1,12 @@
 """The k-nearest-neighbour context."""
 
 from sklearn.base import _fit_context
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import validate_data
 
-from .._constraints import N_JOBS, count
 from .._memory import check_memory
 from ._base import BaseContext, rows_from_neighbors
-from ._neighbors import BYTES_PER_NEIGHBOR, NeighborIndex
+from ._neighbors import BYTES_PER_NEIGHBOR, NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
+from ._traits import ContextTraits
 
 
 class KNNContext(BaseContext):
@@ -53,15 +52,10 @@ class KNNContext(BaseContext):
     ((100, 100), 1.0)
     """
 
-    _parameter_constraints = {
-        "n_neighbors": [count(1)],
-        "metric": [str, callable],
-        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
-    }
-    _atoms_are_fit_points = True
-    _disconnected_advice = "increase n_neighbors"
+    _parameter_constraints = {**NEIGHBOR_SEARCH_CONSTRAINTS, "metric": [str, callable]}
+    _traits = ContextTraits(
+        atoms_are_fit_points=True, disconnected_advice="increase n_neighbors", accepts_sparse=True
+    )
 
     def __init__(
         self,
@@ -100,9 +94,7 @@ class KNNContext(BaseContext):
             f"a joint of {n_entries:,} entries",
             "Use a smaller n_neighbors or fewer rows.",
         )
-        self.index_ = NeighborIndex(
-            self.algorithm, self.metric, self.n_neighbors, self.n_jobs, self.random_state
-        ).fit(X)
+        self.index_ = neighbor_index(self, self.random_state, self.metric).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
         return self
 
@@ -125,7 +117,11 @@ class KNNContext(BaseContext):
         _, indices = self.index_.kneighbors(X, self.n_neighbors)
         return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
+
+def context_or_default(context):
+    """``context``, or the default context ``KNNContext()`` when it is None.
+
+    The one place of the rule "an estimator-valued context parameter left at
+    None means ``KNNContext()``".
+    """
+    return KNNContext() if context is None else context

@@ -3,13 +3,24 @@
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context, clone
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
-from .._constraints import N_JOBS, count
-from ._base import BaseContext, ContextOnBase, normalize_rows, rows_from_neighbors
-from ._neighbors import NeighborIndex
+from ._base import BaseContext, normalize_rows, rows_from_neighbors
+from ._knn import context_or_default
+from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
+from ._traits import ContextTraits, combine_traits
+
+
+#: The traits a context extended to new points by their neighbours in X has,
+#: whatever gives its fit rows.
+_EXTENDED = {
+    "conditional_reproduces_joint": False,
+    "accepts_sparse": True,
+    "positive_only": False,
+    "requires_y": True,
+}
 
 
 class _NeighborExtendedContext(BaseContext):
@@ -21,12 +32,10 @@ class _NeighborExtendedContext(BaseContext):
     from ``joint_`` (which a composite may release).
     """
 
-    _conditional_reproduces_joint = False
+    _traits = ContextTraits(**_EXTENDED)
 
     def _fit_index(self, X):
-        self.index_ = NeighborIndex(
-            self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
-        ).fit(X)
+        self.index_ = neighbor_index(self, self.random_state).fit(X)
 
     def conditional(self, X):
         """Return the average fit row of each row's nearest fit points.
@@ -44,12 +53,6 @@ class _NeighborExtendedContext(BaseContext):
         _, indices = self.index_.kneighbors(X, self.n_neighbors)
         weights = rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
         return (weights @ self._fit_rows()).tocsr()
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = True
-        return tags
 
 
 class LabelContext(_NeighborExtendedContext):
@@ -101,13 +104,8 @@ class LabelContext(_NeighborExtendedContext):
     (150, 3)
     """
 
-    _parameter_constraints = {
-        "n_neighbors": [count(1)],
-        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
-    }
-    _block_structured = True
+    _parameter_constraints = dict(NEIGHBOR_SEARCH_CONSTRAINTS)
+    _traits = ContextTraits(block_structured=True, **_EXTENDED)
 
     def __init__(self, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
         self.n_neighbors = n_neighbors
@@ -152,8 +150,7 @@ class LabelContext(_NeighborExtendedContext):
         )
 
 
-
-class TargetContext(_NeighborExtendedContext, ContextOnBase):
+class TargetContext(_NeighborExtendedContext):
     """Regression-target context: the teacher kernel with teacher = y.
 
     The sibling of :class:`LabelContext` for continuous (or multi-output)
@@ -203,11 +200,8 @@ class TargetContext(_NeighborExtendedContext, ContextOnBase):
     """
 
     _parameter_constraints = {
+        **NEIGHBOR_SEARCH_CONSTRAINTS,
         "base": [HasMethods(["fit", "conditional"]), None],
-        "n_neighbors": [count(1)],
-        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
     }
 
     def __init__(self, base=None, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
@@ -240,7 +234,7 @@ class TargetContext(_NeighborExtendedContext, ContextOnBase):
             self, X, y, accept_sparse="csr", dtype="numeric", multi_output=True, y_numeric=True
         )
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        self.base_ = clone(self._base()).fit(targets)
+        self.base_ = clone(context_or_default(self.base)).fit(targets)
         self.joint_ = self.base_.joint_
         self.n_atoms_ = self.base_.n_atoms_
         self._fit_index(X)
@@ -249,6 +243,19 @@ class TargetContext(_NeighborExtendedContext, ContextOnBase):
     def _fit_rows(self):
         """The rows P+(. | x_i) of the fit points (``base_``'s, kept by it)."""
         return normalize_rows(self.base_.joint_)
+
+    def traits(self):
+        """The traits of ``base`` on the targets, with those of the extension to new points.
+
+        Returns
+        -------
+        traits : ContextTraits
+            Those of ``base`` (of ``base_`` once fitted), except that the
+            conditional does not reproduce the joint, sparse ``X`` is accepted
+            and ``y`` is required: ``base`` sees the targets, never ``X``.
+        """
+        base = self.base_ if hasattr(self, "base_") else context_or_default(self.base)
+        return combine_traits([base.traits()], **_EXTENDED)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -5,16 +5,18 @@ from numbers import Real
 import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import _fit_context, clone
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count, n_threads
 from .._progress import loop
-from ._base import ContextOnBase, release_joint
+from ._base import BaseContext, release_joint
+from ._knn import context_or_default
+from ._traits import combine_traits
 
 
-class MaskedContext(ContextOnBase):
+class MaskedContext(BaseContext):
     """A base context averaged over random feature masks (KNN_mask, RBF_mask).
 
     Each of ``n_masks`` masks hides ``round(mask_ratio * n_features)`` random
@@ -100,9 +102,20 @@ class MaskedContext(ContextOnBase):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @property
-    def _disconnected_advice(self):
-        return f"{self._base()._disconnected_advice}, or increase mask_ratio"
+    def traits(self):
+        """The traits of ``base`` (of the fitted bases once fitted).
+
+        Returns
+        -------
+        traits : ContextTraits
+            Those of ``base``, whose disconnected advice adds "or increase
+            mask_ratio".
+        """
+        base = self.bases_[0] if hasattr(self, "bases_") else context_or_default(self.base)
+        traits = base.traits()
+        return combine_traits(
+            [traits], disconnected_advice=f"{traits.disconnected_advice}, or increase mask_ratio"
+        )
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -132,7 +145,7 @@ class MaskedContext(ContextOnBase):
         self.masks_ = masks
         self.visible_ = [np.flatnonzero(mask) for mask in distinct]
         self.mask_weights_ = counts / self.n_masks
-        base = self._base()
+        base = context_or_default(self.base)
         fitted = self._parallel()(
             delayed(_fit_base)(clone(base), X[:, visible], y, fit_params)
             for visible in self.visible_
@@ -187,18 +200,10 @@ class MaskedContext(ContextOnBase):
                         return_as="generator")
 
     def _validate(self, X, reset):
-        sparse = get_tags(self._base()).input_tags.sparse
+        sparse = self.traits().accepts_sparse
         return validate_data(
             self, X, accept_sparse="csr" if sparse else False, dtype="numeric", reset=reset
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        base_tags = get_tags(self._base())
-        tags.input_tags.sparse = base_tags.input_tags.sparse
-        tags.input_tags.positive_only = base_tags.input_tags.positive_only
-        tags.target_tags.required = base_tags.target_tags.required
-        return tags
 
 
 def _fit_base(context, X, y, fit_params):

@@ -18,7 +18,9 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
-from .._constraints import n_threads
+from sklearn.utils._param_validation import StrOptions
+
+from .._constraints import N_JOBS, count, n_threads
 from .._warn import warn
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
@@ -43,6 +45,15 @@ MAX_COPIED_FRACTION = 0.1
 BYTES_PER_NEIGHBOR = 52
 
 SCALE_FIX = "Scale the data, e.g. with sklearn.preprocessing.StandardScaler."
+
+#: Constraints of the parameters that configure a context's neighbour search
+#: (see :func:`neighbor_index`), merged into its ``_parameter_constraints``.
+NEIGHBOR_SEARCH_CONSTRAINTS = {
+    "n_neighbors": [count(1)],
+    "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
+    "n_jobs": N_JOBS,
+    "random_state": ["random_state"],
+}
 
 
 def uses_nndescent(n_samples, n_features):
@@ -95,6 +106,28 @@ def largest_abs(X):
     """Largest absolute value in a dense or sparse matrix (0 if it has none), without a copy."""
     values = X.data if sp.issparse(X) else X
     return float(max(values.max(), -values.min())) if values.size else 0.0
+
+
+def neighbor_index(context, random_state, metric="euclidean"):
+    """The unfitted index of a context's ``n_neighbors``, ``algorithm`` and ``n_jobs``.
+
+    Parameters
+    ----------
+    context : context estimator
+        A context with the parameters of ``NEIGHBOR_SEARCH_CONSTRAINTS``.
+    random_state : int, RandomState instance or None
+        Seed of NN-descent (the context's ``random_state``, or a seed drawn
+        from it).
+    metric : str or callable, default="euclidean"
+        Distance of the search.
+
+    Returns
+    -------
+    index : NeighborIndex
+    """
+    return NeighborIndex(
+        context.algorithm, metric, context.n_neighbors, context.n_jobs, random_state
+    )
 
 
 class NeighborIndex:

@@ -6,14 +6,15 @@ import numpy as np
 from scipy.special import logsumexp
 from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from .._constraints import N_JOBS, count
+from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
 from ._base import BaseContext, rows_from_neighbors
-from ._neighbors import NeighborIndex, check_coordinates
+from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, check_coordinates, neighbor_index
+from ._traits import ContextTraits
 
 #: Peak bytes of the fit per fit row, neighbour and draw: the draws' neighbour
 #: query, the atom indices, offsets, squared distances and weights of the fit
@@ -98,14 +99,11 @@ class GaussianNoiseContext(BaseContext):
     """
 
     _parameter_constraints = {
+        **NEIGHBOR_SEARCH_CONSTRAINTS,
         "sigma": [Interval(Real, 0, None, closed="neither"), None],
         "n_draws": [count(1)],
-        "n_neighbors": [count(1)],
-        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
     }
-    _disconnected_advice = "increase sigma"
+    _traits = ContextTraits(disconnected_advice="increase sigma")
 
     def __init__(
         self,
@@ -149,13 +147,7 @@ class GaussianNoiseContext(BaseContext):
             "Use a smaller n_neighbors or n_draws, or fewer rows.",
         )
         rng = check_random_state(self.random_state)
-        self.index_ = NeighborIndex(
-            self.algorithm,
-            "euclidean",
-            self.n_neighbors,
-            self.n_jobs,
-            rng.randint(np.iinfo(np.int32).max),
-        ).fit(X)
+        self.index_ = neighbor_index(self, rng.randint(np.iinfo(np.int32).max)).fit(X)
         self.sigma_ = self._default_sigma(X) if self.sigma is None else float(self.sigma)
         self.atom_sources_ = np.repeat(np.arange(n_samples), self.n_draws)
         noise = rng.standard_normal((n_samples * self.n_draws, n_features))
@@ -229,8 +221,3 @@ class GaussianNoiseContext(BaseContext):
 
     def _atom_points(self, X):
         return self.atoms_, self.atom_sources_
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = False
-        return tags

@@ -4,10 +4,12 @@ from sklearn.base import _fit_context, clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_consistent_length, validate_data
 
-from ._base import ContextOnBase, release_joint
+from ._base import BaseContext, release_joint
+from ._knn import context_or_default
+from ._traits import combine_traits
 
 
-class PairedContext(ContextOnBase):
+class PairedContext(BaseContext):
     """Multi-view context: sample i comes with its own row A_i of a second view.
 
     The second view is an image's caption embedding, a user's item vector, a
@@ -81,7 +83,7 @@ class PairedContext(ContextOnBase):
         """
         validate_data(self, X, skip_check_array=True)
         A = self._check_view(X, A)
-        self.base_ = clone(self._base()).fit(A, y)
+        self.base_ = clone(context_or_default(self.base)).fit(A, y)
         self.joint_ = self.base_.joint_
         release_joint(self.base_)
         self.n_atoms_ = self.base_.n_atoms_
@@ -120,11 +122,17 @@ class PairedContext(ContextOnBase):
         check_consistent_length(X, A)
         return A
 
+    def traits(self):
+        """The traits of ``base`` in A-space (of ``base_`` once fitted), for any ``X``.
+
+        Returns
+        -------
+        traits : ContextTraits
+            Those of ``base``, except that any ``X``, sparse or with negative
+            entries, is accepted: ``base`` sees ``A``, never ``X``.
+        """
+        base = self.base_ if hasattr(self, "base_") else context_or_default(self.base)
+        return combine_traits([base.traits()], accepts_sparse=True, positive_only=False)
+
     def _atom_points(self, X):
         return self.base_._atom_points(self.view_fit_)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        tags.target_tags.required = self._base().__sklearn_tags__().target_tags.required
-        return tags

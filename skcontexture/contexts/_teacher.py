@@ -10,7 +10,8 @@ from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
-from ._knn import KNNContext
+from ._knn import context_or_default
+from ._traits import ContextTraits, combine_traits
 
 
 class TeacherContext(BaseContext):
@@ -106,30 +107,41 @@ class TeacherContext(BaseContext):
             teacher = FrozenEstimator(teacher)
         return type(self)(teacher, output=self.output, base=clone(self.base, safe=False))
 
-    def _base(self):
-        return KNNContext() if self.base is None else self.base
+    def traits(self):
+        """The traits of the teacher's output: soft labels, or ``base`` around h(x).
 
-    @property
-    def _block_structured(self):
-        return getattr(self, "output_", None) == "proba"
+        The output is the resolved ``output_`` once fitted and, before, the one
+        ``output`` resolves to for the given teacher.
 
-    @property
-    def _disconnected_advice(self):
-        if getattr(self, "output_", "proba") == "proba":
-            return "use a softer teacher"
-        return self.base_._disconnected_advice
+        Returns
+        -------
+        traits : ContextTraits
+            For "proba", block-structured atoms (classes) that are no points;
+            otherwise those of ``base`` (of ``base_`` once fitted). The input
+            tags are the teacher's, and ``y`` is required by an unfitted
+            teacher that needs it or by ``base``.
+        """
+        teacher_tags = _get_tags(self.teacher)
+        inputs = {
+            "accepts_sparse": teacher_tags.input_tags.sparse,
+            "positive_only": teacher_tags.input_tags.positive_only,
+        }
+        teacher_needs_y = teacher_tags.target_tags.required and not _is_fitted(self.teacher)
+        if self._resolved_output() == "proba":
+            return ContextTraits(block_structured=True, disconnected_advice="use a softer teacher",
+                                 requires_y=teacher_needs_y, **inputs)
+        base = self.base_ if hasattr(self, "base_") else context_or_default(self.base)
+        traits = base.traits()
+        return combine_traits([traits], requires_y=teacher_needs_y or traits.requires_y, **inputs)
 
-    @property
-    def _conditional_reproduces_joint(self):
-        if getattr(self, "output_", "proba") == "proba":
-            return True
-        return self.base_._conditional_reproduces_joint
-
-    @property
-    def _atoms_are_fit_points(self):
-        if getattr(self, "output_", "proba") == "proba":
-            return False
-        return self.base_._atoms_are_fit_points
+    def _resolved_output(self):
+        """``output_`` once fitted, else what ``output`` resolves to (None if it cannot)."""
+        if hasattr(self, "output_"):
+            return self.output_
+        try:
+            return self._resolve_output(self.teacher)
+        except ValueError:  # fit reports it
+            return None
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y=None, **fit_params):
@@ -171,7 +183,7 @@ class TeacherContext(BaseContext):
             self.classes_ = self.teacher_.classes_
             self._set_joint_from_conditional(self._proba(X))
         else:
-            self.base_ = clone(self._base()).fit(self._features(X), y)
+            self.base_ = clone(context_or_default(self.base)).fit(self._features(X), y)
             self.joint_ = self.base_.joint_
             self.n_atoms_ = self.base_.n_atoms_
             release_joint(self.base_)  # held once, as joint_
@@ -241,16 +253,6 @@ class TeacherContext(BaseContext):
             f"TeacherContext cannot use {type(teacher).__name__} as a teacher: it "
             "needs predict_proba (a classifier), transform, or predict (a regressor)."
         )
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        teacher_tags = _get_tags(self.teacher)
-        tags.input_tags.sparse = teacher_tags.input_tags.sparse
-        tags.input_tags.positive_only = teacher_tags.input_tags.positive_only
-        tags.target_tags.required = get_tags(self._base()).target_tags.required or (
-            teacher_tags.target_tags.required and not _is_fitted(self.teacher)
-        )
-        return tags
 
 
 def _is_fitted(estimator):

@@ -30,6 +30,7 @@ from sklearn.utils._indexing import _safe_indexing
 from sklearn.utils.validation import _num_samples
 
 from ..contexts._base import accepted_params, normalize_rows
+from ..contexts._traits import ContextTraits
 
 __all__ = [
     "ContextCase",
@@ -45,6 +46,7 @@ __all__ = [
     "check_context_n_jobs",
     "check_context_no_input_mutation",
     "check_context_pickle",
+    "check_context_traits",
     "check_context_unfitted_conditional",
     "parametrize_with_context_checks",
 ]
@@ -64,10 +66,10 @@ class ContextCase:
         The context to check (it is cloned, never fitted itself).
     X : array-like or sparse matrix of shape (n_samples, n_features), default=None
         Fit data; None means 60 blobs in 4 dimensions (their absolute values
-        when the context's tags say ``positive_only``).
+        when the context's traits say ``positive_only``).
     y : array-like of shape (n_samples,), default=None
-        Targets; with ``X=None`` and a context whose tags require ``y``, the
-        blobs' labels.
+        Targets; with ``X=None`` and a context whose traits say ``requires_y``,
+        the blobs' labels.
     fit_params : dict, default=None
         Passed to ``fit``; those ``conditional`` takes are passed to it too, with
         the rows of per-sample parameters taken like the rows of ``X``.
@@ -98,16 +100,16 @@ class ContextCase:
 
 
 def _default_data(context, X, y):
-    """``(X, y)``: the given data, or 60 blobs in 4 dimensions fitting the tags."""
+    """``(X, y)``: the given data, or 60 blobs in 4 dimensions fitting the traits."""
     if X is not None:
         return X, y
     X, labels = make_blobs(
         n_samples=60, centers=3, n_features=4, cluster_std=3.0, random_state=0
     )
-    tags = get_tags(context)
-    if tags.input_tags.positive_only:
+    traits = context.traits()
+    if traits.positive_only:
         X = np.abs(X)
-    if y is None and tags.target_tags.required:
+    if y is None and traits.requires_y:
         y = labels
     return X, y
 
@@ -241,18 +243,18 @@ def check_context_conditional_rows(context, X, y=None, fit_params=None):
 def check_context_conditional_reproduces_joint(context, X, y=None, fit_params=None):
     """``conditional(X_fit)`` is the row-normalised ``joint_``.
 
-    Only for a context whose ``_conditional_reproduces_joint`` is True (the
-    default of :class:`~skcontexture.contexts.BaseContext`).
+    Only for a context whose traits say ``conditional_reproduces_joint`` (the
+    default of :class:`~skcontexture.contexts.ContextTraits`).
     """
     context = _fit(context, X, y, fit_params)
-    if not context._conditional_reproduces_joint:
+    if not context.traits().conditional_reproduces_joint:
         return
     rows = context.conditional(X, **_fit_point_params(context, fit_params))
     difference = np.max(np.abs(_dense(rows) - _dense(normalize_rows(context.joint_))))
     assert difference <= 1e-12, (
         "conditional(X_fit) differs from the row-normalised joint_ by "
-        f"{difference}; a context whose fit joint uses what new points lack sets "
-        "_conditional_reproduces_joint = False"
+        f"{difference}; a context whose fit joint uses what new points lack declares "
+        "_traits = ContextTraits(conditional_reproduces_joint=False)"
     )
 
 
@@ -326,6 +328,53 @@ def check_context_in_embedding(context, X, y=None, fit_params=None):
     assert np.all(np.isfinite(Z)), "transform gave non-finite values"
 
 
+def check_context_traits(context, X, y=None, fit_params=None):
+    """``traits()`` is the same before and after ``fit``, gives the tags and holds.
+
+    The traits are a :class:`~skcontexture.contexts.ContextTraits`, equal for
+    the unfitted and the fitted context; the tags ``input_tags.sparse``,
+    ``input_tags.positive_only`` and ``target_tags.required`` are those they
+    declare. With ``atoms_are_fit_points`` the joint is square and
+    ``_atom_points(X)`` ties atom j to fit row j; with ``requires_y``, ``fit``
+    without ``y`` raises a ``ValueError``, and without it ``fit`` needs no ``y``.
+    """
+    unfitted = clone(context)
+    before = unfitted.traits()
+    assert isinstance(before, ContextTraits), (
+        f"traits() must return a ContextTraits, got {type(before).__name__}"
+    )
+    tags = get_tags(unfitted)
+    found = {"accepts_sparse": tags.input_tags.sparse,
+             "positive_only": tags.input_tags.positive_only,
+             "requires_y": tags.target_tags.required}
+    declared = {name: getattr(before, name) for name in found}
+    assert found == declared, (
+        f"the tags say {found} and the traits {declared}: declare them in the "
+        "traits (they set the tags)"
+    )
+    fitted = _fit(context, X, y, fit_params)
+    assert fitted.traits() == before, (
+        f"traits() changed with fit: {before} became {fitted.traits()}"
+    )
+    n_samples = _num_samples(X)
+    if before.atoms_are_fit_points:
+        assert fitted.joint_.shape == (n_samples, n_samples), (
+            f"atoms_are_fit_points, but joint_ has shape {fitted.joint_.shape}"
+        )
+        atoms = fitted._atom_points(X)
+        assert atoms is not None and np.array_equal(atoms[1], np.arange(n_samples)), (
+            "atoms_are_fit_points, but _atom_points(X) does not tie atom j to fit row j"
+        )
+    try:
+        _fit(context, X, None, fit_params)
+    except ValueError as exc:
+        assert before.requires_y, (
+            f"fit without y raised {exc!r}: a context that needs y declares requires_y=True"
+        )
+        return
+    assert not before.requires_y, "requires_y, but fit without y raised no ValueError"
+
+
 def check_context_get_set_params(context, X=None, y=None, fit_params=None):
     """``set_params(**get_params())`` round trips, shallow and deep."""
     context = clone(context)
@@ -366,6 +415,7 @@ _CONTEXT_CHECKS = (
     check_context_pickle,
     check_context_no_input_mutation,
     check_context_in_embedding,
+    check_context_traits,
 )
 
 
@@ -381,7 +431,8 @@ def check_context(context, X=None, *, y=None, fit_params=None, expected_failed_c
     :func:`check_context_conditional_reproduces_joint`,
     :func:`check_context_conditional_of_a_copy`, :func:`check_context_n_jobs`,
     :func:`check_context_clone_and_refit`, :func:`check_context_pickle`,
-    :func:`check_context_no_input_mutation` and :func:`check_context_in_embedding`.
+    :func:`check_context_no_input_mutation`, :func:`check_context_in_embedding`
+    and :func:`check_context_traits`.
     New points are midpoints of consecutive fit rows; the check data must give
     each of them some context (every conditional row must sum to 1).
 
@@ -391,10 +442,10 @@ def check_context(context, X=None, *, y=None, fit_params=None, expected_failed_c
         The context to check; it is not modified.
     X : array-like or sparse matrix of shape (n_samples, n_features), default=None
         Fit data; None means 60 blobs in 4 dimensions (their absolute values
-        when the context's tags say ``positive_only``).
+        when the context's traits say ``positive_only``).
     y : array-like of shape (n_samples,), default=None
-        Targets; with ``X=None`` and a context whose tags require ``y``, the
-        blobs' labels.
+        Targets; with ``X=None`` and a context whose traits say ``requires_y``,
+        the blobs' labels.
     fit_params : dict, default=None
         Passed to ``fit`` (for example ``{"A": A}``); those ``conditional`` takes
         are passed to it too.

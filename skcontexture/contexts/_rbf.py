@@ -2,25 +2,27 @@
 
 from numbers import Real
 
-
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import _fit_context
 from sklearn.metrics.pairwise import euclidean_distances
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from .._constraints import N_JOBS, count
+from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
-from ._base import BaseContext, normalize_rows, rows_from_neighbors
-from ._neighbors import BYTES_PER_NEIGHBOR, NeighborIndex, check_coordinates, largest_abs
 from .._warn import warn
+from ._base import BaseContext, normalize_rows, rows_from_neighbors
+from ._neighbors import (
+    BYTES_PER_NEIGHBOR,
+    NEIGHBOR_SEARCH_CONSTRAINTS,
+    check_coordinates,
+    largest_abs,
+    neighbor_index,
+)
+from ._traits import ContextTraits
 
-#: Largest fit size for which ``n_neighbors=None`` (every fit point an atom of
-#: every row) is allowed: the joint then has n_samples**2 nonzeros
-#: (5,000 fit points: 25 million, about 300 MB).
-DENSE_MAX_SAMPLES = 5_000
 #: Fit rows whose full kernel row is computed to measure ``kernel_mass_kept_``.
 MASS_SAMPLE_ROWS = 256
 #: Below this median kept mass the truncation is reported as a warning.
@@ -84,14 +86,19 @@ class RBFContext(BaseContext):
     """
 
     _parameter_constraints = {
+        **NEIGHBOR_SEARCH_CONSTRAINTS,
         "gamma": [Interval(Real, 0, None, closed="neither"), None],
         "n_neighbors": [count(1), None],
-        "algorithm": [StrOptions({"auto", "exact", "nndescent"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
     }
-    _atoms_are_fit_points = True
-    _disconnected_advice = "decrease gamma or increase n_neighbors"
+    #: Largest fit size for which ``n_neighbors=None`` (every fit point an atom of
+    #: every row) is allowed: the joint then has n_samples**2 nonzeros
+    #: (5,000 fit points: 25 million, about 300 MB).
+    DENSE_MAX_SAMPLES = 5_000
+    _traits = ContextTraits(
+        atoms_are_fit_points=True,
+        disconnected_advice="decrease gamma or increase n_neighbors",
+        accepts_sparse=True,
+    )
 
     def __init__(
         self, gamma=None, n_neighbors=None, algorithm="auto", n_jobs=None, random_state=None
@@ -125,10 +132,10 @@ class RBFContext(BaseContext):
             self.gamma_ = 1.0 / (X.shape[1] * variance) if variance > 0 else 1.0
         else:
             self.gamma_ = float(self.gamma)
-        if self.n_neighbors is None and n_samples > DENSE_MAX_SAMPLES:
+        if self.n_neighbors is None and n_samples > self.DENSE_MAX_SAMPLES:
             raise ValueError(
                 f"RBFContext(n_neighbors=None) keeps all {n_samples} fit points "
-                f"in every row, which is allowed up to {DENSE_MAX_SAMPLES} points; "
+                f"in every row, which is allowed up to {self.DENSE_MAX_SAMPLES} points; "
                 "set n_neighbors (e.g. 50) to keep the operator sparse."
             )
         self._check_memory(n_samples)
@@ -136,9 +143,7 @@ class RBFContext(BaseContext):
             # a copy: the fitted context must not change when the caller's X does
             self.X_fit_ = X.copy()
         else:
-            self.index_ = NeighborIndex(
-                self.algorithm, "euclidean", self.n_neighbors, self.n_jobs, self.random_state
-            ).fit(X)
+            self.index_ = neighbor_index(self, self.random_state).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
         self.kernel_mass_kept_ = 1.0 if self.n_neighbors is None else self._mass_kept(X)
         if self.kernel_mass_kept_ < MIN_MASS_KEPT:
@@ -218,11 +223,6 @@ class RBFContext(BaseContext):
         """exp(-gamma (d^2 - nearest)); where the product overflows the weight is exactly 0."""
         with np.errstate(over="ignore"):
             return np.exp(-self.gamma_ * (squared_distances - nearest))
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True
-        return tags
 
 
 def _variance(X):

@@ -1,0 +1,118 @@
+"""What a context declares about itself, and how a composite combines its parts' declarations."""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ContextTraits:
+    """What a context declares about itself, for the estimators, the scorer and the checks.
+
+    A context declares its traits as the class attribute ``_traits``; a context
+    built on other contexts computes them in its ``traits()`` method from its
+    parts' traits. The traits follow from the context's parameters, so
+    ``context.traits()`` answers before ``fit`` (an estimator reads the tags of
+    its unfitted context) and after it; a composite reads its fitted parts once
+    it is fitted and the parts it was given before. The input and target tags
+    of the context (``input_tags.sparse``, ``input_tags.positive_only``,
+    ``target_tags.required``), and of an estimator built on it, come from them.
+
+    Parameters
+    ----------
+    conditional_reproduces_joint : bool, default=True
+        Whether ``conditional(X_fit)`` gives the rows of ``joint_`` (normalised
+        to sum to 1). False for a context whose fit joint uses what a new point
+        lacks (labels, targets): ``ContextureEmbedding.fit_transform`` then
+        embeds the fit rows through ``conditional``, as ``transform`` does.
+    block_structured : bool, default=False
+        Whether the context is made of connected components by design (hard
+        labels): the estimator does not warn about its components.
+    atoms_are_fit_points : bool, default=False
+        Whether atom j is fit row j (kNN, RBF): the joint is square, LiDAR
+        applies, and a :class:`~skcontexture.Convolution` walks on from the
+        atoms as the points ``X``.
+    disconnected_advice : str, default="use a weaker context ..."
+        How to fix a disconnected context graph; it completes the estimator's
+        warning "To fix it, ...".
+    accepts_sparse : bool, default=False
+        Whether ``fit`` and ``conditional`` take a sparse ``X`` (the tag
+        ``input_tags.sparse``).
+    positive_only : bool, default=False
+        Whether ``X`` must be nonnegative (the tag ``input_tags.positive_only``).
+    requires_y : bool, default=False
+        Whether ``fit`` needs ``y`` (the tag ``target_tags.required``).
+
+    Examples
+    --------
+    >>> from skcontexture import Convolution, KNNContext, LabelContext
+    >>> KNNContext().traits().atoms_are_fit_points
+    True
+    >>> LabelContext().traits().conditional_reproduces_joint
+    False
+    >>> Convolution(KNNContext(), LabelContext()).traits().requires_y
+    True
+    """
+
+    conditional_reproduces_joint: bool = True
+    block_structured: bool = False
+    atoms_are_fit_points: bool = False
+    disconnected_advice: str = (
+        "use a weaker context (for example more neighbours or a wider kernel), "
+        "or remove duplicated and isolated points"
+    )
+    accepts_sparse: bool = False
+    positive_only: bool = False
+    requires_y: bool = False
+
+    def update_tags(self, tags):
+        """Set the input and target tags the traits declare.
+
+        Parameters
+        ----------
+        tags : sklearn.utils.Tags
+            The tags of the context, or of an estimator built on it.
+
+        Returns
+        -------
+        tags : sklearn.utils.Tags
+            The same object, updated.
+        """
+        tags.input_tags.sparse = self.accepts_sparse
+        tags.input_tags.positive_only = self.positive_only
+        tags.target_tags.required = self.requires_y
+        return tags
+
+
+def combine_traits(parts, **declared):
+    """The traits of a context built on contexts whose traits are ``parts``.
+
+    A trait holds for the composite when it holds for every part
+    (``conditional_reproduces_joint``, ``block_structured``,
+    ``atoms_are_fit_points``, ``accepts_sparse``) or for any part
+    (``positive_only``, ``requires_y``); the disconnected advice of a single
+    part is the composite's. A trait the composite declares by keyword is its
+    own, whatever its parts'.
+
+    Parameters
+    ----------
+    parts : list of ContextTraits
+        The traits of the parts (at least one).
+    **declared : dict
+        Traits of the composite itself, by name.
+
+    Returns
+    -------
+    traits : ContextTraits
+    """
+    combined = {
+        name: all(getattr(part, name) for part in parts)
+        for name in ("conditional_reproduces_joint", "block_structured",
+                     "atoms_are_fit_points", "accepts_sparse")
+    }
+    combined.update(
+        (name, any(getattr(part, name) for part in parts))
+        for name in ("positive_only", "requires_y")
+    )
+    if len(parts) == 1:
+        combined["disconnected_advice"] = parts[0].disconnected_advice
+    combined.update(declared)
+    return ContextTraits(**combined)
