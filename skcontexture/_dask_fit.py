@@ -20,10 +20,12 @@ Neither the rows of X nor the joint are ever gathered on one process:
    small dense steps (Rayleigh-Ritz) stay on the client.
 4. ``embedding_`` is computed on the workers, a dask array with X's row chunks.
 
-The fitted context answers ``conditional`` of in-memory rows through the
-cluster (its :class:`DaskNeighborIndex` holds the fit points as chunks on the
-workers), and :func:`transform_on_cluster` embeds a dask array lazily. The
-fitted model refers to data held by the cluster: it lives as long as the client.
+The fitted context answers ``conditional`` through the cluster: its
+:class:`DaskNeighborIndex` holds the fit points as chunks on the workers,
+queries them for in-memory rows and maps a dask array of rows lazily
+(:meth:`DaskNeighborIndex.lazy_conditional`, which the model's ``transform``
+of a dask array extends). The fitted model refers to data held by the
+cluster: it lives as long as the client.
 """
 
 import copy
@@ -113,46 +115,6 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
     estimator._warn_degenerate(context)
     return estimator
-
-
-def transform_on_cluster(estimator, X):
-    """Embed a dask array with a model fitted on a cluster, lazily.
-
-    Parameters
-    ----------
-    estimator : ContextureEmbedding
-        Fitted by :func:`fit_on_cluster`.
-    X : dask.array.Array of shape (n_samples, n_features)
-        One column chunk, rows already validated on a stand-in.
-
-    Returns
-    -------
-    Z : dask.array.Array of shape (n_samples, n_components)
-        X's row chunks, X's float dtype (float64 for other dtypes).
-    """
-    context = estimator.context_
-    index = getattr(context, "index_", None)
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    blocks = X.astype(dtype).to_delayed().ravel()
-    neighbors = (
-        [None] * len(blocks) if index is None
-        else index.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
-                           context.n_neighbors)
-    )
-    lean = copy.copy(context)
-    if index is not None:
-        del lean.index_  # the blocks get their neighbours; the index stays on the workers
-    lean = dask.delayed(lean, pure=True)
-    weights = dask.delayed(estimator.atom_functions_ / estimator.singular_values_, pure=True)
-    scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
-    d = estimator.n_components
-    return da.concatenate([
-        da.from_delayed(
-            dask.delayed(_embed_block)(block, found, lean, weights, scale, dtype),
-            shape=(rows, d), dtype=dtype,
-        )
-        for block, found, rows in zip(blocks, neighbors, X.chunks[0])
-    ])
 
 
 def _client():
@@ -449,6 +411,35 @@ class DaskNeighborIndex:
         (found,) = dask.compute(self.nearest([dask.delayed(X)], k)[0])
         return found
 
+    def lazy_conditional(self, context, X):
+        """The conditional rows of a dask array for the context holding this index, lazily.
+
+        Parameters
+        ----------
+        context : KNNContext or RBFContext
+            Fitted on the cluster; its ``index_`` is this index.
+        X : dask.array.Array of shape (n_queries, n_features)
+            One column chunk, rows already validated on a stand-in.
+
+        Returns
+        -------
+        rows : dask.array.Array of shape (n_queries, n_atoms_)
+            X's row chunks, each a ``scipy.sparse.csr_matrix``.
+        """
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        blocks = X.astype(dtype).to_delayed().ravel()
+        found = self.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
+                             context.n_neighbors)
+        lean = copy.copy(context)
+        del lean.index_  # the blocks get their neighbours; the index stays on the workers
+        lean = dask.delayed(lean, pure=True)
+        meta = sp.csr_matrix((0, context.n_atoms_))
+        return da.concatenate([
+            da.from_delayed(dask.delayed(_neighbor_rows)(lean, neighbors),
+                            shape=(rows, context.n_atoms_), meta=meta)
+            for neighbors, rows in zip(found, X.chunks[0])
+        ])
+
 
 def _chunk_index(X, metric, n_neighbors):
     return NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
@@ -463,12 +454,6 @@ def _nearest(index, X, best, offset, k):
     distances, indices = np.hstack([best[0], distances]), np.hstack([best[1], indices])
     order = np.lexsort((indices, distances), axis=1)[:, :k]
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
-
-
-def _embed_block(X, neighbors, context, weights, scale, dtype):
-    """The Nystrom embedding of one chunk of rows (as ContextureEmbedding.transform)."""
-    rows = context.conditional(X) if neighbors is None else _neighbor_rows(context, neighbors)
-    return (np.asarray(rows @ weights) * scale).astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------
