@@ -5,10 +5,10 @@ Neither the rows of X nor the joint are ever gathered on one process:
 1. The row chunks of X are persisted on the workers, in contiguous groups
    (chunk i on worker ``i * n_workers // n_chunks``).
 2. The context's joint is built chunk by chunk on the workers. kNN and the
-   truncated RBF kernel: an exact search, where each chunk of fit points gets a
-   :class:`~skcontexture.contexts._neighbors.NeighborIndex` and every chunk of
-   queries walks through all of them, keeping its k nearest so far (ties by fit
-   index, as in memory). Co-occurrence: the chunks are the joint, scaled by
+   truncated RBF kernel: an exact search, where the fit points of each worker
+   get a :class:`~skcontexture.contexts._neighbors.NeighborIndex` and every
+   chunk of queries walks through all of them, keeping its k nearest so far
+   (ties by fit index, as in memory). Co-occurrence: the chunks are the joint, scaled by
    reductions.
 3. :class:`DaskContextOperator` stacks the joint chunks of each worker into one
    normalised shard over the atoms they reference, with the normalisation,
@@ -97,8 +97,10 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
         client.compute(block, workers=[owner], allow_other_workers=True)
         for block, owner in zip(X.to_delayed().ravel(), owners)
     ]
-    build = _cooccurrence_joint if isinstance(context, CooccurrenceContext) else _neighbor_joint
-    joint = build(client, context, X, parts)
+    if isinstance(context, CooccurrenceContext):
+        joint = _cooccurrence_joint(client, context, X, parts)
+    else:
+        joint = _neighbor_joint(client, context, X, parts, owners)
     del parts
     progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
                   f"chunks on {len(set(owners))} worker(s): joint chunks scheduled")
@@ -115,6 +117,12 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
     estimator._warn_degenerate(context)
     return estimator
+
+
+def _groups(owners):
+    """Each worker, in chunk order, with the indices of its chunks."""
+    for worker in dict.fromkeys(owners):
+        yield worker, [i for i, owner in enumerate(owners) if owner == worker]
 
 
 def _client():
@@ -197,7 +205,7 @@ def _checked(X, dtype):
 # ----------------------------------------------------------------------
 
 
-def _neighbor_joint(client, context, X, parts):
+def _neighbor_joint(client, context, X, parts, owners):
     """Fit a KNNContext or RBFContext on the persisted chunks; return its joint chunks."""
     k, n = context.n_neighbors, X.shape[0]
     if k > n:
@@ -213,7 +221,7 @@ def _neighbor_joint(client, context, X, parts):
             _scale_gamma(client, parts, X.shape[1]) if context.gamma is None
             else float(context.gamma)
         )
-    index = DaskNeighborIndex(client, parts, X.chunks[0], metric, k)
+    index = DaskNeighborIndex(client, parts, X.chunks[0], owners, metric, k)
     found = client.compute(index.nearest(parts, k))
     lean = copy.copy(context)
     joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
@@ -344,8 +352,8 @@ def _total(X):
 class DaskNeighborIndex:
     """Exact nearest fit points, the fit points held as row chunks on the workers.
 
-    Each chunk of fit points has its own exact
-    :class:`~skcontexture.contexts._neighbors.NeighborIndex` on a worker; a
+    The chunks each worker holds (contiguous in fit order) get one exact
+    :class:`~skcontexture.contexts._neighbors.NeighborIndex` on that worker; a
     chunk of queries walks through them all, keeping its k nearest so far,
     ties broken by fit index: the neighbours of the in-memory index of all the
     points. It answers ``kneighbors`` of in-memory rows (a fitted context's
@@ -359,19 +367,25 @@ class DaskNeighborIndex:
         The chunks of fit points, validated.
     sizes : tuple of int
         Rows of each chunk.
+    owners : list of str
+        The worker of each chunk; a worker's chunks must be contiguous.
     metric : str or callable
         As for :class:`~skcontexture.KNNContext`.
     n_neighbors : int
         Largest k that will be queried.
     """
 
-    def __init__(self, client, parts, sizes, metric, n_neighbors):
-        self.indexes = [
-            client.submit(_chunk_index, part, metric, min(n_neighbors, size))
-            for part, size in zip(parts, sizes)
-        ]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.n_samples_fit_ = int(np.sum(sizes))
+    def __init__(self, client, parts, sizes, owners, metric, n_neighbors):
+        self.indexes, self.offsets, start = [], [], 0
+        for worker, chunks in _groups(owners):
+            size = sum(sizes[i] for i in chunks)
+            self.indexes.append(client.submit(
+                _group_index, [parts[i] for i in chunks], metric, min(n_neighbors, size),
+                workers=[worker], allow_other_workers=True,
+            ))
+            self.offsets.append(start)
+            start += size
+        self.n_samples_fit_ = start
 
     def nearest(self, queries, k):
         """The graph of the k nearest fit points of each chunk of queries.
@@ -441,7 +455,9 @@ class DaskNeighborIndex:
         ])
 
 
-def _chunk_index(X, metric, n_neighbors):
+def _group_index(parts, metric, n_neighbors):
+    """The exact index of a worker's chunks of fit points, stacked in fit order."""
+    X = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.vstack(parts)
     return NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
 
 
@@ -525,8 +541,7 @@ class DaskContextOperator:
 
         self._workers, self._columns, self._row_slices, self._sizes = [], [], [], []
         shards, start = [], 0
-        for worker in dict.fromkeys(owners):  # in chunk order
-            chunks = [i for i, owner in enumerate(owners) if owner == worker]
+        for worker, chunks in _groups(owners):
             columns = np.unique(np.concatenate([masses[i][1] for i in chunks]))
             internal = np.searchsorted(self.atoms, columns)
             n_kept = sum(int(np.sum(p_x[i] > 0)) for i in chunks)
