@@ -20,7 +20,7 @@ correlation of the two embeddings.
 Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json; ``--n N``:
 dask_fit_nN.json).
 
-    python benchmarks/dask_fit.py            # full run: 2,000,000 points (hours on 2 cores)
+    python benchmarks/dask_fit.py            # full run: 2,000,000 points (1-2 h on 2 cores)
     python benchmarks/dask_fit.py --n 200000 # an intermediate size, both worker counts
     python benchmarks/dask_fit.py --quick    # CI: 20,000 points, 2 workers only (< 60 s)
 """

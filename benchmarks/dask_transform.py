@@ -18,7 +18,7 @@ difference of the column sums between the two ways.
 Writes benchmarks/results/dask_transform.json (``--quick``: dask_transform_quick.json;
 ``--rows N``: dask_transform_rowsN.json).
 
-    python benchmarks/dask_transform.py            # full run (about 35 min on 2 shared cores)
+    python benchmarks/dask_transform.py            # full run (about 12 min on 2 shared cores)
     python benchmarks/dask_transform.py --rows 1000000   # the full fit, a tenth of the rows
     python benchmarks/dask_transform.py --quick    # CI: 20,000 fit rows, 1,000,000 rows (< 60 s)
 """
