@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
 from ._linalg import VALUE_SOLVERS
+from ._progress import Progress
 from ._proxy import label_free_score
 from ._warn import warn
 from .linalg import context_spectrum
@@ -92,6 +93,13 @@ class ContextScorer(BaseEstimator):
         in 0.2.
     random_state : int, RandomState instance or None, default=0
         Seed of the randomized solver.
+    verbose : int, default=0
+        0: silent. 1: one line per stage of a score with its time (the
+        context's refit when ``source="X"``; the spectrum, when it is computed
+        rather than read from the estimator's cache; the metric). 2: also one
+        line per round of the randomized spectrum solver and, in the context's
+        long loops (masks, row batches), a line at every tenth with its time
+        and estimated time left. The score does not depend on it.
 
     See Also
     --------
@@ -137,6 +145,7 @@ class ContextScorer(BaseEstimator):
         "solver": [StrOptions(set(VALUE_SOLVERS))],
         "method": [StrOptions(set(VALUE_SOLVERS)), Hidden(StrOptions({"deprecated"}))],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
@@ -150,6 +159,7 @@ class ContextScorer(BaseEstimator):
         solver="auto",
         method="deprecated",
         random_state=0,
+        verbose=0,
     ):
         self.metric = metric
         self.beta = beta
@@ -159,6 +169,7 @@ class ContextScorer(BaseEstimator):
         self.solver = solver
         self.method = method
         self.random_state = random_state
+        self.verbose = verbose
 
     def _checked_solver(self):
         """Validate the parameters; return the spectrum's solver (``method``: its old name)."""
@@ -188,14 +199,18 @@ class ContextScorer(BaseEstimator):
         score : float
         """
         solver = self._checked_solver()
+        progress = Progress(self.verbose, type(self).__name__)
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
         if self.metric == "feature_prediction":
             inputs = X if position is None or position == 0 else estimator[:position].transform(X)
-            return label_free_score(step, inputs, y, random_state=self.random_state)
-        if self.source == "X":
-            return self._score_on(step, position, estimator, X, solver)
-        return self._score_fitted(step, solver)
+            score = label_free_score(step, inputs, y, random_state=self.random_state)
+        elif self.source == "X":
+            score = self._score_on(step, position, estimator, X, solver, progress)
+        else:
+            score = self._score_fitted(step, solver, progress)
+        progress.done(f"{self.metric} score {score:.6g}")
+        return score
 
     def spectrum_of(self, estimator):
         """s_1..s_d0 this scorer uses for a fitted estimator (source="fit").
@@ -210,7 +225,7 @@ class ContextScorer(BaseEstimator):
         """
         solver = self._checked_solver()
         step, _ = find_contexture_step(estimator)
-        return self._spectrum(step, solver)
+        return self._spectrum(step, solver, Progress(self.verbose, type(self).__name__))
 
     def score_spectrum(self, singular_values):
         """The score of a spectrum s_1..s_d0 under this scorer's metric.
@@ -238,7 +253,7 @@ class ContextScorer(BaseEstimator):
         return self._spectrum_score(singular_values)
 
     # ----------------------------------------------------------------------------------------
-    def _score_fitted(self, step, solver):
+    def _score_fitted(self, step, solver, progress):
         if self.metric == "lidar":
             joint = _joint(step)
             if joint is None or not hasattr(step, "embedding_"):
@@ -250,20 +265,22 @@ class ContextScorer(BaseEstimator):
                 )
             _check_atoms_are_fit_points(step.context_, joint)
             return float(_metrics.lidar(step.embedding_, joint))
-        return self._spectrum_score(self._spectrum(step, solver))
+        return self._spectrum_score(self._spectrum(step, solver, progress))
 
-    def _score_on(self, step, position, estimator, X, solver):
+    def _score_on(self, step, position, estimator, X, solver, progress):
         if position is not None and position > 0:
             X = estimator[:position].transform(X)
-        context = clone(step.context_).fit(X)
+        with progress.active():  # the context's long loops report to it
+            context = clone(step.context_).fit(X)
+        joint = context.joint_
+        progress.done(f"{type(context).__name__} refitted on X, {X.shape[0]} x {X.shape[1]}: "
+                      f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
         if self.metric == "lidar":
-            _check_atoms_are_fit_points(context, context.joint_)
-            return float(_metrics.lidar(step.transform(X), context.joint_))
-        values = spectrum_for_tau(context.joint_, self.max_dim, solver=solver,
-                                  random_state=self.random_state)
-        return self._spectrum_score(values)
+            _check_atoms_are_fit_points(context, joint)
+            return float(_metrics.lidar(step.transform(X), joint))
+        return self._spectrum_score(self._computed_spectrum(joint, solver, progress))
 
-    def _spectrum(self, step, solver):
+    def _spectrum(self, step, solver, progress):
         if self.spectrum == "estimator" or _joint(step) is None:
             if hasattr(step, "singular_values_"):
                 return np.asarray(step.singular_values_, dtype=float)
@@ -274,13 +291,20 @@ class ContextScorer(BaseEstimator):
         if cache is None or cache[0] is not joint:
             cache = (joint, {})
         if key not in cache[1]:
-            cache[1][key] = spectrum_for_tau(joint, self.max_dim, solver=solver,
-                                             random_state=self.random_state)
+            cache[1][key] = self._computed_spectrum(joint, solver, progress)
             try:
                 setattr(step, _CACHE, cache)
             except AttributeError:  # pragma: no cover - read-only estimator
                 pass
         return cache[1][key]
+
+    def _computed_spectrum(self, joint, solver, progress):
+        """s_1..s_d0 of ``joint`` for the spectrum metrics, reported to ``progress``."""
+        values = spectrum_for_tau(joint, self.max_dim, solver=solver,
+                                  random_state=self.random_state, log=progress.step)
+        progress.done(f"spectrum: {values.size} singular values of the {joint.shape[0]} x "
+                      f"{joint.shape[1]} joint, s_1={values[0]:.4f}, s_d0={values[-1]:.4f}")
+        return values
 
     def _spectrum_score(self, s):
         s = np.asarray(s, dtype=float)
@@ -322,11 +346,11 @@ def _tau_of_ritz_values(values):
     return float(values.sum())
 
 
-def spectrum_for_tau(joint, max_dim, *, solver="auto", random_state=None):
+def spectrum_for_tau(joint, max_dim, *, solver="auto", random_state=None, log=None):
     """s_1..s_d0 of a joint for the spectrum metrics: :func:`~skcontexture.linalg.context_spectrum`
-    whose randomized solver stops when tau has settled."""
+    whose randomized solver stops when tau has settled (``log``: its rounds)."""
     return context_spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
-                            random_state=random_state).values
+                            random_state=random_state, log=log).values
 
 
 class UntrustedTauWarning(UserWarning):

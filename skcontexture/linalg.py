@@ -217,11 +217,12 @@ def top_singular_functions(joint, n_components, *, solver="auto", tol=1e-6, max_
         "oversampling": [Interval(Integral, 0, None, closed="left"), None],
         "stopping_rule": [callable, None],
         "random_state": ["random_state"],
+        "log": [callable, None],
     },
     prefer_skip_nested_validation=True,
 )
 def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12,
-                     oversampling=None, stopping_rule=None, random_state=None):
+                     oversampling=None, stopping_rule=None, random_state=None, log=None):
     """Top singular values s_1 .. s_k of a context's operator, k = min(max_dim, rank bound).
 
     Parameters
@@ -248,6 +249,10 @@ def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12
         their sum. :class:`~skcontexture.ContextScorer` passes tau.
     random_state : int, RandomState instance or None, default=None
         Seed of the randomized solver's starting block.
+    log : callable, default=None
+        Randomized solver: called with one line of text per round (the Krylov
+        columns, the value of ``stopping_rule`` and its relative change), for
+        progress reports such as ``print``; None means silent.
 
     Returns
     -------
@@ -279,7 +284,7 @@ def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12
         )
     values, solver, n_iter = top_singular_values(
         op, k, solver=solver, tol=tol, max_iter=max_iter, oversampling=oversampling,
-        stopping_rule=stopping_rule, random_state=random_state)
+        stopping_rule=stopping_rule, random_state=random_state, log=log)
     exact = solver == "dense" or k >= short - 1
     return Spectrum(values, solver, exact, op.shape[0], time.perf_counter() - start, n_iter)
 
