@@ -3,8 +3,11 @@
 ContextScorer needs no labels; LabelledProbeScorer uses the few rows that have one.
 """
 
+from __future__ import annotations
+
 import numbers
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -20,6 +23,16 @@ from ._progress import Progress
 from ._proxy import label_free_score
 from ._warn import warn
 from .linalg import context_spectrum
+
+if TYPE_CHECKING:
+    from ._typing import (
+        ArrayLike,
+        FloatArray,
+        MatrixLike,
+        RandomStateLike,
+        SparseMatrix,
+        ValueSolver,
+    )
 
 METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
 #: Metrics that are functions of the spectrum s_1..s_d0 alone.
@@ -150,17 +163,19 @@ class ContextScorer(BaseEstimator):
 
     def __init__(
         self,
-        metric="feature_prediction",
-        beta=1.0,
-        max_dim=512,
+        metric: Literal[
+            "feature_prediction", "tau", "rankme", "alpha_req", "lidar", "decay_rate"
+        ] = "feature_prediction",
+        beta: float = 1.0,
+        max_dim: int = 512,
         *,
-        spectrum="context",
-        source="fit",
-        solver="auto",
-        method="deprecated",
-        random_state=0,
-        verbose=0,
-    ):
+        spectrum: Literal["context", "estimator"] = "context",
+        source: Literal["fit", "X"] = "fit",
+        solver: ValueSolver = "auto",
+        method: ValueSolver | Literal["deprecated"] = "deprecated",
+        random_state: RandomStateLike = 0,
+        verbose: int = 0,
+    ) -> None:
         self.metric = metric
         self.beta = beta
         self.max_dim = max_dim
@@ -180,7 +195,7 @@ class ContextScorer(BaseEstimator):
              f"be removed in 0.2; use solver={self.method!r}.", FutureWarning)
         return self.method
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: Any, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Score a fitted estimator (greater is better); ``y`` is ignored.
 
         Parameters
@@ -212,7 +227,7 @@ class ContextScorer(BaseEstimator):
         progress.done(f"{self.metric} score {score:.6g}")
         return score
 
-    def spectrum_of(self, estimator):
+    def spectrum_of(self, estimator: Any) -> FloatArray:
         """s_1..s_d0 this scorer uses for a fitted estimator (source="fit").
 
         Parameters
@@ -227,7 +242,7 @@ class ContextScorer(BaseEstimator):
         step, _ = find_contexture_step(estimator)
         return self._spectrum(step, solver, Progress(self.verbose, type(self).__name__))
 
-    def score_spectrum(self, singular_values):
+    def score_spectrum(self, singular_values: ArrayLike) -> float:
         """The score of a spectrum s_1..s_d0 under this scorer's metric.
 
         Defined for the spectrum metrics ("tau", "rankme", "alpha_req",
@@ -346,7 +361,14 @@ def _tau_of_ritz_values(values):
     return float(values.sum())
 
 
-def spectrum_for_tau(joint, max_dim, *, solver="auto", random_state=None, log=None):
+def spectrum_for_tau(
+    joint: SparseMatrix,
+    max_dim: int,
+    *,
+    solver: ValueSolver = "auto",
+    random_state: RandomStateLike = None,
+    log: Callable[[str], object] | None = None,
+) -> FloatArray:
     """s_1..s_d0 of a joint for the spectrum metrics: :func:`~skcontexture.linalg.context_spectrum`
     whose randomized solver stops when tau has settled (``log``: its rounds)."""
     return context_spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
@@ -370,7 +392,7 @@ def _is_contexture(step):
     )
 
 
-def find_contexture_step(estimator):
+def find_contexture_step(estimator: Any) -> tuple[Any, int | None]:
     """The fitted contexture step of an estimator and its position in a Pipeline.
 
     Returns ``(step, position)``; ``position`` is None when ``estimator`` itself
@@ -510,13 +532,20 @@ class LabelledProbeScorer(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, probe=None, *, cv=5, unlabelled=-1, random_state=0):
+    def __init__(
+        self,
+        probe: Any = None,
+        *,
+        cv: int = 5,
+        unlabelled: int | float | str = -1,
+        random_state: RandomStateLike = 0,
+    ) -> None:
         self.probe = probe
         self.cv = cv
         self.unlabelled = unlabelled
         self.random_state = random_state
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: Any, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Cross-validated probe score of the embedding of the labelled rows of ``X``.
 
         Parameters
@@ -555,7 +584,7 @@ class LabelledProbeScorer(BaseEstimator):
         Z = step.transform(X[labelled] if not sp.issparse(X) else X[np.flatnonzero(labelled)])
         return self.score_embedding(Z, y[labelled])
 
-    def score_embedding(self, Z, y):
+    def score_embedding(self, Z: ArrayLike, y: ArrayLike) -> float:
         """Cross-validated probe score of an embedding of labelled rows.
 
         Parameters
