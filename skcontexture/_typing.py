@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, Any, Callable, Literal, TypeAlias, TypeVar
 
 if TYPE_CHECKING:  # re-exported: ``from ._typing import ArrayLike, Self``
     import numpy as np
-    from numpy.typing import ArrayLike as ArrayLike
+    from numpy.typing import ArrayLike as ArrayLike  # noqa: F401
     from numpy.typing import NDArray
     from scipy.sparse import sparray, spmatrix
-    from typing_extensions import Self as Self
+    from typing_extensions import Self as Self  # noqa: F401
 
 #: A scipy sparse matrix or array.
 SparseMatrix: TypeAlias = "spmatrix | sparray"
@@ -53,5 +53,5 @@ if TYPE_CHECKING:
         """``sklearn.utils._param_validation.validate_params``: validates the arguments."""
 
 else:
-    from sklearn.base import _fit_context as fit_context
-    from sklearn.utils._param_validation import validate_params
+    from sklearn.base import _fit_context as fit_context  # noqa: F401
+    from sklearn.utils._param_validation import validate_params  # noqa: F401

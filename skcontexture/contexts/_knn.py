@@ -13,14 +13,7 @@ from ._neighbors import BYTES_PER_NEIGHBOR, NEIGHBOR_SEARCH_CONSTRAINTS, neighbo
 from ._traits import ContextTraits
 
 if TYPE_CHECKING:
-    from .._typing import (
-        Algorithm,
-        ArrayLike,
-        MatrixLike,
-        RandomStateLike,
-        Self,
-        SparseMatrix,
-    )
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 
 class KNNContext(BaseContext):

@@ -20,14 +20,7 @@ from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, check_coordinates, neighbor
 from ._traits import ContextTraits
 
 if TYPE_CHECKING:
-    from .._typing import (
-        Algorithm,
-        ArrayLike,
-        MatrixLike,
-        RandomStateLike,
-        Self,
-        SparseMatrix,
-    )
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 #: Peak bytes of the fit per fit row, neighbour and draw: the draws' neighbour
 #: query, the atom indices, offsets, squared distances and weights of the fit

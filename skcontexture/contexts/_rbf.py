@@ -27,14 +27,7 @@ from ._neighbors import (
 from ._traits import ContextTraits
 
 if TYPE_CHECKING:
-    from .._typing import (
-        Algorithm,
-        ArrayLike,
-        MatrixLike,
-        RandomStateLike,
-        Self,
-        SparseMatrix,
-    )
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 #: Fit rows whose full kernel row is computed to measure ``kernel_mass_kept_``.
 MASS_SAMPLE_ROWS = 256
