@@ -9,7 +9,11 @@ estimator (:func:`label_free_score`, behind ``ContextureEmbedding.score`` and
 ``transform``, so the estimators themselves can score with them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
@@ -17,9 +21,13 @@ from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._operator import check_embedding
+from ._typing import validate_params
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, IntArray, MatrixLike, RandomStateLike
 
 #: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
 PROBE_ALPHAS = np.logspace(-4, 5, 10)
@@ -44,7 +52,15 @@ def probe_dims(n_columns):
     },
     prefer_skip_nested_validation=False,
 )
-def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
+def probe_curve(
+    Z: ArrayLike,
+    y: ArrayLike,
+    *,
+    probe: Any = None,
+    cv: int = 2,
+    dims: Iterable[int] | None = None,
+    random_state: RandomStateLike = 0,
+) -> tuple[IntArray, FloatArray]:
     """Cross-validated score of a linear probe on the leading d columns of an embedding.
 
     For each d in ``dims`` the probe is fitted on the first d columns of ``Z`` by
@@ -126,6 +142,22 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
     return np.asarray(dims), scores
 
 
+# The type of the result follows return_dim: the score, or the score and its dimension.
+@overload
+def feature_prediction(
+    estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
+    n_groups: int = 4, cv: int = 2, random_state: int | None = 0,
+    return_dim: Literal[False] = False,
+) -> float: ...
+
+
+@overload
+def feature_prediction(
+    estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
+    n_groups: int = 4, cv: int = 2, random_state: int | None = 0, return_dim: Literal[True],
+) -> tuple[float, int]: ...
+
+
 @validate_params(
     {
         "estimator": [HasMethods(["fit", "transform"])],
@@ -139,8 +171,17 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
     },
     prefer_skip_nested_validation=False,
 )
-def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, random_state=0,
-                       return_dim=False):
+def feature_prediction(
+    estimator: Any,
+    X: MatrixLike,
+    X_held: MatrixLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    n_groups: int = 4,
+    cv: int = 2,
+    random_state: int | None = 0,
+    return_dim: bool = False,
+) -> float | tuple[float, int]:
     """Leave-features-out prediction: a label-free proxy task that scores a context.
 
     The features of X are split into ``n_groups`` random groups. For each group, a clone
@@ -254,7 +295,9 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
     return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])
 
 
-def label_free_score(estimator, X, y=None, *, random_state=0):
+def label_free_score(
+    estimator: Any, X: MatrixLike, y: ArrayLike | None = None, *, random_state: int | None = 0
+) -> float:
     """The default label-free score of a contexture estimator: :func:`feature_prediction`
     on ``X``, with ``y`` passed only to estimators whose context is fitted on it
     (``LabelContext``, ``TargetContext``)."""

@@ -16,7 +16,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: The layers, lowest first: the data flows from the contexts' joint through
 #: the operator and the solvers to the estimators, then to metrics and scorers.
 LAYERS = [
-    ("utilities", ["_constraints", "_warn", "_memory", "_progress"]),
+    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress"]),
     ("contexts", ["contexts"]),
     ("kernels", ["_kernels"]),
     ("operator", ["_operator"]),
