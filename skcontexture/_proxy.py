@@ -20,7 +20,7 @@ import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-from sklearn.utils import check_array, get_tags
+from sklearn.utils import check_array, check_random_state, get_tags
 from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._operator import check_embedding
@@ -146,7 +146,7 @@ def probe_curve(
 @overload
 def feature_prediction(
     estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
-    n_groups: int = 4, cv: int = 2, random_state: int | None = 0,
+    n_groups: int = 4, cv: int = 2, random_state: RandomStateLike = 0,
     return_dim: Literal[False] = False,
 ) -> float: ...
 
@@ -154,7 +154,7 @@ def feature_prediction(
 @overload
 def feature_prediction(
     estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
-    n_groups: int = 4, cv: int = 2, random_state: int | None = 0, return_dim: Literal[True],
+    n_groups: int = 4, cv: int = 2, random_state: RandomStateLike = 0, return_dim: Literal[True],
 ) -> tuple[float, int]: ...
 
 
@@ -179,7 +179,7 @@ def feature_prediction(
     y: ArrayLike | None = None,
     n_groups: int = 4,
     cv: int = 2,
-    random_state: int | None = 0,
+    random_state: RandomStateLike = 0,
     return_dim: bool = False,
 ) -> float | tuple[float, int]:
     """Leave-features-out prediction: a label-free proxy task that scores a context.
@@ -218,7 +218,7 @@ def feature_prediction(
         Number of feature groups (at most n_features).
     cv : int, default=2
         Folds of the probe's cross-fitting over the held-out rows.
-    random_state : int, default=0
+    random_state : int, RandomState instance or None, default=0
         Seed of the row split, the feature groups and the folds.
     return_dim : bool, default=False
         Also return the best d.
@@ -252,7 +252,7 @@ def feature_prediction(
             "feature_prediction leaves groups of features out and predicts them from the "
             f"others: it needs at least 2 features, got {X.shape[1]}."
         )
-    rng = np.random.RandomState(random_state)
+    rng = check_random_state(random_state)
     if y is not None:
         y = np.asarray(y)
         if y.shape[0] != X.shape[0]:
@@ -296,7 +296,7 @@ def feature_prediction(
 
 
 def label_free_score(
-    estimator: Any, X: MatrixLike, y: ArrayLike | None = None, *, random_state: int | None = 0
+    estimator: Any, X: MatrixLike, y: ArrayLike | None = None, *, random_state: RandomStateLike = 0
 ) -> float:
     """The default label-free score of a contexture estimator: :func:`feature_prediction`
     on ``X``, with ``y`` passed only to estimators whose context is fitted on it

@@ -55,7 +55,7 @@ from typing import TYPE_CHECKING, Callable
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import check_random_state
+from sklearn.utils import check_array, check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from . import _linalg
@@ -342,7 +342,7 @@ def context_spectrum(
 )
 def subsample_spectrum(
     context: BaseContext,
-    X: np.ndarray | SparseMatrix,
+    X: MatrixLike,
     max_dim: int = 512,
     *,
     n_subsample: int | None = None,
@@ -387,6 +387,7 @@ def subsample_spectrum(
     (32,)
     """
     start = time.perf_counter()
+    X = check_array(X, accept_sparse="csr", input_name="X")
     n = X.shape[0]
     if n_subsample is None:
         n_subsample = math.ceil(2 * max_dim * math.log(max(max_dim, 2)))
