@@ -23,6 +23,7 @@ from .._instances import CONTEXTS, NAMES, fit_args, make_data
 
 @pytest.fixture(scope="module")
 def data():
+    """The data of the context table at its default size (60 rows)."""
     return make_data()
 
 
