@@ -126,3 +126,10 @@ def test_randomized_spectrum_of_rectangular_context(shape):
     assert abs(tau(approx) - tau(exact)) <= 0.01 * tau(exact)
     # a random count matrix has a flat (slowly converging) spectrum: a looser check
     np.testing.assert_allclose(approx[:20], exact[:20], rtol=2e-3)
+
+
+def test_subsample_spectrum_takes_array_likes(blobs):
+    from_list = subsample_spectrum(KNNContext(20), blobs.tolist(), 20, n_subsample=150,
+                                   random_state=0)
+    from_array = subsample_spectrum(KNNContext(20), blobs, 20, n_subsample=150, random_state=0)
+    assert_allclose(from_list.values, from_array.values)

@@ -119,3 +119,10 @@ def test_probe_curve_classifier_and_rare_classes():
         probe_curve(Z, y.astype(float), dims=[5])
     with pytest.raises(ValueError, match="cv"):
         probe_curve(Z, y.astype(float), cv=1)
+
+
+def test_feature_prediction_takes_a_random_state_instance(iris):
+    estimator = ContextureEmbedding(KNNContext(10), n_components=3)
+    seeded = feature_prediction(estimator, iris, random_state=np.random.RandomState(0))
+    again = feature_prediction(estimator, iris, random_state=np.random.RandomState(0))
+    assert seeded == again and 0.0 < seeded <= 1.0
