@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
 from ._dask import accepts_dask, is_dask_collection
-from ._base import ContextEstimatorMixin
+from ._context_estimator import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress

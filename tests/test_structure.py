@@ -22,7 +22,7 @@ LAYERS = [
     ("operator", ["_operator"]),
     ("solvers", ["_linalg", "linalg"]),
     ("proxy task", ["_proxy"]),
-    ("estimators", ["_base", "_dask", "_dask_fit", "_embedding", "_encoder"]),
+    ("estimators", ["_context_estimator", "_dask", "_dask_fit", "_embedding", "_encoder"]),
     ("metrics", ["metrics"]),
     ("scorers", ["_scorer"]),
     ("checks and plots", ["utils", "plotting"]),
