@@ -28,6 +28,8 @@ exclude_patterns = ["_build", "**.ipynb_checkpoints", "sg_execution_times.rst"]
 
 # -- API reference -------------------------------------------------------------------------------
 autosummary_generate = True
+# The signatures carry type hints for type checkers; the pages show the numpydoc types of the
+# docstrings instead ("array-like of shape (n_samples, n_features)"), as scikit-learn's do.
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False

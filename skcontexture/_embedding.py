@@ -1,13 +1,15 @@
 """ContextureEmbedding: the exact top singular functions of a context."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
     clone,
 )
 from sklearn.utils import deprecated
@@ -16,13 +18,18 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
 from ._dask import accepts_dask, is_dask_collection
-from ._base import ContextEstimatorMixin
+from ._context_estimator import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress
 from ._proxy import label_free_score
+from ._typing import fit_context
 from .contexts._base import accepted_params
 from ._warn import warn
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self, Solver
+    from .contexts import BaseContext
 
 
 @accepts_dask
@@ -159,17 +166,17 @@ class ContextureEmbedding(
 
     def __init__(
         self,
-        context=None,
-        n_components=8,
+        context: BaseContext | None = None,
+        n_components: int = 8,
         *,
-        solver="auto",
-        tol=1e-6,
-        max_iter=None,
-        scale="none",
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
+        solver: Solver = "auto",
+        tol: float = 1e-6,
+        max_iter: int | None = None,
+        scale: Literal["none", "singular_values"] = "none",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+    ) -> None:
         self.context = context
         self.n_components = n_components
         self.solver = solver
@@ -180,8 +187,8 @@ class ContextureEmbedding(
         self.random_state = random_state
         self.verbose = verbose
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit the context and compute its top singular functions.
 
         Parameters
@@ -264,7 +271,7 @@ class ContextureEmbedding(
         "it counts products with the operator, not iterations. Use `n_products_` instead."
     )
     @property
-    def n_iter_(self):
+    def n_iter_(self) -> int:
         return self.n_products_
 
     def _warn_degenerate(self, context):
@@ -288,7 +295,7 @@ class ContextureEmbedding(
         Z = self._extend(self.context_.conditional(X, **params), self.atom_functions_)
         return Z.astype(X.dtype, copy=False)
 
-    def transform(self, X, **params):
+    def transform(self, X: MatrixLike, **params: Any) -> FloatArray:
         """Embed ``X`` with the Nyström extension of the singular functions.
 
         Parameters
@@ -311,7 +318,9 @@ class ContextureEmbedding(
         X = self._validate_X(X, reset=False)
         return self._nystrom(X, params)
 
-    def fit_transform(self, X, y=None, **fit_params):
+    def fit_transform(
+        self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any
+    ) -> FloatArray:
         """Fit and return the embedding of ``X`` (equal to ``fit(X).transform(X)``).
 
         Parameters
@@ -335,7 +344,7 @@ class ContextureEmbedding(
         X = self._validate_X(X, reset=False)
         return self._nystrom(X, accepted_params(self.context_.conditional, fit_params))
 
-    def score(self, X, y=None):
+    def score(self, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Label-free score of the estimator: ``ContextScorer()(self, X, y)`` (greater is better).
 
         The default metric, "feature_prediction": clones of this estimator (its

@@ -1,6 +1,9 @@
 """SpectralContextEncoder: learn the contexture inside a parametric feature space."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
@@ -9,7 +12,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    _fit_context,
     clone,
 )
 from sklearn.utils import check_array, check_random_state, get_tags
@@ -19,11 +21,16 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._constraints import N_JOBS, count
 from ._dask import accepts_dask
-from ._base import ContextEstimatorMixin
+from ._context_estimator import ContextEstimatorMixin
 from ._linalg import flip_signs
 from ._operator import check_joint, check_moments, conditional_second_moment
 from ._progress import Progress
+from ._typing import fit_context
 from ._warn import warn
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self
+    from .contexts import BaseContext
 
 # The Rayleigh-Ritz normalisation of a component divides by its variance under C:
 # a direction of the regularised solution whose variance (per unit norm, in
@@ -211,15 +218,15 @@ class SpectralContextEncoder(
 
     def __init__(
         self,
-        context=None,
-        backbone=None,
-        n_components=8,
+        context: BaseContext | None = None,
+        backbone: Any = None,
+        n_components: int = 8,
         *,
-        alpha=1e-6,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
+        alpha: float = 1e-6,
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+        verbose: int = 0,
+    ) -> None:
         self.context = context
         self.backbone = backbone
         self.n_components = n_components
@@ -266,8 +273,8 @@ class SpectralContextEncoder(
     # fit
     # ------------------------------------------------------------------
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit the backbone and the context, and solve for the encoder.
 
         Parameters
@@ -466,7 +473,7 @@ class SpectralContextEncoder(
     # transform
     # ------------------------------------------------------------------
 
-    def transform(self, X):
+    def transform(self, X: MatrixLike) -> FloatArray:
         """Encode ``X``: ``(psi(X) - mean_) @ components_``, sample by sample.
 
         Parameters

@@ -533,7 +533,7 @@ def flip_signs(V, *others):
 
 
 def top_singular_values(operator, k, *, solver="auto", tol=2e-3, max_iter=12,
-                        oversampling=None, stopping_rule=None, random_state=None):
+                        oversampling=None, stopping_rule=None, random_state=None, log=None):
     """Top-k singular values of the deflated operator, without the vectors.
 
     Parameters
@@ -547,6 +547,9 @@ def top_singular_values(operator, k, *, solver="auto", tol=2e-3, max_iter=12,
         "auto": :func:`choose_solver`.
     tol, max_iter, oversampling, stopping_rule, random_state
         Of the randomized solver: see :func:`_block_krylov_values`.
+    log : callable or None
+        Called with one line of text per round of the randomized solver (the
+        Krylov columns, the stopping rule's value and its change); None: silent.
 
     Returns
     -------
@@ -566,7 +569,8 @@ def top_singular_values(operator, k, *, solver="auto", tol=2e-3, max_iter=12,
     with threadpool_limits(limits=1, user_api="blas"):
         values, n_blocks = _block_krylov_values(
             operator, k, tol, max_iter, oversampling,
-            stopping_rule if stopping_rule is not None else np.sum, random_state)
+            stopping_rule if stopping_rule is not None else np.sum, random_state,
+            log if log is not None else _silent)
     return values, solver, n_blocks
 
 
@@ -591,7 +595,7 @@ def _orth_against(Y, basis):
     return Y
 
 
-def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, random_state):
+def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, random_state, log):
     """Top-k singular values by randomized block Krylov (block Lanczos) with Rayleigh-Ritz.
 
     Randomized block Krylov with full reorthogonalisation (Musco & Musco 2015)
@@ -601,7 +605,8 @@ def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, rand
     bounds of the true s_i^2: never over-estimated, the top ones converge
     first) are computed after every block, and the loop stops when
     ``stopping_rule(values)`` changes by less than ``tol`` (relative), or
-    after ``max_iter`` more blocks. Returns the values and the blocks added.
+    after ``max_iter`` more blocks; ``log`` gets one line per such round.
+    Returns the values and the blocks added.
     """
     n, m = op.shape
     short = min(n, m)
@@ -631,6 +636,9 @@ def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, rand
             values = ritz_values()
             current = float(stopping_rule(values))
             done = previous is not None and abs(current - previous) <= tol * abs(current)
+            change = ("" if previous is None else f", relative change "
+                      f"{abs(current - previous) / max(abs(current), 1e-300):.1e} (tol {tol:g})")
+            log(f"round {extra + 1}: {r} Krylov columns, stopping rule {current:.6g}{change}")
             if done or extra >= max_iter:
                 break
             previous, extra = current, extra + 1

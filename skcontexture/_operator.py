@@ -22,6 +22,10 @@ conditional means E[F | a] under p_A, whose centred form is
 B = Cov_{P_A}[T* F]).
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numba
 import numpy as np
 import scipy.sparse as sp
@@ -29,6 +33,9 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
 from ._kernels import SparseOperator
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, MatrixLike, SparseMatrix
 
 
 class ContextOperator(SparseOperator):
@@ -224,7 +231,9 @@ def _bipartite(W):
     return sp.bmat([[None, pattern], [pattern.T, None]], format="csr")
 
 
-def check_joint(joint, name="joint", *, normalize=True):
+def check_joint(
+    joint: MatrixLike, name: str = "joint", *, normalize: bool = True
+) -> tuple[SparseMatrix, FloatArray, FloatArray]:
     """Validate a joint; return it as float64 CSR summing to 1, with its marginals.
 
     Parameters
@@ -284,7 +293,9 @@ def check_moments(F, name="Z", *, scale_free=False):
     return F
 
 
-def check_embedding(Z, name="Z", min_samples=1, scale_free=False):
+def check_embedding(
+    Z: ArrayLike, name: str = "Z", min_samples: int = 1, scale_free: bool = False
+) -> FloatArray:
     """Validate functions of the rows (an embedding): a float64 array whose second
     moments fit in float64 (see :func:`check_moments`)."""
     Z = check_array(Z, dtype=np.float64, input_name=name, ensure_min_samples=min_samples)

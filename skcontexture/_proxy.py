@@ -9,17 +9,25 @@ estimator (:func:`label_free_score`, behind ``ContextureEmbedding.score`` and
 ``transform``, so the estimators themselves can score with them.
 """
 
+from __future__ import annotations
+
+from collections.abc import Iterable
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal, overload
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
-from sklearn.utils import check_array, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, validate_params
+from sklearn.utils import check_array, check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval
 
 from ._operator import check_embedding
+from ._typing import validate_params
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, IntArray, MatrixLike, RandomStateLike
 
 #: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
 PROBE_ALPHAS = np.logspace(-4, 5, 10)
@@ -44,7 +52,15 @@ def probe_dims(n_columns):
     },
     prefer_skip_nested_validation=False,
 )
-def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
+def probe_curve(
+    Z: ArrayLike,
+    y: ArrayLike,
+    *,
+    probe: Any = None,
+    cv: int = 2,
+    dims: Iterable[int] | None = None,
+    random_state: RandomStateLike = 0,
+) -> tuple[IntArray, FloatArray]:
     """Cross-validated score of a linear probe on the leading d columns of an embedding.
 
     For each d in ``dims`` the probe is fitted on the first d columns of ``Z`` by
@@ -126,6 +142,22 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
     return np.asarray(dims), scores
 
 
+# The type of the result follows return_dim: the score, or the score and its dimension.
+@overload
+def feature_prediction(
+    estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
+    n_groups: int = 4, cv: int = 2, random_state: RandomStateLike = 0,
+    return_dim: Literal[False] = False,
+) -> float: ...
+
+
+@overload
+def feature_prediction(
+    estimator: Any, X: MatrixLike, X_held: MatrixLike | None = None, *, y: ArrayLike | None = None,
+    n_groups: int = 4, cv: int = 2, random_state: RandomStateLike = 0, return_dim: Literal[True],
+) -> tuple[float, int]: ...
+
+
 @validate_params(
     {
         "estimator": [HasMethods(["fit", "transform"])],
@@ -139,8 +171,17 @@ def probe_curve(Z, y, *, probe=None, cv=2, dims=None, random_state=0):
     },
     prefer_skip_nested_validation=False,
 )
-def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, random_state=0,
-                       return_dim=False):
+def feature_prediction(
+    estimator: Any,
+    X: MatrixLike,
+    X_held: MatrixLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    n_groups: int = 4,
+    cv: int = 2,
+    random_state: RandomStateLike = 0,
+    return_dim: bool = False,
+) -> float | tuple[float, int]:
     """Leave-features-out prediction: a label-free proxy task that scores a context.
 
     The features of X are split into ``n_groups`` random groups. For each group, a clone
@@ -177,7 +218,7 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
         Number of feature groups (at most n_features).
     cv : int, default=2
         Folds of the probe's cross-fitting over the held-out rows.
-    random_state : int, default=0
+    random_state : int, RandomState instance or None, default=0
         Seed of the row split, the feature groups and the folds.
     return_dim : bool, default=False
         Also return the best d.
@@ -211,7 +252,7 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
             "feature_prediction leaves groups of features out and predicts them from the "
             f"others: it needs at least 2 features, got {X.shape[1]}."
         )
-    rng = np.random.RandomState(random_state)
+    rng = check_random_state(random_state)
     if y is not None:
         y = np.asarray(y)
         if y.shape[0] != X.shape[0]:
@@ -254,7 +295,9 @@ def feature_prediction(estimator, X, X_held=None, *, y=None, n_groups=4, cv=2, r
     return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])
 
 
-def label_free_score(estimator, X, y=None, *, random_state=0):
+def label_free_score(
+    estimator: Any, X: MatrixLike, y: ArrayLike | None = None, *, random_state: RandomStateLike = 0
+) -> float:
     """The default label-free score of a contexture estimator: :func:`feature_prediction`
     on ``X``, with ``y`` passed only to estimators whose context is fitted on it
     (``LabelContext``, ``TargetContext``)."""

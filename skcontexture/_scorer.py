@@ -3,8 +3,11 @@
 ContextScorer needs no labels; LabelledProbeScorer uses the few rows that have one.
 """
 
+from __future__ import annotations
+
 import numbers
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any, Callable, Literal
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,9 +19,20 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from . import metrics as _metrics
 from ._linalg import VALUE_SOLVERS
+from ._progress import Progress
 from ._proxy import label_free_score
 from ._warn import warn
 from .linalg import context_spectrum
+
+if TYPE_CHECKING:
+    from ._typing import (
+        ArrayLike,
+        FloatArray,
+        MatrixLike,
+        RandomStateLike,
+        SparseMatrix,
+        ValueSolver,
+    )
 
 METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
 #: Metrics that are functions of the spectrum s_1..s_d0 alone.
@@ -92,6 +106,13 @@ class ContextScorer(BaseEstimator):
         in 0.2.
     random_state : int, RandomState instance or None, default=0
         Seed of the randomized solver.
+    verbose : int, default=0
+        0: silent. 1: one line per stage of a score with its time (the
+        context's refit when ``source="X"``; the spectrum, when it is computed
+        rather than read from the estimator's cache; the metric). 2: also one
+        line per round of the randomized spectrum solver and, in the context's
+        long loops (masks, row batches), a line at every tenth with its time
+        and estimated time left. The score does not depend on it.
 
     See Also
     --------
@@ -137,20 +158,24 @@ class ContextScorer(BaseEstimator):
         "solver": [StrOptions(set(VALUE_SOLVERS))],
         "method": [StrOptions(set(VALUE_SOLVERS)), Hidden(StrOptions({"deprecated"}))],
         "random_state": ["random_state"],
+        "verbose": ["verbose"],
     }
 
     def __init__(
         self,
-        metric="feature_prediction",
-        beta=1.0,
-        max_dim=512,
+        metric: Literal[
+            "feature_prediction", "tau", "rankme", "alpha_req", "lidar", "decay_rate"
+        ] = "feature_prediction",
+        beta: float = 1.0,
+        max_dim: int = 512,
         *,
-        spectrum="context",
-        source="fit",
-        solver="auto",
-        method="deprecated",
-        random_state=0,
-    ):
+        spectrum: Literal["context", "estimator"] = "context",
+        source: Literal["fit", "X"] = "fit",
+        solver: ValueSolver = "auto",
+        method: ValueSolver | Literal["deprecated"] = "deprecated",
+        random_state: RandomStateLike = 0,
+        verbose: int = 0,
+    ) -> None:
         self.metric = metric
         self.beta = beta
         self.max_dim = max_dim
@@ -159,6 +184,7 @@ class ContextScorer(BaseEstimator):
         self.solver = solver
         self.method = method
         self.random_state = random_state
+        self.verbose = verbose
 
     def _checked_solver(self):
         """Validate the parameters; return the spectrum's solver (``method``: its old name)."""
@@ -169,7 +195,7 @@ class ContextScorer(BaseEstimator):
              f"be removed in 0.2; use solver={self.method!r}.", FutureWarning)
         return self.method
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: Any, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Score a fitted estimator (greater is better); ``y`` is ignored.
 
         Parameters
@@ -188,16 +214,20 @@ class ContextScorer(BaseEstimator):
         score : float
         """
         solver = self._checked_solver()
+        progress = Progress(self.verbose, type(self).__name__)
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
         if self.metric == "feature_prediction":
             inputs = X if position is None or position == 0 else estimator[:position].transform(X)
-            return label_free_score(step, inputs, y, random_state=self.random_state)
-        if self.source == "X":
-            return self._score_on(step, position, estimator, X, solver)
-        return self._score_fitted(step, solver)
+            score = label_free_score(step, inputs, y, random_state=self.random_state)
+        elif self.source == "X":
+            score = self._score_on(step, position, estimator, X, solver, progress)
+        else:
+            score = self._score_fitted(step, solver, progress)
+        progress.done(f"{self.metric} score {score:.6g}")
+        return score
 
-    def spectrum_of(self, estimator):
+    def spectrum_of(self, estimator: Any) -> FloatArray:
         """s_1..s_d0 this scorer uses for a fitted estimator (source="fit").
 
         Parameters
@@ -210,9 +240,9 @@ class ContextScorer(BaseEstimator):
         """
         solver = self._checked_solver()
         step, _ = find_contexture_step(estimator)
-        return self._spectrum(step, solver)
+        return self._spectrum(step, solver, Progress(self.verbose, type(self).__name__))
 
-    def score_spectrum(self, singular_values):
+    def score_spectrum(self, singular_values: ArrayLike) -> float:
         """The score of a spectrum s_1..s_d0 under this scorer's metric.
 
         Defined for the spectrum metrics ("tau", "rankme", "alpha_req",
@@ -238,7 +268,7 @@ class ContextScorer(BaseEstimator):
         return self._spectrum_score(singular_values)
 
     # ----------------------------------------------------------------------------------------
-    def _score_fitted(self, step, solver):
+    def _score_fitted(self, step, solver, progress):
         if self.metric == "lidar":
             joint = _joint(step)
             if joint is None or not hasattr(step, "embedding_"):
@@ -250,20 +280,22 @@ class ContextScorer(BaseEstimator):
                 )
             _check_atoms_are_fit_points(step.context_, joint)
             return float(_metrics.lidar(step.embedding_, joint))
-        return self._spectrum_score(self._spectrum(step, solver))
+        return self._spectrum_score(self._spectrum(step, solver, progress))
 
-    def _score_on(self, step, position, estimator, X, solver):
+    def _score_on(self, step, position, estimator, X, solver, progress):
         if position is not None and position > 0:
             X = estimator[:position].transform(X)
-        context = clone(step.context_).fit(X)
+        with progress.active():  # the context's long loops report to it
+            context = clone(step.context_).fit(X)
+        joint = context.joint_
+        progress.done(f"{type(context).__name__} refitted on X, {X.shape[0]} x {X.shape[1]}: "
+                      f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
         if self.metric == "lidar":
-            _check_atoms_are_fit_points(context, context.joint_)
-            return float(_metrics.lidar(step.transform(X), context.joint_))
-        values = spectrum_for_tau(context.joint_, self.max_dim, solver=solver,
-                                  random_state=self.random_state)
-        return self._spectrum_score(values)
+            _check_atoms_are_fit_points(context, joint)
+            return float(_metrics.lidar(step.transform(X), joint))
+        return self._spectrum_score(self._computed_spectrum(joint, solver, progress))
 
-    def _spectrum(self, step, solver):
+    def _spectrum(self, step, solver, progress):
         if self.spectrum == "estimator" or _joint(step) is None:
             if hasattr(step, "singular_values_"):
                 return np.asarray(step.singular_values_, dtype=float)
@@ -274,13 +306,20 @@ class ContextScorer(BaseEstimator):
         if cache is None or cache[0] is not joint:
             cache = (joint, {})
         if key not in cache[1]:
-            cache[1][key] = spectrum_for_tau(joint, self.max_dim, solver=solver,
-                                             random_state=self.random_state)
+            cache[1][key] = self._computed_spectrum(joint, solver, progress)
             try:
                 setattr(step, _CACHE, cache)
             except AttributeError:  # pragma: no cover - read-only estimator
                 pass
         return cache[1][key]
+
+    def _computed_spectrum(self, joint, solver, progress):
+        """s_1..s_d0 of ``joint`` for the spectrum metrics, reported to ``progress``."""
+        values = spectrum_for_tau(joint, self.max_dim, solver=solver,
+                                  random_state=self.random_state, log=progress.step)
+        progress.done(f"spectrum: {values.size} singular values of the {joint.shape[0]} x "
+                      f"{joint.shape[1]} joint, s_1={values[0]:.4f}, s_d0={values[-1]:.4f}")
+        return values
 
     def _spectrum_score(self, s):
         s = np.asarray(s, dtype=float)
@@ -322,11 +361,18 @@ def _tau_of_ritz_values(values):
     return float(values.sum())
 
 
-def spectrum_for_tau(joint, max_dim, *, solver="auto", random_state=None):
+def spectrum_for_tau(
+    joint: SparseMatrix,
+    max_dim: int,
+    *,
+    solver: ValueSolver = "auto",
+    random_state: RandomStateLike = None,
+    log: Callable[[str], object] | None = None,
+) -> FloatArray:
     """s_1..s_d0 of a joint for the spectrum metrics: :func:`~skcontexture.linalg.context_spectrum`
-    whose randomized solver stops when tau has settled."""
+    whose randomized solver stops when tau has settled (``log``: its rounds)."""
     return context_spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
-                            random_state=random_state).values
+                            random_state=random_state, log=log).values
 
 
 class UntrustedTauWarning(UserWarning):
@@ -346,7 +392,7 @@ def _is_contexture(step):
     )
 
 
-def find_contexture_step(estimator):
+def find_contexture_step(estimator: Any) -> tuple[Any, int | None]:
     """The fitted contexture step of an estimator and its position in a Pipeline.
 
     Returns ``(step, position)``; ``position`` is None when ``estimator`` itself
@@ -486,13 +532,20 @@ class LabelledProbeScorer(BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, probe=None, *, cv=5, unlabelled=-1, random_state=0):
+    def __init__(
+        self,
+        probe: Any = None,
+        *,
+        cv: int = 5,
+        unlabelled: int | float | str = -1,
+        random_state: RandomStateLike = 0,
+    ) -> None:
         self.probe = probe
         self.cv = cv
         self.unlabelled = unlabelled
         self.random_state = random_state
 
-    def __call__(self, estimator, X, y=None):
+    def __call__(self, estimator: Any, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Cross-validated probe score of the embedding of the labelled rows of ``X``.
 
         Parameters
@@ -531,7 +584,7 @@ class LabelledProbeScorer(BaseEstimator):
         Z = step.transform(X[labelled] if not sp.issparse(X) else X[np.flatnonzero(labelled)])
         return self.score_embedding(Z, y[labelled])
 
-    def score_embedding(self, Z, y):
+    def score_embedding(self, Z: ArrayLike, y: ArrayLike) -> float:
         """Cross-validated probe score of an embedding of labelled rows.
 
         Parameters

@@ -44,21 +44,36 @@ is exact (or within 1% on tau) for every context at a cost that stays under a
 minute at n = 20,000 with d0 = 512.
 """
 
+from __future__ import annotations
+
 import math
 import numbers
 import time
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions, validate_params
+from sklearn.utils import check_array, check_random_state
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from . import _linalg
 from ._constraints import N_JOBS
 from ._linalg import SOLVERS, VALUE_SOLVERS, top_singular_triplets, top_singular_values
 from ._operator import ContextOperator
+from ._typing import validate_params
+
+if TYPE_CHECKING:
+    from ._typing import (
+        FloatArray,
+        MatrixLike,
+        RandomStateLike,
+        Solver,
+        SparseMatrix,
+        ValueSolver,
+    )
+    from .contexts import BaseContext
 
 __all__ = [
     "DENSE_MAX_SIDE",
@@ -72,7 +87,7 @@ __all__ = [
 #: ``solver="dense"`` is accepted: its Gram matrix then takes 200 MB. Above it,
 #: the iterative solvers ("chebyshev", "arpack", "lobpcg"; "randomized" for the
 #: spectrum) are the only choice, and "auto" never picks "dense" there.
-DENSE_MAX_SIDE = _linalg.DENSE_MAX_SIDE
+DENSE_MAX_SIDE: int = _linalg.DENSE_MAX_SIDE
 
 _JOINT = ["array-like", "sparse matrix"]
 
@@ -109,7 +124,15 @@ class Spectrum:
     ((20,), 'dense', True)
     """
 
-    def __init__(self, values, solver, exact, n_rows, seconds, n_iter=0):
+    def __init__(
+        self,
+        values: FloatArray,
+        solver: str,
+        exact: bool,
+        n_rows: int,
+        seconds: float,
+        n_iter: int = 0,
+    ) -> None:
         self.values = values
         self.solver = solver
         self.exact = exact
@@ -117,7 +140,7 @@ class Spectrum:
         self.seconds = seconds
         self.n_iter = n_iter
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"Spectrum(k={self.values.size}, solver={self.solver!r}, exact={self.exact}, "
             f"n_rows={self.n_rows}, seconds={self.seconds:.2f})"
@@ -136,8 +159,16 @@ class Spectrum:
     },
     prefer_skip_nested_validation=True,
 )
-def top_singular_functions(joint, n_components, *, solver="auto", tol=1e-6, max_iter=None,
-                           n_jobs=None, random_state=None):
+def top_singular_functions(
+    joint: MatrixLike,
+    n_components: int,
+    *,
+    solver: Solver = "auto",
+    tol: float = 1e-6,
+    max_iter: int | None = None,
+    n_jobs: int | None = None,
+    random_state: RandomStateLike = None,
+) -> tuple[FloatArray, FloatArray, FloatArray]:
     """Top singular values and singular functions of a context's expectation operator.
 
     For the joint P+(x, a) the operator (T g)(x) = E[g(A) | x] has singular
@@ -217,11 +248,22 @@ def top_singular_functions(joint, n_components, *, solver="auto", tol=1e-6, max_
         "oversampling": [Interval(Integral, 0, None, closed="left"), None],
         "stopping_rule": [callable, None],
         "random_state": ["random_state"],
+        "log": [callable, None],
     },
     prefer_skip_nested_validation=True,
 )
-def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12,
-                     oversampling=None, stopping_rule=None, random_state=None):
+def context_spectrum(
+    joint: MatrixLike,
+    max_dim: int = 512,
+    *,
+    solver: ValueSolver = "auto",
+    tol: float = 2e-3,
+    max_iter: int = 12,
+    oversampling: int | None = None,
+    stopping_rule: Callable[[FloatArray], float] | None = None,
+    random_state: RandomStateLike = None,
+    log: Callable[[str], object] | None = None,
+) -> Spectrum:
     """Top singular values s_1 .. s_k of a context's operator, k = min(max_dim, rank bound).
 
     Parameters
@@ -248,6 +290,10 @@ def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12
         their sum. :class:`~skcontexture.ContextScorer` passes tau.
     random_state : int, RandomState instance or None, default=None
         Seed of the randomized solver's starting block.
+    log : callable, default=None
+        Randomized solver: called with one line of text per round (the Krylov
+        columns, the value of ``stopping_rule`` and its relative change), for
+        progress reports such as ``print``; None means silent.
 
     Returns
     -------
@@ -279,7 +325,7 @@ def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12
         )
     values, solver, n_iter = top_singular_values(
         op, k, solver=solver, tol=tol, max_iter=max_iter, oversampling=oversampling,
-        stopping_rule=stopping_rule, random_state=random_state)
+        stopping_rule=stopping_rule, random_state=random_state, log=log)
     exact = solver == "dense" or k >= short - 1
     return Spectrum(values, solver, exact, op.shape[0], time.perf_counter() - start, n_iter)
 
@@ -294,7 +340,14 @@ def context_spectrum(joint, max_dim=512, *, solver="auto", tol=2e-3, max_iter=12
     },
     prefer_skip_nested_validation=False,
 )
-def subsample_spectrum(context, X, max_dim=512, *, n_subsample=None, random_state=None):
+def subsample_spectrum(
+    context: BaseContext,
+    X: MatrixLike,
+    max_dim: int = 512,
+    *,
+    n_subsample: int | None = None,
+    random_state: RandomStateLike = None,
+) -> Spectrum:
     """Spectrum of a context refitted on a random subsample of X (for comparison).
 
     A clone of ``context`` is fitted on ``n_subsample`` rows of X (default:
@@ -334,6 +387,7 @@ def subsample_spectrum(context, X, max_dim=512, *, n_subsample=None, random_stat
     (32,)
     """
     start = time.perf_counter()
+    X = check_array(X, accept_sparse="csr", input_name="X")
     n = X.shape[0]
     if n_subsample is None:
         n_subsample = math.ceil(2 * max_dim * math.log(max(max_dim, 2)))

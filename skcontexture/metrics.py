@@ -13,18 +13,25 @@ A *joint* is a nonnegative (n_samples, n_atoms) sparse matrix with joint[i, a] =
 sums are p_X and its column sums p_A. Atoms (or rows) with zero mass are ignored.
 """
 
+from __future__ import annotations
+
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval, validate_params
+from sklearn.utils._param_validation import Interval
 
 from ._operator import check_embedding as _check_embedding
 from ._operator import check_joint, conditional_second_moment
 from ._proxy import PROBE_ALPHAS, feature_prediction, probe_curve, probe_dims  # noqa: F401
+from ._typing import validate_params
 from ._warn import warn
+
+if TYPE_CHECKING:
+    from ._typing import ArrayLike, FloatArray, MatrixLike
 
 __all__ = [
     "tau_curve",
@@ -56,7 +63,7 @@ _WHITEN_RTOL = 1e-10
 # ------------------------------------------------------------------------------------------------
 
 
-def _check_spectrum(singular_values, *, sort=True):
+def _check_spectrum(singular_values: ArrayLike, *, sort: bool = True) -> FloatArray:
     """Validate a spectrum; return a float copy clipped to [0, 1], sorted descending if ``sort``."""
     if np.iscomplexobj(singular_values):
         raise TypeError(
@@ -85,7 +92,7 @@ def _check_spectrum(singular_values, *, sort=True):
     return s
 
 
-def _check_weights(sample_weight, n_samples):
+def _check_weights(sample_weight: ArrayLike | None, n_samples: int) -> FloatArray:
     """Return weights summing to 1 (uniform when ``sample_weight`` is None)."""
     if sample_weight is None:
         return np.full(n_samples, 1.0 / n_samples)
@@ -147,7 +154,9 @@ _SPECTRUM_PARAMS = {
     _SPECTRUM_PARAMS,
     prefer_skip_nested_validation=True,
 )
-def tau_curve(singular_values, beta=1.0, max_dim=512):
+def tau_curve(
+    singular_values: ArrayLike, beta: float = 1.0, max_dim: int = 512
+) -> tuple[FloatArray, int]:
     """Curve tau_d of the context-evaluation metric tau, and its minimiser.
 
     With d0 = min(max_dim, len(singular_values)) and 1-based indices, for d = 1 .. d0 - 1::
@@ -219,7 +228,7 @@ def tau_curve(singular_values, beta=1.0, max_dim=512):
     _SPECTRUM_PARAMS,
     prefer_skip_nested_validation=True,
 )
-def tau(singular_values, beta=1.0, max_dim=512):
+def tau(singular_values: ArrayLike, beta: float = 1.0, max_dim: int = 512) -> float:
     """Context-evaluation metric tau = min_d tau_d (lower is better).
 
     Parameters
@@ -259,7 +268,9 @@ TAU_NEAR_ONE = 0.999
     _SPECTRUM_PARAMS,
     prefer_skip_nested_validation=True,
 )
-def tau_regime(singular_values, beta=1.0, max_dim=512):
+def tau_regime(
+    singular_values: ArrayLike, beta: float = 1.0, max_dim: int = 512
+) -> str | None:
     """Why tau cannot be trusted for this spectrum, or None when it can.
 
     The paper warns that tau is not to be trusted for extremely weak or extremely strong
@@ -312,7 +323,7 @@ def tau_regime(singular_values, beta=1.0, max_dim=512):
     {"singular_values": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def decay_rate(singular_values):
+def decay_rate(singular_values: ArrayLike) -> float:
     """Exponential decay rate lambda of the spectrum: log(s_i^2) ~ c - lambda * i.
 
     Least-squares fit over the strictly positive values (i is the 1-based index in the sorted
@@ -357,7 +368,12 @@ def decay_rate(singular_values):
     },
     prefer_skip_nested_validation=True,
 )
-def compatibility(embedding, y, singular_values=None, sample_weight=None):
+def compatibility(
+    embedding: Any,
+    y: ArrayLike,
+    singular_values: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> float:
     """Compatibility rho^2 of a target with a context, from the top-d singular functions.
 
     With f = y centred under the weights and u_i = <f, mu_i>_{P_X} = sum_k w_k f_k Z_ki::
@@ -474,7 +490,7 @@ def _whiten_pair(Z1, Z2, weights):
     {"Z1": ["array-like"], "Z2": ["array-like"], "sample_weight": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
-def cca_alignment(Z1, Z2, sample_weight=None):
+def cca_alignment(Z1: ArrayLike, Z2: ArrayLike, sample_weight: ArrayLike | None = None) -> float:
     """Mean squared canonical correlation between two embeddings of the same rows.
 
     Each embedding is centred and whitened under the weights, dropping directions whose covariance
@@ -517,7 +533,7 @@ def cca_alignment(Z1, Z2, sample_weight=None):
     },
     prefer_skip_nested_validation=True,
 )
-def mutual_knn_alignment(Z1, Z2, k=10):
+def mutual_knn_alignment(Z1: ArrayLike, Z2: ArrayLike, k: int = 10) -> float:
     """Mutual k-nearest-neighbour overlap of two embeddings of the same rows, after PCA-whitening.
 
     Parameters
@@ -564,7 +580,7 @@ def mutual_knn_alignment(Z1, Z2, k=10):
     {"Z": ["array-like"], "eps": [_NONNEGATIVE]},
     prefer_skip_nested_validation=True,
 )
-def rankme(Z, eps=1e-7):
+def rankme(Z: ArrayLike, eps: float = 1e-7) -> float:
     """RankMe effective rank of an embedding.
 
     ``p_k = sigma_k / ||sigma||_1 + eps`` with sigma the singular values of Z (not centred, as in
@@ -598,7 +614,7 @@ def rankme(Z, eps=1e-7):
     {"Z": ["array-like"], "fit_range": ["array-like", None]},
     prefer_skip_nested_validation=True,
 )
-def alpha_req(Z, fit_range=None):
+def alpha_req(Z: ArrayLike, fit_range: ArrayLike | None = None) -> float:
     """alpha-ReQ: power-law decay exponent of the covariance spectrum of an embedding.
 
     The eigenvalues of the covariance of Z (descending, normalised to sum 1: the explained variance
@@ -669,7 +685,7 @@ def alpha_req(Z, fit_range=None):
     },
     prefer_skip_nested_validation=True,
 )
-def lidar(Z, joint, delta=1e-4, eps=1e-8):
+def lidar(Z: ArrayLike, joint: MatrixLike, delta: float = 1e-4, eps: float = 1e-8) -> float:
     """LiDAR effective rank, each fit row being a surrogate class whose views are its context atoms.
 
     The atoms must be the fit rows (``joint`` square), Z giving each atom's embedding. Row i is a
@@ -760,7 +776,7 @@ def _whitened_between(Z, joint, alpha):
     {"Z": ["array-like"], "joint": ["array-like", "sparse matrix"]},
     prefer_skip_nested_validation=True,
 )
-def ratio_trace(Z, joint):
+def ratio_trace(Z: ArrayLike, joint: MatrixLike) -> float:
     """Ratio trace Tr(C^+ B) of an encoder against a context.
 
     With Z̃ = Z centred under p_X::
@@ -799,7 +815,7 @@ def ratio_trace(Z, joint):
     },
     prefer_skip_nested_validation=True,
 )
-def posthoc_spectrum(Z, joint, alpha=0.0):
+def posthoc_spectrum(Z: ArrayLike, joint: MatrixLike, alpha: float = 0.0) -> FloatArray:
     """Post-hoc spectrum: generalised eigenvalues of B v = lambda (C + alpha diag(C)) v, descending.
 
     C and B are as in :func:`ratio_trace`. lambda_i estimates s_i^2 (a lower bound, exact when Z

@@ -4,9 +4,20 @@ Install it with ``pip install skcontexture[plot]``. matplotlib is imported only
 when a function here is called.
 """
 
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .metrics import tau_curve
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+    from ._typing import ArrayLike
 
 __all__ = ["plot_spectra", "plot_tau_curves", "plot_context_selection"]
 
@@ -29,7 +40,9 @@ def _axes(ax):
     return ax
 
 
-def plot_spectra(spectra, ax=None, squared=True):
+def plot_spectra(
+    spectra: Mapping[str, ArrayLike], ax: Axes | None = None, squared: bool = True
+) -> Axes:
     """Plot singular values s_i (or s_i^2) against i, one line per context.
 
     Parameters
@@ -59,7 +72,9 @@ def plot_spectra(spectra, ax=None, squared=True):
     return ax
 
 
-def plot_tau_curves(spectra, beta=1.0, max_dim=512, ax=None):
+def plot_tau_curves(
+    spectra: Mapping[str, ArrayLike], beta: float = 1.0, max_dim: int = 512, ax: Axes | None = None
+) -> Axes:
     """Plot tau_d against d for each context (log-log), marking each argmin (suggested dimension).
 
     Parameters
@@ -94,7 +109,12 @@ def plot_tau_curves(spectra, beta=1.0, max_dim=512, ax=None):
     return ax
 
 
-def plot_context_selection(spectra, path, beta=1.0, max_dim=512):
+def plot_context_selection(
+    spectra: Mapping[str, ArrayLike],
+    path: str | os.PathLike[str],
+    beta: float = 1.0,
+    max_dim: int = 512,
+) -> str | os.PathLike[str]:
     """Save a two-panel figure (spectra, tau curves) to ``path``; return the path.
 
     Parameters

@@ -6,6 +6,7 @@ the rows, passed as ``A=``) or ``"counts"`` (nonnegative counts for X);
 ``expected_failed_checks`` maps a check of
 :mod:`skcontexture.utils.estimator_checks` the context is known to fail to the
 reason. Parameters are small enough for scikit-learn's estimator checks.
+The tests import the context classes from here (one list of them).
 """
 
 import numpy as np
@@ -14,19 +15,9 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from skcontexture import ContextureEmbedding
-from skcontexture.contexts import (
-    ConvexCombination,
-    Convolution,
-    CooccurrenceContext,
-    GaussianNoiseContext,
-    KNNContext,
-    LabelContext,
-    MaskedContext,
-    PairedContext,
-    RBFContext,
-    TargetContext,
-    TeacherContext,
-)
+from skcontexture.contexts import (ConvexCombination, Convolution, CooccurrenceContext,
+                                   GaussianNoiseContext, KNNContext, LabelContext, MaskedContext,
+                                   PairedContext, RBFContext, TargetContext, TeacherContext)
 from skcontexture.utils.estimator_checks import ContextCase
 
 

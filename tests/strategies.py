@@ -12,19 +12,9 @@ from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from skcontexture import (
-    ConvexCombination,
-    Convolution,
-    CooccurrenceContext,
-    GaussianNoiseContext,
-    KNNContext,
-    LabelContext,
-    MaskedContext,
-    PairedContext,
-    RBFContext,
-    TargetContext,
-    TeacherContext,
-)
+from ._instances import (ConvexCombination, Convolution, CooccurrenceContext, GaussianNoiseContext,
+                         KNNContext, LabelContext, MaskedContext, PairedContext, RBFContext,
+                         TargetContext, TeacherContext)
 
 #: Shapes of data: well spread, clustered, ties and duplicates, a constant column, rescaled.
 DATA_KINDS = ("gaussian", "blobs", "grid", "duplicated", "constant_column", "scaled")

@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_blobs
 
 from sklearn.preprocessing import StandardScaler
 
@@ -12,9 +11,9 @@ from skcontexture.metrics import feature_prediction, tau
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    X, y = make_blobs(n_samples=240, centers=3, n_features=4, cluster_std=2.0, random_state=0)
-    return X, y
+def blobs(make_blobs_data):
+    """240 points around 3 centres in 4 features, with their labels."""
+    return make_blobs_data(n_samples=240, centers=3, n_features=4, cluster_std=2.0)
 
 
 def _small_args():
@@ -141,38 +140,6 @@ def test_plot_option(tmp_path, blobs, capsys):
     assert main([str(data), *_small_args(), "--plot", str(image)]) == 0
     assert image.exists() and image.stat().st_size > 1000
     assert "saved spectra" in capsys.readouterr().out
-
-
-def test_plotting_functions():
-    pytest.importorskip("matplotlib")
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from skcontexture.plotting import plot_spectra, plot_tau_curves
-
-    spectra = {"a": np.linspace(0.99, 0.1, 50), "b": np.linspace(0.9, 0.01, 50)}
-    ax = plot_spectra(spectra)
-    assert len(ax.get_lines()) == 2
-    ax = plot_tau_curves(spectra, max_dim=50)
-    assert len(ax.get_lines()) == 4  # a curve and its argmin marker per context
-    assert ax.get_yscale() == "log"  # one strong context does not flatten the others
-
-
-def test_plotting_import_error_names_the_extra(monkeypatch):
-    import builtins
-
-    from skcontexture import plotting
-
-    real_import = builtins.__import__
-
-    def no_matplotlib(name, *args, **kwargs):
-        if name.startswith("matplotlib"):
-            raise ImportError("no matplotlib")
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
-    with pytest.raises(ImportError, match=r"skcontexture\[plot\]"):
-        plotting.plot_spectra({"a": [0.5, 0.2]})
 
 
 def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):

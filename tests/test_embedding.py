@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.datasets import load_digits, load_iris, make_blobs
+from sklearn.datasets import load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.manifold import SpectralEmbedding
@@ -24,13 +24,7 @@ from skcontexture import (
     SpectralContextEncoder,
 )
 
-from ._reference import canonical_correlations, dense_singular_functions, gap_dimension
-
-
-@pytest.fixture(scope="module")
-def blobs():
-    X, y = make_blobs(n_samples=300, centers=4, n_features=5, cluster_std=2.5, random_state=0)
-    return X, y
+from ._reference import canonical_correlations, dense_singular_functions, dense_svd, gap_dimension
 
 
 def _contexts_and_data(blobs):
@@ -126,7 +120,7 @@ def test_cooccurrence_is_correspondence_analysis():
     P = N / N.sum()
     r, c = P.sum(1), P.sum(0)
     S = (P - np.outer(r, c)) / np.sqrt(np.outer(r, c))
-    U, sv, _ = np.linalg.svd(S)
+    sv, U, _ = dense_svd(S)
     standard = U[:, :3] / np.sqrt(r)[:, None]
     emb = ContextureEmbedding(CooccurrenceContext(), n_components=3).fit(N)
     np.testing.assert_allclose(emb.singular_values_, sv[:3], rtol=1e-10)
@@ -185,12 +179,6 @@ def test_uninformative_context_is_an_error(blobs):
     X, _ = blobs
     with pytest.raises(ValueError, match="nonzero singular value"):
         ContextureEmbedding(KNNContext(n_neighbors=len(X)), n_components=2).fit(X)
-
-
-def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
-    monkeypatch.setattr(RBFContext, "DENSE_MAX_SAMPLES", 100)
-    with pytest.raises(ValueError, match="set n_neighbors"):
-        RBFContext().fit(blobs[0])
 
 
 def test_solver_non_convergence_warns(blobs):

@@ -39,8 +39,9 @@ class OneHotOfFitRows(TransformerMixin, BaseEstimator):
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    X, y = make_blobs(n_samples=200, centers=4, n_features=4, cluster_std=2.5, random_state=0)
+def blobs(make_blobs_data):
+    """200 standardised points around 4 centres in 4 features, with their labels."""
+    X, y = make_blobs_data(n_samples=200, centers=4, n_features=4, cluster_std=2.5)
     return StandardScaler().fit_transform(X), y
 
 

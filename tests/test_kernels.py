@@ -8,7 +8,16 @@ from numpy.testing import assert_allclose
 from scipy.sparse.linalg import LinearOperator, svds
 
 from skcontexture import _kernels
-from skcontexture._kernels import SparseOperator, _csr_matmat, _numba_threads
+from skcontexture._kernels import (
+    SparseOperator,
+    _csr_matmat,
+    _numba_threads,
+    _row_chunks,
+    cross_product,
+    rotate,
+)
+
+from ._reference import dense_svd
 
 RTOL = 1e-12
 
@@ -271,6 +280,24 @@ def test_linear_operator_and_svds(force_kernel):
     _assert_close(L.T @ Y, Q.T @ Y)
 
     k = 6
-    s_dense = np.linalg.svd(Q.toarray(), compute_uv=False)[:k]
+    s_dense = dense_svd(Q, compute_uv=False)[:k]
     s = svds(L, k=k, return_singular_vectors=False, random_state=0)
     assert_allclose(np.sort(s)[::-1], s_dense, rtol=1e-10)
+
+
+def test_cross_product_and_rotate_bit_identical_across_threads():
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((20_001, 12)), rng.standard_normal((20_001, 9))
+    Z = rng.standard_normal((12, 12))
+    assert len(_row_chunks(len(X))) > 1
+    crosses, rotations = [], []
+    for n_threads in (1, 2, 3):
+        crosses.append(cross_product(X, Y, n_threads))
+        out = np.empty((len(X), 12))
+        assert rotate(X, Z, out, n_threads) is out
+        rotations.append(out)
+    for cross, rotation in zip(crosses[1:], rotations[1:]):
+        assert np.array_equal(cross, crosses[0])
+        assert np.array_equal(rotation, rotations[0])
+    assert_allclose(crosses[0], X.T @ Y, rtol=1e-10, atol=1e-10)
+    assert_allclose(rotations[0], X @ Z, rtol=1e-12, atol=1e-12)

@@ -1,8 +1,7 @@
-"""Tests for ``ContextOperator`` and the solvers in ``skcontexture._linalg``.
-
-Every result is checked against a dense numpy reference built by hand: the
-normalised operator D_r^{-1/2} W D_c^{-1/2} / total and the SVD of its
-deflated form.
+"""The solvers of ``skcontexture._linalg``: the Chebyshev solver against a dense SVD, the
+shared solver rule, determinism across threads, and reliability: every solver returns
+exactly k consistent triplets or a clear error, and reports what it reached (residual,
+rank, clustered spectrum).
 """
 
 import warnings
@@ -11,54 +10,27 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
-from sklearn.datasets import make_swiss_roll
+from scipy.sparse.linalg import ArpackError
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.neighbors import kneighbors_graph
-from threadpoolctl import threadpool_limits
 
-from skcontexture import _kernels, _linalg
-from skcontexture._kernels import _row_chunks, cross_product, rotate
-from skcontexture._linalg import top_singular_triplets
+from skcontexture import ContextureEmbedding, KNNContext, _linalg
+from skcontexture._kernels import _row_chunks
+from skcontexture._linalg import SINGLE_MIN_SIDE, top_singular_triplets
 from skcontexture._operator import ContextOperator
+from skcontexture.contexts import GaussianNoiseContext
+from skcontexture.linalg import context_spectrum
+
+from ._joints import knn_joint, low_rank_joint, random_joint
+from ._reference import deflated, dense_singular_functions, dense_svd
+
+pytestmark = pytest.mark.usefixtures("single_threaded_blas")
+
 
 # Singular values closer than this are treated as one cluster: only the
 # subspace of the cluster is determined.
 CLUSTER = 1e-6
 
-
-def _random_joint(n, m, seed=0):
-    """Sparse nonnegative joint with a few all-zero rows and columns."""
-    rng = np.random.default_rng(seed)
-    W = sp.random(n, m, density=0.05, format="lil", random_state=rng)
-    W[[0, 7, n // 2], :] = 0
-    W[:, [1, m // 3, m - 1]] = 0
-    W = W.tocsr()
-    W.eliminate_zeros()
-    return W
-
-
-def _knn_joint(n, n_neighbors, seed=0):
-    """Symmetrised kNN connectivity graph of a swiss roll."""
-    X, _ = make_swiss_roll(n, random_state=seed)
-    A = kneighbors_graph(X, n_neighbors)
-    return (A + A.T).tocsr()
-
-
-def _low_rank_joint(n, m, rank, seed=0):
-    """Dense positive joint of rank ``rank`` (its deflated operator: ``rank - 1``)."""
-    rng = np.random.default_rng(seed)
-    return sp.csr_matrix(rng.uniform(size=(n, rank)) @ rng.uniform(size=(rank, m)))
-
-
-def _deflated(op):
-    """Dense deflated operator Q - u0 v0^T, in the operator's internal order."""
-    return op.Q.toarray() - np.outer(op.u0, op.v0)
-
-
-def _dense_svd(op):
-    """Reference (s, U, V) of the deflated operator, descending."""
-    U, s, Vt = np.linalg.svd(_deflated(op), full_matrices=False)
-    return s, U, Vt.T
+SOLVERS = ["dense", "arpack", "lobpcg", "chebyshev"]
 
 
 def _solve(op, k, **kwargs):
@@ -94,97 +66,34 @@ def _assert_triplets(op, result, reference, k):
     assert np.all(V[np.argmax(np.abs(V), axis=0), np.arange(k)] > 0)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def single_threaded_blas():
-    """Dense references on one BLAS thread (threaded LAPACK stalls on a busy machine)."""
-    with threadpool_limits(limits=1, user_api="blas"):
-        yield
+def _noise_joint():
+    """A joint whose top 50 singular values are 1 to round-off (connected graph)."""
+    X9 = np.random.RandomState(9).normal(size=(60, 4))
+    context = GaussianNoiseContext(sigma=0.1, n_draws=2, n_neighbors=5, random_state=9)
+    return context.fit(X9).joint_
+
+
+def _assert_consistent(op, s, U, V):
+    """Orthonormal on both sides, orthogonal to the trivial vectors, A V = U s."""
+    k = len(s)
+    assert U.shape == (op.shape[0], k) and V.shape == (op.shape[1], k)
+    assert_allclose(U.T @ U, np.eye(k), atol=1e-8)
+    assert_allclose(V.T @ V, np.eye(k), atol=1e-8)
+    assert_allclose(op.u0 @ U, 0, atol=1e-10)
+    assert_allclose(op.v0 @ V, 0, atol=1e-10)
 
 
 @pytest.fixture(scope="module")
-def knn_problem():
-    """kNN operator of 1,500 swiss-roll points and its dense SVD (computed once)."""
-    op = ContextOperator(_knn_joint(1500, 10))
-    assert op.n_connected_components() == 1
-    return op, _dense_svd(op)
-
-
-# ContextOperator
-
-
-@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
-def test_operator_matches_dense_normalisation(shape):
-    W = _random_joint(*shape)
-    original = W.copy()
-    op = ContextOperator(W)
-    assert (W != original).nnz == 0  # the caller's joint is not touched
-    assert not np.shares_memory(op.Q.data, W.data)
-    dense = W.toarray()
-    total = dense.sum()
-    p_x, p_a = dense.sum(axis=1) / total, dense.sum(axis=0) / total
-    kept_rows, kept_atoms = np.flatnonzero(p_x > 0), np.flatnonzero(p_a > 0)
-    assert len(kept_rows) < shape[0] and len(kept_atoms) < shape[1]
-    # rows/atoms: a permutation of exactly the positive-mass indices ...
-    assert np.array_equal(np.sort(op.rows), kept_rows)
-    assert np.array_equal(np.sort(op.atoms), kept_atoms)
-    # ... reordered (Cuthill-McKee), so the checks below test the permutation
-    assert not np.array_equal(op.rows, kept_rows)
-    assert not np.array_equal(op.atoms, kept_atoms)
-    # Q = D_r^{-1/2} W D_c^{-1/2} / total, restricted and permuted
-    sub = dense[np.ix_(op.rows, op.atoms)] / total
-    expected = sub / np.sqrt(np.outer(p_x[op.rows], p_a[op.atoms]))
-    assert op.Q.shape == (len(kept_rows), len(kept_atoms))
-    assert_allclose(op.Q.toarray(), expected, rtol=1e-12, atol=0)
-    assert_allclose(op.QT.toarray(), expected.T, rtol=1e-12, atol=0)
-    assert_allclose(op.p_x, p_x[op.rows], rtol=1e-14)
-    assert_allclose(op.p_a, p_a[op.atoms], rtol=1e-14)
-    assert_allclose(op.u0, np.sqrt(p_x[op.rows]), rtol=1e-14)
-    assert_allclose(op.v0, np.sqrt(p_a[op.atoms]), rtol=1e-14)
-    # the trivial triplet (1, u0, v0)
-    assert_allclose(op.Q @ op.v0, op.u0, rtol=1e-12)
-    assert_allclose(op.QT @ op.u0, op.v0, rtol=1e-12)
-
-
-@pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
-@pytest.mark.parametrize("k, kernel", [(40, True), (2, False)])
-@pytest.mark.parametrize("affine", [False, True])
-def test_gram_matmat_matches_dense(shape, k, kernel, affine, monkeypatch):
-    # threshold 0: every block goes through the numba kernel; inf: scipy
-    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0 if kernel else np.inf)
-    op = ContextOperator(_random_joint(*shape), n_jobs=2)
-    D = _deflated(op)
-    n, m = op.shape
-    G = D.T @ D if m <= n else D @ D.T
-    assert G.shape[0] == min(n, m)
-    assert_allclose(op.gram(), G, atol=1e-13)
-    rng = np.random.default_rng(k)
-    coefficients = {}
-    if affine:
-        previous = rng.standard_normal((G.shape[0], k))
-        coefficients = dict(scale=0.7, shift=0.3, previous=previous, weight=-0.4)
-    # twice: the reused middle workspace must not leak between calls
-    for _ in range(2):
-        X = rng.standard_normal((G.shape[0], k))
-        X_copy = X.copy()
-        expected = G @ X
-        if affine:
-            expected = 0.7 * (expected - 0.3 * X) - 0.4 * previous
-        assert_allclose(op.gram_matmat(X, **coefficients), expected, atol=1e-12)
-        out = np.full_like(X, np.nan)
-        result = op.gram_matmat(X, **coefficients, out=out)
-        assert result is out
-        assert_allclose(out, expected, atol=1e-12)
-        assert np.array_equal(X, X_copy)
-
-
-# Chebyshev solver against numpy.linalg.svd
+def knn_problem(knn_operator):
+    """The shared kNN operator of 1,500 swiss-roll points and its dense SVD (computed once)."""
+    return knn_operator, dense_svd(deflated(knn_operator))
 
 
 @pytest.mark.parametrize("shape", [(300, 200), (200, 300)])
 @pytest.mark.parametrize("k", [1, 5, 20])
 def test_chebyshev_matches_svd_random_joint(shape, k):
-    op = ContextOperator(_random_joint(*shape, seed=1))
-    _assert_triplets(op, _solve(op, k), _dense_svd(op), k)
+    op = ContextOperator(random_joint(*shape, seed=1))
+    _assert_triplets(op, _solve(op, k), dense_svd(deflated(op)), k)
 
 
 @pytest.mark.parametrize("k", [1, 5, 20])
@@ -196,24 +105,10 @@ def test_chebyshev_matches_svd_knn(knn_problem, k, single, monkeypatch):
     _assert_triplets(op, _solve(op, k), reference, k)
 
 
-def test_gram_matmat_in_single_precision(knn_problem, monkeypatch):
-    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0)
-    op, _ = knn_problem
-    X = np.random.default_rng(3).standard_normal((op.shape[1], 12))
-    expected = op.gram_matmat(X, scale=0.5, shift=0.2, previous=X, weight=0.1)
-    single = op.gram_matmat(X.astype(np.float32), scale=0.5, shift=0.2,
-                            previous=X.astype(np.float32), weight=0.1)
-    assert single.dtype == np.float32
-    assert_allclose(single, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
-
-
-# Determinism across threads
-
-
 @pytest.mark.parametrize("single", [False, True])
 def test_chebyshev_bit_identical_across_n_jobs(single, monkeypatch):
     monkeypatch.setattr(_linalg, "SINGLE_MIN_SIDE", 0 if single else np.inf)
-    W = _knn_joint(9000, 4)
+    W = knn_joint(9000, 4)
     # more than one fixed row chunk in the tall-skinny products
     assert len(_row_chunks(min(W.shape))) > 1
     results = []
@@ -226,33 +121,12 @@ def test_chebyshev_bit_identical_across_n_jobs(single, monkeypatch):
         assert np.array_equal(a, b)
 
 
-def test_cross_product_and_rotate_bit_identical_across_threads():
-    rng = np.random.default_rng(0)
-    X, Y = rng.standard_normal((20_001, 12)), rng.standard_normal((20_001, 9))
-    Z = rng.standard_normal((12, 12))
-    assert len(_row_chunks(len(X))) > 1
-    crosses, rotations = [], []
-    for n_threads in (1, 2, 3):
-        crosses.append(cross_product(X, Y, n_threads))
-        out = np.empty((len(X), 12))
-        assert rotate(X, Z, out, n_threads) is out
-        rotations.append(out)
-    for cross, rotation in zip(crosses[1:], rotations[1:]):
-        assert np.array_equal(cross, crosses[0])
-        assert np.array_equal(rotation, rotations[0])
-    assert_allclose(crosses[0], X.T @ Y, rtol=1e-10, atol=1e-10)
-    assert_allclose(rotations[0], X @ Z, rtol=1e-12, atol=1e-12)
-
-
-# Failure modes
-
-
 @pytest.mark.parametrize(
     "joint",
     [
         # three identical all-ones blocks: deflated singular values (1, 1, 0, ...)
         sp.block_diag([np.ones((10, 8))] * 3, format="csr"),
-        _low_rank_joint(60, 50, rank=3),
+        low_rank_joint(60, 50, rank=3),
     ],
     ids=["block-diagonal", "rank-3"],
 )
@@ -266,7 +140,7 @@ def test_chebyshev_rank_deficient_raises(joint):
 
 def test_dense_rank_deficient_raises():
     # deflated rank 2, no exact zeros in the Gram matrix (unlike block-diagonal)
-    op = ContextOperator(_low_rank_joint(60, 50, rank=3))
+    op = ContextOperator(low_rank_joint(60, 50, rank=3))
     with pytest.raises(ValueError, match="nonzero singular value"):
         top_singular_triplets(op, 4, solver="dense")
 
@@ -295,53 +169,6 @@ def test_chebyshev_n_products(knn_problem):
     assert 0 < loose <= tight
 
 
-def test_connected_components_match_scipy():
-    # union-find on the CSR pattern against scipy's csgraph on the bipartite graph
-    from scipy.sparse.csgraph import connected_components
-
-    from skcontexture._operator import _bipartite
-
-    rng = np.random.RandomState(0)
-    for _ in range(20):
-        n, m = rng.randint(5, 60, 2)
-        W = sp.random(n, m, density=rng.uniform(0.01, 0.2), random_state=rng, format="csr")
-        if W.nnz == 0:
-            continue
-        op = ContextOperator(W)
-        expected = connected_components(_bipartite(op.Q), directed=False)[0]
-        assert op.n_connected_components() == expected
-
-
-# ------------------------------------------------------------------------------------------------
-# the public functions of skcontexture.linalg and the shared solver rule
-# ------------------------------------------------------------------------------------------------
-
-
-def test_top_singular_functions_are_the_embedding():
-    from skcontexture import ContextureEmbedding, KNNContext
-    from skcontexture.linalg import top_singular_functions
-
-    X = make_swiss_roll(400, noise=0.3, random_state=0)[0]
-    emb = ContextureEmbedding(KNNContext(10), n_components=4, random_state=0).fit(X)
-    s, mu, nu = top_singular_functions(emb.context_.joint_, 4, random_state=0)
-    assert_allclose(s, emb.singular_values_, rtol=1e-10)
-    assert_allclose(nu, emb.atom_functions_, atol=1e-8)
-    assert_allclose(mu, emb.embedding_, atol=1e-8)  # the Nystrom extension is mu on fit rows
-    with pytest.raises(ValueError, match="n_components=400 must be at most 399"):
-        top_singular_functions(emb.context_.joint_, 400)
-    with pytest.raises(ValueError, match="'solver' parameter of top_singular_functions"):
-        top_singular_functions(emb.context_.joint_, 4, solver="randomized")
-
-
-def test_functions_are_zero_where_there_is_no_mass():
-    from skcontexture.linalg import top_singular_functions
-
-    W = _random_joint(60, 40, seed=3)
-    s, mu, nu = top_singular_functions(W, 3, solver="dense")
-    assert mu.shape == (60, 3) and nu.shape == (40, 3)
-    assert not mu[[0, 7, 30]].any() and not nu[[1, 13, 39]].any()
-
-
 @pytest.mark.parametrize(
     "short, k, expected", [(1000, 8, "dense"), (1001, 8, "chebyshev"), (2048, 512, "dense"),
                            (2049, 512, "chebyshev")],
@@ -360,16 +187,158 @@ def test_one_dense_limit_for_triplets_and_values():
         _linalg.choose_solver("dense", big, 4, iterative="randomized")
 
 
-def test_the_spectrum_stops_on_the_callers_rule():
-    from skcontexture.linalg import context_spectrum
+@pytest.mark.parametrize("solver", SOLVERS)
+@pytest.mark.parametrize("tol", [1e-6, 0.0])
+def test_every_solver_matches_dense_reference(solver, tol, X):
+    joint = KNNContext(10).fit(X).joint_
+    s_ref = dense_singular_functions(joint)[0][:4]
+    op = ContextOperator(joint)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no numpy warning for tol=0, no scipy remark
+        s, U, V, _ = top_singular_triplets(op, 4, solver=solver, tol=tol, random_state=0)
+    assert_allclose(s, s_ref, rtol=1e-8)
+    _assert_consistent(op, s, U, V)
 
-    W = _knn_joint(1500, 10)
-    seen = []
 
-    def rule(values):
-        seen.append(values.size)
-        return 1.0  # settled from the start: one block is added, then it stops
+@pytest.mark.parametrize("k", [2, 4])
+def test_dense_returns_k_triplets_on_a_spectrum_clustered_at_one(k):
+    # LAPACK's subset driver returned 0 (k=2) or 2 (k=4) eigenpairs here
+    op = ContextOperator(_noise_joint())
+    with pytest.warns(UserWarning, match="nearly the identity"):
+        s, U, V, _ = top_singular_triplets(op, k, solver="dense")
+    assert_allclose(s, 1.0, atol=1e-12)
+    _assert_consistent(op, s, U, V)
+    assert len(context_spectrum(_noise_joint(), k, solver="dense").values) == k
 
-    spectrum = context_spectrum(W, 64, solver="randomized", stopping_rule=rule, random_state=0)
-    assert spectrum.solver == "randomized" and spectrum.n_iter == 1
-    assert seen == [64, 64]
+
+def test_clustered_spectrum_stalls_early_and_warns():
+    # Nearly the identity: each point sees itself, and its ring neighbours with weight 1e-9.
+    n = 1200
+    ring = sp.diags([np.ones(n - 1), np.ones(n - 1)], [-1, 1], format="csr")
+    op = ContextOperator(sp.identity(n, format="csr") + 1e-9 * ring)
+    with pytest.warns(UserWarning, match="nearly the identity"):
+        s, U, V, n_products = top_singular_triplets(op, 16, solver="chebyshev", tol=1e-10)
+    assert n_products < 1000  # stopped on the stall, not by the cap (100 rounds of 80)
+    assert_allclose(s, 1.0, atol=1e-6)
+    _assert_consistent(op, s, U, V)
+
+
+def test_no_clustered_warning_for_separate_components():
+    # s = 1 from disconnected components is the estimator's warning, not the solver's
+    blocks = sp.block_diag([np.ones((5, 5))] * 4 + [np.eye(5) + 0.5], format="csr")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        s = top_singular_triplets(ContextOperator(blocks), 3, solver="dense")[0]
+    assert_allclose(s, 1.0)
+
+
+def test_zero_operator_raises_rank_error_for_every_solver(X):
+    # K = n: the uniform context, every singular value but the trivial one is 0
+    # (ARPACK answered "Starting vector is zero")
+    for solver in SOLVERS:
+        emb = ContextureEmbedding(KNNContext(50), n_components=2, solver=solver, random_state=1)
+        with pytest.raises(ValueError, match="found only 0 nonzero"):
+            emb.fit(X)
+
+
+def test_rank_message_gives_generic_advice():
+    with pytest.raises(ValueError, match=r"np\.unique\(X, axis=0\)") as info:
+        ContextureEmbedding().fit_transform(np.ones((100, 3)))
+    assert "fewer neighbours" not in str(info.value)
+
+
+def test_arpack_no_convergence_falls_back_with_a_warning():
+    X = np.random.RandomState(0).normal(size=(300, 3))
+    joint = KNNContext(10).fit(X).joint_
+    op = ContextOperator(joint)
+    with pytest.warns(ConvergenceWarning, match="ARPACK failed .*solver='dense'"):
+        s, U, V, _ = top_singular_triplets(op, 6, solver="arpack", tol=1e-12, max_iter=1)
+    assert_allclose(s, dense_singular_functions(joint)[0][:6], rtol=1e-10)
+    _assert_consistent(op, s, U, V)
+
+
+def test_arpack_internal_error_falls_back(monkeypatch, X):
+    def failing_svds(*args, **kwargs):
+        raise ArpackError(-9999)
+
+    monkeypatch.setattr(_linalg, "svds", failing_svds)
+    op = ContextOperator(KNNContext(10).fit(X).joint_)
+    with pytest.warns(ConvergenceWarning, match="ARPACK failed"):
+        s = top_singular_triplets(op, 3, solver="arpack")[0]
+    assert s.shape == (3,)
+
+
+def test_loose_tol_non_convergence_is_reported():
+    # tol >= 1e-3 was never reported (the warning fired above 1e3 * tol)
+    X = np.random.RandomState(0).normal(size=(300, 3))
+    emb = ContextureEmbedding(
+        KNNContext(10), n_components=4, solver="lobpcg", tol=1e-3, max_iter=3, random_state=0
+    )
+    with pytest.warns(ConvergenceWarning, match="residual of") as record:
+        emb.fit(X)
+    assert record[0].filename == __file__  # at the user's call
+
+
+@pytest.mark.parametrize("n_neighbors", [2, 3])
+def test_lobpcg_on_a_tied_grid_returns_centred_columns(n_neighbors):
+    X = np.arange(40.0)[:, None]
+    emb = ContextureEmbedding(KNNContext(n_neighbors), n_components=4, solver="lobpcg",
+                              random_state=0).fit(X)
+    assert_allclose(emb.embedding_.mean(axis=0), 0, atol=1e-8)
+    s_ref = dense_singular_functions(emb.context_.joint_)[0][:4]
+    assert_allclose(emb.singular_values_, s_ref, rtol=1e-5)
+
+
+def test_basis_outside_the_deflated_space_is_repaired():
+    # a non-orthonormal basis with a trivial component: Rayleigh-Ritz restores the triplets
+    X = np.random.RandomState(0).normal(size=(50, 3))
+    op = ContextOperator(KNNContext(10).fit(X).joint_)
+    s_ref, _, V_ref = _linalg.top_singular_triplets(op, 3, solver="dense")[:3]
+    rng = np.random.default_rng(0)
+    basis = V_ref @ rng.normal(size=(3, 3)) + 5 * op.v0[:, None]
+    s, U, V = _linalg._rayleigh_ritz_triplets(_linalg._CountingOperator(op), basis, "test")
+    assert_allclose(s, s_ref, rtol=1e-10)
+    _assert_consistent(op, s, U, V)
+
+
+def test_lobpcg_small_problem_leaks_no_scipy_warning():
+    X = np.random.RandomState(0).normal(size=(12, 2))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ContextureEmbedding(KNNContext(4), n_components=2, solver="lobpcg",
+                            random_state=0).fit(X)
+
+
+def test_single_precision_path_bit_identical_across_n_jobs():
+    # a ring lattice with random shortcuts, at the size where "chebyshev" filters in float32
+    n, half = SINGLE_MIN_SIDE, 7
+    rng = np.random.default_rng(0)
+    rows = np.repeat(np.arange(n), 2 * half)
+    cols = (rows + np.tile(np.r_[-half:0, 1 : half + 1], n)) % n
+    shortcuts = rng.integers(0, n, size=(2, n // 10))
+    W = sp.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(n, n))
+    W = W + sp.csr_matrix((np.ones(n // 10), tuple(shortcuts)), shape=(n, n))
+    W = (W + W.T).tocsr()
+    results = [
+        top_singular_triplets(ContextOperator(W, n_jobs=n_jobs), 4, solver="chebyshev",
+                              tol=1e-6, random_state=0)
+        for n_jobs in (1, 2)
+    ]
+    for a, b in zip(*results):
+        assert np.array_equal(a, b)
+
+
+def test_arpack_missing_a_multiple_singular_value_falls_back():
+    # three components: singular value 1 twice among the nontrivial ones, which a
+    # one-vector Krylov solver can miss (found by the property suite's deep profile)
+    from skcontexture import ContextureEmbedding, KNNContext
+
+    from .strategies import make_X
+
+    X = make_X("gaussian", 33, 2, 1)  # its manhattan 3-NN graph has 3 components
+    for solver in ("arpack", "lobpcg", "dense"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # the disconnected graph (and the fallback) warn
+            emb = ContextureEmbedding(KNNContext(3, metric="manhattan"), n_components=2,
+                                      solver=solver, random_state=0).fit(X)
+        np.testing.assert_allclose(emb.singular_values_, [1.0, 1.0], atol=1e-8)

@@ -8,8 +8,6 @@ import pytest
 from skcontexture import GaussianNoiseContext, KNNContext, RBFContext, _memory
 from skcontexture.contexts._neighbors import BYTES_PER_NEIGHBOR
 
-X = np.random.RandomState(0).normal(size=(50, 3))
-
 
 def test_available_memory_is_known_on_this_machine():
     available = _memory.available_memory()
@@ -46,7 +44,7 @@ def test_check_memory_names_the_size_the_memory_and_the_fix(monkeypatch):
     ],
     ids=lambda value: repr(value)[:30],
 )
-def test_contexts_check_memory_before_building(context, message, monkeypatch):
+def test_contexts_check_memory_before_building(context, message, monkeypatch, X):
     monkeypatch.setattr(_memory, "available_memory", lambda: 1000)
     with pytest.raises(MemoryError, match=message):
         context.fit(X)

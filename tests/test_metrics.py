@@ -23,6 +23,8 @@ from skcontexture.metrics import (
     tau_curve,
 )
 
+from ._reference import dense_singular_functions
+
 
 def _random_joint(n=30, m=20, density=0.4, seed=0):
     rng = np.random.default_rng(seed)
@@ -31,20 +33,10 @@ def _random_joint(n=30, m=20, density=0.4, seed=0):
     return W / W.sum()
 
 
-def _exact_svd(joint):
-    """Reference singular triplets of a small joint (dense numpy), trivial pair removed."""
-    W = joint.toarray()
-    p_x, p_a = W.sum(axis=1), W.sum(axis=0)
-    Q = W / np.sqrt(p_x)[:, None] / np.sqrt(p_a)[None, :]
-    U, S, _ = np.linalg.svd(Q)
-    mu = U[:, 1:] / np.sqrt(p_x)[:, None]
-    return mu, S[1:], p_x
-
-
 @pytest.fixture(scope="module")
 def context():
     joint = _random_joint()
-    mu, s, p_x = _exact_svd(joint)
+    s, mu, _, p_x, _ = dense_singular_functions(joint)
     return joint, mu, s, p_x
 
 
@@ -171,7 +163,7 @@ def test_compatibility_of_singular_functions(context):
 def test_compatibility_equals_one_for_top_function():
     # two disconnected blocks: s_1 = 1 and mu_1 is the block indicator
     W = sp.block_diag([np.ones((5, 3)), np.ones((5, 3))], format="csr")
-    mu, s, p_x = _exact_svd(W / W.sum())
+    s, mu, _, p_x, _ = dense_singular_functions(W / W.sum())
     assert s[0] == pytest.approx(1.0)
     y = np.repeat([0.0, 1.0], 5)
     rho2 = compatibility(mu[:, :3], y, np.clip(s[:3], 0, 1), sample_weight=p_x)

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from skcontexture import (
+    ContextScorer,
     ContextureEmbedding,
     GaussianNoiseContext,
     KNNContext,
@@ -117,3 +118,71 @@ def test_nested_and_threaded_loops_stay_silent(capsys):
         worker.join()
     assert seen == [range(3)] * 3
     assert [line.split()[1] for line in capsys.readouterr().out.splitlines()] == ["outer"] * 2
+
+
+def _fitted_embedding():
+    return ContextureEmbedding(KNNContext(10), n_components=3, random_state=0).fit(X)
+
+
+SCORER_STAGE = re.compile(r"\[ContextScorer\] (\S+) .*\(\d+\.\d\d s\)$")
+SCORER_ROUND = re.compile(r"\[ContextScorer\]   round \d+: \d+ Krylov columns, stopping rule ")
+
+
+@pytest.mark.parametrize("verbose", [0, 1, 2])
+@pytest.mark.parametrize("source", ["fit", "X"])
+def test_scorer_prints_its_stages(capsys, verbose, source):
+    emb = _fitted_embedding()
+    capsys.readouterr()
+    ContextScorer("tau", max_dim=64, source=source, verbose=verbose)(emb, X)
+    lines = capsys.readouterr().out.splitlines()
+    if verbose == 0:
+        assert lines == []
+        return
+    stages = [SCORER_STAGE.match(line) for line in lines
+              if not line.startswith("[ContextScorer]   ")]
+    assert all(stages)
+    expected = ["KNNContext", "spectrum:", "tau"] if source == "X" else ["spectrum:", "tau"]
+    assert [stage[1] for stage in stages] == expected
+    assert "64 singular values of the 1200 x 1200 joint" in lines[-2]
+    rounds = [line for line in lines if SCORER_ROUND.match(line)]
+    if verbose == 1:
+        assert rounds == []
+    else:  # 1200 rows with d0 = 64: the randomized solver
+        assert len(rounds) >= 2 and "relative change" in rounds[-1]
+
+
+def test_scorer_reports_a_cached_spectrum_as_the_metric_only(capsys):
+    emb = _fitted_embedding()
+    ContextScorer("tau", max_dim=64)(emb, X)
+    capsys.readouterr()
+    ContextScorer("rankme", max_dim=64, verbose=1)(emb, X)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("[ContextScorer] rankme score ")
+
+
+def test_scorer_reports_the_long_loops_of_a_refitted_context(capsys):
+    emb = _masked_fit(0, None)
+    capsys.readouterr()
+    ContextScorer("rankme", max_dim=16, source="X", verbose=2)(emb, X_MASKED)
+    out = capsys.readouterr().out
+    assert "[ContextScorer]   masks " in out
+    assert "[ContextScorer] MaskedContext refitted on X, 300 x 8" in out
+
+
+@pytest.mark.parametrize("metric", ["tau", "rankme", "feature_prediction"])
+def test_verbose_does_not_change_the_score(capsys, metric):
+    quiet = [ContextScorer(metric, max_dim=64, source=source)(_fitted_embedding(), X)
+             for source in ("fit", "X")]
+    loud = [ContextScorer(metric, max_dim=64, source=source, verbose=2)(_fitted_embedding(), X)
+            for source in ("fit", "X")]
+    assert quiet == loud
+    assert capsys.readouterr().out.count(f"[ContextScorer] {metric} score ") == 2
+
+
+def test_scorer_spectrum_of_reports_and_keeps_the_values(capsys):
+    quiet = ContextScorer(max_dim=64).spectrum_of(_fitted_embedding())
+    loud = ContextScorer(max_dim=64, verbose=2).spectrum_of(_fitted_embedding())
+    np.testing.assert_array_equal(quiet, loud)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[-1].startswith("[ContextScorer] spectrum: 64 singular values")
+    assert any(SCORER_ROUND.match(line) for line in lines)

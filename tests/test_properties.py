@@ -46,7 +46,7 @@ from skcontexture import (
 )
 from skcontexture.contexts._base import normalize_rows
 
-from ._reference import dense_singular_functions
+from ._reference import singular_values
 from .strategies import (
     DATA_KINDS,
     cases,
@@ -235,13 +235,6 @@ def parallel(estimator):
     return threaded
 
 
-def reference_spectrum(joint):
-    """Nontrivial singular values of a joint by a dense SVD (zero-mass rows/atoms dropped)."""
-    W = sp.csr_matrix(joint).toarray()
-    W = W[W.sum(axis=1) > 0][:, W.sum(axis=0) > 0]
-    return dense_singular_functions(W)[0]
-
-
 def p_x_of(joint):
     mass = np.asarray(joint.sum(axis=1)).ravel()
     return mass / mass.sum()
@@ -310,7 +303,7 @@ def test_embedding_matches_dense_reference(case, params):
     if not recorder.check():
         return
     d, tol = params["n_components"], params["tol"]
-    s_ref = reference_spectrum(est.context_.joint_)[:d]
+    s_ref = singular_values(est.context_.joint_)[:d]
     s = est.singular_values_
     note(f"s={s!r}\ns_ref={s_ref!r}\nwarnings={[str(w.message)[:80] for w in recorder.warnings]}")
     if ConvergenceWarning in recorder.categories():
@@ -345,7 +338,7 @@ def test_embedding_deterministic(case, params):
         # ARPACK draws the restart vectors of an invariant Krylov subspace from its own
         # process-wide seed: where s_d = s_{d+1} the top-d subspace is not determined (the
         # estimator warns) and each call may return another basis of it (documented).
-        s = reference_spectrum(est.context_.joint_)
+        s = singular_values(est.context_.joint_)
         d = est.n_components
         if len(s) > d and s[d - 1] - s[d] < 1e-8:
             return
@@ -628,7 +621,7 @@ def test_encoder_contract(case, params):
         assert_finite(out, recorder, what)
     lam = est.eigenvalues_
     assert lam.shape == (d,) and np.all(np.diff(lam) <= 1e-12) and lam.min() >= 0, lam
-    s_ref = np.r_[reference_spectrum(est.context_.joint_), np.zeros(d)][:d]
+    s_ref = np.r_[singular_values(est.context_.joint_), np.zeros(d)][:d]
     note(f"eigenvalues_={lam!r}\ns_ref**2={s_ref**2!r}")
     assert np.all(lam <= s_ref**2 + 1e-8), "eigenvalues_ exceed the context's s_i^2"
     if not recorder.warned():

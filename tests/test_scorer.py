@@ -1,10 +1,10 @@
-"""ContextScorer, the spectrum up to d0 (skcontexture.linalg) and ContextureEmbedding.score."""
+"""ContextScorer and ContextureEmbedding.score."""
 
 import warnings
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_digits, make_blobs
+from sklearn.datasets import make_blobs
 from sklearn.kernel_approximation import Nystroem
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
@@ -20,81 +20,21 @@ from skcontexture import (
     SpectralContextEncoder,
     UntrustedTauWarning,
 )
-from skcontexture.linalg import context_spectrum, subsample_spectrum
 from skcontexture.metrics import alpha_req, decay_rate, lidar, rankme, tau
 
 from ._reference import dense_singular_functions
 
 
 @pytest.fixture(scope="module")
-def blobs():
-    X, _ = make_blobs(n_samples=300, centers=4, n_features=5, cluster_std=2.5, random_state=0)
-    return X
+def blobs(blobs):
+    """The shared blobs' points (the scorer needs no labels)."""
+    return blobs[0]
 
 
 @pytest.fixture(scope="module")
-def digits():
-    X, _ = load_digits(return_X_y=True)
-    return StandardScaler().fit_transform(X)
-
-
-# ------------------------------------------------------------------------------------------------
-# the spectrum up to d0
-# ------------------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    "context", [KNNContext(10), RBFContext(gamma=0.05), RBFContext(gamma=0.05, n_neighbors=30)]
-)
-def test_dense_spectrum_is_exact(blobs, context):
-    joint = context.fit(blobs).joint_
-    s_ref = dense_singular_functions(joint)[0]
-    spectrum = context_spectrum(joint, 100, solver="dense")
-    assert spectrum.exact and spectrum.solver == "dense"
-    np.testing.assert_allclose(spectrum.values, s_ref[:100], atol=1e-10)
-
-
-def test_dense_spectrum_of_rectangular_context():
-    counts = np.random.RandomState(0).poisson(2.0, size=(120, 40)).astype(float)
-    joint = CooccurrenceContext().fit(counts).joint_
-    s_ref = dense_singular_functions(joint)[0]
-    values = context_spectrum(joint, 512, solver="dense").values
-    assert values.size == 39  # min(n, m) - 1
-    np.testing.assert_allclose(values, s_ref[:39], atol=1e-10)
-
-
-def test_randomized_spectrum_matches_exact_tau():
-    # The accuracy claim of the docs: tau from the randomized method within 5% of the exact tau
-    # (measured: < 0.2%) with d0 = 512, on a sample where the exact spectrum is computable.
-    X, _ = make_blobs(n_samples=2500, centers=6, n_features=8, cluster_std=3.0, random_state=1)
-    joint = KNNContext(10).fit(X).joint_
-    exact = context_spectrum(joint, 512, solver="dense").values
-    approx = context_spectrum(joint, 512, solver="randomized", random_state=0)
-    assert approx.values.shape == exact.shape
-    assert abs(tau(approx.values) - tau(exact)) <= 0.05 * tau(exact)
-    assert abs(tau(approx.values) - tau(exact)) <= 0.01 * tau(exact)
-    # Ritz values never exceed the true values; the top ones are accurate
-    assert np.all(approx.values <= exact + 1e-8)
-    np.testing.assert_allclose(approx.values[:50], exact[:50], rtol=1e-3)
-
-
-def test_auto_method_policy(blobs):
-    joint = KNNContext(10).fit(blobs).joint_
-    assert context_spectrum(joint, 50).solver == "dense"
-
-
-def test_spectrum_input_validation(blobs):
-    joint = KNNContext(10).fit(blobs).joint_
-    with pytest.raises(ValueError, match="solver.*must be"):
-        context_spectrum(joint, 10, solver="bogus")
-    with pytest.raises(ValueError, match="max_dim"):
-        context_spectrum(joint, 0)
-
-
-def test_subsample_spectrum_runs(blobs):
-    spectrum = subsample_spectrum(KNNContext(20), blobs, 50, n_subsample=150, random_state=0)
-    assert spectrum.solver == "subsample" and not spectrum.exact
-    assert spectrum.values.shape == (50,)
+def digits(digits):
+    """The digits' images, standardised."""
+    return StandardScaler().fit_transform(digits[0])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,19 +246,6 @@ def test_rank_one_context_scores_one_plus_beta():
         score = ContextScorer("tau")(emb, X)
     assert score == pytest.approx(-tau([s1, 0.0]))
     assert score == pytest.approx(-2.0)  # = -(1 + beta): tau cannot rank such contexts
-
-
-@pytest.mark.parametrize("shape", [(400, 1500), (1500, 400)])
-def test_randomized_spectrum_of_rectangular_context(shape):
-    counts = np.random.RandomState(0).poisson(0.05, size=shape).astype(float)
-    counts[:, 0] += 1  # no empty row or column
-    counts[0, :] += 1
-    joint = CooccurrenceContext().fit(counts).joint_
-    exact = context_spectrum(joint, 100, solver="dense").values
-    approx = context_spectrum(joint, 100, solver="randomized", random_state=0).values
-    assert abs(tau(approx) - tau(exact)) <= 0.01 * tau(exact)
-    # a random count matrix has a flat (slowly converging) spectrum: a looser check
-    np.testing.assert_allclose(approx[:20], exact[:20], rtol=2e-3)
 
 
 def test_method_is_a_deprecated_alias_of_solver(blobs):

@@ -1,7 +1,10 @@
 """The Context contract: what every context provides to the estimators."""
 
+from __future__ import annotations
+
 import inspect
 from abc import ABCMeta, abstractmethod
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -10,6 +13,9 @@ from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._dask import dask_conditional, lazily
 from ._traits import ContextTraits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
 class BaseContext(BaseEstimator, metaclass=ABCMeta):
@@ -43,11 +49,11 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
             cls.conditional = lazily(cls.conditional, dask_conditional)
 
     @abstractmethod
-    def fit(self, X, y=None, **fit_params):
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Fit the context on ``X`` (and ``y`` where the context uses it)."""
 
     @abstractmethod
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the rows P+(. | x) over the fitted atoms as CSR."""
 
     def _set_joint_from_conditional(self, conditional):
@@ -55,7 +61,7 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         self.joint_ = (conditional / conditional.shape[0]).tocsr()
         self.n_atoms_ = self.joint_.shape[1]
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """What the context declares about itself, before or after ``fit``.
 
         Returns

@@ -4,16 +4,25 @@ Concatenating representations needs no class: it is a
 :class:`sklearn.pipeline.FeatureUnion` of ``ContextureEmbedding`` steps.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.utils import _safe_indexing
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, validate_data
 
+from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 from ._traits import ContextTraits, combine_traits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
 class ConvexCombination(_BaseComposition, BaseContext):
@@ -70,11 +79,13 @@ class ConvexCombination(_BaseComposition, BaseContext):
         "weights": ["array-like", None],
     }
 
-    def __init__(self, contexts, weights=None):
+    def __init__(
+        self, contexts: Sequence[tuple[str, BaseContext]], weights: ArrayLike | None = None
+    ) -> None:
         self.contexts = contexts
         self.weights = weights
 
-    def get_params(self, deep=True):
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Get the parameters, with the parts' as ``<name>__<parameter>``.
 
         Parameters
@@ -88,7 +99,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
         """
         return self._get_params("contexts", deep=deep)
 
-    def set_params(self, **params):
+    def set_params(self, **params: Any) -> Self:
         """Set parameters, parts (by name) and the parts' parameters.
 
         Parameters
@@ -119,7 +130,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
                 )
         return list(contexts)
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The parts' traits combined (the fitted parts' once fitted).
 
         Returns
@@ -137,8 +148,8 @@ class ConvexCombination(_BaseComposition, BaseContext):
             disconnected_advice="weaken the parts or give weight to a connected part",
         )
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit every part on ``X`` and place their weighted joints side by side.
 
         Parameters
@@ -168,7 +179,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
         self.n_atoms_ = self.joint_.shape[1]
         return self
 
-    def conditional(self, X, **params):
+    def conditional(self, X: MatrixLike, **params: Any) -> SparseMatrix:
         """Return the weighted parts' conditional rows side by side.
 
         Parameters
@@ -261,11 +272,11 @@ class Convolution(BaseContext):
         "second": [HasMethods(["fit", "conditional"])],
     }
 
-    def __init__(self, first, second):
+    def __init__(self, first: BaseContext, second: BaseContext) -> None:
         self.first = first
         self.second = second
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The steps' traits combined (the fitted steps' once fitted).
 
         Returns
@@ -283,8 +294,8 @@ class Convolution(BaseContext):
             disconnected_advice="weaken either step",
         )
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit ``first`` on ``X``, ``second`` on the atoms of ``first``.
 
         Parameters
@@ -331,7 +342,7 @@ class Convolution(BaseContext):
         self.n_atoms_ = self.joint_.shape[1]
         return self
 
-    def conditional(self, X, **params):
+    def conditional(self, X: MatrixLike, **params: Any) -> SparseMatrix:
         """Return P_1(. | x) @ T, the distribution of the second step's atoms.
 
         Parameters

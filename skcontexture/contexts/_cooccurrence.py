@@ -1,14 +1,21 @@
 """The co-occurrence context: X itself is a nonnegative association matrix."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
 from sklearn.preprocessing import normalize
 from sklearn.utils.validation import check_non_negative, validate_data
 
+from .._typing import fit_context
 from .._warn import warn
 from ._base import BaseContext, normalize_rows
 from ._traits import ContextTraits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
 class CooccurrenceContext(BaseContext):
@@ -40,14 +47,14 @@ class CooccurrenceContext(BaseContext):
     1.0
     """
 
-    _parameter_constraints = {}
+    _parameter_constraints: dict[str, list[Any]] = {}
     _traits = ContextTraits(accepts_sparse=True, positive_only=True)
 
-    def __init__(self):
+    def __init__(self) -> None:
         pass
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Store the normalised association matrix as the joint.
 
         Parameters
@@ -69,7 +76,7 @@ class CooccurrenceContext(BaseContext):
         self.n_atoms_ = X.shape[1]
         return self
 
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the rows of ``X`` normalised to sum to 1.
 
         Parameters

@@ -1,12 +1,19 @@
 """The k-nearest-neighbour context."""
 
-from sklearn.base import _fit_context
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
 from sklearn.utils.validation import validate_data
 
 from .._memory import check_memory
+from .._typing import fit_context
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import BYTES_PER_NEIGHBOR, NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
 from ._traits import ContextTraits
+
+if TYPE_CHECKING:
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 
 class KNNContext(BaseContext):
@@ -59,20 +66,20 @@ class KNNContext(BaseContext):
 
     def __init__(
         self,
-        n_neighbors=15,
-        metric="euclidean",
-        algorithm="auto",
-        n_jobs=None,
-        random_state=None,
-    ):
+        n_neighbors: int = 15,
+        metric: str | Callable[..., float] = "euclidean",
+        algorithm: Algorithm = "auto",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.metric = metric
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Build the neighbour index on ``X`` and the joint.
 
         Parameters
@@ -98,7 +105,7 @@ class KNNContext(BaseContext):
         self._set_joint_from_conditional(self._conditional(X))
         return self
 
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return P+(. | x): weight 1/K on each of the K nearest fit points.
 
         Parameters
@@ -118,7 +125,7 @@ class KNNContext(BaseContext):
         return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
 
 
-def context_or_default(context):
+def context_or_default(context: BaseContext | None) -> BaseContext:
     """``context``, or the default context ``KNNContext()`` when it is None.
 
     The one place of the rule "an estimator-valued context parameter left at

@@ -1,21 +1,29 @@
 """The supervised (label) context."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from .._typing import fit_context
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._knn import context_or_default
 from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
 from ._traits import ContextTraits, combine_traits
 
+if TYPE_CHECKING:
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
+
 
 #: The traits a context extended to new points by their neighbours in X has,
 #: whatever gives its fit rows.
-_EXTENDED = {
+_EXTENDED: dict[str, Any] = {
     "conditional_reproduces_joint": False,
     "accepts_sparse": True,
     "positive_only": False,
@@ -37,7 +45,7 @@ class _NeighborExtendedContext(BaseContext):
     def _fit_index(self, X):
         self.index_ = neighbor_index(self, self.random_state).fit(X)
 
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the average fit row of each row's nearest fit points.
 
         Parameters
@@ -107,14 +115,20 @@ class LabelContext(_NeighborExtendedContext):
     _parameter_constraints = dict(NEIGHBOR_SEARCH_CONSTRAINTS)
     _traits = ContextTraits(block_structured=True, **_EXTENDED)
 
-    def __init__(self, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
+    def __init__(
+        self,
+        n_neighbors: int = 15,
+        algorithm: Algorithm = "auto",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.n_neighbors = n_neighbors
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Build the label joint from ``y`` and the neighbour index on ``X``.
 
         Parameters
@@ -204,15 +218,22 @@ class TargetContext(_NeighborExtendedContext):
         "base": [HasMethods(["fit", "conditional"]), None],
     }
 
-    def __init__(self, base=None, n_neighbors=15, algorithm="auto", n_jobs=None, random_state=None):
+    def __init__(
+        self,
+        base: BaseContext | None = None,
+        n_neighbors: int = 15,
+        algorithm: Algorithm = "auto",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.base = base
         self.n_neighbors = n_neighbors
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Fit ``base`` on the targets and the neighbour index on ``X``.
 
         Parameters
@@ -244,7 +265,7 @@ class TargetContext(_NeighborExtendedContext):
         """The rows P+(. | x_i) of the fit points (``base_``'s, kept by it)."""
         return normalize_rows(self.base_.joint_)
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The traits of ``base`` on the targets, with those of the extension to new points.
 
         Returns

@@ -1,19 +1,27 @@
 """The masked context: a base context averaged over random feature masks."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.base import _fit_context, clone
+from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval
 from sklearn.utils.validation import validate_data
 
 from .._constraints import N_JOBS, count, n_threads
 from .._progress import loop
+from .._typing import fit_context
 from ._base import BaseContext, release_joint
 from ._knn import context_or_default
 from ._traits import combine_traits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
+    from ._traits import ContextTraits
 
 
 class MaskedContext(BaseContext):
@@ -95,14 +103,21 @@ class MaskedContext(BaseContext):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, base=None, mask_ratio=0.2, n_masks=50, n_jobs=None, random_state=None):
+    def __init__(
+        self,
+        base: BaseContext | None = None,
+        mask_ratio: float = 0.2,
+        n_masks: int = 50,
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.base = base
         self.mask_ratio = mask_ratio
         self.n_masks = n_masks
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The traits of ``base`` (of the fitted bases once fitted).
 
         Returns
@@ -117,8 +132,8 @@ class MaskedContext(BaseContext):
             [traits], disconnected_advice=f"{traits.disconnected_advice}, or increase mask_ratio"
         )
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Draw the masks, fit the base on each and average the joints.
 
         Parameters
@@ -167,7 +182,7 @@ class MaskedContext(BaseContext):
         self.n_atoms_ = self.joint_.shape[1]
         return self
 
-    def conditional(self, X, **params):
+    def conditional(self, X: MatrixLike, **params: Any) -> SparseMatrix:
         """Return the average over the masks of the base's conditional rows.
 
         Parameters

@@ -1,10 +1,12 @@
 """The Gaussian noise context: A = X + sigma * noise, with its known likelihood."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import logsumexp
-from sklearn.base import _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
@@ -12,9 +14,13 @@ from sklearn.utils.validation import validate_data
 from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
+from .._typing import fit_context
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, check_coordinates, neighbor_index
 from ._traits import ContextTraits
+
+if TYPE_CHECKING:
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 #: Peak bytes of the fit per fit row, neighbour and draw: the draws' neighbour
 #: query, the atom indices, offsets, squared distances and weights of the fit
@@ -107,13 +113,13 @@ class GaussianNoiseContext(BaseContext):
 
     def __init__(
         self,
-        sigma=None,
-        n_draws=5,
-        n_neighbors=15,
-        algorithm="auto",
-        n_jobs=None,
-        random_state=None,
-    ):
+        sigma: float | None = None,
+        n_draws: int = 5,
+        n_neighbors: int = 15,
+        algorithm: Algorithm = "auto",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.sigma = sigma
         self.n_draws = n_draws
         self.n_neighbors = n_neighbors
@@ -121,8 +127,8 @@ class GaussianNoiseContext(BaseContext):
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Draw the noisy atoms and build the joint.
 
         Parameters
@@ -165,7 +171,7 @@ class GaussianNoiseContext(BaseContext):
         self._set_joint_from_conditional(self._conditional(X))
         return self
 
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the importance weights over the draws of each row's nearest fit points.
 
         Parameters

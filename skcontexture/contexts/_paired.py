@@ -1,12 +1,21 @@
 """The paired (multi-view) context: each sample comes with a second view A."""
 
-from sklearn.base import _fit_context, clone
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from sklearn.base import clone
 from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_consistent_length, validate_data
 
+from .._typing import fit_context
 from ._base import BaseContext, release_joint
 from ._knn import context_or_default
 from ._traits import combine_traits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
+    from ._traits import ContextTraits
 
 
 class PairedContext(BaseContext):
@@ -61,11 +70,13 @@ class PairedContext(BaseContext):
 
     _parameter_constraints = {"base": [HasMethods(["fit", "conditional"]), None]}
 
-    def __init__(self, base=None):
+    def __init__(self, base: BaseContext | None = None) -> None:
         self.base = base
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, A=None):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(
+        self, X: MatrixLike, y: ArrayLike | None = None, A: MatrixLike | None = None
+    ) -> Self:
         """Fit ``base`` on the second view ``A`` of the fit rows.
 
         Parameters
@@ -90,7 +101,7 @@ class PairedContext(BaseContext):
         self.view_fit_ = A
         return self
 
-    def conditional(self, X, A=None):
+    def conditional(self, X: MatrixLike, A: MatrixLike | None = None) -> SparseMatrix:
         """Return P_base(. | A_x) for each row, from its own second view.
 
         Parameters
@@ -122,7 +133,7 @@ class PairedContext(BaseContext):
         check_consistent_length(X, A)
         return A
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The traits of ``base`` in A-space (of ``base_`` once fitted), for any ``X``.
 
         Returns

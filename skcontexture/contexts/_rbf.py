@@ -1,10 +1,12 @@
 """The Gaussian (RBF) kernel context."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import _fit_context
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
@@ -12,6 +14,7 @@ from sklearn.utils.validation import validate_data
 from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
+from .._typing import fit_context
 from .._warn import warn
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._neighbors import (
@@ -22,6 +25,9 @@ from ._neighbors import (
     neighbor_index,
 )
 from ._traits import ContextTraits
+
+if TYPE_CHECKING:
+    from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
 #: Fit rows whose full kernel row is computed to measure ``kernel_mass_kept_``.
 MASS_SAMPLE_ROWS = 256
@@ -101,16 +107,21 @@ class RBFContext(BaseContext):
     )
 
     def __init__(
-        self, gamma=None, n_neighbors=None, algorithm="auto", n_jobs=None, random_state=None
-    ):
+        self,
+        gamma: float | None = None,
+        n_neighbors: int | None = None,
+        algorithm: Algorithm = "auto",
+        n_jobs: int | None = None,
+        random_state: RandomStateLike = None,
+    ) -> None:
         self.gamma = gamma
         self.n_neighbors = n_neighbors
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    @fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
         """Fit the kernel context on ``X``.
 
         Parameters
@@ -182,7 +193,7 @@ class RBFContext(BaseContext):
         kept = self._kernel(distances**2, nearest).sum(axis=1)
         return float(np.median(np.minimum(kept / total, 1.0)))
 
-    def conditional(self, X):
+    def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the normalised kernel rows over the fitted atoms.
 
         Parameters

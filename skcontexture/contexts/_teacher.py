@@ -1,17 +1,25 @@
 """The teacher context: a fitted model's outputs define the context."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Literal
+
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, _fit_context, clone, is_classifier
+from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
 from sklearn.utils._param_validation import HasMethods, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 from ._knn import context_or_default
 from ._traits import ContextTraits, combine_traits
+
+if TYPE_CHECKING:
+    from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
 class TeacherContext(BaseContext):
@@ -92,7 +100,12 @@ class TeacherContext(BaseContext):
         "base": [HasMethods(["fit", "conditional"]), None],
     }
 
-    def __init__(self, teacher, output="auto", base=None):
+    def __init__(
+        self,
+        teacher: Any,
+        output: Literal["auto", "proba", "transform", "predict"] = "auto",
+        base: BaseContext | None = None,
+    ) -> None:
         self.teacher = teacher
         self.output = output
         self.base = base
@@ -107,7 +120,7 @@ class TeacherContext(BaseContext):
             teacher = FrozenEstimator(teacher)
         return type(self)(teacher, output=self.output, base=clone(self.base, safe=False))
 
-    def traits(self):
+    def traits(self) -> ContextTraits:
         """The traits of the teacher's output: soft labels, or ``base`` around h(x).
 
         The output is the resolved ``output_`` once fitted and, before, the one
@@ -143,8 +156,8 @@ class TeacherContext(BaseContext):
         except ValueError:  # fit reports it
             return None
 
-    @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, **fit_params):
+    @fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
         """Fit the teacher if needed, then build the joint from its outputs.
 
         Parameters
@@ -189,7 +202,7 @@ class TeacherContext(BaseContext):
             release_joint(self.base_)  # held once, as joint_
         return self
 
-    def conditional(self, X, **params):
+    def conditional(self, X: MatrixLike, **params: Any) -> SparseMatrix:
         """Return the teacher's class distribution, or ``base`` around h(x).
 
         Parameters

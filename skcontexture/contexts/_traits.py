@@ -1,6 +1,11 @@
 """What a context declares about itself, and how a composite combines its parts' declarations."""
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sklearn.utils import Tags
 
 
 @dataclass(frozen=True)
@@ -63,7 +68,7 @@ class ContextTraits:
     positive_only: bool = False
     requires_y: bool = False
 
-    def update_tags(self, tags):
+    def update_tags(self, tags: "Tags") -> "Tags":
         """Set the input and target tags the traits declare.
 
         Parameters
@@ -82,7 +87,7 @@ class ContextTraits:
         return tags
 
 
-def combine_traits(parts, **declared):
+def combine_traits(parts: Sequence[ContextTraits], **declared: Any) -> ContextTraits:
     """The traits of a context built on contexts whose traits are ``parts``.
 
     A trait holds for the composite when it holds for every part
@@ -103,7 +108,7 @@ def combine_traits(parts, **declared):
     -------
     traits : ContextTraits
     """
-    combined = {
+    combined: dict[str, Any] = {
         name: all(getattr(part, name) for part in parts)
         for name in ("conditional_reproduces_joint", "block_structured",
                      "atoms_are_fit_points", "accepts_sparse")

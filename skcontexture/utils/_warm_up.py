@@ -12,7 +12,7 @@ from ..contexts import KNNContext
 WARM_UP_SAMPLES = 2_000
 
 
-def warm_up():
+def warm_up() -> float:
     """Compile NN-descent and the library's kernels now, on a small input.
 
     pynndescent compiles its NN-descent with numba the first time it runs in

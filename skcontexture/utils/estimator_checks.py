@@ -14,10 +14,14 @@ Examples
 >>> check_context(KNNContext(n_neighbors=5))
 """
 
+from __future__ import annotations
+
 import copy
 import pickle
 import re
+from collections.abc import Callable, Iterable
 from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import joblib
 import numpy as np
@@ -31,6 +35,12 @@ from sklearn.utils.validation import _num_samples
 
 from ..contexts._base import accepted_params, normalize_rows
 from ..contexts._traits import ContextTraits
+
+if TYPE_CHECKING:
+    import pytest
+
+    from .._typing import ArrayLike, MatrixLike
+    from ..contexts import BaseContext
 
 __all__ = [
     "ContextCase",
@@ -84,13 +94,20 @@ class ContextCase:
     >>> check_context(case.context, case.X, y=case.y, fit_params=case.fit_params)
     """
 
-    def __init__(self, context, X=None, *, y=None, fit_params=None):
+    def __init__(
+        self,
+        context: BaseContext,
+        X: MatrixLike | None = None,
+        *,
+        y: ArrayLike | None = None,
+        fit_params: dict[str, Any] | None = None,
+    ) -> None:
         self.context = context
         self.X = X
         self.y = y
         self.fit_params = fit_params
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         names = ["y"] * (self.y is not None) + sorted(self.fit_params or {})
         given = f" with {', '.join(names)}" if names else ""
         return f"{self.context!r}{given}"
@@ -204,14 +221,20 @@ def _assert_csr(matrix, what):
 # --------------------------------------------------------------------------- checks
 
 
-def check_context_fit_returns_self(context, X, y=None, fit_params=None):
+def check_context_fit_returns_self(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``fit`` returns the context itself."""
     context = clone(context)
     fitted = context.fit(X, y, **(fit_params or {}))
     assert fitted is context, f"fit must return self, got {type(fitted).__name__}"
 
 
-def check_context_joint(context, X, y=None, fit_params=None):
+def check_context_joint(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``joint_`` is a finite nonnegative CSR matrix of shape (n_samples, n_atoms_) summing to 1."""
     context = _fit(context, X, y, fit_params)
     joint = context.joint_
@@ -222,7 +245,10 @@ def check_context_joint(context, X, y=None, fit_params=None):
     assert np.isclose(total, 1.0, rtol=0, atol=1e-10), f"joint_ sums to {total}, not 1"
 
 
-def check_context_conditional_rows(context, X, y=None, fit_params=None):
+def check_context_conditional_rows(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``conditional`` of new points is CSR over the ``n_atoms_`` atoms, each row summing to 1."""
     context = _fit(context, X, y, fit_params)
     X_new, params = _new_points(X, fit_params, context.conditional)
@@ -240,7 +266,10 @@ def check_context_conditional_rows(context, X, y=None, fit_params=None):
     )
 
 
-def check_context_conditional_reproduces_joint(context, X, y=None, fit_params=None):
+def check_context_conditional_reproduces_joint(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``conditional(X_fit)`` is the row-normalised ``joint_``.
 
     Only for a context whose traits say ``conditional_reproduces_joint`` (the
@@ -258,7 +287,10 @@ def check_context_conditional_reproduces_joint(context, X, y=None, fit_params=No
     )
 
 
-def check_context_conditional_of_a_copy(context, X, y=None, fit_params=None):
+def check_context_conditional_of_a_copy(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``conditional`` gives the same rows for the fit data and for a copy of it.
 
     The rows agree to 1e-12 (an identity test may change the rounding, not the rule).
@@ -273,7 +305,10 @@ def check_context_conditional_of_a_copy(context, X, y=None, fit_params=None):
     )
 
 
-def check_context_n_jobs(context, X, y=None, fit_params=None):
+def check_context_n_jobs(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """The joint and the conditional are bit-identical for ``n_jobs=1`` and ``n_jobs=2``.
 
     Every ``n_jobs`` parameter of the context and of the contexts nested in it
@@ -284,7 +319,10 @@ def check_context_n_jobs(context, X, y=None, fit_params=None):
     _assert_same_fit(one, two, X, fit_params, "with n_jobs=1 and n_jobs=2")
 
 
-def check_context_clone_and_refit(context, X, y=None, fit_params=None):
+def check_context_clone_and_refit(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """A clone is unfitted with equal parameters; refitting it is bit-identical."""
     fitted = _fit(context, X, y, fit_params)
     cloned = clone(fitted)
@@ -296,14 +334,20 @@ def check_context_clone_and_refit(context, X, y=None, fit_params=None):
     _assert_same_fit(fitted, refitted, X, fit_params, "of two fits with random_state=0")
 
 
-def check_context_pickle(context, X, y=None, fit_params=None):
+def check_context_pickle(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """A pickled and unpickled fitted context gives the same joint and conditional."""
     context = _fit(context, X, y, fit_params)
     loaded = pickle.loads(pickle.dumps(context))
     _assert_same_fit(context, loaded, X, fit_params, "before and after pickling")
 
 
-def check_context_no_input_mutation(context, X, y=None, fit_params=None):
+def check_context_no_input_mutation(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``fit`` and ``conditional`` leave ``X``, ``y`` and the fit parameters as they were."""
     inputs = {"X": X, "y": y}
     inputs.update((f"fit parameter {key}", value) for key, value in (fit_params or {}).items())
@@ -314,7 +358,10 @@ def check_context_no_input_mutation(context, X, y=None, fit_params=None):
     assert not changed, f"fit or conditional modified its input: {', '.join(changed)}"
 
 
-def check_context_in_embedding(context, X, y=None, fit_params=None):
+def check_context_in_embedding(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``ContextureEmbedding(context, n_components=2)`` fits and embeds new points."""
     from .._embedding import ContextureEmbedding
 
@@ -328,7 +375,10 @@ def check_context_in_embedding(context, X, y=None, fit_params=None):
     assert np.all(np.isfinite(Z)), "transform gave non-finite values"
 
 
-def check_context_traits(context, X, y=None, fit_params=None):
+def check_context_traits(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``traits()`` is the same before and after ``fit``, gives the tags and holds.
 
     The traits are a :class:`~skcontexture.contexts.ContextTraits`, equal for
@@ -375,7 +425,10 @@ def check_context_traits(context, X, y=None, fit_params=None):
     assert not before.requires_y, "requires_y, but fit without y raised no ValueError"
 
 
-def check_context_get_set_params(context, X=None, y=None, fit_params=None):
+def check_context_get_set_params(
+    context: BaseContext, X: MatrixLike | None = None, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``set_params(**get_params())`` round trips, shallow and deep."""
     context = clone(context)
     for deep in (False, True):
@@ -387,7 +440,10 @@ def check_context_get_set_params(context, X=None, y=None, fit_params=None):
         )
 
 
-def check_context_unfitted_conditional(context, X, y=None, fit_params=None):
+def check_context_unfitted_conditional(
+    context: BaseContext, X: MatrixLike, y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+) -> None:
     """``conditional`` before ``fit`` raises ``NotFittedError``."""
     X_new, params = _new_points(X, fit_params, context.conditional)
     try:
@@ -422,7 +478,14 @@ _CONTEXT_CHECKS = (
 # --------------------------------------------------------------------------- runners
 
 
-def check_context(context, X=None, *, y=None, fit_params=None, expected_failed_checks=None):
+def check_context(
+    context: BaseContext,
+    X: MatrixLike | None = None,
+    *,
+    y: ArrayLike | None = None,
+    fit_params: dict[str, Any] | None = None,
+    expected_failed_checks: dict[str, str] | None = None,
+) -> None:
     """Run every context check on a clone of ``context``.
 
     The checks: :func:`check_context_get_set_params`,
@@ -474,7 +537,11 @@ def check_context(context, X=None, *, y=None, fit_params=None, expected_failed_c
             raise AssertionError(f"{check.__name__} failed for {context!r}: {exc}") from exc
 
 
-def parametrize_with_context_checks(contexts, *, expected_failed_checks=None):
+def parametrize_with_context_checks(
+    contexts: Iterable[BaseContext | ContextCase],
+    *,
+    expected_failed_checks: Callable[[BaseContext], dict[str, str]] | None = None,
+) -> pytest.MarkDecorator:
     """Pytest decorator running every context check on every context.
 
     The decorated test takes ``(context, check)`` and calls ``check(context)``.

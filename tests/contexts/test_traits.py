@@ -18,11 +18,12 @@ from skcontexture.contexts import (ContextTraits, ConvexCombination, Convolution
 from skcontexture.contexts._traits import combine_traits
 from skcontexture.utils.estimator_checks import check_context_traits
 
-from ._instances import CONTEXTS, NAMES, fit_args, make_data
+from .._instances import CONTEXTS, NAMES, fit_args, make_data
 
 
 @pytest.fixture(scope="module")
 def data():
+    """The data of the context table at its default size (60 rows)."""
     return make_data()
 
 

@@ -1,27 +1,64 @@
-"""Geometric contexts on extreme inputs: overflow, extreme widths, ties, copies, formats."""
+"""The neighbour search behind the kNN, RBF, noise and label contexts: its algorithms,
+the coordinates it accepts, ties, duplicated rows and the format of queries."""
 
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
-from sklearn.datasets import load_digits
-from sklearn.preprocessing import StandardScaler
+from sklearn.datasets import load_digits, make_swiss_roll
 
 from skcontexture import (
     ContextureEmbedding,
-    CooccurrenceContext,
     GaussianNoiseContext,
     KNNContext,
     LabelContext,
     RBFContext,
-    TeacherContext,
 )
 from skcontexture.contexts import _neighbors
 from skcontexture.contexts._neighbors import NeighborIndex
 
-X = np.random.RandomState(0).normal(size=(50, 3))
-X_HUGE = X * np.array([1e300, 1.0, 1.0])
+
+def _swiss_roll(n=2000):
+    X, _ = make_swiss_roll(n, noise=0.5, random_state=0)
+    return np.hstack([X, np.random.RandomState(0).normal(scale=0.1, size=(n, 7))])
+
+
+def test_auto_switches_at_the_threshold(monkeypatch):
+    X = _swiss_roll(300)
+    assert KNNContext(5).fit(X).index_.algorithm_ == "exact"
+    monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 200)
+    index = _neighbors.NeighborIndex("auto", "euclidean", 5, None, 0)
+    assert index.fit(X).algorithm_ == "nndescent"
+
+
+def test_fit_point_is_its_own_neighbour():
+    X = _swiss_roll(500)
+    ctx = KNNContext(7).fit(X)
+    np.testing.assert_allclose(ctx.joint_.diagonal(), 1 / (7 * len(X)))
+
+
+@pytest.mark.slow
+def test_nndescent_matches_exact_and_is_reproducible():
+    """pynndescent compiles with numba on first use: this test pays that once."""
+    X = _swiss_roll()
+    fits = {
+        n_jobs: ContextureEmbedding(
+            KNNContext(15, algorithm="nndescent", n_jobs=n_jobs, random_state=0),
+            n_components=4,
+            random_state=0,
+        ).fit(X)
+        for n_jobs in (1, 2)
+    }
+    approx = fits[1]
+    np.testing.assert_array_equal(approx.embedding_, fits[2].embedding_)
+    np.testing.assert_allclose(approx.transform(X), approx.embedding_, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(approx.transform(X[:5]), approx.embedding_[:5], atol=1e-12)
+    exact = ContextureEmbedding(KNNContext(15, algorithm="exact"), n_components=4).fit(X)
+    shared = approx.context_.joint_.multiply(exact.context_.joint_) > 0
+    assert shared.sum() / exact.context_.joint_.nnz > 0.99
+    np.testing.assert_allclose(approx.singular_values_, exact.singular_values_, rtol=1e-3)
+
 
 GEOMETRIC = [
     KNNContext(5),
@@ -31,20 +68,13 @@ GEOMETRIC = [
 ]
 
 
-@pytest.fixture(autouse=True)
-def _numerical_warnings_are_errors():
-    with warnings.catch_warnings():
-        warnings.simplefilter("error", RuntimeWarning)
-        yield
-
-
 @pytest.mark.parametrize("context", GEOMETRIC, ids=lambda c: type(c).__name__)
-def test_overflowing_coordinates_are_named_at_fit_and_in_conditional(context):
+def test_overflowing_coordinates_are_named_at_fit_and_in_conditional(context, X, X_huge):
     with pytest.raises(ValueError, match=r"reach \S+e\+300 .*overflow float64.*StandardScaler"):
-        context.fit(X_HUGE)
+        context.fit(X_huge)
     fitted = context.fit(X)
     with pytest.raises(ValueError, match=r"Values in X reach \S+e\+300"):
-        fitted.conditional(X_HUGE[:2])
+        fitted.conditional(X_huge[:2])
 
 
 def test_float32_coordinates_are_checked_against_float32():
@@ -53,64 +83,11 @@ def test_float32_coordinates_are_checked_against_float32():
         KNNContext(5).fit(X_32)
 
 
-def test_overflowing_coordinates_are_named_by_the_embedding_and_label_context():
+def test_overflowing_coordinates_are_named_by_the_embedding_and_label_context(X_huge):
     with pytest.raises(ValueError, match="overflow float64"):
-        ContextureEmbedding(RBFContext()).fit(X_HUGE)
+        ContextureEmbedding(RBFContext()).fit(X_huge)
     with pytest.raises(ValueError, match="overflow float64"):
-        LabelContext(5).fit(X_HUGE, np.arange(50) % 2)
-
-
-def test_default_gamma_of_data_near_the_limit_is_finite():
-    scale = 1.5e153  # below the limit (3.9e153 with 3 features), but the sum of squares overflows
-    gamma = RBFContext().fit(X * scale).gamma_
-    np.testing.assert_allclose(gamma * scale**2, RBFContext().fit(X).gamma_)
-
-
-@pytest.mark.parametrize("n_neighbors", [None, 10])
-def test_rbf_extreme_gamma_gives_the_limit_kernels(n_neighbors):
-    n = len(X)
-    narrow = RBFContext(gamma=1e308, n_neighbors=n_neighbors).fit(X)  # gamma * d^2 overflows
-    np.testing.assert_allclose(narrow.joint_.toarray(), np.eye(n) / n)  # each point alone
-    narrow_rows = narrow.conditional(X[:3] + 0.01)
-    assert np.isfinite(narrow_rows.data).all()
-    np.testing.assert_allclose(narrow_rows.sum(axis=1), 1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)  # the truncation drops most of the mass
-        wide = RBFContext(gamma=1e-300, n_neighbors=n_neighbors).fit(X)
-    width = n if n_neighbors is None else n_neighbors
-    np.testing.assert_allclose(wide.joint_.data, 1 / (n * width))  # uniform over kept atoms
-
-
-def test_noise_extreme_sigma_raises_or_gives_the_strong_end():
-    with pytest.raises(ValueError, match=r"noisy draws \(sigma_=1e\+300\).*smaller sigma"):
-        GaussianNoiseContext(sigma=1e300, random_state=0).fit(X)
-    context = GaussianNoiseContext(sigma=1e-300, n_draws=2, n_neighbors=5, random_state=0).fit(X)
-    own = context.atom_sources_[context.joint_.indices] == np.repeat(
-        np.arange(len(X)), np.diff(context.joint_.indptr)
-    )
-    assert own.all()  # each fit point reaches only its own draws
-    rows = context.conditional(X[:3] + 0.1)
-    assert np.isfinite(rows.data).all()
-    np.testing.assert_allclose(rows.sum(axis=1), 1)
-
-
-def test_teacher_output_that_overflows_is_named():
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # StandardScaler's own overflow
-        with pytest.raises(ValueError, match=r"teacher's transform \(StandardScaler\).*NaN"):
-            TeacherContext(StandardScaler()).fit(X_HUGE)
-
-
-def test_cooccurrence_counts_whose_total_overflows():
-    counts = np.array([[1e308, 1e308, 0.0], [1.0, 2.0, 3.0], [0.0, 1.0, 5.0]])
-    joint = CooccurrenceContext().fit(counts).joint_
-    np.testing.assert_allclose(joint.toarray()[0], [0.5, 0.5, 0.0])
-    np.testing.assert_allclose(joint.sum(), 1.0)
-    rows = CooccurrenceContext().fit(counts[1:]).conditional(counts[:1])
-    np.testing.assert_allclose(rows.toarray(), [[0.5, 0.5, 0.0]])
-
-
-# --------------------------------------------------------------------------- ties
+        LabelContext(5).fit(X_huge, np.arange(50) % 2)
 
 
 def _copies(n_points=3, n_copies=10):
@@ -129,7 +106,7 @@ def test_cosine_neighbours_depend_neither_on_n_jobs_nor_on_the_query_object():
         )
 
 
-def test_cosine_of_a_zero_row_is_named():
+def test_cosine_of_a_zero_row_is_named(X):
     X_zero = _copies()
     X_zero[[0, 4]] = 0
     with pytest.raises(ValueError, match=r"2 row\(s\) of X are all zero \(rows 0, 4\).*euclidean"):
@@ -161,6 +138,7 @@ def test_ties_are_broken_by_fit_index(algorithm, k):
         np.testing.assert_array_equal(indices, _reference_neighbors(X_grid, query, k))
 
 
+@pytest.mark.slow
 def test_auto_nndescent_breaks_ties_as_the_exact_search(monkeypatch):
     pytest.importorskip("pynndescent")
     monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 10)
@@ -169,14 +147,6 @@ def test_auto_nndescent_breaks_ties_as_the_exact_search(monkeypatch):
     assert approx.index_.algorithm_ == "nndescent"
     exact = KNNContext(3, algorithm="exact").fit(X_grid)
     np.testing.assert_array_equal(approx.joint_.toarray(), exact.joint_.toarray())
-
-
-test_auto_nndescent_breaks_ties_as_the_exact_search = pytest.mark.slow(
-    test_auto_nndescent_breaks_ties_as_the_exact_search
-)
-
-
-# --------------------------------------------------------------------------- copies
 
 
 def test_rows_with_more_copies_than_neighbours_warn():
@@ -194,26 +164,14 @@ def test_a_few_duplicated_rows_do_not_warn():
         KNNContext(15).fit(a_few_rows_often)
 
 
-# --------------------------------------------------------------------------- formats
-
-
 @pytest.mark.parametrize(
     "context",
     [KNNContext(5), RBFContext(gamma=1.0), RBFContext(gamma=1.0, n_neighbors=10)],
     ids=lambda c: repr(c),
 )
-def test_queries_in_the_other_format_than_the_fit_data(context):
+def test_queries_in_the_other_format_than_the_fit_data(context, X):
     dense_fit = context.fit(X)
     expected = dense_fit.conditional(X[:5]).toarray()
     np.testing.assert_allclose(dense_fit.conditional(sp.csr_matrix(X[:5])).toarray(), expected)
     sparse_fit = context.fit(sp.csr_matrix(X))
     np.testing.assert_allclose(sparse_fit.conditional(X[:5]).toarray(), expected)
-
-
-def test_dense_rbf_keeps_its_own_copy_of_the_fit_points():
-    X = np.random.RandomState(0).normal(size=(60, 4))
-    context = RBFContext(gamma=0.5).fit(X)
-    before = context.conditional(X[:5].copy()).toarray()
-    X[:] = 0  # the caller reuses its array
-    np.testing.assert_array_equal(context.conditional(
-        np.random.RandomState(0).normal(size=(60, 4))[:5]).toarray(), before)
