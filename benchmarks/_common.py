@@ -5,6 +5,7 @@ import os
 import platform
 import resource
 import statistics
+import threading
 import time
 from pathlib import Path
 
@@ -60,6 +61,41 @@ def median_time(func, repeats=3):
 def peak_rss_mb():
     """Peak resident memory of this process so far, in MB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class PeakMemory:
+    """Peak resident MB of this process while the block runs, sampled every 10 ms by a thread.
+
+    ``ru_maxrss`` would not do for processes started by fork (a dask worker, a
+    subprocess): they inherit the high-water mark of their parent at the fork.
+    """
+
+    def __enter__(self):
+        import psutil
+
+        process = psutil.Process()
+        self.peak, self._done = process.memory_info().rss / 2**20, threading.Event()
+
+        def sample():
+            while not self._done.wait(0.01):
+                self.peak = max(self.peak, process.memory_info().rss / 2**20)
+
+        self._thread = threading.Thread(target=sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+
+
+def worker_peak_mb(dask_worker):
+    """Peak resident MB of a dask worker, from its system monitor (sampled every 0.5 s).
+
+    Run it with ``client.run(worker_peak_mb)``. Not ``ru_maxrss``: a worker
+    started by fork and exec inherits the high-water mark of its parent.
+    """
+    return max(dask_worker.monitor.quantities["memory"]) / 2**20
 
 
 def machine():

@@ -1,8 +1,8 @@
 """Question: does the distributed fit on a dask array match the in-memory fit, at what cost?
 
 ``ContextureEmbedding(KNNContext(15, algorithm="exact"), n_components=16)`` on 2,000,000 points
-of the 10-d noisy swiss roll (``--quick``: 20,000), generated chunk by chunk (``--chunk`` rows,
-each chunk from its own seed), fitted three ways:
+of the 10-d noisy swiss roll (``--quick``: 20,000; ``--n N``: N), generated chunk by chunk
+(``--chunk`` rows, each chunk from its own seed), fitted three ways:
 
 - dask, ``fit`` of the lazy dask array on ``LocalCluster(n_workers=2, threads_per_worker=1,
   memory_limit="8GB")``;
@@ -17,9 +17,11 @@ and the bytes of blocks sent to and received from the workers per Gram product (
 distributed operator's own accounting of every block it ships), and, against the in-memory
 fit, the largest relative difference of the singular values and the smallest canonical
 correlation of the two embeddings.
-Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json).
+Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json; ``--n N``:
+dask_fit_nN.json).
 
-    python benchmarks/dask_fit.py            # full run: 2,000,000 points (hours on 2 cores)
+    python benchmarks/dask_fit.py            # full run: 2,000,000 points (1-2 h on 2 cores)
+    python benchmarks/dask_fit.py --n 200000 # an intermediate size, both worker counts
     python benchmarks/dask_fit.py --quick    # CI: 20,000 points, 2 workers only (< 60 s)
 """
 
@@ -28,14 +30,12 @@ import json
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import dask.array as da
 import numpy as np
-import psutil
-from _common import noisy_swiss_roll, print_table, write_json
+from _common import PeakMemory, noisy_swiss_roll, print_table, worker_peak_mb, write_json
 from distributed import Client, LocalCluster
 
 import skcontexture._dask_fit as dask_fit
@@ -59,35 +59,6 @@ def chunk_rows(block_info=None):
 def lazy_points(n, chunk):
     sizes = (chunk,) * (n // chunk) + ((n % chunk,) if n % chunk else ())
     return da.map_blocks(chunk_rows, chunks=(sizes, (10,)), dtype=np.float64)
-
-
-def worker_peak_mb(dask_worker):
-    """Peak resident MB of a worker, from its system monitor (sampled every 0.5 s).
-
-    Not ``ru_maxrss``: a process started by fork and exec inherits the high-water
-    mark of its parent's memory at the fork.
-    """
-    return max(dask_worker.monitor.quantities["memory"]) / 2**20
-
-
-class PeakMemory:
-    """Peak resident MB of this process, sampled every 10 ms by a thread."""
-
-    def __enter__(self):
-        self.peak, self._done = 0.0, threading.Event()
-        process = psutil.Process()
-
-        def sample():
-            while not self._done.wait(0.01):
-                self.peak = max(self.peak, process.memory_info().rss / 2**20)
-
-        self._thread = threading.Thread(target=sample, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._done.set()
-        self._thread.join()
 
 
 class CountedOperator(dask_fit.DaskContextOperator):
@@ -132,8 +103,7 @@ def fit_in_memory(n, chunk, folder):
         "import json, sys, time, numpy as np\n"
         "sys.path.insert(0, %r)\n"
         "from dask_fit import estimator, lazy_points\n"
-        "from dask_fit import PeakMemory\n"
-        "from _common import noisy_swiss_roll\n"
+        "from _common import PeakMemory, noisy_swiss_roll\n"
         "estimator().fit(noisy_swiss_roll(1000, seed=0))  # warm-up\n"
         "X = lazy_points(%d, %d).compute(scheduler='sync')\n"
         "start = time.perf_counter()\n"
@@ -162,12 +132,14 @@ def canonical_correlations(A, B):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="20,000 points")
+    parser.add_argument("--quick", action="store_true", help="20,000 points, 2 workers only")
+    parser.add_argument("--n", type=int, default=None,
+                        help="points (default: 2,000,000; 20,000 quick)")
     parser.add_argument("--chunk", type=int, default=None,
-                        help="rows per chunk (default: 5,000 quick, 100,000 full)")
+                        help="rows per chunk (default: 5,000 quick, else n / 20)")
     args = parser.parse_args()
-    n = 20_000 if args.quick else 2_000_000
-    chunk = args.chunk or (5_000 if args.quick else 100_000)
+    n = args.n or (20_000 if args.quick else 2_000_000)
+    chunk = args.chunk or (5_000 if args.quick else n // 20)
     dask_fit.DaskContextOperator = CountedOperator
 
     rows = []
@@ -193,7 +165,8 @@ def main():
         "cluster": "LocalCluster(n_workers=2 or 1, threads_per_worker=1, memory_limit='8GB')",
         "rows": rows,
     }
-    path = write_json("dask_fit_quick" if args.quick else "dask_fit", payload)
+    name = "dask_fit_quick" if args.quick else "dask_fit"
+    path = write_json(f"dask_fit_n{n}" if args.n else name, payload)
     print_table(
         rows,
         ["way", "seconds", "peak_mb_per_worker", "peak_mb_client", "peak_mb_process",

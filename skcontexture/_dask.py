@@ -1,25 +1,33 @@
-"""Out-of-core transform of dask arrays and DataFrames.
+"""Sample-wise methods of fitted objects on dask arrays and DataFrames.
 
-A fitted transformer decorated with :func:`accepts_dask` takes a
-``dask.array.Array`` or a ``dask.dataframe.DataFrame`` in ``transform`` and
-returns a lazy result: the in-memory ``transform`` runs block by block, on
-whatever scheduler is active (threads, processes, or a ``distributed``
-cluster). The fitted model enters the graph once, as a single task that every
-block depends on, so it is shipped to each worker once and not once per chunk.
+A method wrapped by :func:`lazily` takes a ``dask.array.Array`` (and, for
+``transform``, a ``dask.dataframe.DataFrame``) and returns a lazy result: the
+in-memory method runs block by block, on whatever scheduler is active
+(threads, processes, or a ``distributed`` cluster). The fitted object enters
+the graph once, as a single task that every block depends on, so it is
+shipped to each worker once and not once per chunk. Two methods take dask
+input this way: the estimators' ``transform`` (:func:`accepts_dask`) and
+every context's ``conditional`` (wrapped by
+:class:`~skcontexture.contexts._base.BaseContext` for each subclass), whose
+blocks are CSR rows.
 
-A model fitted on a dask array (``skcontexture._dask_fit``) keeps its atoms
-on the cluster: its blocks are embedded by ``transform_on_cluster`` instead.
+A model fitted on a dask array (``skcontexture._dask_fit``) keeps its fit
+points on the cluster, in the neighbour index of its context: that index maps
+the blocks itself (``lazy_conditional``), and the model's ``transform`` is
+the Nystrom extension of those rows, block by block.
 
 dask is imported only when a dask collection is given: a collection of a
 library that was never imported cannot exist, so ``sys.modules`` decides
 without importing anything.
 """
 
+import copy
 import functools
 import inspect
 import sys
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.utils.validation import check_is_fitted
 
 
@@ -55,20 +63,39 @@ def accepts_dask(cls):
         The same class, its ``transform`` dispatching dask collections to
         :func:`dask_transform`.
     """
-    in_memory = cls.transform
+    cls.transform = lazily(cls.transform, dask_transform)
+    return cls
 
-    @functools.wraps(in_memory)
-    def transform(self, X, **params):
+
+def lazily(method, lazy):
+    """``method``, handing a dask collection ``X`` to ``lazy`` instead.
+
+    Parameters
+    ----------
+    method : callable
+        A sample-wise method ``method(self, X, **params)``.
+    lazy : callable
+        ``lazy(self, X, **params)``, its lazy counterpart for dask input.
+
+    Returns
+    -------
+    dispatch : callable
+        The method, with the name, docstring and signature of ``method``;
+        arguments ``method`` would refuse raise its TypeError, also with dask
+        input.
+    """
+
+    @functools.wraps(method)
+    def dispatch(self, X, **params):
         if is_dask_collection(X):
             try:
-                inspect.signature(in_memory).bind(self, X, **params)
+                inspect.signature(method).bind(self, X, **params)
             except TypeError as exc:  # the TypeError of the in-memory call
-                raise TypeError(f"{in_memory.__qualname__}() {exc}") from None
-            return dask_transform(self, X, **params)
-        return in_memory(self, X, **params)
+                raise TypeError(f"{method.__qualname__}() {exc}") from None
+            return lazy(self, X, **params)
+        return method(self, X, **params)
 
-    cls.transform = transform
-    return cls
+    return dispatch
 
 
 def dask_transform(estimator, X, **params):
@@ -105,17 +132,10 @@ def dask_transform(estimator, X, **params):
         those of ``X``.
     """
     import dask
-    import dask.array as da
 
     check_is_fitted(estimator)
     frame = _is_dask_dataframe(X)
-    if not frame and not isinstance(X, da.Array):
-        raise TypeError(
-            f"{type(estimator).__name__}.transform takes a dask.array.Array or a "
-            f"dask.dataframe.DataFrame, not a {type(X).__module__}.{type(X).__name__}: "
-            "convert it, for example with .to_dask_array() or .to_frame()."
-        )
-    # a model fitted on a dask array: its atoms are on the cluster, as chunks
+    # a model fitted on a dask array: its embedding_ and fit points are on the cluster
     on_cluster = is_dask_collection(getattr(estimator, "embedding_", None))
     if frame and on_cluster:
         raise TypeError(
@@ -129,8 +149,7 @@ def dask_transform(estimator, X, **params):
             "and the parameters as dask arrays of the same row chunks."
         )
     if not frame:
-        X = X.rechunk({1: -1}) if X.ndim == 2 else X
-        params = {name: _aligned(name, value, X) for name, value in params.items()}
+        X, params = _rows_and_views(estimator, "transform", X, params)
     # shape, dtype, feature-name and parameter errors are raised here, as in memory
     sample = estimator.transform(_stand_in(X), **{n: _stand_in(v) for n, v in params.items()})
     if not isinstance(sample, np.ndarray) and not _is_pandas(sample):
@@ -140,17 +159,83 @@ def dask_transform(estimator, X, **params):
             "array) or pandas (a dask DataFrame): use set_output(transform='default') or "
             "set_output(transform='pandas')."
         )
-    if on_cluster:
-        from ._dask_fit import transform_on_cluster
-
-        Z = transform_on_cluster(estimator, X)
-        return Z.to_dask_dataframe(columns=list(sample.columns)) if _is_pandas(sample) else Z
-    shipped = dask.delayed(estimator, pure=True)
+    meta = np.empty((0, sample.shape[1]), dtype=np.asarray(sample).dtype)
     if frame:
         columns = sample.columns if _is_pandas(sample) else None
-        meta = _as_frame(sample, None, columns).iloc[:0]
-        Z = X.map_partitions(_transform_partition, shipped, columns, meta=meta)
+        Z = X.map_partitions(_transform_partition, dask.delayed(estimator, pure=True), columns,
+                             meta=_as_frame(sample, None, columns).iloc[:0])
         return Z if _is_pandas(sample) else Z.to_dask_array()
+    if on_cluster:
+        # the Nystrom extension of the context's rows, which come from the cluster
+        lean = copy.copy(estimator)
+        del lean.embedding_, lean.context_
+        Z = _map_rows(_extend_block, estimator.context_.conditional(X), lean, {}, meta,
+                      output_dtype=meta.dtype)
+    else:
+        Z = _map_rows(_transform_block, X, estimator, params, meta)
+    return Z.to_dask_dataframe(columns=list(sample.columns)) if _is_pandas(sample) else Z
+
+
+def dask_conditional(context, X, **params):
+    """The conditional rows P+(. | x) of a dask array, lazily, in chunks of CSR rows.
+
+    Parameters
+    ----------
+    context : fitted context
+        Its ``conditional`` is applied to each row chunk.
+    X : dask.array.Array of shape (n_samples, n_features)
+        The rows; it may have several column chunks (they are joined).
+    **params : dict of dask.array.Array
+        Per-row parameters of ``conditional`` (``A=`` of a
+        :class:`~skcontexture.PairedContext`), dask arrays of ``X``'s row chunks.
+
+    Returns
+    -------
+    rows : dask.array.Array of shape (n_samples, n_atoms_)
+        Chunked like the rows of ``X``, one column chunk; each chunk is a
+        ``scipy.sparse.csr_matrix``.
+
+    Raises
+    ------
+    TypeError
+        If ``X`` is not a dask array, or a parameter is not a dask array.
+    ValueError
+        If the shapes are wrong, as in memory (checked at once on a one-row
+        stand-in of ``X``), or the row chunks of a parameter differ from
+        those of ``X``.
+    """
+    X, params = _rows_and_views(context, "conditional", X, params)
+    sample = context.conditional(_stand_in(X), **{n: _stand_in(v) for n, v in params.items()})
+    index = getattr(context, "index_", None)
+    if hasattr(index, "lazy_conditional"):  # fitted on a cluster: its fit points stay there
+        return index.lazy_conditional(context, X)
+    return _map_rows(_conditional_block, X, context, params, sp.csr_matrix((0, sample.shape[1])))
+
+
+def _rows_and_views(obj, method, X, params):
+    """X with one column chunk, and the per-row parameters as dask arrays of its row chunks."""
+    import dask.array as da
+
+    if not isinstance(X, da.Array):
+        frames = " or a dask.dataframe.DataFrame" if method == "transform" else ""
+        raise TypeError(
+            f"{type(obj).__name__}.{method} takes a dask.array.Array{frames}, not a "
+            f"{type(X).__module__}.{type(X).__name__}: convert it, for example with "
+            ".to_dask_array(lengths=True) or dask.array.from_array()."
+        )
+    X = X.rechunk({1: -1}) if X.ndim == 2 else X
+    return X, {name: _aligned(name, value, X) for name, value in params.items()}
+
+
+def _map_rows(block, X, obj, params, meta, **kwargs):
+    """``block(rows, obj, *views, names, **kwargs)`` on each row chunk of X, lazily.
+
+    ``obj`` enters the graph once, as one task every chunk depends on; the
+    result has X's row chunks and one column chunk of ``meta``'s width and type.
+    """
+    import dask
+    import dask.array as da
+
     # each parameter gets its own column indices, joined within a block like X's "k"
     letters = iter("lmnopqrstuvwxyz")
     views = [
@@ -158,27 +243,35 @@ def dask_transform(estimator, X, **params):
         for value in params.values()
         for arg in (value, "i" + "".join(next(letters) for _ in range(value.ndim - 1)))
     ]
-    Z = da.blockwise(
-        _transform_block,
+    return da.blockwise(
+        block,
         "ij",
         X,
         "ik",
-        shipped,
+        dask.delayed(obj, pure=True),
         None,
         *views,
         names=tuple(params),
-        new_axes={"j": sample.shape[1]},
+        **kwargs,
+        new_axes={"j": meta.shape[1]},
         concatenate=True,
-        meta=np.empty((0, 0), dtype=np.asarray(sample).dtype),
+        meta=meta,
     )
-    if _is_pandas(sample):
-        return Z.to_dask_dataframe(columns=list(sample.columns))
-    return Z
 
 
 def _transform_block(X, estimator, *views, names):
     """The in-memory transform of one row chunk, as an ndarray."""
     return np.asarray(estimator.transform(X, **dict(zip(names, views))))
+
+
+def _conditional_block(X, context, *views, names):
+    """The in-memory conditional of one row chunk, as CSR."""
+    return sp.csr_matrix(context.conditional(X, **dict(zip(names, views))))
+
+
+def _extend_block(rows, estimator, names, output_dtype):
+    """The Nystrom extension of one chunk of conditional rows (ContextureEmbedding's)."""
+    return estimator._extend(rows, estimator.atom_functions_).astype(output_dtype, copy=False)
 
 
 def _transform_partition(X, estimator, columns):

@@ -5,10 +5,10 @@ Neither the rows of X nor the joint are ever gathered on one process:
 1. The row chunks of X are persisted on the workers, in contiguous groups
    (chunk i on worker ``i * n_workers // n_chunks``).
 2. The context's joint is built chunk by chunk on the workers. kNN and the
-   truncated RBF kernel: an exact search, where each chunk of fit points gets a
-   :class:`~skcontexture.contexts._neighbors.NeighborIndex` and every chunk of
-   queries walks through all of them, keeping its k nearest so far (ties by fit
-   index, as in memory). Co-occurrence: the chunks are the joint, scaled by
+   truncated RBF kernel: an exact search, where the fit points of each worker
+   get a :class:`~skcontexture.contexts._neighbors.NeighborIndex` and every
+   chunk of queries walks through all of them, keeping its k nearest so far
+   (ties by fit index, as in memory). Co-occurrence: the chunks are the joint, scaled by
    reductions.
 3. :class:`DaskContextOperator` stacks the joint chunks of each worker into one
    normalised shard over the atoms they reference, with the normalisation,
@@ -20,10 +20,12 @@ Neither the rows of X nor the joint are ever gathered on one process:
    small dense steps (Rayleigh-Ritz) stay on the client.
 4. ``embedding_`` is computed on the workers, a dask array with X's row chunks.
 
-The fitted context answers ``conditional`` of in-memory rows through the
-cluster (its :class:`DaskNeighborIndex` holds the fit points as chunks on the
-workers), and :func:`transform_on_cluster` embeds a dask array lazily. The
-fitted model refers to data held by the cluster: it lives as long as the client.
+The fitted context answers ``conditional`` through the cluster: its
+:class:`DaskNeighborIndex` holds the fit points as chunks on the workers,
+queries them for in-memory rows and maps a dask array of rows lazily
+(:meth:`DaskNeighborIndex.lazy_conditional`, which the model's ``transform``
+of a dask array extends). The fitted model refers to data held by the
+cluster: it lives as long as the client.
 """
 
 import copy
@@ -95,8 +97,10 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
         client.compute(block, workers=[owner], allow_other_workers=True)
         for block, owner in zip(X.to_delayed().ravel(), owners)
     ]
-    build = _cooccurrence_joint if isinstance(context, CooccurrenceContext) else _neighbor_joint
-    joint = build(client, context, X, parts)
+    if isinstance(context, CooccurrenceContext):
+        joint = _cooccurrence_joint(client, context, X, parts)
+    else:
+        joint = _neighbor_joint(client, context, X, parts, owners)
     del parts
     progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
                   f"chunks on {len(set(owners))} worker(s): joint chunks scheduled")
@@ -115,44 +119,10 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     return estimator
 
 
-def transform_on_cluster(estimator, X):
-    """Embed a dask array with a model fitted on a cluster, lazily.
-
-    Parameters
-    ----------
-    estimator : ContextureEmbedding
-        Fitted by :func:`fit_on_cluster`.
-    X : dask.array.Array of shape (n_samples, n_features)
-        One column chunk, rows already validated on a stand-in.
-
-    Returns
-    -------
-    Z : dask.array.Array of shape (n_samples, n_components)
-        X's row chunks, X's float dtype (float64 for other dtypes).
-    """
-    context = estimator.context_
-    index = getattr(context, "index_", None)
-    dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
-    blocks = X.astype(dtype).to_delayed().ravel()
-    neighbors = (
-        [None] * len(blocks) if index is None
-        else index.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
-                           context.n_neighbors)
-    )
-    lean = copy.copy(context)
-    if index is not None:
-        del lean.index_  # the blocks get their neighbours; the index stays on the workers
-    lean = dask.delayed(lean, pure=True)
-    weights = dask.delayed(estimator.atom_functions_ / estimator.singular_values_, pure=True)
-    scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
-    d = estimator.n_components
-    return da.concatenate([
-        da.from_delayed(
-            dask.delayed(_embed_block)(block, found, lean, weights, scale, dtype),
-            shape=(rows, d), dtype=dtype,
-        )
-        for block, found, rows in zip(blocks, neighbors, X.chunks[0])
-    ])
+def _groups(owners):
+    """Each worker, in chunk order, with the indices of its chunks."""
+    for worker in dict.fromkeys(owners):
+        yield worker, [i for i, owner in enumerate(owners) if owner == worker]
 
 
 def _client():
@@ -235,7 +205,7 @@ def _checked(X, dtype):
 # ----------------------------------------------------------------------
 
 
-def _neighbor_joint(client, context, X, parts):
+def _neighbor_joint(client, context, X, parts, owners):
     """Fit a KNNContext or RBFContext on the persisted chunks; return its joint chunks."""
     k, n = context.n_neighbors, X.shape[0]
     if k > n:
@@ -251,7 +221,7 @@ def _neighbor_joint(client, context, X, parts):
             _scale_gamma(client, parts, X.shape[1]) if context.gamma is None
             else float(context.gamma)
         )
-    index = DaskNeighborIndex(client, parts, X.chunks[0], metric, k)
+    index = DaskNeighborIndex(client, parts, X.chunks[0], owners, metric, k)
     found = client.compute(index.nearest(parts, k))
     lean = copy.copy(context)
     joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
@@ -382,8 +352,8 @@ def _total(X):
 class DaskNeighborIndex:
     """Exact nearest fit points, the fit points held as row chunks on the workers.
 
-    Each chunk of fit points has its own exact
-    :class:`~skcontexture.contexts._neighbors.NeighborIndex` on a worker; a
+    The chunks each worker holds (contiguous in fit order) get one exact
+    :class:`~skcontexture.contexts._neighbors.NeighborIndex` on that worker; a
     chunk of queries walks through them all, keeping its k nearest so far,
     ties broken by fit index: the neighbours of the in-memory index of all the
     points. It answers ``kneighbors`` of in-memory rows (a fitted context's
@@ -397,19 +367,25 @@ class DaskNeighborIndex:
         The chunks of fit points, validated.
     sizes : tuple of int
         Rows of each chunk.
+    owners : list of str
+        The worker of each chunk; a worker's chunks must be contiguous.
     metric : str or callable
         As for :class:`~skcontexture.KNNContext`.
     n_neighbors : int
         Largest k that will be queried.
     """
 
-    def __init__(self, client, parts, sizes, metric, n_neighbors):
-        self.indexes = [
-            client.submit(_chunk_index, part, metric, min(n_neighbors, size))
-            for part, size in zip(parts, sizes)
-        ]
-        self.offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-        self.n_samples_fit_ = int(np.sum(sizes))
+    def __init__(self, client, parts, sizes, owners, metric, n_neighbors):
+        self.indexes, self.offsets, start = [], [], 0
+        for worker, chunks in _groups(owners):
+            size = sum(sizes[i] for i in chunks)
+            self.indexes.append(client.submit(
+                _group_index, [parts[i] for i in chunks], metric, min(n_neighbors, size),
+                workers=[worker], allow_other_workers=True,
+            ))
+            self.offsets.append(start)
+            start += size
+        self.n_samples_fit_ = start
 
     def nearest(self, queries, k):
         """The graph of the k nearest fit points of each chunk of queries.
@@ -449,8 +425,39 @@ class DaskNeighborIndex:
         (found,) = dask.compute(self.nearest([dask.delayed(X)], k)[0])
         return found
 
+    def lazy_conditional(self, context, X):
+        """The conditional rows of a dask array for the context holding this index, lazily.
 
-def _chunk_index(X, metric, n_neighbors):
+        Parameters
+        ----------
+        context : KNNContext or RBFContext
+            Fitted on the cluster; its ``index_`` is this index.
+        X : dask.array.Array of shape (n_queries, n_features)
+            One column chunk, rows already validated on a stand-in.
+
+        Returns
+        -------
+        rows : dask.array.Array of shape (n_queries, n_atoms_)
+            X's row chunks, each a ``scipy.sparse.csr_matrix``.
+        """
+        dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
+        blocks = X.astype(dtype).to_delayed().ravel()
+        found = self.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
+                             context.n_neighbors)
+        lean = copy.copy(context)
+        del lean.index_  # the blocks get their neighbours; the index stays on the workers
+        lean = dask.delayed(lean, pure=True)
+        meta = sp.csr_matrix((0, context.n_atoms_))
+        return da.concatenate([
+            da.from_delayed(dask.delayed(_neighbor_rows)(lean, neighbors),
+                            shape=(rows, context.n_atoms_), meta=meta)
+            for neighbors, rows in zip(found, X.chunks[0])
+        ])
+
+
+def _group_index(parts, metric, n_neighbors):
+    """The exact index of a worker's chunks of fit points, stacked in fit order."""
+    X = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.vstack(parts)
     return NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
 
 
@@ -463,12 +470,6 @@ def _nearest(index, X, best, offset, k):
     distances, indices = np.hstack([best[0], distances]), np.hstack([best[1], indices])
     order = np.lexsort((indices, distances), axis=1)[:, :k]
     return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
-
-
-def _embed_block(X, neighbors, context, weights, scale, dtype):
-    """The Nystrom embedding of one chunk of rows (as ContextureEmbedding.transform)."""
-    rows = context.conditional(X) if neighbors is None else _neighbor_rows(context, neighbors)
-    return (np.asarray(rows @ weights) * scale).astype(dtype, copy=False)
 
 
 # ----------------------------------------------------------------------
@@ -540,8 +541,7 @@ class DaskContextOperator:
 
         self._workers, self._columns, self._row_slices, self._sizes = [], [], [], []
         shards, start = [], 0
-        for worker in dict.fromkeys(owners):  # in chunk order
-            chunks = [i for i, owner in enumerate(owners) if owner == worker]
+        for worker, chunks in _groups(owners):
             columns = np.unique(np.concatenate([masses[i][1] for i in chunks]))
             internal = np.searchsorted(self.atoms, columns)
             n_kept = sum(int(np.sum(p_x[i] > 0)) for i in chunks)

@@ -1,4 +1,5 @@
-"""Dask: searches under joblib's dask backend, out-of-core transform of dask collections."""
+"""Dask: searches under joblib's dask backend, out-of-core transform and conditional of dask
+collections."""
 
 import pickle
 import re
@@ -12,8 +13,11 @@ import joblib
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
+from dask.callbacks import Callback
 from numpy.testing import assert_allclose
 from sklearn import config_context
+from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.exceptions import NotFittedError
 from sklearn.experimental import enable_halving_search_cv  # noqa: F401
@@ -34,6 +38,8 @@ from skcontexture import (
     RBFContext,
     SpectralContextEncoder,
 )
+
+from ._instances import CONTEXTS, NAMES, fit_args, make_data, new_args
 
 
 @pytest.fixture(scope="module")
@@ -104,22 +110,25 @@ def test_transform_dask_array_under_pandas_output_gives_named_dask_dataframe(fit
     assert_allclose(Z.compute().to_numpy(), estimator.transform(X_new), rtol=0, atol=1e-12)
 
 
-def test_paired_context_view_chunked_like_x(data):
+@pytest.mark.parametrize("method", ["transform", "conditional"])
+def test_paired_context_view_chunked_like_x(data, method):
     X_fit, X_new, A_fit, A_new = data
     estimator = ContextureEmbedding(PairedContext(KNNContext(8)), n_components=3).fit(
         X_fit, A=A_fit
     )
+    mapping = getattr(estimator if method == "transform" else estimator.context_, method)
     X_dask = da.from_array(X_new, chunks=(60, 5))
-    Z = estimator.transform(X_dask, A=da.from_array(A_new, chunks=(60, 2)))
+    Z = mapping(X_dask, A=da.from_array(A_new, chunks=(60, 2)))
     assert Z.chunks[0] == X_dask.chunks[0]
-    assert_allclose(Z.compute(), estimator.transform(X_new, A=A_new), rtol=0, atol=1e-12)
+    got, expected = Z.compute(), mapping(X_new, A=A_new)
+    assert abs(got - expected).max() <= 1e-12
 
     with pytest.raises(ValueError, match=r"A= has row chunks .* rechunk it"):
-        estimator.transform(X_dask, A=da.from_array(A_new, chunks=(50, 3)))
+        mapping(X_dask, A=da.from_array(A_new, chunks=(50, 3)))
     with pytest.raises(TypeError, match=r"A= must be a dask array .*from_array"):
-        estimator.transform(X_dask, A=A_new)
+        mapping(X_dask, A=A_new)
     with pytest.raises(ValueError, match="PairedContext requires the second view A"):
-        estimator.transform(X_dask)
+        mapping(X_dask)
 
 
 @pytest.mark.parametrize("name", ["embedding", "encoder"])
@@ -139,15 +148,17 @@ def test_transform_dask_validation_is_eager_and_as_in_memory(fitted, data, name)
         ContextureEmbedding().transform(da.from_array(X_new))
 
 
-def test_fitted_model_enters_the_graph_once(fitted, data, monkeypatch):
-    """One task holds the model; the block tasks refer to it by key."""
+@pytest.mark.parametrize("method", ["transform", "conditional"])
+def test_fitted_model_enters_the_graph_once(fitted, data, monkeypatch, method):
+    """One task holds the model (or its context); the block tasks refer to it by key."""
     estimator = fitted["embedding"]
-    Z = estimator.transform(da.from_array(data[1], chunks=(10, 5)))
+    model = estimator if method == "transform" else estimator.context_
+    Z = getattr(model, method)(da.from_array(data[1], chunks=(10, 5)))
     assert Z.numblocks == (23, 1)
     pickles = []
-    getstate = ContextureEmbedding.__getstate__
+    getstate = type(model).__getstate__
     monkeypatch.setattr(
-        ContextureEmbedding, "__getstate__", lambda self: pickles.append(1) or getstate(self)
+        type(model), "__getstate__", lambda self: pickles.append(1) or getstate(self)
     )
     for task in dict(Z.__dask_graph__()).values():  # as the scheduler ships them
         pickle.dumps(task)
@@ -159,6 +170,53 @@ def test_transform_on_a_distributed_cluster(dask_client, fitted, data):
     Z = estimator.transform(da.from_array(X_new, chunks=(40, 5)))
     expected = estimator.transform(X_new)
     assert_allclose(dask_client.compute(Z).result(), expected, rtol=0, atol=1e-12)
+
+
+# ----------------------------------------------------------------------
+# conditional
+# ----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def instances():
+    """Every context of the instance table, fitted, with its new rows."""
+    data, fitted = make_data(), {}
+    for name in NAMES:
+        X, y, fit_params = fit_args(name, data)
+        fitted[name] = clone(CONTEXTS[name]).fit(X, y, **fit_params), *new_args(name, data)
+    return fitted
+
+
+ROWS = (8, 7, 5)  # the 20 new rows of the instance table
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_conditional_of_a_dask_array_is_lazy_chunked_like_rows_and_exact(instances, name):
+    context, X_new, params = instances[name]
+    views = {key: da.from_array(value, chunks=(ROWS, 2)) for key, value in params.items()}
+    started = []
+    with Callback(start=started.append):
+        rows = context.conditional(da.from_array(X_new, chunks=(ROWS, 3)), **views)
+    assert not started  # nothing computed before compute()
+    assert isinstance(rows, da.Array) and rows.chunks == (ROWS, (context.n_atoms_,))
+    assert isinstance(rows._meta, sp.csr_matrix)
+    got, expected = rows.compute(), context.conditional(X_new, **params)
+    assert sp.issparse(got) and got.format == "csr" and got.shape == expected.shape
+    assert abs(got - expected).max() <= 1e-12
+
+
+def test_conditional_of_dask_input_validates_at_once_as_in_memory(instances):
+    context, X_new, _ = instances["knn"]
+    with pytest.raises(ValueError) as in_memory:
+        context.conditional(X_new[:, :3])
+    with pytest.raises(ValueError, match=re.escape(str(in_memory.value).splitlines()[0])):
+        context.conditional(da.from_array(X_new[:, :3], chunks=5))
+    with pytest.raises(TypeError, match=r"conditional\(\) got an unexpected keyword"):
+        context.conditional(da.from_array(X_new), A=1)
+    with pytest.raises(TypeError, match=r"conditional takes a dask.array.Array, .*to_dask_array"):
+        context.conditional(dd.from_array(X_new))
+    with pytest.raises(NotFittedError):
+        KNNContext().conditional(da.from_array(X_new))
 
 
 # ----------------------------------------------------------------------

@@ -115,6 +115,17 @@ def test_transform_after_a_fit_on_the_cluster(fits, case):
     assert_allclose(on_cluster.transform(_as_dask(X_fit)).compute(), embedding, atol=1e-10)
 
 
+@pytest.mark.filterwarnings("ignore:.*no co-occurrence:UserWarning")  # a new row without counts
+@pytest.mark.parametrize("case", CASES)
+def test_conditional_of_a_dask_array_after_a_fit_on_the_cluster(fits, case):
+    context, X_new = fits[case][0].context_, fits[case][3]
+    rows = context.conditional(da.from_array(X_new, chunks=(120, -1), asarray=False))
+    assert isinstance(rows, da.Array) and rows.chunks == ((120, 120, 60), (context.n_atoms_,))
+    got, expected = rows.compute(), context.conditional(X_new)  # in memory, through the cluster
+    assert sp.issparse(got) and got.format == "csr"
+    assert abs(got - expected).max() <= 1e-12
+
+
 def test_fit_transform_on_the_cluster(dask_client, points):
     X = _as_dask(points[0])
     estimator = ContextureEmbedding(KNNContext(10), n_components=3, random_state=0)

@@ -16,13 +16,13 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: The layers, lowest first: the data flows from the contexts' joint through
 #: the operator and the solvers to the estimators, then to metrics and scorers.
 LAYERS = [
-    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress"]),
+    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask"]),
     ("contexts", ["contexts"]),
     ("kernels", ["_kernels"]),
     ("operator", ["_operator"]),
     ("solvers", ["_linalg", "linalg"]),
     ("proxy task", ["_proxy"]),
-    ("estimators", ["_context_estimator", "_dask", "_dask_fit", "_embedding", "_encoder"]),
+    ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
     ("metrics", ["metrics"]),
     ("scorers", ["_scorer"]),
     ("checks and plots", ["utils", "plotting"]),

@@ -11,6 +11,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
+from .._dask import dask_conditional, lazily
 from ._traits import ContextTraits
 
 if TYPE_CHECKING:
@@ -29,7 +30,9 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
 
     and ``conditional(X)`` returns the CSR matrix of rows P+(. | x) over the
     fitted atoms, each summing to 1, by the same rule for fit rows and new
-    rows. Contexts never compute singular value decompositions.
+    rows. Contexts never compute singular value decompositions. The
+    ``conditional`` of every subclass also takes a ``dask.array.Array``, and
+    returns a lazy dask array of CSR chunks with the row chunks of ``X``.
 
     What a context declares about itself (whether the conditional of a fit
     row reproduces its joint row, whether the atoms are the fit points, its
@@ -39,6 +42,11 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
     #: What the context declares about itself (see :class:`ContextTraits`); a
     #: context built on other contexts overrides :meth:`traits` instead.
     _traits = ContextTraits()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "conditional" in vars(cls):  # a dask array's conditional is lazy, chunk by chunk
+            cls.conditional = lazily(cls.conditional, dask_conditional)
 
     @abstractmethod
     def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
