@@ -48,15 +48,12 @@ from ._warn import warn
 from .contexts import CooccurrenceContext, KNNContext, RBFContext
 from .contexts._base import rows_from_neighbors
 from .contexts._neighbors import NeighborIndex
+from .contexts._rbf import mass_sample_rows
 
 #: Blocks larger than this go straight from the client to their worker
 #: (``Client.scatter``, one more round trip); smaller ones travel inside the
 #: task, through the scheduler (distributed warns from 10 MB of task data on).
 SCATTER_BYTES = 2**23
-#: Fit rows sampled for RBFContext's ``kernel_mass_kept_`` (as in memory).
-MASS_SAMPLE_ROWS = 256
-#: Below this median kept mass the RBF truncation is reported (as in memory).
-MIN_MASS_KEPT = 0.5
 
 _SUPPORTED = (
     "KNNContext, RBFContext with n_neighbors set, and CooccurrenceContext (a dask array "
@@ -227,14 +224,7 @@ def _neighbor_joint(client, context, X, parts, owners):
     joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
     context.index_ = index
     if isinstance(context, RBFContext):
-        context.kernel_mass_kept_ = _mass_kept(client, context, X, parts)
-        if context.kernel_mass_kept_ < MIN_MASS_KEPT:
-            warn(
-                f"RBFContext(n_neighbors={k}) keeps a median {context.kernel_mass_kept_:.0%} "
-                f"of each row's kernel mass (gamma_={context.gamma_:.3g}): increase "
-                "n_neighbors or gamma.",
-                UserWarning,
-            )
+        context._set_mass_kept(_mass_kept(client, context, X, parts))
     return joint
 
 
@@ -280,7 +270,7 @@ def _moments(X):
 
 def _mass_kept(client, context, X, parts):
     """RBFContext's ``kernel_mass_kept_``: the kernel sums of sampled rows, chunk by chunk."""
-    rows = np.unique(np.linspace(0, X.shape[0] - 1, MASS_SAMPLE_ROWS).astype(int))
+    rows = mass_sample_rows(X.shape[0])
     chunk = np.searchsorted(np.cumsum(X.chunks[0]), rows, side="right")
     offsets = np.concatenate([[0], np.cumsum(X.chunks[0])])
     pieces = client.gather([
@@ -295,8 +285,7 @@ def _mass_kept(client, context, X, parts):
     nearest = np.min([chunk_nearest for chunk_nearest, _ in sums], axis=0)
     total = sum(context._kernel(chunk_nearest, nearest) * chunk_sum
                 for chunk_nearest, chunk_sum in sums)
-    kept = context._kernel(distances**2, nearest[:, None]).sum(axis=1)
-    return float(np.median(np.minimum(kept / total, 1.0)))
+    return context._mass_fraction(distances, total, nearest[:, None])
 
 
 def _kernel_sums(context, sample, X):

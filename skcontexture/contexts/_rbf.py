@@ -42,6 +42,11 @@ DENSE_BYTES_PER_ENTRY = 48
 MASS_BYTES_PER_ENTRY = 24
 
 
+def mass_sample_rows(n_samples):
+    """The fit rows whose full kernel row measures ``kernel_mass_kept_``."""
+    return np.unique(np.linspace(0, n_samples - 1, MASS_SAMPLE_ROWS).astype(int))
+
+
 class RBFContext(BaseContext):
     """Gaussian kernel context: P+(a | x) proportional to exp(-gamma ||x - a||^2).
 
@@ -156,15 +161,7 @@ class RBFContext(BaseContext):
         else:
             self.index_ = neighbor_index(self, self.random_state).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
-        self.kernel_mass_kept_ = 1.0 if self.n_neighbors is None else self._mass_kept(X)
-        if self.kernel_mass_kept_ < MIN_MASS_KEPT:
-            warn(
-                f"n_neighbors={self.n_neighbors} keeps a median "
-                f"{self.kernel_mass_kept_:.0%} of each row's kernel mass "
-                f"(gamma_={self.gamma_:.3g}): the truncated context is far from the "
-                "RBF kernel. Increase n_neighbors or gamma.",
-                UserWarning,
-            )
+        self._set_mass_kept(1.0 if self.n_neighbors is None else self._mass_kept(X))
         return self
 
     def _check_memory(self, n_samples):
@@ -185,13 +182,32 @@ class RBFContext(BaseContext):
 
     def _mass_kept(self, X):
         """Median fraction of the kernel mass of sampled fit rows on their kept atoms."""
-        rows = np.unique(np.linspace(0, X.shape[0] - 1, MASS_SAMPLE_ROWS).astype(int))
+        rows = mass_sample_rows(X.shape[0])
         distances, _ = self.index_.kneighbors(X[rows], self.n_neighbors)
         squared = euclidean_distances(X[rows], X, squared=True)
         nearest = squared.min(axis=1, keepdims=True)  # the same shift for both sums
-        total = self._kernel(squared, nearest).sum(axis=1)
+        return self._mass_fraction(distances, self._kernel(squared, nearest).sum(axis=1), nearest)
+
+    def _mass_fraction(self, distances, total, nearest):
+        """Median of kept / total kernel mass of sampled rows, both shifted by ``nearest``.
+
+        ``distances`` are the rows' distances to their kept atoms, ``total`` their
+        kernel sums over every fit point and ``nearest`` (a column) their nearest
+        squared distance.
+        """
         kept = self._kernel(distances**2, nearest).sum(axis=1)
         return float(np.median(np.minimum(kept / total, 1.0)))
+
+    def _set_mass_kept(self, fraction):
+        """Store ``kernel_mass_kept_``; warn when the truncation keeps too little."""
+        self.kernel_mass_kept_ = fraction
+        if fraction < MIN_MASS_KEPT:
+            warn(
+                f"n_neighbors={self.n_neighbors} keeps a median {fraction:.0%} of each "
+                f"row's kernel mass (gamma_={self.gamma_:.3g}): the truncated context is "
+                "far from the RBF kernel. Increase n_neighbors or gamma.",
+                UserWarning,
+            )
 
     def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the normalised kernel rows over the fitted atoms.
