@@ -31,20 +31,22 @@ cluster: it lives as long as the client.
 import copy
 import warnings
 from operator import getitem
+from typing import NamedTuple
 
 import dask
 import dask.array as da
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from sklearn.base import clone
 from sklearn.utils import check_array
+from threadpoolctl import threadpool_limits
 
 from ._constraints import n_threads
-from ._kernels import SparseOperator
+from ._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
 from ._operator import _bipartite, _count_components, _scatter
 from ._progress import Progress
-from ._warn import warn
 from .contexts import CooccurrenceContext, KNNContext, RBFContext
 from .contexts._base import rows_from_neighbors
 from .contexts._neighbors import NeighborIndex
@@ -509,6 +511,7 @@ class DaskContextOperator:
         self._client = client
         self.n_threads = n_threads(n_jobs)
         self.n_products = self.bytes_sent = self.bytes_received = 0
+        self.bytes_between_workers = 0
         masses = client.gather([client.submit(_masses, part) for part in joint])
         total = sum(float(rows.sum()) for rows, _, _ in masses)
         if total <= 0:
@@ -528,28 +531,69 @@ class DaskContextOperator:
         self.shape = (len(self.rows), len(self.atoms))
         self.n_atoms = n_atoms
 
-        self._workers, self._columns, self._row_slices, self._sizes = [], [], [], []
-        shards, start = [], 0
-        for worker, chunks in _groups(owners):
-            columns = np.unique(np.concatenate([masses[i][1] for i in chunks]))
-            internal = np.searchsorted(self.atoms, columns)
-            n_kept = sum(int(np.sum(p_x[i] > 0)) for i in chunks)
-            shards.append(client.submit(
-                _Shard, [joint[i] for i in chunks], columns, self.v0[internal], total, n_jobs,
-                workers=[worker], allow_other_workers=True,
-            ))
-            self._workers.append(worker)
-            self._columns.append(internal)
-            self._row_slices.append(slice(start, start + n_kept))
-            self._sizes.append([len(p_x[i]) for i in chunks])
-            start += n_kept
-        self._shards = shards
-        summaries = client.gather([client.submit(getattr, shard, "summary") for shard in shards])
+        groups = list(_groups(owners))
+        self._workers = [worker for worker, _ in groups]
+        self._columns = [
+            np.searchsorted(self.atoms, np.unique(np.concatenate([masses[i][1] for i in chunks])))
+            for _, chunks in groups
+        ]
+        self._sizes = [[len(p_x[i]) for i in chunks] for _, chunks in groups]
+        n_kept = [sum(int(np.sum(p_x[i] > 0)) for i in chunks) for _, chunks in groups]
+        row_bounds = np.concatenate([[0], np.cumsum(n_kept)])
+        self._row_slices = [slice(lo, hi) for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
+        plans = self._plan(row_bounds) if self.shape[1] <= self.shape[0] else [None] * len(groups)
+        self._shards = [
+            client.submit(
+                _Shard, [joint[i] for i in chunks], self.atoms[columns], self.v0[columns], total,
+                n_jobs, plan, workers=[worker], allow_other_workers=True,
+            )
+            for (worker, chunks), columns, plan in zip(groups, self._columns, plans)
+        ]
+        summaries = client.gather(
+            [client.submit(getattr, shard, "summary") for shard in self._shards]
+        )
         self._trace = sum(frobenius for frobenius, _ in summaries) - 1.0
         self._n_components = _components(
             [(labels, columns) for (_, labels), columns in zip(summaries, self._columns)],
             self.shape[1],
         )
+
+    def _plan(self, row_bounds):
+        """Which atoms each worker owns in worker-held blocks, and what it lends and borrows.
+
+        Worker w owns a contiguous range of atoms (in proportion to its rows:
+        for a kNN context, the atoms of its own points) and holds those rows
+        of each block. Its shard references the atoms ``columns[w]``: it
+        borrows ``columns[w][a:b]`` from the owner u of those atoms (u lends
+        the rows at ``positions``) and returns its part of the product on
+        them the same way.
+        """
+        n, m = self.shape
+        bounds = np.round(m * row_bounds / n).astype(int)
+        self._owned = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self._exchanged_rows = 0
+        self._links = np.zeros((len(self._owned), len(self._owned)), dtype=bool)
+        plans = []
+        for worker, owned in enumerate(self._owned):
+            lend = []
+            for borrower, columns in enumerate(self._columns):
+                a, b = np.searchsorted(columns, [owned.start, owned.stop])
+                lend.append(columns[a:b] - owned.start if b > a else None)
+                self._links[borrower, worker] = b > a
+                if borrower != worker:
+                    self._exchanged_rows += 2 * (b - a)  # there and back
+            columns = self._columns[worker]
+            borrow = [tuple(np.searchsorted(columns, [other.start, other.stop]))
+                      for other in self._owned]
+            plans.append(_Plan(worker, self.v0[owned], lend, borrow))
+        return plans
+
+    @property
+    def blocks(self):
+        """The algebra of the solvers' blocks: held by the workers when the atoms
+        are the short side, else in memory on the client."""
+        n, m = self.shape
+        return WorkerBlocks(self) if m <= n else NumpyBlocks(self.n_threads)
 
     def _run(self, method, pieces, *args):
         """``shard.method(piece, *args)`` on every worker; the results in shard order."""
@@ -602,6 +646,8 @@ class DaskContextOperator:
         :meth:`ContextOperator.gram_matmat`; with no more atoms than rows the
         middle block D X stays on the workers.
         """
+        if isinstance(X, WorkerBlock):
+            return self._worker_gram(X, scale, shift, previous, weight)
         n, m = self.shape
         if m > n:
             Y = self.matmat(self.rmatmat(X))
@@ -618,6 +664,44 @@ class DaskContextOperator:
             return Y.astype(X.dtype, copy=False)
         out[...] = Y
         return out
+
+    def _worker_gram(self, X, scale, shift, previous, weight):
+        """:meth:`gram_matmat` of a block held by the workers, as tasks only.
+
+        G = D^T D = Q^T Q - v0 v0^T (as Q v0 = u0 and Q^T u0 = v0). Each
+        worker gets the rows of X its shard references from their owners,
+        computes its part Q_w^T Q_w X over them and sends each owner the rows
+        of its atoms; the owner adds the parts in worker order and applies the
+        deflation (c = v0 . X, a sum of per-worker pieces) and the affine
+        terms. Nothing goes through the client, which does not wait.
+        """
+        client, shards, workers, links = self._client, self._shards, self._workers, self._links
+        self.n_products += 2
+        self.bytes_between_workers += self._exchanged_rows * X.shape[1] * X.dtype.itemsize
+
+        def submit(worker, *args):
+            return client.submit(*args, workers=[worker], allow_other_workers=True, pure=False)
+
+        c = client.submit(_ordered_sum, [
+            submit(worker, _call, shard, "owned_dot", piece)
+            for worker, shard, piece in zip(workers, shards, X.pieces)
+        ], pure=False)
+        parts = []
+        for w, (worker, shard) in enumerate(zip(workers, shards)):
+            borrowed = [
+                submit(owner, _call, lender, "lend", piece, w) if u != w and links[w, u] else None
+                for u, (owner, lender, piece) in enumerate(zip(workers, shards, X.pieces))
+            ]
+            parts.append(submit(worker, _call, shard, "gram_part", X.pieces[w], borrowed))
+        previous = [None] * len(workers) if previous is None else previous.pieces
+        pieces = [
+            submit(owner, _call, shard, "combine",
+                   [submit(workers[w], _call, shards[w], "part_for", part, u) if links[w, u]
+                    else None for w, part in enumerate(parts)],
+                   c, X.pieces[u], previous[u], scale, shift, weight)
+            for u, (owner, shard) in enumerate(zip(workers, shards))
+        ]
+        return WorkerBlock(pieces, X.shape, X.dtype)
 
     def atom_functions(self, V):
         """Right singular vectors -> functions nu = V / sqrt(p_A) on all atoms (as in memory)."""
@@ -655,6 +739,133 @@ class DaskContextOperator:
         return da.concatenate(blocks)
 
 
+class WorkerBlock:
+    """A block of the short side held by the workers: each worker's piece of its rows.
+
+    Parameters
+    ----------
+    pieces : list of distributed.Future
+        The rows of the atoms each worker owns, in worker order.
+    shape : tuple of int
+    dtype : numpy.dtype
+    """
+
+    def __init__(self, pieces, shape, dtype):
+        self.pieces, self.shape, self.dtype = pieces, tuple(shape), np.dtype(dtype)
+
+
+class WorkerBlocks:
+    """The block algebra of :class:`~skcontexture._kernels.NumpyBlocks` on worker-held blocks.
+
+    Row-wise steps are one task per worker on its piece; reductions (the
+    small cross products and column sums) are summed on the client in worker
+    order. Pieces are never changed in place: ``out`` is ignored.
+
+    Parameters
+    ----------
+    operator : DaskContextOperator
+    """
+
+    #: Rows per seed of the random starting block, so the block does not
+    #: depend on how the atoms are split between the workers.
+    RANDOM_ROWS = 2**16
+
+    def __init__(self, operator):
+        self._client, self._workers = operator._client, operator._workers
+        self._owned, self.n_threads = operator._owned, operator.n_threads
+
+    def _map(self, func, *blocks, args=()):
+        """``func(piece of each block..., *args)`` on every worker: the futures."""
+        return [
+            self._client.submit(func, *pieces, *args, workers=[worker],
+                                allow_other_workers=True, pure=False)
+            for worker, *pieces in zip(self._workers, *[block.pieces for block in blocks])
+        ]
+
+    def _reduce(self, func, *blocks, args=()):
+        return _ordered_sum(self._client.gather(self._map(func, *blocks, args=args)))
+
+    def random(self, rng, shape, dtype):
+        """A block of uniform values in [-1, 1), seeded from ``rng`` per RANDOM_ROWS atoms."""
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        pieces = [
+            self._client.submit(_random_rows, seed, owned.start, owned.stop, shape[1], dtype,
+                                self.RANDOM_ROWS, workers=[worker], allow_other_workers=True)
+            for worker, owned in zip(self._workers, self._owned)
+        ]
+        return WorkerBlock(pieces, shape, dtype)
+
+    def empty_like(self, X):
+        return None
+
+    def astype(self, X, dtype):
+        return WorkerBlock(self._map(np.ndarray.astype, X, args=(dtype,)), X.shape, dtype)
+
+    def affine(self, Y, X, shift, scale, out=None):
+        return WorkerBlock(self._map(_affine, Y, X, args=(shift, scale)), X.shape, X.dtype)
+
+    def cross(self, X, Y):
+        return self._reduce(_cross, X, Y, args=(self.n_threads,))
+
+    def rotate(self, X, Z, out=None):
+        Z = np.ascontiguousarray(Z, dtype=X.dtype)
+        return WorkerBlock(self._map(_rotated, X, args=(Z, self.n_threads)),
+                           (X.shape[0], Z.shape[1]), X.dtype)
+
+    def column_dots(self, X, Y):
+        return self._reduce(column_dots, X, Y)
+
+    def residual_norms(self, X, Y, theta):
+        return np.sqrt(self._reduce(_residual_squares, X, Y, args=(theta,)))
+
+    def orthonormalize(self, X):
+        """An orthonormal basis with X's shape, by two Gram-matrix (eigh) passes."""
+        for _ in range(2):
+            norms, basis = scipy.linalg.eigh(self.cross(X, X).astype(np.float64))
+            norms = np.maximum(norms, 1e-12 * max(norms.max(), 1e-300))
+            X = self.rotate(X, basis / np.sqrt(norms))
+        return X
+
+    def leading(self, X, k):
+        """The first k columns of X, gathered to the client."""
+        return np.concatenate(self._client.gather(self._map(_leading, X, args=(k,))))
+
+
+def _random_rows(seed, start, stop, n_columns, dtype, rows_per_seed):
+    """Rows start:stop of a uniform [-1, 1) block drawn per ``rows_per_seed`` rows."""
+    pieces = []
+    for chunk in range(start // rows_per_seed, -(-stop // rows_per_seed)):
+        values = np.random.default_rng([seed, chunk]).uniform(-1.0, 1.0, (rows_per_seed, n_columns))
+        lo = max(start - chunk * rows_per_seed, 0)
+        hi = min(stop - chunk * rows_per_seed, rows_per_seed)
+        pieces.append(values[lo:hi])
+    block = np.concatenate(pieces) if pieces else np.zeros((0, n_columns))
+    return block.astype(dtype)
+
+
+def _affine(Y, X, shift, scale):
+    return ((Y - shift * X) * scale).astype(X.dtype, copy=False)
+
+
+def _cross(X, Y, n_threads):
+    with threadpool_limits(limits=1, user_api="blas"):
+        return cross_product(X, Y, n_threads)
+
+
+def _rotated(X, Z, n_threads):
+    with threadpool_limits(limits=1, user_api="blas"):
+        return rotate(X, Z, np.empty((X.shape[0], Z.shape[1]), dtype=X.dtype), n_threads)
+
+
+def _residual_squares(X, Y, theta):
+    k = len(theta)
+    return np.einsum("ij,ij->j", *(2 * [Y[:, :k] - X[:, :k] * theta]), dtype=np.float64)
+
+
+def _leading(X, k):
+    return np.ascontiguousarray(X[:, :k])
+
+
 def _call(shard, method, *args):
     return getattr(shard, method)(*args)
 
@@ -675,7 +886,8 @@ class _Shard:
     reference (their caller's indices, sorted) and ``v0`` sqrt(p_A) on them.
     """
 
-    def __init__(self, chunks, columns, v0, total, n_jobs):
+    def __init__(self, chunks, columns, v0, total, n_jobs, plan=None):
+        self.plan = plan
         W = sp.vstack(chunks, format="csr", dtype=np.float64)
         W.eliminate_zeros()
         mass = np.asarray(W.sum(axis=1)).ravel()
@@ -704,12 +916,80 @@ class _Shard:
         middle -= np.multiply.outer(self.u0, c)
         return self.operator.rmatmat(middle).astype(X.dtype, copy=False), self.u0 @ middle
 
+    # the products of blocks held by the workers (see DaskContextOperator._worker_gram)
+
+    def owned_dot(self, X):
+        """v0 . X on the atoms this worker owns, in X's dtype."""
+        return _weighted_sum(self.plan.v0.astype(X.dtype, copy=False), X)
+
+    def lend(self, X, borrower):
+        """The rows of this worker's piece of a block that ``borrower``'s shard references."""
+        return X[self.plan.lend[borrower]]
+
+    def gram_part(self, X, borrowed):
+        """Q^T Q X over this shard's atoms, in X's dtype.
+
+        ``X`` is this worker's piece of the block, ``borrowed`` the rows lent
+        by the other workers (None for this one and for those not referenced).
+        """
+        own = self.plan.lend[self.plan.worker]
+        pieces = [X[own] if piece is None and u == self.plan.worker else piece
+                  for u, piece in enumerate(borrowed)]
+        pieces = [piece for piece in pieces if piece is not None]
+        block = (np.vstack(pieces) if len(pieces) > 1 else pieces[0] if pieces
+                 else np.zeros((0, X.shape[1]), dtype=X.dtype))
+        operator = self.operator
+        middle = operator._apply(operator._Q, block, single=True)
+        return operator._apply(operator._QT, middle, single=True)
+
+    def part_for(self, part, owner):
+        """The rows of a ``gram_part`` on the atoms ``owner`` owns."""
+        a, b = self.plan.borrow[owner]
+        return part[a:b]
+
+    def combine(self, parts, c, X, previous, scale, shift, weight):
+        """This worker's piece of ``scale * (G X - shift * X) + weight * previous``.
+
+        ``parts`` are the workers' parts on the atoms it owns (None where a
+        shard references none of them), added in worker order; ``c`` is v0 . X.
+        """
+        Y = np.zeros_like(X)
+        for positions, part in zip(self.plan.lend, parts):
+            if part is None:
+                continue
+            if len(positions) == len(Y):
+                Y += part
+            else:
+                Y[positions] += part
+        Y -= np.multiply.outer(self.plan.v0.astype(Y.dtype, copy=False), c)
+        Y = scale * (Y - shift * X)
+        if previous is not None:
+            Y += weight * previous
+        return Y.astype(X.dtype, copy=False)
+
     def row_functions(self, V, dtype):
         """(Q V) / u0 on each chunk's rows (zero on rows without mass), in ``dtype``."""
         values = np.zeros((sum(self.sizes), V.shape[1]))
         values[self.kept] = self.operator.matmat(V) / self.u0[:, None]
         bounds = np.cumsum([0] + self.sizes)
         return [values[lo:hi].astype(dtype) for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+
+class _Plan(NamedTuple):
+    """A worker's place in the products of worker-held blocks (DaskContextOperator._plan)."""
+
+    worker: int  # its position among the workers
+    v0: np.ndarray  # sqrt(p_A) on the atoms it owns
+    lend: list  # per worker: positions of the owned atoms that worker's shard references
+    borrow: list  # per worker: the slice (a, b) of this shard's atoms that worker owns
+
+
+def _ordered_sum(parts):
+    """The sum of small arrays, in the order given (the same for any placement)."""
+    total = parts[0].copy()
+    for part in parts[1:]:
+        total += part
+    return total
 
 
 def _components(shards, n_atoms):

@@ -26,7 +26,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._kernels import _weighted_sum, column_dots, cross_product, rotate
+from ._kernels import _weighted_sum, cross_product, rotate
 from ._warn import warn
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of
@@ -349,9 +349,10 @@ def _chebyshev(op, k, tol, max_iter, rng):
     block = min(max(2 * k, k + 16), size)
     max_iter = 100 if max_iter is None else max_iter
     single = size >= SINGLE_MIN_SIDE
+    blocks = op.operator.blocks
     with threadpool_limits(limits=1, user_api="blas"):
-        X = rng.uniform(-1.0, 1.0, (size, block)).astype(np.float32 if single else np.float64)
-        spare = [np.empty_like(X), np.empty_like(X)]
+        X = blocks.random(rng, (size, block), np.float32 if single else np.float64)
+        spare = [blocks.empty_like(X), blocks.empty_like(X)]
         # The Ritz values of a random block all lie near the mean eigenvalue of G:
         # a short first filter from there replaces a Rayleigh-Ritz step.
         mean = op.operator.gram_trace() / size
@@ -362,9 +363,9 @@ def _chebyshev(op, k, tol, max_iter, rng):
             if rotate_block:
                 theta, X, Y, spare = _rayleigh_ritz(op, X, Y, spare)
             else:  # fresh from single precision: Ritz vectors already
-                theta = column_dots(X, Y) / column_dots(X, X)
+                theta = blocks.column_dots(X, Y) / blocks.column_dots(X, X)
             rotate_block = True
-            residual = np.linalg.norm(Y[:, :k] - X[:, :k] * theta[:k], axis=0)
+            residual = blocks.residual_norms(X, Y, theta[:k])
             single = X.dtype == np.float32
             target = max(tol, SINGLE_TOL) if single else tol
             converged = residual <= target * np.sqrt(np.maximum(theta[:k], 0.0))
@@ -376,8 +377,8 @@ def _chebyshev(op, k, tol, max_iter, rng):
                    f"{X.dtype.name}), {op.n_products} products")
             if single and (reached or stalled or n_round >= max_iter - 2):
                 # Polish in double precision from the single-precision Ritz vectors.
-                X = X.astype(np.float64)
-                spare = [np.empty_like(X), np.empty_like(X)]
+                X = blocks.astype(X, np.float64)
+                spare = [blocks.empty_like(X), blocks.empty_like(X)]
                 Y = op.gram_matmat(X)
                 rotate_block = reached  # a final Rayleigh-Ritz step in double only
                 best, idle = np.inf, 0
@@ -396,7 +397,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
             )
             X, spare = _chebyshev_filter(op, X, Y, cutoff, degree, spare)
             Y = op.gram_matmat(X, out=Y)
-    return X[:, :k]
+    return blocks.leading(X, k)
 
 
 def _rayleigh_ritz(op, X, Y, spare):
@@ -405,20 +406,20 @@ def _rayleigh_ritz(op, X, Y, spare):
     Returns the Ritz values, the Ritz vectors and G times them (written into
     ``spare[0]`` and ``Y``), and the blocks now free.
     """
-    threads = op.operator.n_threads
+    blocks = op.operator.blocks
     try:
         theta, Z = scipy.linalg.eigh(
-            _symmetric(cross_product(X, Y, threads)), _symmetric(cross_product(X, X, threads))
+            _symmetric(blocks.cross(X, Y)), _symmetric(blocks.cross(X, X))
         )
     except scipy.linalg.LinAlgError:  # the block lost rank: orthonormalize it
-        X = scipy.linalg.qr(X, mode="economic")[0]
+        X = blocks.orthonormalize(X)
         Y = op.gram_matmat(X, out=Y)
-        theta, Z = scipy.linalg.eigh(_symmetric(cross_product(X, Y, threads)))
+        theta, Z = scipy.linalg.eigh(_symmetric(blocks.cross(X, Y)))
     Z = np.ascontiguousarray(Z[:, ::-1], dtype=X.dtype)
-    rotated = rotate(X, Z, spare[0], threads)
+    rotated = blocks.rotate(X, Z, spare[0])
     Y = op.gram_matmat(rotated, out=Y)
     # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
-    theta = column_dots(rotated, Y) / column_dots(rotated, rotated)
+    theta = blocks.column_dots(rotated, Y) / blocks.column_dots(rotated, rotated)
     return theta, rotated, Y, [X, spare[1]]
 
 
@@ -444,15 +445,13 @@ def _chebyshev_filter(op, X, Y, cutoff, degree, spare):
     """
     half = centre = max(cutoff, 1e-12) / 2
     sigma = half / (1.0 - centre)
-    previous, current, free = X, spare[0], spare[1]
-    np.multiply(centre, X, out=current)
-    np.subtract(Y, current, out=current)
-    current *= sigma / half
+    previous, free = X, spare[1]
+    current = op.operator.blocks.affine(Y, X, centre, sigma / half, out=spare[0])
     s_previous = sigma
     for _ in range(degree - 1):
         s_next = 1.0 / (2.0 / sigma - s_previous)
-        op.gram_matmat(current, scale=2 * s_next / half, shift=centre, previous=previous,
-                       weight=-s_previous * s_next, out=free)
+        free = op.gram_matmat(current, scale=2 * s_next / half, shift=centre,
+                              previous=previous, weight=-s_previous * s_next, out=free)
         previous, current, free = current, free, previous
         s_previous = s_next
     return current, [previous, free]

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
-from ._kernels import SparseOperator
+from ._kernels import NumpyBlocks, SparseOperator
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, SparseMatrix
@@ -101,6 +101,11 @@ class ContextOperator(SparseOperator):
     def QT(self):
         """Its transpose, CSR."""
         return self._QT
+
+    @property
+    def blocks(self):
+        """The algebra of the solvers' blocks: in-memory arrays."""
+        return NumpyBlocks(self.n_threads)
 
     def matmat(self, V):
         """Return (Q - u0 v0^T) @ V, with ``n_jobs`` threads."""

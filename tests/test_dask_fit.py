@@ -194,3 +194,71 @@ def test_bad_dask_input_raises(dask_client, points):
         ContextureEmbedding(KNNContext(5000)).fit(_as_dask(points[0]))
     with pytest.raises(TypeError, match="no fit parameters"):
         estimator.fit(_as_dask(points[0]), A=points[0])
+
+
+@pytest.fixture(scope="module")
+def operator_on_workers(dask_client):
+    """A distributed operator of a random joint with a row and an atom without mass."""
+    from skcontexture._dask_fit import DaskContextOperator
+
+    joint = sp.random(1200, 900, density=0.01, random_state=3, format="lil")
+    joint[10, :] = 0
+    joint[:, 20] = 0
+    joint = sp.csr_matrix(joint)
+    bounds = [0, 300, 700, 1000, 1200]
+    workers = sorted(dask_client.scheduler_info()["workers"])
+    owners = [workers[0], workers[0], workers[1], workers[1]]
+    chunks = [dask_client.scatter(joint[lo:hi], workers=[owner])
+              for lo, hi, owner in zip(bounds[:-1], bounds[1:], owners)]
+    return DaskContextOperator(dask_client, chunks, 900, owners), joint
+
+
+def test_worker_held_blocks_follow_the_in_memory_algebra(operator_on_workers):
+    """Every step of the block solver on worker-held blocks equals it on in-memory blocks."""
+    from skcontexture._dask_fit import WorkerBlock, WorkerBlocks
+    from skcontexture._kernels import NumpyBlocks
+
+    operator, _ = operator_on_workers
+    blocks, here = operator.blocks, NumpyBlocks(1)
+    assert isinstance(blocks, WorkerBlocks)
+    m = operator.shape[1]
+    for dtype, tol in ((np.float64, 1e-12), (np.float32, 1e-5)):
+
+        def close(actual, desired, tol=tol):
+            assert_allclose(actual, desired, rtol=tol, atol=tol * np.abs(desired).max())
+
+        X = blocks.random(np.random.RandomState(0), (m, 6), dtype)
+        Y = blocks.random(np.random.RandomState(1), (m, 6), dtype)
+        x, y = blocks.leading(X, 6), blocks.leading(Y, 6)
+        assert x.shape == (m, 6) and x.dtype == dtype and np.all(np.abs(x) <= 1)
+        assert not np.allclose(x, y)
+        Z = np.random.RandomState(2).normal(size=(6, 6)).astype(dtype)
+        close(blocks.cross(X, Y), here.cross(x, y))
+        close(blocks.column_dots(X, Y), here.column_dots(x, y))
+        close(blocks.leading(blocks.rotate(X, Z), 6), here.rotate(x, Z))
+        close(blocks.leading(blocks.affine(Y, X, 0.3, 2.0), 6), here.affine(y, x, 0.3, 2.0))
+        theta = np.array([0.5, 2.0])
+        close(blocks.residual_norms(X, Y, theta), here.residual_norms(x, y, theta))
+        assert blocks.astype(X, np.float64).dtype == np.float64
+        assert_allclose(blocks.leading(blocks.astype(X, np.float64), 6), x, rtol=0)
+        Q = blocks.leading(blocks.orthonormalize(X), 6)
+        assert_allclose(Q.T @ Q, np.eye(6), atol=tol * 10)
+        # the Gram product, with the affine terms of a Chebyshev step
+        got = operator.gram_matmat(X, scale=0.7, shift=0.2, previous=Y, weight=-0.4)
+        assert isinstance(got, WorkerBlock) and got.dtype == dtype
+        expected = operator.gram_matmat(x, scale=0.7, shift=0.2, previous=y, weight=-0.4)
+        close(blocks.leading(got, 6), expected)
+
+
+def test_worker_held_gram_product_is_the_deflated_gram(operator_on_workers):
+    """G = D^T D of the normalised joint, against its dense form."""
+    operator, joint = operator_on_workers
+    P = joint.toarray() / joint.sum()
+    rows, atoms = operator.rows, operator.atoms
+    P = P[rows][:, atoms]
+    p_x, p_a = P.sum(axis=1), P.sum(axis=0)
+    D = P / np.sqrt(np.outer(p_x, p_a)) - np.outer(np.sqrt(p_x), np.sqrt(p_a))
+    X = operator.blocks.random(np.random.RandomState(0), (len(atoms), 4), np.float64)
+    x = operator.blocks.leading(X, 4)
+    assert_allclose(operator.blocks.leading(operator.gram_matmat(X), 4), D.T @ (D @ x),
+                    atol=1e-12)
