@@ -221,7 +221,8 @@ def _neighbor_joint(client, context, X, parts, owners):
             else float(context.gamma)
         )
     index = DaskNeighborIndex(client, parts, X.chunks[0], owners, metric, k)
-    found = client.compute(index.nearest(parts, k))
+    workers = list(dict.fromkeys(owners))
+    found = client.compute(index.nearest(parts, k, [workers.index(owner) for owner in owners]))
     lean = copy.copy(context)
     joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
     context.index_ = index
@@ -378,14 +379,22 @@ class DaskNeighborIndex:
             start += size
         self.n_samples_fit_ = start
 
-    def nearest(self, queries, k):
+    def nearest(self, queries, k, homes=None):
         """The graph of the k nearest fit points of each chunk of queries.
+
+        A chunk is searched first in the index of its home worker (its k
+        nearest there), then in the others only within the k-th distance
+        found so far: most points of a chunk are far from most other workers'
+        points, and those searches return almost nothing.
 
         Parameters
         ----------
         queries : list of dask.delayed.Delayed or distributed.Future
             Chunks of validated query rows.
         k : int
+        homes : list of int or None
+            The position of each chunk's worker among the indexes; None: the
+            first index.
 
         Returns
         -------
@@ -393,10 +402,12 @@ class DaskNeighborIndex:
             ``(distances, indices)`` of each chunk, nearest first.
         """
         found = []
-        for query in queries:
+        for query, home in zip(queries, homes or [0] * len(queries)):
             best = None
-            for index, offset in zip(self.indexes, self.offsets):
-                best = dask.delayed(_nearest, pure=True)(index, query, best, offset, k)
+            for i in [home] + [i for i in range(len(self.indexes)) if i != home]:
+                best = dask.delayed(_nearest, pure=True)(
+                    self.indexes[i], query, best, self.offsets[i], k
+                )
             found.append(best)
         return found
 
@@ -453,14 +464,28 @@ def _group_index(parts, metric, n_neighbors):
 
 
 def _nearest(index, X, best, offset, k):
-    """The k nearest among ``best`` and the fit points of one chunk (ties by fit index)."""
-    distances, indices = index.kneighbors(X, min(k, index.n_samples_fit_))
-    indices = indices + offset
-    if best is None:
-        return distances, indices
-    distances, indices = np.hstack([best[0], distances]), np.hstack([best[1], indices])
-    order = np.lexsort((indices, distances), axis=1)[:, :k]
-    return np.take_along_axis(distances, order, axis=1), np.take_along_axis(indices, order, axis=1)
+    """The k nearest among ``best`` and the fit points of one index (ties by fit index).
+
+    With k found already, only the index's points within the k-th distance
+    can enter: a radius search.
+    """
+    if best is not None and best[0].shape[1] == k:
+        distances, indices, counts = index.within(X, best[0][:, -1])
+    else:
+        distances, indices = index.kneighbors(X, min(k, index.n_samples_fit_))
+        if best is None:
+            return distances, indices + offset
+        counts = np.full(len(distances), distances.shape[1])
+        distances, indices = distances.ravel(), indices.ravel()
+    n_rows, n_best = best[0].shape
+    every_row = np.arange(n_rows)
+    rows = np.concatenate([np.repeat(every_row, n_best), np.repeat(every_row, counts)])
+    distances = np.concatenate([best[0].ravel(), distances])
+    indices = np.concatenate([best[1].ravel(), indices + offset])
+    order = np.lexsort((indices, distances, rows))
+    k = min(k, n_best + int(counts.min()) if n_rows else k)
+    take = np.searchsorted(rows[order], every_row)[:, None] + np.arange(k)
+    return distances[order][take], indices[order][take]
 
 
 # ----------------------------------------------------------------------

@@ -262,3 +262,23 @@ def test_worker_held_gram_product_is_the_deflated_gram(operator_on_workers):
     x = operator.blocks.leading(X, 4)
     assert_allclose(operator.blocks.leading(operator.gram_matmat(X), 4), D.T @ (D @ x),
                     atol=1e-12)
+
+
+@pytest.mark.parametrize("k", [3, 6])
+def test_neighbor_search_on_the_workers_is_the_exact_search(dask_client, k):
+    """The same neighbours as the in-memory exact search, ties by fit index included."""
+    from skcontexture.contexts._neighbors import NeighborIndex
+
+    grid = np.array([(i, j) for i in range(12) for j in range(12)], dtype=float)
+    X = np.vstack([grid, grid[:30]])[np.random.RandomState(0).permutation(174)]  # copies tie
+    on_cluster = ContextureEmbedding(KNNContext(k), n_components=2).fit(
+        da.from_array(X, chunks=(50, 2))
+    )
+    index = on_cluster.context_.index_
+    expected = NeighborIndex("exact", "euclidean", k, None, None).fit(X).kneighbors(X, k)
+    got = index.kneighbors(X, k)
+    np.testing.assert_array_equal(got[1], expected[1])
+    assert_allclose(got[0], expected[0], rtol=0, atol=0)
+    # the fit's graph (each chunk searched from its own worker) is the same graph
+    in_memory = ContextureEmbedding(KNNContext(k), n_components=2).fit(X)
+    assert_allclose(on_cluster.singular_values_, in_memory.singular_values_, rtol=1e-10)

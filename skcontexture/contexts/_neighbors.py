@@ -33,6 +33,9 @@ HIGH_DIM_MIN_SAMPLES = 20_000
 #: times k + 1 candidates; larger tied groups (many exact copies of a row)
 #: are reported at fit.
 TIE_CANDIDATES_FACTOR = 4
+#: ``NeighborIndex.within`` searches the query rows in this many groups of
+#: similar radii, each with the group's largest radius.
+WITHIN_GROUPS = 16
 #: Fit rows sampled at fit to estimate how many rows have more exact copies
 #: than ``n_neighbors`` (their neighbourhoods are then decided by tie-breaking).
 COPIES_SAMPLE_ROWS = 256
@@ -214,6 +217,52 @@ class NeighborIndex:
         if self.metric == "cosine":
             distances = distances**2 / 2  # cosine distance of unit rows
         return distances, indices
+
+    def within(self, X, radii):
+        """Fit points at most ``radii`` away from each query row; exact search only.
+
+        Each radius is widened by a relative 1e-9, so that a point at exactly
+        the radius is found whatever the rounding of the distances.
+
+        Parameters
+        ----------
+        X : {ndarray, sparse matrix} of shape (n_queries, n_features)
+        radii : ndarray of shape (n_queries,)
+            Distances, as :meth:`kneighbors` returns them.
+
+        Returns
+        -------
+        distances, indices : ndarray
+            The points of each row one after the other, row by row.
+        counts : ndarray of int of shape (n_queries,)
+            The number of points of each row.
+        """
+        X = self._prepare(X)
+        radii = np.asarray(radii, dtype=np.float64)
+        search = np.sqrt(2 * radii) if self.metric == "cosine" else radii
+        search = search * (1 + 1e-9)
+        rows, distances, indices = [], [], []
+        # rows of similar radii share one search radius (the largest of the group)
+        for group in np.array_split(np.argsort(search, kind="stable"), WITHIN_GROUPS):
+            if not len(group):
+                continue
+            found_distances, found = self.index_.radius_neighbors(
+                X[group], radius=search[group].max(), return_distance=True
+            )
+            counts = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
+            row = np.repeat(group, counts)
+            found_distances = np.concatenate(found_distances)
+            kept = found_distances <= search[row]
+            rows.append(row[kept])
+            distances.append(found_distances[kept])
+            indices.append(np.concatenate(found).astype(np.int64)[kept])
+        rows = np.concatenate([*rows, np.empty(0, dtype=np.int64)])
+        order = np.argsort(rows, kind="stable")
+        distances = np.concatenate([*distances, np.empty(0)])[order]
+        if self.metric == "cosine":
+            distances = distances**2 / 2
+        indices = np.concatenate([*indices, np.empty(0, dtype=np.int64)])[order]
+        return distances, indices, np.bincount(rows, minlength=len(radii))
 
     def _prepare(self, X):
         """The validated search points: in the fit format, unit rows for "cosine"."""

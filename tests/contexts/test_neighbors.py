@@ -175,3 +175,34 @@ def test_queries_in_the_other_format_than_the_fit_data(context, X):
     np.testing.assert_allclose(dense_fit.conditional(sp.csr_matrix(X[:5])).toarray(), expected)
     sparse_fit = context.fit(sp.csr_matrix(X))
     np.testing.assert_allclose(sparse_fit.conditional(X[:5]).toarray(), expected)
+
+
+@pytest.mark.parametrize(
+    "metric, sparse",
+    [("euclidean", False), ("euclidean", True), ("cosine", False), ("cosine", True),
+     ("manhattan", False)],
+)
+def test_within_finds_every_fit_point_up_to_the_radius(metric, sparse):
+    rng = np.random.RandomState(0)
+    X_fit, X_query = rng.normal(size=(300, 4)), rng.normal(size=(80, 4))
+    X_query[:5] = X_fit[:5]  # distance 0
+    if sparse:
+        X_fit, X_query = sp.csr_matrix(X_fit), sp.csr_matrix(X_query)
+    index = NeighborIndex("exact", metric, 10, None, None).fit(X_fit)
+    distances, _ = index.kneighbors(X_query, 300)  # every fit point, nearest first
+    radii = distances[np.arange(80), rng.randint(0, 40, size=80)]
+    radii[-1] = 0.0
+    found_distances, found, counts = index.within(X_query, radii)
+    assert len(found_distances) == len(found) == counts.sum()
+    all_distances, all_indices = index.kneighbors(X_query, 300)
+    start = 0
+    for row in range(80):
+        mine = slice(start, start + counts[row])
+        start += counts[row]
+        inside = all_distances[row] <= radii[row]
+        # every point at most the radius away is found, with its distance
+        assert set(all_indices[row][inside]) <= set(found[mine])
+        lookup = dict(zip(all_indices[row], all_distances[row]))
+        np.testing.assert_allclose(found_distances[mine], [lookup[i] for i in found[mine]],
+                                   rtol=1e-12, atol=1e-12)
+        assert np.all(found_distances[mine] <= radii[row] * (1 + 1e-6) + 1e-12)
