@@ -566,7 +566,8 @@ class DaskContextOperator:
         n_kept = [sum(int(np.sum(p_x[i] > 0)) for i in chunks) for _, chunks in groups]
         row_bounds = np.concatenate([[0], np.cumsum(n_kept)])
         self._row_slices = [slice(lo, hi) for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
-        plans = self._plan(row_bounds) if self.shape[1] <= self.shape[0] else [None] * len(groups)
+        plans = (self._plan([[masses[i] for i in chunks] for _, chunks in groups])
+                 if self.shape[1] <= self.shape[0] else [None] * len(groups))
         self._shards = [
             client.submit(
                 _Shard, [joint[i] for i in chunks], self.atoms[columns], self.v0[columns], total,
@@ -583,35 +584,49 @@ class DaskContextOperator:
             self.shape[1],
         )
 
-    def _plan(self, row_bounds):
+    def _plan(self, masses):
         """Which atoms each worker owns in worker-held blocks, and what it lends and borrows.
 
-        Worker w owns a contiguous range of atoms (in proportion to its rows:
-        for a kNN context, the atoms of its own points) and holds those rows
-        of each block. Its shard references the atoms ``columns[w]``: it
-        borrows ``columns[w][a:b]`` from the owner u of those atoms (u lends
-        the rows at ``positions``) and returns its part of the product on
-        them the same way.
+        Each atom is owned by the worker whose rows put the most mass on it
+        (the first such worker on a tie): for a kNN context, mostly the worker
+        that holds the point. The owner holds that atom's rows of every block.
+        A shard references the atoms ``columns[w]``; it borrows their rows
+        from their owners and returns its part of each product to them.
+
+        Parameters
+        ----------
+        masses : list of list of tuple
+            Per worker, the ``_masses`` of its chunks.
         """
-        n, m = self.shape
-        bounds = np.round(m * row_bounds / n).astype(int)
-        self._owned = [slice(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        m = self.shape[1]
+        best, owner_of = np.zeros(m), np.zeros(m, dtype=np.int64)
+        for worker, chunks in enumerate(masses):
+            mass = np.zeros(m)
+            for _, columns, sums in chunks:
+                mass[np.searchsorted(self.atoms, columns)] += sums
+            more = mass > best
+            best[more], owner_of[more] = mass[more], worker
+        n_workers = len(masses)
+        self._owned = [np.flatnonzero(owner_of == worker) for worker in range(n_workers)]
         self._exchanged_rows = 0
-        self._links = np.zeros((len(self._owned), len(self._owned)), dtype=bool)
-        plans = []
-        for worker, owned in enumerate(self._owned):
-            lend = []
-            for borrower, columns in enumerate(self._columns):
-                a, b = np.searchsorted(columns, [owned.start, owned.stop])
-                lend.append(columns[a:b] - owned.start if b > a else None)
-                self._links[borrower, worker] = b > a
-                if borrower != worker:
-                    self._exchanged_rows += 2 * (b - a)  # there and back
-            columns = self._columns[worker]
-            borrow = [tuple(np.searchsorted(columns, [other.start, other.stop]))
-                      for other in self._owned]
-            plans.append(_Plan(worker, self.v0[owned], lend, borrow))
-        return plans
+        self._links = np.zeros((n_workers, n_workers), dtype=bool)
+        lend = [[None] * n_workers for _ in range(n_workers)]  # [owner][borrower]
+        borrow = [[None] * n_workers for _ in range(n_workers)]  # [borrower][owner]
+        for borrower, columns in enumerate(self._columns):
+            owners = owner_of[columns]
+            for owner, owned in enumerate(self._owned):
+                here = np.flatnonzero(owners == owner)
+                if not len(here):
+                    continue
+                self._links[borrower, owner] = True
+                lend[owner][borrower] = np.searchsorted(owned, columns[here])
+                borrow[borrower][owner] = here
+                if borrower != owner:
+                    self._exchanged_rows += 2 * len(here)  # there and back
+        return [
+            _Plan(worker, len(columns), self.v0[owned], lend[worker], borrow[worker])
+            for worker, (owned, columns) in enumerate(zip(self._owned, self._columns))
+        ]
 
     @property
     def blocks(self):
@@ -814,8 +829,8 @@ class WorkerBlocks:
         """A block of uniform values in [-1, 1), seeded from ``rng`` per RANDOM_ROWS atoms."""
         seed = int(rng.randint(np.iinfo(np.int32).max))
         pieces = [
-            self._client.submit(_random_rows, seed, owned.start, owned.stop, shape[1], dtype,
-                                self.RANDOM_ROWS, workers=[worker], allow_other_workers=True)
+            self._client.submit(_random_rows, seed, owned, shape[1], dtype, self.RANDOM_ROWS,
+                                workers=[worker], allow_other_workers=True)
             for worker, owned in zip(self._workers, self._owned)
         ]
         return WorkerBlock(pieces, shape, dtype)
@@ -853,18 +868,22 @@ class WorkerBlocks:
 
     def leading(self, X, k):
         """The first k columns of X, gathered to the client."""
-        return np.concatenate(self._client.gather(self._map(_leading, X, args=(k,))))
+        out = np.empty((X.shape[0], k), dtype=X.dtype)
+        pieces = self._client.gather(self._map(_leading, X, args=(k,)))
+        for owned, piece in zip(self._owned, pieces):
+            out[owned] = piece
+        return out
 
 
-def _random_rows(seed, start, stop, n_columns, dtype, rows_per_seed):
-    """Rows start:stop of a uniform [-1, 1) block drawn per ``rows_per_seed`` rows."""
-    pieces = []
-    for chunk in range(start // rows_per_seed, -(-stop // rows_per_seed)):
-        values = np.random.default_rng([seed, chunk]).uniform(-1.0, 1.0, (rows_per_seed, n_columns))
-        lo = max(start - chunk * rows_per_seed, 0)
-        hi = min(stop - chunk * rows_per_seed, rows_per_seed)
-        pieces.append(values[lo:hi])
-    block = np.concatenate(pieces) if pieces else np.zeros((0, n_columns))
+def _random_rows(seed, rows, n_columns, dtype, rows_per_seed):
+    """The given (sorted) rows of a uniform [-1, 1) block drawn per ``rows_per_seed`` rows."""
+    block = np.empty((len(rows), n_columns))
+    chunks = rows // rows_per_seed
+    for chunk in np.unique(chunks):
+        values = np.random.default_rng([seed, int(chunk)]).uniform(
+            -1.0, 1.0, (rows_per_seed, n_columns))
+        here = chunks == chunk
+        block[here] = values[rows[here] - chunk * rows_per_seed]
     return block.astype(dtype)
 
 
@@ -957,20 +976,20 @@ class _Shard:
         ``X`` is this worker's piece of the block, ``borrowed`` the rows lent
         by the other workers (None for this one and for those not referenced).
         """
-        own = self.plan.lend[self.plan.worker]
-        pieces = [X[own] if piece is None and u == self.plan.worker else piece
-                  for u, piece in enumerate(borrowed)]
-        pieces = [piece for piece in pieces if piece is not None]
-        block = (np.vstack(pieces) if len(pieces) > 1 else pieces[0] if pieces
-                 else np.zeros((0, X.shape[1]), dtype=X.dtype))
+        plan = self.plan
+        block = np.empty((plan.n_columns, X.shape[1]), dtype=X.dtype)
+        for owner, (positions, piece) in enumerate(zip(plan.borrow, borrowed)):
+            if owner == plan.worker and positions is not None:
+                block[positions] = X[plan.lend[owner]]
+            elif piece is not None:
+                block[positions] = piece
         operator = self.operator
         middle = operator._apply(operator._Q, block, single=True)
         return operator._apply(operator._QT, middle, single=True)
 
     def part_for(self, part, owner):
         """The rows of a ``gram_part`` on the atoms ``owner`` owns."""
-        a, b = self.plan.borrow[owner]
-        return part[a:b]
+        return part[self.plan.borrow[owner]]
 
     def combine(self, parts, c, X, previous, scale, shift, weight):
         """This worker's piece of ``scale * (G X - shift * X) + weight * previous``.
@@ -1004,9 +1023,10 @@ class _Plan(NamedTuple):
     """A worker's place in the products of worker-held blocks (DaskContextOperator._plan)."""
 
     worker: int  # its position among the workers
+    n_columns: int  # the atoms its shard references
     v0: np.ndarray  # sqrt(p_A) on the atoms it owns
-    lend: list  # per worker: positions of the owned atoms that worker's shard references
-    borrow: list  # per worker: the slice (a, b) of this shard's atoms that worker owns
+    lend: list  # per worker: positions among its owned atoms of those that shard references
+    borrow: list  # per worker: positions among its shard's atoms of those that worker owns
 
 
 def _ordered_sum(parts):
