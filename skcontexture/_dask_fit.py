@@ -30,6 +30,7 @@ cluster: it lives as long as the client.
 
 import copy
 import warnings
+from functools import partial
 from operator import getitem
 from typing import NamedTuple
 
@@ -90,20 +91,19 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     estimator.n_features_in_ = X.shape[1]
     if hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
-    workers = sorted(client.scheduler_info()["workers"])
-    owners = [workers[i * len(workers) // X.numblocks[0]] for i in range(X.numblocks[0])]
-    parts = [
-        client.compute(block, workers=[owner], allow_other_workers=True)
-        for block, owner in zip(X.to_delayed().ravel(), owners)
-    ]
     if isinstance(context, CooccurrenceContext):
-        joint = _cooccurrence_joint(client, context, X, parts)
+        layout = _Layout(client, X)
+        joint = _cooccurrence_joint(client, context, X, layout.parts)
     else:
-        joint = _neighbor_joint(client, context, X, parts, owners)
-    del parts
+        layout = _Layout(client, X, partial(_checked, dtype=_dtype(context)))
+        if _localizable(X, layout):
+            layout = layout.by_locality(getattr(context, "metric", "euclidean"))
+            progress.done(f"rows regrouped by worker for locality ({layout.summary()})")
+        joint = _neighbor_joint(client, context, X, layout)
     progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
-                  f"chunks on {len(set(owners))} worker(s): joint chunks scheduled")
-    operator = DaskContextOperator(client, joint, context.n_atoms_, owners, estimator.n_jobs)
+                  f"chunks on {len(set(layout.owners))} worker(s): joint chunks scheduled")
+    operator = DaskContextOperator(client, joint, context.n_atoms_, layout.owners,
+                                   estimator.n_jobs)
     del joint
     atom_functions = estimator._solve(operator, context, progress)
     progress.done(f"{operator.n_products} products, {operator.bytes_sent / 1e6:.1f} MB sent "
@@ -112,7 +112,10 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
     scale = estimator.singular_values_ if estimator.scale == "singular_values" else 1.0
     V = atom_functions[operator.atoms] * operator.v0[:, None]  # the solver's nu_i sqrt(p_A)
     estimator.atom_functions_ = atom_functions.astype(dtype, copy=False)
-    estimator.embedding_ = operator.row_functions(V * (scale / estimator.singular_values_), dtype)
+    estimator.embedding_ = layout.rows_of_X(
+        operator.row_functions(V * (scale / estimator.singular_values_), dtype),
+        V.shape[1], dtype,
+    )
     progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
     estimator._warn_degenerate(context)
     return estimator
@@ -200,12 +203,194 @@ def _checked(X, dtype):
 
 
 # ----------------------------------------------------------------------
+# layout
+# ----------------------------------------------------------------------
+
+#: Rows of X sampled (evenly spaced) to choose the regrouping by locality.
+LOCALITY_SAMPLE_ROWS = 20_000
+
+
+class _Layout:
+    """Where the rows of X are during a fit: chunks held by the workers.
+
+    As given, chunk i of X goes to worker ``i * n_workers // n_chunks``
+    (contiguous groups). :meth:`by_locality` regroups the rows so that each
+    worker holds a compact region of the data: the neighbours of its points
+    are then mostly its own, and the workers exchange only the rows of the
+    atoms near the borders of their regions.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    X : dask.array.Array
+    prepare : callable or None
+        Applied to each chunk on its worker (validation).
+
+    Attributes
+    ----------
+    parts : list of distributed.Future
+        The chunks, a worker's chunks contiguous.
+    owners : list of str
+        The worker of each chunk.
+    origins : list of ndarray of int
+        The row of X of each row of each chunk (increasing within a chunk).
+    """
+
+    def __init__(self, client, X, prepare=None):
+        self._client, self._X = client, X
+        workers = sorted(client.scheduler_info()["workers"])
+        n_chunks = X.numblocks[0]
+        self.owners = [workers[i * len(workers) // n_chunks] for i in range(n_chunks)]
+        self.parts = [
+            client.compute(block, workers=[owner], allow_other_workers=True)
+            for block, owner in zip(X.to_delayed().ravel(), self.owners)
+        ]
+        if prepare is not None:
+            self.parts = [client.submit(prepare, part) for part in self.parts]
+        bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
+        self.origins = [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
+        self._labels = None
+
+    def by_locality(self, metric):
+        """This layout regrouped by region: one region per worker, of about equal sizes.
+
+        The regions are cut by recursive bisection along the principal axis
+        of a sample of rows (:func:`_bisection`). Chunk j of worker w is the
+        rows of X's chunk j in w's region; empty pieces are left out. If a
+        region would get less than a quarter of its share (heavily
+        duplicated rows), the layout is returned as it is.
+        """
+        client, workers = self._client, list(dict.fromkeys(self.owners))
+        n = self._X.shape[0]
+        rows = np.unique(np.linspace(0, n - 1, min(n, LOCALITY_SAMPLE_ROWS)).astype(int))
+        pieces = client.gather([
+            client.submit(getitem, part, np.flatnonzero(np.isin(origin, rows)))
+            for part, origin in zip(self.parts, self.origins) if np.isin(origin, rows).any()
+        ])
+        splits = _bisection(_for_metric(np.vstack(pieces), metric), len(workers))
+        labels = client.gather([client.submit(_regions, part, splits, metric)
+                                for part in self.parts])
+        sizes = np.bincount(np.concatenate(labels), minlength=len(workers))
+        if sizes.min() < n / len(workers) / 4:
+            return self
+        layout = copy.copy(self)
+        layout.parts, layout.owners, layout.origins = [], [], []
+        for region, worker in enumerate(workers):
+            for part, origin, label in zip(self.parts, self.origins, labels):
+                mine = np.flatnonzero(label == region)
+                if len(mine):
+                    layout.parts.append(client.submit(
+                        getitem, part, mine, workers=[worker], allow_other_workers=True))
+                    layout.owners.append(worker)
+                    layout.origins.append(origin[mine])
+        layout._labels = labels
+        return layout
+
+    def summary(self):
+        """Rows per worker, as text."""
+        sizes = {}
+        for owner, origin in zip(self.owners, self.origins):
+            sizes[owner] = sizes.get(owner, 0) + len(origin)
+        return ", ".join(f"{size} rows" for size in sizes.values())
+
+    def rows_of_X(self, blocks, n_columns, dtype):
+        """Per-chunk futures of row blocks (in this layout) as a dask array in X's chunks."""
+        if self._labels is None:
+            pieces = [da.from_delayed(block, shape=(len(origin), n_columns), dtype=dtype)
+                      for block, origin in zip(blocks, self.origins)]
+            return da.concatenate(pieces)
+        bounds = np.concatenate([[0], np.cumsum(self._X.chunks[0])])
+        chunk_of = [int(np.searchsorted(bounds, origin[0], side="right")) - 1
+                    for origin in self.origins]
+        workers = list(dict.fromkeys(self.owners))
+        chunks = []
+        for j, (label, size) in enumerate(zip(self._labels, self._X.chunks[0])):
+            mine = {workers.index(owner): block
+                    for block, owner, chunk in zip(blocks, self.owners, chunk_of) if chunk == j}
+            future = self._client.submit(
+                _interleave, label, [mine.get(region) for region in range(len(workers))],
+                n_columns, dtype, pure=False,
+            )
+            chunks.append(da.from_delayed(future, shape=(size, n_columns), dtype=dtype))
+        return da.concatenate(chunks)
+
+
+def _localizable(X, layout):
+    """Whether to regroup the rows by locality: dense rows on more than one worker."""
+    return isinstance(getattr(X, "_meta", None), np.ndarray) and len(set(layout.owners)) > 1
+
+
+def _for_metric(X, metric):
+    """Rows as the neighbour search compares them: unit rows for "cosine"."""
+    if metric != "cosine":
+        return X
+    norms = np.linalg.norm(X, axis=1, keepdims=True)
+    return X / np.where(norms > 0, norms, 1.0)
+
+
+def _bisection(sample, n_regions):
+    """Recursive bisection of a sample along its principal axes into equal regions.
+
+    Returns the splits: ``(mean, axis, threshold, low, high)``, where a row
+    goes to ``low`` if ``(x - mean) @ axis <= threshold``; a child is the
+    index of another split, or ``~region`` (negative) for a region. Split 0
+    is the root.
+    """
+    splits = []
+
+    def split(points, first, count):
+        if count == 1:
+            return ~first
+        low = count // 2
+        if len(points) < 2:  # nothing to split: the regions stay empty (the caller gives up)
+            mean, axis, threshold = np.zeros(sample.shape[1]), np.zeros(sample.shape[1]), 0.0
+            projection = np.zeros(len(points))
+        else:
+            mean = points.mean(axis=0)
+            centred = points - mean
+            axis = np.linalg.svd(centred.T @ centred)[0][:, 0]
+            projection = centred @ axis
+            threshold = float(np.quantile(projection, low / count))
+        node = len(splits)
+        splits.append(None)
+        below = projection <= threshold
+        children = (split(points[below], first, low),
+                    split(points[~below], first + low, count - low))
+        splits[node] = (mean, axis, threshold, *children)
+        return node
+
+    split(sample, 0, n_regions)
+    return splits
+
+
+def _regions(X, splits, metric):
+    """The region of each row of a chunk, by the splits of :func:`_bisection`."""
+    X = _for_metric(X, metric)
+    at = np.zeros(len(X), dtype=np.int64)
+    while np.any(at >= 0):
+        for node in np.unique(at[at >= 0]):
+            rows = np.flatnonzero(at == node)
+            mean, axis, threshold, low, high = splits[node]
+            at[rows] = np.where((X[rows] - mean) @ axis <= threshold, low, high)
+    return ~at
+
+
+def _interleave(labels, blocks, n_columns, dtype):
+    """A chunk of X's rows from the blocks of its rows in each region (None: no rows there)."""
+    out = np.empty((len(labels), n_columns), dtype=dtype)
+    for region, block in enumerate(blocks):
+        if block is not None:
+            out[labels == region] = block
+    return out
+
+
+# ----------------------------------------------------------------------
 # joints
 # ----------------------------------------------------------------------
 
 
-def _neighbor_joint(client, context, X, parts, owners):
-    """Fit a KNNContext or RBFContext on the persisted chunks; return its joint chunks."""
+def _neighbor_joint(client, context, X, layout):
+    """Fit a KNNContext or RBFContext on the chunks of a layout; return its joint chunks."""
     k, n = context.n_neighbors, X.shape[0]
     if k > n:
         raise ValueError(
@@ -214,20 +399,21 @@ def _neighbor_joint(client, context, X, parts, owners):
         )
     metric = getattr(context, "metric", "euclidean")
     context.n_features_in_, context.n_atoms_ = X.shape[1], n
-    parts = [client.submit(_checked, part, _dtype(context)) for part in parts]
+    parts = layout.parts
     if isinstance(context, RBFContext):
         context.gamma_ = (
             _scale_gamma(client, parts, X.shape[1]) if context.gamma is None
             else float(context.gamma)
         )
-    index = DaskNeighborIndex(client, parts, X.chunks[0], owners, metric, k)
-    workers = list(dict.fromkeys(owners))
-    found = client.compute(index.nearest(parts, k, [workers.index(owner) for owner in owners]))
+    index = DaskNeighborIndex(client, parts, layout.origins, layout.owners, metric, k)
+    workers = list(dict.fromkeys(layout.owners))
+    homes = [workers.index(owner) for owner in layout.owners]
+    found = client.compute(index.nearest(parts, k, homes))
     lean = copy.copy(context)
     joint = [client.submit(_joint_rows, lean, neighbors, n) for neighbors in found]
     context.index_ = index
     if isinstance(context, RBFContext):
-        context._set_mass_kept(_mass_kept(client, context, X, parts))
+        context._set_mass_kept(_mass_kept(client, context, layout))
     return joint
 
 
@@ -271,20 +457,19 @@ def _moments(X):
     return largest, values.size, mean, float(((scaled - mean) ** 2).sum())
 
 
-def _mass_kept(client, context, X, parts):
+def _mass_kept(client, context, layout):
     """RBFContext's ``kernel_mass_kept_``: the kernel sums of sampled rows, chunk by chunk."""
-    rows = mass_sample_rows(X.shape[0])
-    chunk = np.searchsorted(np.cumsum(X.chunks[0]), rows, side="right")
-    offsets = np.concatenate([[0], np.cumsum(X.chunks[0])])
+    rows = mass_sample_rows(context.n_atoms_)
     pieces = client.gather([
-        client.submit(getitem, part, rows[chunk == i] - offsets[i])
-        for i, part in enumerate(parts) if np.any(chunk == i)
+        client.submit(getitem, part, np.flatnonzero(np.isin(origin, rows)))
+        for part, origin in zip(layout.parts, layout.origins) if np.isin(origin, rows).any()
     ])
     sample = sp.vstack(pieces, format="csr") if sp.issparse(pieces[0]) else np.vstack(pieces)
     distances, _ = context.index_.kneighbors(sample, context.n_neighbors)
     lean = copy.copy(context)
     del lean.index_
-    sums = client.gather([client.submit(_kernel_sums, lean, sample, part) for part in parts])
+    sums = client.gather([client.submit(_kernel_sums, lean, sample, part)
+                          for part in layout.parts])
     nearest = np.min([chunk_nearest for chunk_nearest, _ in sums], axis=0)
     total = sum(context._kernel(chunk_nearest, nearest) * chunk_sum
                 for chunk_nearest, chunk_sum in sums)
@@ -367,17 +552,15 @@ class DaskNeighborIndex:
         Largest k that will be queried.
     """
 
-    def __init__(self, client, parts, sizes, owners, metric, n_neighbors):
-        self.indexes, self.offsets, start = [], [], 0
+    def __init__(self, client, parts, origins, owners, metric, n_neighbors):
+        self.indexes = []
         for worker, chunks in _groups(owners):
-            size = sum(sizes[i] for i in chunks)
+            origin = np.concatenate([origins[i] for i in chunks])
             self.indexes.append(client.submit(
-                _group_index, [parts[i] for i in chunks], metric, min(n_neighbors, size),
-                workers=[worker], allow_other_workers=True,
+                _GroupIndex, [parts[i] for i in chunks], origin, metric,
+                min(n_neighbors, len(origin)), workers=[worker], allow_other_workers=True,
             ))
-            self.offsets.append(start)
-            start += size
-        self.n_samples_fit_ = start
+        self.n_samples_fit_ = sum(len(origin) for origin in origins)
 
     def nearest(self, queries, k, homes=None):
         """The graph of the k nearest fit points of each chunk of queries.
@@ -405,9 +588,7 @@ class DaskNeighborIndex:
         for query, home in zip(queries, homes or [0] * len(queries)):
             best = None
             for i in [home] + [i for i in range(len(self.indexes)) if i != home]:
-                best = dask.delayed(_nearest, pure=True)(
-                    self.indexes[i], query, best, self.offsets[i], k
-                )
+                best = dask.delayed(_nearest, pure=True)(self.indexes[i], query, best, k)
             found.append(best)
         return found
 
@@ -457,13 +638,35 @@ class DaskNeighborIndex:
         ])
 
 
-def _group_index(parts, metric, n_neighbors):
-    """The exact index of a worker's chunks of fit points, stacked in fit order."""
-    X = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.vstack(parts)
-    return NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
+class _GroupIndex:
+    """The exact index of a worker's chunks of fit points, answering in fit indices.
+
+    Parameters
+    ----------
+    parts : list of {ndarray, sparse matrix}
+        The worker's chunks, in the order of ``origin``.
+    origin : ndarray of int
+        The fit index of each of their rows, increasing within each chunk.
+    metric : str or callable
+    n_neighbors : int
+    """
+
+    def __init__(self, parts, origin, metric, n_neighbors):
+        X = sp.vstack(parts, format="csr") if sp.issparse(parts[0]) else np.vstack(parts)
+        self.index = NeighborIndex("exact", metric, n_neighbors, None, None).fit(X)
+        self.origin = origin
+        self.n_samples_fit_ = len(origin)
+
+    def kneighbors(self, X, k):
+        distances, indices = self.index.kneighbors(X, k)
+        return distances, self.origin[indices]
+
+    def within(self, X, radii):
+        distances, indices, counts = self.index.within(X, radii)
+        return distances, self.origin[indices], counts
 
 
-def _nearest(index, X, best, offset, k):
+def _nearest(index, X, best, k):
     """The k nearest among ``best`` and the fit points of one index (ties by fit index).
 
     With k found already, only the index's points within the k-th distance
@@ -474,14 +677,14 @@ def _nearest(index, X, best, offset, k):
     else:
         distances, indices = index.kneighbors(X, min(k, index.n_samples_fit_))
         if best is None:
-            return distances, indices + offset
+            return distances, indices
         counts = np.full(len(distances), distances.shape[1])
         distances, indices = distances.ravel(), indices.ravel()
     n_rows, n_best = best[0].shape
     every_row = np.arange(n_rows)
     rows = np.concatenate([np.repeat(every_row, n_best), np.repeat(every_row, counts)])
     distances = np.concatenate([best[0].ravel(), distances])
-    indices = np.concatenate([best[1].ravel(), indices + offset])
+    indices = np.concatenate([best[1].ravel(), indices])
     order = np.lexsort((indices, distances, rows))
     k = min(k, n_best + int(counts.min()) if n_rows else k)
     take = np.searchsorted(rows[order], every_row)[:, None] + np.arange(k)
@@ -761,7 +964,7 @@ class DaskContextOperator:
         return self._n_components
 
     def row_functions(self, V, dtype):
-        """``(Q @ V) / u0`` on every row chunk, zero on rows without mass: a dask array.
+        """``(Q @ V) / u0`` on every row chunk, zero on rows without mass: their futures.
 
         With V = nu v0 / s this is ContextureEmbedding's Nystrom extension
         ``normalize_rows(joint) @ (atom_functions / s)`` of the fit rows. The
@@ -773,10 +976,8 @@ class DaskContextOperator:
         ):
             pieces = client.submit(_call, shard, "row_functions", self._send(V[columns], worker),
                                    dtype, workers=[worker], allow_other_workers=True, pure=False)
-            for j, size in enumerate(sizes):
-                chunk = client.submit(getitem, pieces, j, pure=False)
-                blocks.append(da.from_delayed(chunk, shape=(size, V.shape[1]), dtype=dtype))
-        return da.concatenate(blocks)
+            blocks.extend(client.submit(getitem, pieces, j, pure=False) for j in range(len(sizes)))
+        return blocks
 
 
 class WorkerBlock:
