@@ -199,7 +199,7 @@ def test_bad_dask_input_raises(dask_client, points):
 @pytest.fixture(scope="module")
 def operator_on_workers(dask_client):
     """A distributed operator of a random joint with a row and an atom without mass."""
-    from skcontexture._dask_fit import DaskContextOperator
+    from skcontexture._dask_operator import DaskContextOperator
 
     joint = sp.random(1200, 900, density=0.01, random_state=3, format="lil")
     joint[10, :] = 0
@@ -215,7 +215,7 @@ def operator_on_workers(dask_client):
 
 def test_worker_held_blocks_follow_the_in_memory_algebra(operator_on_workers):
     """Every step of the block solver on worker-held blocks equals it on in-memory blocks."""
-    from skcontexture._dask_fit import WorkerBlock, WorkerBlocks
+    from skcontexture._dask_operator import WorkerBlock, WorkerBlocks
     from skcontexture._kernels import NumpyBlocks
 
     operator, _ = operator_on_workers

@@ -16,10 +16,11 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: The layers, lowest first: the data flows from the contexts' joint through
 #: the operator and the solvers to the estimators, then to metrics and scorers.
 LAYERS = [
-    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask"]),
-    ("contexts", ["contexts"]),
+    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
+                   "_dask_layout"]),
+    ("contexts", ["contexts", "_dask_neighbors"]),
     ("kernels", ["_kernels"]),
-    ("operator", ["_operator"]),
+    ("operator", ["_operator", "_dask_operator"]),
     ("solvers", ["_linalg", "linalg"]),
     ("proxy task", ["_proxy"]),
     ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
