@@ -282,3 +282,36 @@ def test_neighbor_search_on_the_workers_is_the_exact_search(dask_client, k):
     # the fit's graph (each chunk searched from its own worker) is the same graph
     in_memory = ContextureEmbedding(KNNContext(k), n_components=2).fit(X)
     assert_allclose(on_cluster.singular_values_, in_memory.singular_values_, rtol=1e-10)
+
+
+def test_rows_are_regrouped_by_region_and_put_back_in_order(dask_client):
+    """Two far-apart blobs in shuffled chunks: each worker gets one blob; results come back
+    in X's rows and chunks."""
+    from skcontexture._dask_layout import _Layout
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(600, 3)), 50 + rng.normal(size=(600, 3))])
+    order = rng.permutation(len(X))
+    X = X[order]
+    layout = _Layout(dask_client, da.from_array(X, chunks=(300, 3))).by_locality("euclidean")
+    blobs = {}
+    for owner, origin, part in zip(layout.owners, layout.origins, layout.parts):
+        assert_allclose(part.result(), X[origin])
+        assert np.all(np.diff(origin) > 0)
+        blobs.setdefault(owner, set()).update(order[origin] >= 600)
+    assert sorted(map(sorted, blobs.values())) == [[False], [True]]  # one blob per worker
+    assert sorted(np.concatenate(layout.origins)) == list(range(len(X)))
+    # per-chunk results, in the layout, back in X's order and chunks
+    blocks = [dask_client.submit(np.multiply.outer, origin, [1.0, -1.0])
+              for origin in layout.origins]
+    back = layout.rows_of_X(blocks, 2, np.float64)
+    assert back.chunks == ((300, 300, 300, 300), (2,))
+    assert_allclose(back.compute(), np.multiply.outer(np.arange(len(X)), [1.0, -1.0]))
+
+
+def test_duplicated_rows_keep_the_layout(dask_client):
+    """No principal axis to cut along: the rows stay where they are."""
+    from skcontexture._dask_layout import _Layout
+
+    layout = _Layout(dask_client, da.from_array(np.ones((400, 3)), chunks=(100, 3)))
+    assert layout.by_locality("euclidean") is layout
