@@ -31,6 +31,7 @@ from ._operator import _bipartite, _count_components, _scatter
 #: task, through the scheduler (distributed warns from 10 MB of task data on).
 SCATTER_BYTES = 2**23
 
+
 class DaskContextOperator:
     """The deflated normalised operator of a joint held as row chunks on a cluster.
 
@@ -42,9 +43,11 @@ class DaskContextOperator:
     their index order (no reverse Cuthill-McKee: it needs the whole graph).
 
     Each worker holds one shard: the normalised rows of its chunks over the
-    atoms they reference. A product sends each worker its slice of the block
-    (the referenced atoms, or its rows) and gets its part of the result back;
-    the Gram product keeps the middle block on the workers.
+    atoms they reference. A product of an in-memory block sends each worker
+    its slice of the block (the referenced atoms, or its rows) and gets its
+    part of the result back. With no more atoms than rows, :attr:`blocks`
+    keeps the solver's blocks on the workers and the Gram product of such a
+    :class:`WorkerBlock` is tasks only (:meth:`_worker_gram`).
 
     Parameters
     ----------
@@ -65,9 +68,10 @@ class DaskContextOperator:
         The trivial singular vectors sqrt(p_X), sqrt(p_A), on the kept rows and atoms.
     rows, atoms : ndarray of int
         Caller's index of each kept row and atom, in internal order.
-    n_products, bytes_sent, bytes_received : int
-        Block products run (a Gram product counts two), and the bytes of blocks
-        sent to and received from the workers.
+    n_products, bytes_sent, bytes_received, bytes_between_workers : int
+        Block products run (a Gram product counts two), the bytes of blocks
+        sent to and received from the workers by the client, and the bytes of
+        block rows the workers send each other.
     """
 
     def __init__(self, client, joint, n_atoms, owners, n_jobs=None):
@@ -521,6 +525,7 @@ class _Shard:
                 block[positions] = piece
         operator = self.operator
         middle = operator._apply(operator._Q, block, single=True)
+        del block
         return operator._apply(operator._QT, middle, single=True)
 
     def part_for(self, part, owner):
@@ -542,10 +547,12 @@ class _Shard:
             else:
                 Y[positions] += part
         Y -= np.multiply.outer(self.plan.v0.astype(Y.dtype, copy=False), c)
-        Y = scale * (Y - shift * X)
+        if shift:
+            Y -= shift * X
+        Y *= scale
         if previous is not None:
             Y += weight * previous
-        return Y.astype(X.dtype, copy=False)
+        return Y
 
     def row_functions(self, V, dtype):
         """(Q V) / u0 on each chunk's rows (zero on rows without mass), in ``dtype``."""
