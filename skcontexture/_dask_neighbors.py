@@ -69,7 +69,8 @@ class DaskNeighborIndex:
         for worker, chunks in _groups(owners):
             origin = np.concatenate([origins[i] for i in chunks])
             self.indexes.append(client.submit(
-                _GroupIndex, [parts[i] for i in chunks], origin, metric,
+                _GroupIndex, [parts[i] for i in chunks],
+                client.scatter(origin, workers=[worker], hash=False), metric,
                 min(n_neighbors, len(origin)), workers=[worker], allow_other_workers=True,
             ))
         self.n_samples_fit_ = sum(len(origin) for origin in origins)

@@ -112,8 +112,11 @@ class DaskContextOperator:
                  if self.shape[1] <= self.shape[0] else [None] * len(groups))
         self._shards = [
             client.submit(
-                _Shard, [joint[i] for i in chunks], self.atoms[columns], self.v0[columns], total,
-                n_jobs, plan, workers=[worker], allow_other_workers=True,
+                _Shard, [joint[i] for i in chunks],
+                # the atoms and the plan (O(n) arrays) go straight to the worker
+                *client.scatter([self.atoms[columns], self.v0[columns], plan], workers=[worker],
+                                hash=False),
+                total, n_jobs, workers=[worker], allow_other_workers=True,
             )
             for (worker, chunks), columns, plan in zip(groups, self._columns, plans)
         ]
@@ -369,13 +372,18 @@ class WorkerBlocks:
         """A block of uniform values in [-1, 1), seeded from ``rng`` per RANDOM_ROWS atoms."""
         seed = int(rng.randint(np.iinfo(np.int32).max))
         pieces = [
-            self._client.submit(_random_rows, seed, owned, shape[1], dtype, self.RANDOM_ROWS,
-                                workers=[worker], allow_other_workers=True)
+            self._client.submit(_random_rows, seed, self._client.scatter(owned, workers=[worker]),
+                                shape[1], dtype, self.RANDOM_ROWS, workers=[worker],
+                                allow_other_workers=True)
             for worker, owned in zip(self._workers, self._owned)
         ]
         return WorkerBlock(pieces, shape, dtype)
 
     def empty_like(self, X):
+        return None
+
+    def spare(self, X):
+        """Nothing: a block no longer needed is released (pieces are never reused)."""
         return None
 
     def astype(self, X, dtype):
@@ -470,7 +478,7 @@ class _Shard:
     reference (their caller's indices, sorted) and ``v0`` sqrt(p_A) on them.
     """
 
-    def __init__(self, chunks, columns, v0, total, n_jobs, plan=None):
+    def __init__(self, chunks, columns, v0, plan, total, n_jobs):
         self.plan = plan
         W = sp.vstack(chunks, format="csr", dtype=np.float64)
         W.eliminate_zeros()

@@ -413,9 +413,9 @@ class NumpyBlocks:
     The Chebyshev solver touches its tall blocks (short side x block size)
     only through an operator's ``gram_matmat`` and these methods, so an
     operator whose blocks live elsewhere (on the workers of a cluster)
-    provides the same methods for its own block type. ``out`` and
-    ``empty_like`` let in-memory blocks reuse their buffers; every method
-    returns its result, which callers must use.
+    provides the same methods for its own block type. ``out``,
+    ``empty_like`` and ``spare`` let in-memory blocks reuse their buffers;
+    every method returns its result, which callers must use.
 
     Parameters
     ----------
@@ -434,6 +434,10 @@ class NumpyBlocks:
     def empty_like(self, X):
         """A buffer for a block like X."""
         return np.empty_like(X)
+
+    def spare(self, X):
+        """X, no longer needed: its buffer, for reuse as an ``out``."""
+        return X
 
     def astype(self, X, dtype):
         """A copy of X in ``dtype``."""

@@ -420,7 +420,7 @@ def _rayleigh_ritz(op, X, Y, spare):
     Y = op.gram_matmat(rotated, out=Y)
     # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
     theta = blocks.column_dots(rotated, Y) / blocks.column_dots(rotated, rotated)
-    return theta, rotated, Y, [X, spare[1]]
+    return theta, rotated, Y, [blocks.spare(X), spare[1]]
 
 
 def _symmetric(A):
@@ -445,16 +445,17 @@ def _chebyshev_filter(op, X, Y, cutoff, degree, spare):
     """
     half = centre = max(cutoff, 1e-12) / 2
     sigma = half / (1.0 - centre)
+    blocks = op.operator.blocks
     previous, free = X, spare[1]
-    current = op.operator.blocks.affine(Y, X, centre, sigma / half, out=spare[0])
+    current = blocks.affine(Y, X, centre, sigma / half, out=spare[0])
     s_previous = sigma
     for _ in range(degree - 1):
         s_next = 1.0 / (2.0 / sigma - s_previous)
         free = op.gram_matmat(current, scale=2 * s_next / half, shift=centre,
                               previous=previous, weight=-s_previous * s_next, out=free)
-        previous, current, free = current, free, previous
+        previous, current, free = current, free, blocks.spare(previous)
         s_previous = s_next
-    return current, [previous, free]
+    return current, [blocks.spare(previous), free]
 
 
 _SOLVERS = {

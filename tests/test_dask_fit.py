@@ -264,6 +264,7 @@ def test_worker_held_gram_product_is_the_deflated_gram(operator_on_workers):
                     atol=1e-12)
 
 
+@pytest.mark.filterwarnings("ignore:The context graph has 2 connected components")
 @pytest.mark.parametrize("k", [3, 6])
 def test_neighbor_search_on_the_workers_is_the_exact_search(dask_client, k):
     """The same neighbours as the in-memory exact search, ties by fit index included."""
