@@ -65,14 +65,17 @@ class DaskNeighborIndex:
     """
 
     def __init__(self, client, parts, origins, owners, metric, n_neighbors):
-        self.indexes = []
+        from distributed import wait
+
+        self.indexes, placed = [], []
         for worker, chunks in _groups(owners):
             origin = np.concatenate([origins[i] for i in chunks])
+            placed.append(client.scatter(origin, workers=[worker], hash=False))
             self.indexes.append(client.submit(
-                _GroupIndex, [parts[i] for i in chunks],
-                client.scatter(origin, workers=[worker], hash=False), metric,
+                _GroupIndex, [parts[i] for i in chunks], placed[-1], metric,
                 min(n_neighbors, len(origin)), workers=[worker], allow_other_workers=True,
             ))
+        wait(self.indexes)  # built: the scattered origins may go
         self.n_samples_fit_ = sum(len(origin) for origin in origins)
 
     def nearest(self, queries, k, homes=None):

@@ -110,19 +110,21 @@ class DaskContextOperator:
         self._row_slices = [slice(lo, hi) for lo, hi in zip(row_bounds[:-1], row_bounds[1:])]
         plans = (self._plan([[masses[i] for i in chunks] for _, chunks in groups])
                  if self.shape[1] <= self.shape[0] else [None] * len(groups))
+        # the atoms and the plans (O(n) arrays) go straight to their worker
+        placed = [
+            client.scatter([self.atoms[columns], self.v0[columns], plan], workers=[worker],
+                           hash=False)
+            for (worker, _), columns, plan in zip(groups, self._columns, plans)
+        ]
         self._shards = [
-            client.submit(
-                _Shard, [joint[i] for i in chunks],
-                # the atoms and the plan (O(n) arrays) go straight to the worker
-                *client.scatter([self.atoms[columns], self.v0[columns], plan], workers=[worker],
-                                hash=False),
-                total, n_jobs, workers=[worker], allow_other_workers=True,
-            )
-            for (worker, chunks), columns, plan in zip(groups, self._columns, plans)
+            client.submit(_Shard, [joint[i] for i in chunks], *arguments, total, n_jobs,
+                          workers=[worker], allow_other_workers=True)
+            for (worker, chunks), arguments in zip(groups, placed)
         ]
         summaries = client.gather(
             [client.submit(getattr, shard, "summary") for shard in self._shards]
         )
+        del placed  # held until the shards exist
         self._trace = sum(frobenius for frobenius, _ in summaries) - 1.0
         self._n_components = _components(
             [(labels, columns) for (_, labels), columns in zip(summaries, self._columns)],
@@ -153,6 +155,10 @@ class DaskContextOperator:
             best[more], owner_of[more] = mass[more], worker
         n_workers = len(masses)
         self._owned = [np.flatnonzero(owner_of == worker) for worker in range(n_workers)]
+        self._owned_on_workers = [
+            self._client.scatter(owned, workers=[worker], hash=False)
+            for owned, worker in zip(self._owned, self._workers)
+        ]
         self._exchanged_rows = 0
         self._links = np.zeros((n_workers, n_workers), dtype=bool)
         lend = [[None] * n_workers for _ in range(n_workers)]  # [owner][borrower]
@@ -356,6 +362,7 @@ class WorkerBlocks:
     def __init__(self, operator):
         self._client, self._workers = operator._client, operator._workers
         self._owned, self.n_threads = operator._owned, operator.n_threads
+        self._owned_on_workers = operator._owned_on_workers
 
     def _map(self, func, *blocks, args=()):
         """``func(piece of each block..., *args)`` on every worker: the futures."""
@@ -372,10 +379,9 @@ class WorkerBlocks:
         """A block of uniform values in [-1, 1), seeded from ``rng`` per RANDOM_ROWS atoms."""
         seed = int(rng.randint(np.iinfo(np.int32).max))
         pieces = [
-            self._client.submit(_random_rows, seed, self._client.scatter(owned, workers=[worker]),
-                                shape[1], dtype, self.RANDOM_ROWS, workers=[worker],
-                                allow_other_workers=True)
-            for worker, owned in zip(self._workers, self._owned)
+            self._client.submit(_random_rows, seed, owned, shape[1], dtype, self.RANDOM_ROWS,
+                                workers=[worker], allow_other_workers=True)
+            for worker, owned in zip(self._workers, self._owned_on_workers)
         ]
         return WorkerBlock(pieces, shape, dtype)
 
@@ -383,7 +389,13 @@ class WorkerBlocks:
         return None
 
     def spare(self, X):
-        """Nothing: a block no longer needed is released (pieces are never reused)."""
+        """Release a block no longer needed, whoever still refers to it; return None.
+
+        Its pieces are dropped from the workers as soon as the tasks that read
+        them are done (a spared block must not be read again).
+        """
+        if X is not None:
+            X.pieces = None
         return None
 
     def astype(self, X, dtype):

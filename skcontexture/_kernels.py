@@ -436,7 +436,7 @@ class NumpyBlocks:
         return np.empty_like(X)
 
     def spare(self, X):
-        """X, no longer needed: its buffer, for reuse as an ``out``."""
+        """X, no longer needed: its buffer, for reuse as an ``out`` (never read again)."""
         return X
 
     def astype(self, X, dtype):

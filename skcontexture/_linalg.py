@@ -417,7 +417,7 @@ def _rayleigh_ritz(op, X, Y, spare):
         theta, Z = scipy.linalg.eigh(_symmetric(blocks.cross(X, Y)))
     Z = np.ascontiguousarray(Z[:, ::-1], dtype=X.dtype)
     rotated = blocks.rotate(X, Z, spare[0])
-    Y = op.gram_matmat(rotated, out=Y)
+    Y = op.gram_matmat(rotated, out=blocks.spare(Y))
     # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
     theta = blocks.column_dots(rotated, Y) / blocks.column_dots(rotated, rotated)
     return theta, rotated, Y, [blocks.spare(X), spare[1]]
@@ -448,6 +448,7 @@ def _chebyshev_filter(op, X, Y, cutoff, degree, spare):
     blocks = op.operator.blocks
     previous, free = X, spare[1]
     current = blocks.affine(Y, X, centre, sigma / half, out=spare[0])
+    blocks.spare(Y)  # the caller's Y: free from here on
     s_previous = sigma
     for _ in range(degree - 1):
         s_next = 1.0 / (2.0 / sigma - s_previous)

@@ -243,6 +243,9 @@ def test_worker_held_blocks_follow_the_in_memory_algebra(operator_on_workers):
         assert_allclose(blocks.leading(blocks.astype(X, np.float64), 6), x, rtol=0)
         Q = blocks.leading(blocks.orthonormalize(X), 6)
         assert_allclose(Q.T @ Q, np.eye(6), atol=tol * 10)
+        released = blocks.astype(X, dtype)
+        assert blocks.spare(released) is None
+        assert released.pieces is None  # released, whoever refers to it
         # the Gram product, with the affine terms of a Chebyshev step
         got = operator.gram_matmat(X, scale=0.7, shift=0.2, previous=Y, weight=-0.4)
         assert isinstance(got, WorkerBlock) and got.dtype == dtype
