@@ -6,22 +6,27 @@ of the 10-d noisy swiss roll (``--quick``: 20,000; ``--n N``: N), generated chun
 
 - dask, ``fit`` of the lazy dask array on ``LocalCluster(n_workers=2, threads_per_worker=1,
   memory_limit="8GB")``;
-- dask, the same on one worker (the 1-vs-2-worker wall-time ratio; not with ``--quick``);
+- dask, the same on one worker (the 1-vs-2-worker wall-time ratio; not with ``--quick``;
+  ``--workers`` chooses the worker counts);
 - in memory, the same chunks concatenated, fitted in a subprocess (with the same libraries
   loaded as a worker, dask included).
 
 Per way: wall time of the fit (after a warm-up fit of 1,000 points, not timed: imports and
 numba's kernels), peak resident memory during the fit (sampled: of each worker, from its
 system monitor, and of the client process; or of the in-memory subprocess), block products
-and the bytes of blocks sent to and received from the workers per Gram product (the
-distributed operator's own accounting of every block it ships), and, against the in-memory
+and the bytes of blocks sent to and received from the workers by the client and between
+the workers per Gram product (the distributed operator's own accounting of every block it
+ships), and, against the in-memory
 fit, the largest relative difference of the singular values and the smallest canonical
 correlation of the two embeddings.
 Writes benchmarks/results/dask_fit.json (``--quick``: dask_fit_quick.json; ``--n N``:
 dask_fit_nN.json).
 
-    python benchmarks/dask_fit.py            # full run: 2,000,000 points (1-2 h on 2 cores)
-    python benchmarks/dask_fit.py --n 200000 # an intermediate size, both worker counts
+    python benchmarks/dask_fit.py --workers 2 --reference ref.npz
+        # 2,000,000 points: the in-memory fit (about 30 min on 2 cores, kept in ref.npz
+        # for later runs) and the fit on 2 workers (about 25-30 min); without --workers
+        # the 1-worker fit follows (as long as the in-memory search)
+    python benchmarks/dask_fit.py --n 500000 # an intermediate size, both worker counts (12 min)
     python benchmarks/dask_fit.py --quick    # CI: 20,000 points, 2 workers only (< 60 s)
 """
 
