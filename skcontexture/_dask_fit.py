@@ -23,14 +23,13 @@ long as the client.
 import copy
 import warnings
 from functools import partial
-from operator import getitem
 
 import dask.array as da
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 
-from ._dask_layout import _Layout, _localizable
+from ._dask_layout import _Layout
 from ._dask_neighbors import DaskNeighborIndex, _checked, _dtype, _neighbor_rows
 from ._dask_operator import DaskContextOperator
 from ._progress import Progress
@@ -75,8 +74,9 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
         joint = _cooccurrence_joint(client, context, X, layout.parts)
     else:
         layout = _Layout(client, X, partial(_checked, dtype=_dtype(context)))
-        if _localizable(X, layout):
-            layout = layout.by_locality(getattr(context, "metric", "euclidean"))
+        regrouped = layout.by_locality(getattr(context, "metric", "euclidean"))
+        if regrouped is not layout:
+            layout = regrouped
             progress.done(f"rows regrouped by worker for locality ({layout.summary()})")
         joint = _neighbor_joint(client, context, X, layout)
     progress.done(f"{type(context).__name__} on {X.shape[0]} x {X.shape[1]} in {len(joint)} "
@@ -233,12 +233,7 @@ def _moments(X):
 
 def _mass_kept(client, context, layout):
     """RBFContext's ``kernel_mass_kept_``: the kernel sums of sampled rows, chunk by chunk."""
-    rows = mass_sample_rows(context.n_atoms_)
-    pieces = client.gather([
-        client.submit(getitem, part, np.flatnonzero(np.isin(origin, rows)))
-        for part, origin in zip(layout.parts, layout.origins) if np.isin(origin, rows).any()
-    ])
-    sample = sp.vstack(pieces, format="csr") if sp.issparse(pieces[0]) else np.vstack(pieces)
+    sample = layout.rows(mass_sample_rows(context.n_atoms_))
     distances, _ = context.index_.kneighbors(sample, context.n_neighbors)
     lean = copy.copy(context)
     del lean.index_

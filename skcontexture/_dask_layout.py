@@ -14,12 +14,14 @@ from operator import getitem
 
 import dask.array as da
 import numpy as np
+import scipy.sparse as sp
 
 
 def _groups(owners):
     """Each worker, in chunk order, with the indices of its chunks."""
     for worker in dict.fromkeys(owners):
         yield worker, [i for i, owner in enumerate(owners) if owner == worker]
+
 
 #: Rows of X sampled (evenly spaced) to choose the regrouping by locality.
 LOCALITY_SAMPLE_ROWS = 20_000
@@ -73,16 +75,15 @@ class _Layout:
         of a sample of rows (:func:`_bisection`). Chunk j of worker w is the
         rows of X's chunk j in w's region; empty pieces are left out. If a
         region would get less than a quarter of its share (heavily
-        duplicated rows), the layout is returned as it is.
+        duplicated rows), or if the rows are sparse or on one worker, the layout
+        is returned as it is.
         """
         client, workers = self._client, list(dict.fromkeys(self.owners))
+        if not isinstance(getattr(self._X, "_meta", None), np.ndarray) or len(workers) < 2:
+            return self
         n = self._X.shape[0]
         rows = np.unique(np.linspace(0, n - 1, min(n, LOCALITY_SAMPLE_ROWS)).astype(int))
-        pieces = client.gather([
-            client.submit(getitem, part, np.flatnonzero(np.isin(origin, rows)))
-            for part, origin in zip(self.parts, self.origins) if np.isin(origin, rows).any()
-        ])
-        splits = _bisection(_for_metric(np.vstack(pieces), metric), len(workers))
+        splits = _bisection(_for_metric(self.rows(rows), metric), len(workers))
         labels = client.gather([client.submit(_regions, part, splits, metric)
                                 for part in self.parts])
         sizes = np.bincount(np.concatenate(labels), minlength=len(workers))
@@ -100,6 +101,17 @@ class _Layout:
                     layout.origins.append(origin[mine])
         layout._labels = labels
         return layout
+
+    def rows(self, rows):
+        """The given rows of X (sorted indices), gathered from the workers in this
+        layout's order: a sample."""
+        client, pieces = self._client, []
+        for part, origin in zip(self.parts, self.origins):
+            positions = np.flatnonzero(np.isin(origin, rows))
+            if len(positions):
+                pieces.append(client.submit(getitem, part, positions))
+        pieces = client.gather(pieces)
+        return sp.vstack(pieces, format="csr") if sp.issparse(pieces[0]) else np.vstack(pieces)
 
     def summary(self):
         """Rows per worker, as text."""
@@ -128,11 +140,6 @@ class _Layout:
             )
             chunks.append(da.from_delayed(future, shape=(size, n_columns), dtype=dtype))
         return da.concatenate(chunks)
-
-
-def _localizable(X, layout):
-    """Whether to regroup the rows by locality: dense rows on more than one worker."""
-    return isinstance(getattr(X, "_meta", None), np.ndarray) and len(set(layout.owners)) > 1
 
 
 def _for_metric(X, metric):

@@ -162,7 +162,8 @@ class _GroupIndex:
     parts : list of {ndarray, sparse matrix}
         The worker's chunks, in the order of ``origin``.
     origin : ndarray of int
-        The fit index of each of their rows, increasing within each chunk.
+        The fit index of each of their rows, increasing: the index's ties by
+        position are then ties by fit index.
     metric : str or callable
     n_neighbors : int
     """

@@ -237,6 +237,8 @@ class NeighborIndex:
         counts : ndarray of int of shape (n_queries,)
             The number of points of each row.
         """
+        if self.algorithm_ != "exact":
+            raise ValueError("NeighborIndex.within needs the exact search (algorithm='exact').")
         X = self._prepare(X)
         radii = np.asarray(radii, dtype=np.float64)
         search = np.sqrt(2 * radii) if self.metric == "cosine" else radii
