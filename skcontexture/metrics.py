@@ -741,10 +741,18 @@ def lidar(Z: ArrayLike, joint: MatrixLike, delta: float = 1e-4, eps: float = 1e-
             UserWarning,
         )
         return 0.0
-    sigma_w = sigma_t - sigma_b
+    # Sigma_b <= Sigma_t, so directions without total variance have lambda = 0: work in the
+    # numerical column space of Sigma_t, and scale in the eigenbasis of Sigma_w, so that the
+    # round-off of a large direction never leaks into a small one (Z at any scale).
+    ev_t, v_t = scipy.linalg.eigh(sigma_t)
+    basis = v_t[:, ev_t > _WHITEN_RTOL * ev_t.max()]
+    sigma_b = basis.T @ sigma_b @ basis
+    sigma_w = basis.T @ sigma_t @ basis - sigma_b
     ew, vw = scipy.linalg.eigh((sigma_w + sigma_w.T) / 2)
-    inv_sqrt = (vw / np.sqrt(np.clip(ew, 0.0, None) + delta)) @ vw.T
-    lam = np.clip(scipy.linalg.eigvalsh(inv_sqrt @ sigma_b @ inv_sqrt), 0.0, None)
+    scale = 1.0 / np.sqrt(np.clip(ew, 0.0, None) + delta)
+    between = scale[:, None] * (vw.T @ sigma_b @ vw) * scale[None, :]
+    lam = np.zeros(Z.shape[1])
+    lam[: basis.shape[1]] = np.clip(scipy.linalg.eigvalsh((between + between.T) / 2), 0.0, None)
     return _effective_rank(lam, eps)
 
 

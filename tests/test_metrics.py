@@ -9,6 +9,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from skcontexture.contexts import KNNContext
 from skcontexture.metrics import (
     alpha_req,
     cca_alignment,
@@ -296,6 +297,19 @@ def test_lidar_sanity():
     with pytest.warns(UserWarning, match="do not vary"):
         assert lidar(Z, uniform) == 0.0
     # (LiDAR is an effective rank, hence scale-free: a perturbed uniform joint can score high.)
+
+
+def test_lidar_of_a_rank_one_embedding_at_any_scale():
+    """Directions without variance give lambda = 0 even where Z's scale makes the ridge
+    negligible: no round-off of the large direction leaks into them."""
+    for seed in range(10):
+        rng = np.random.RandomState(seed)
+        joint = KNNContext(4, algorithm="exact").fit(rng.normal(size=(10, 2))).joint_
+        line = rng.normal(size=(10, 1)) @ rng.normal(size=(1, 2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            values = [lidar(line * scale, joint) for scale in (1e-100, 1.0, 1e150)]
+        assert values == pytest.approx([1.0] * 3, abs=1e-5), seed
 
 
 def test_lidar_rejects_non_square_joint():
