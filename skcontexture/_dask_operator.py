@@ -137,8 +137,9 @@ class DaskContextOperator:
         Each atom is owned by the worker whose rows put the most mass on it
         (the first such worker on a tie): for a kNN context, mostly the worker
         that holds the point. The owner holds that atom's rows of every block.
-        A shard references the atoms ``columns[w]``; it borrows their rows
-        from their owners and returns its part of each product to them.
+        A shard's atoms are reordered: the ones its worker owns first, then
+        the ones it borrows, grouped by owner; it borrows their rows from
+        their owners and returns its part of each product to them.
 
         Parameters
         ----------
@@ -160,23 +161,23 @@ class DaskContextOperator:
             for owned, worker in zip(self._owned, self._workers)
         ]
         self._exchanged_rows = 0
-        self._links = np.zeros((n_workers, n_workers), dtype=bool)
+        self._links = np.zeros((n_workers, n_workers), dtype=bool)  # [borrower, owner]
         lend = [[None] * n_workers for _ in range(n_workers)]  # [owner][borrower]
-        borrow = [[None] * n_workers for _ in range(n_workers)]  # [borrower][owner]
+        ranges = [[None] * n_workers for _ in range(n_workers)]  # [borrower][owner]
         for borrower, columns in enumerate(self._columns):
-            owners = owner_of[columns]
-            for owner, owned in enumerate(self._owned):
-                here = np.flatnonzero(owners == owner)
-                if not len(here):
-                    continue
-                self._links[borrower, owner] = True
-                lend[owner][borrower] = np.searchsorted(owned, columns[here])
-                borrow[borrower][owner] = here
-                if borrower != owner:
-                    self._exchanged_rows += 2 * len(here)  # there and back
+            borrowed = columns[owner_of[columns] != borrower]
+            borrowed = borrowed[np.argsort(owner_of[borrowed], kind="stable")]
+            self._columns[borrower] = np.concatenate([self._owned[borrower], borrowed])
+            bounds = np.searchsorted(owner_of[borrowed], np.arange(n_workers + 1))
+            for owner, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:])):
+                if hi > lo:
+                    self._links[borrower, owner] = True
+                    lend[owner][borrower] = np.searchsorted(self._owned[owner], borrowed[lo:hi])
+                    ranges[borrower][owner] = (lo, hi)
+                    self._exchanged_rows += 2 * (hi - lo)  # there and back
         return [
-            _Plan(worker, len(columns), self.v0[owned], lend[worker], borrow[worker])
-            for worker, (owned, columns) in enumerate(zip(self._owned, self._columns))
+            _Plan(len(owned), self.v0[owned], lend[worker], ranges[worker])
+            for worker, owned in enumerate(self._owned)
         ]
 
     @property
@@ -224,10 +225,7 @@ class DaskContextOperator:
         """Sum the workers' parts over their atoms into one block over all atoms."""
         out = np.zeros((self.shape[1],) + parts[0].shape[1:])
         for columns, part in zip(self._columns, parts):
-            if len(columns) == len(out):  # the shard references every atom
-                out += part
-            else:
-                out[columns] += part
+            out[columns] += part
         return out
 
     def gram_matmat(self, X, *, scale=1.0, shift=0.0, previous=None, weight=0.0, out=None):
@@ -260,11 +258,14 @@ class DaskContextOperator:
         """:meth:`gram_matmat` of a block held by the workers, as tasks only.
 
         G = D^T D = Q^T Q - v0 v0^T (as Q v0 = u0 and Q^T u0 = v0). Each
-        worker gets the rows of X its shard references from their owners,
-        computes its part Q_w^T Q_w X over them and sends each owner the rows
-        of its atoms; the owner adds the parts in worker order and applies the
-        deflation (c = v0 . X, a sum of per-worker pieces) and the affine
-        terms. Nothing goes through the client, which does not wait.
+        worker gets the rows of X its shard references from their owners and
+        computes the middle block Q_w X; it sends each owner the rows of
+        Q_w^T Q_w X on that owner's atoms. The owner computes the rows on its
+        own atoms from its middle block, with the deflation (c = v0 . X, a sum
+        of per-worker pieces) and the affine terms in the same pass, and adds
+        the parts it was sent in worker order. A worker holds four blocks at
+        most (X, ``previous``, its middle block and the result), as in
+        memory. Nothing goes through the client, which does not wait.
         """
         client, shards, workers, links = self._client, self._shards, self._workers, self._links
         self.n_products += 2
@@ -277,18 +278,18 @@ class DaskContextOperator:
             submit(worker, _call, shard, "owned_dot", piece)
             for worker, shard, piece in zip(workers, shards, X.pieces)
         ], pure=False)
-        parts = []
-        for w, (worker, shard) in enumerate(zip(workers, shards)):
-            borrowed = [
-                submit(owner, _call, lender, "lend", piece, w) if u != w and links[w, u] else None
+        middles = [
+            submit(worker, _call, shard, "middle", X.pieces[w], [
+                submit(owner, _call, lender, "lend", piece, w) if links[w, u] else None
                 for u, (owner, lender, piece) in enumerate(zip(workers, shards, X.pieces))
-            ]
-            parts.append(submit(worker, _call, shard, "gram_part", X.pieces[w], borrowed))
+            ])
+            for w, (worker, shard) in enumerate(zip(workers, shards))
+        ]
         previous = [None] * len(workers) if previous is None else previous.pieces
         pieces = [
-            submit(owner, _call, shard, "combine",
-                   [submit(workers[w], _call, shards[w], "part_for", part, u) if links[w, u]
-                    else None for w, part in enumerate(parts)],
+            submit(owner, _call, shard, "combine", middles[u],
+                   [submit(workers[w], _call, shards[w], "part_for", middle, u)
+                    if links[w, u] else None for w, middle in enumerate(middles)],
                    c, X.pieces[u], previous[u], scale, shift, weight)
             for u, (owner, shard) in enumerate(zip(workers, shards))
         ]
@@ -487,97 +488,108 @@ class _Shard:
     """One worker's joint chunks, normalised over the atoms they reference.
 
     Rows without mass are dropped; ``columns`` are the atoms the chunks
-    reference (their caller's indices, sorted) and ``v0`` sqrt(p_A) on them.
+    reference (their caller's indices, in the order of the plan when there is
+    one: the owned atoms first) and ``v0`` sqrt(p_A) on them. The operator is
+    held in two column blocks: the atoms this worker owns, multiplied with
+    the parallel kernels, and the few it borrows (only their rows, with
+    scipy).
     """
 
     def __init__(self, chunks, columns, v0, plan, total, n_jobs):
         self.plan = plan
+        # a writeable copy (what arrives from the client is read-only): the kernels read it
+        self.v0_owned = None if plan is None else np.array(plan.v0)
         W = sp.vstack(chunks, format="csr", dtype=np.float64)
         W.eliminate_zeros()
         mass = np.asarray(W.sum(axis=1)).ravel()
         self.sizes = [chunk.shape[0] for chunk in chunks]
         self.kept = np.flatnonzero(mass > 0)
         W = W[self.kept]
-        W = sp.csr_matrix((W.data, np.searchsorted(columns, W.indices), W.indptr),
+        order = np.argsort(columns)
+        W = sp.csr_matrix((W.data, order[np.searchsorted(columns[order], W.indices)], W.indptr),
                           shape=(len(self.kept), len(columns)))
+        W.sort_indices()
         self.u0 = np.sqrt(mass[self.kept] / total)
         W.data *= np.repeat(1.0 / (total * self.u0), np.diff(W.indptr))
         W.data *= (1.0 / v0)[W.indices]
         # ||Q||_F^2 and the component of each atom within the shard
         _, labels = connected_components(_bipartite(W), directed=False)
         self.summary = float(np.dot(W.data, W.data)), labels[W.shape[0]:]
+        self.n_owned = len(columns) if plan is None else plan.n_owned
+        borrowed = W[:, self.n_owned:]
+        self.borrowed_rows = np.flatnonzero(np.diff(borrowed.indptr))
+        self.borrowed = sp.csr_matrix(borrowed[self.borrowed_rows])
+        self.returned = [
+            None if bounds is None else sp.csr_matrix(self.borrowed[:, slice(*bounds)].T)
+            for bounds in ([] if plan is None else plan.ranges)
+        ]
+        W = W[:, :self.n_owned]
         self.operator = SparseOperator(W, n_jobs=n_jobs, copy=False)
 
     def matmat(self, V):
-        return self.operator.matmat(V)
+        """Q V, for V on this shard's atoms."""
+        out = self.operator.matmat(V[:self.n_owned])
+        if len(self.borrowed_rows):
+            out[self.borrowed_rows] += self.borrowed @ V[self.n_owned:]
+        return out
 
     def rmatmat(self, U):
-        return self.operator.rmatmat(U)
+        """Q^T U, on this shard's atoms."""
+        return np.concatenate([self.operator.rmatmat(U), self.borrowed.T @ U[self.borrowed_rows]])
 
     def gram(self, X, c):
         """Q^T (Q X - u0 c) and u0 . (Q X - u0 c), in X's dtype: half of D^T D X."""
-        middle = self.operator.matmat(X)
+        middle = self.matmat(X)
         middle -= np.multiply.outer(self.u0, c)
-        return self.operator.rmatmat(middle).astype(X.dtype, copy=False), self.u0 @ middle
+        return self.rmatmat(middle).astype(X.dtype, copy=False), self.u0 @ middle
 
     # the products of blocks held by the workers (see DaskContextOperator._worker_gram)
 
     def owned_dot(self, X):
         """v0 . X on the atoms this worker owns, in X's dtype."""
-        return _weighted_sum(self.plan.v0.astype(X.dtype, copy=False), X)
+        return _weighted_sum(self.v0_owned.astype(X.dtype, copy=False), X)
 
     def lend(self, X, borrower):
         """The rows of this worker's piece of a block that ``borrower``'s shard references."""
         return X[self.plan.lend[borrower]]
 
-    def gram_part(self, X, borrowed):
-        """Q^T Q X over this shard's atoms, in X's dtype.
+    def middle(self, X, borrowed):
+        """Q X in X's dtype, from this worker's piece ``X`` of the block and the rows
+        ``borrowed`` from the other workers (None for this one and those not referenced)."""
+        if X.dtype == np.float64:  # the solver's double-precision rounds: no float32 product follows
+            self.operator.release_single()
+        middle = self.operator._apply(self.operator._Q, X, single=True)
+        if len(self.borrowed_rows):
+            block = np.concatenate([piece for piece in borrowed if piece is not None])
+            middle[self.borrowed_rows] += self.borrowed @ block
+        return middle
 
-        ``X`` is this worker's piece of the block, ``borrowed`` the rows lent
-        by the other workers (None for this one and for those not referenced).
-        """
-        plan = self.plan
-        block = np.empty((plan.n_columns, X.shape[1]), dtype=X.dtype)
-        for owner, (positions, piece) in enumerate(zip(plan.borrow, borrowed)):
-            if owner == plan.worker and positions is not None:
-                block[positions] = X[plan.lend[owner]]
-            elif piece is not None:
-                block[positions] = piece
-        operator = self.operator
-        middle = operator._apply(operator._Q, block, single=True)
-        del block
-        return operator._apply(operator._QT, middle, single=True)
+    def part_for(self, middle, owner):
+        """The rows of Q^T (Q X) on the atoms ``owner`` owns, from the middle block Q X."""
+        part = self.returned[owner] @ middle[self.borrowed_rows]
+        return part.astype(middle.dtype, copy=False)
 
-    def part_for(self, part, owner):
-        """The rows of a ``gram_part`` on the atoms ``owner`` owns."""
-        return part[self.plan.borrow[owner]]
-
-    def combine(self, parts, c, X, previous, scale, shift, weight):
+    def combine(self, middle, parts, c, X, previous, scale, shift, weight):
         """This worker's piece of ``scale * (G X - shift * X) + weight * previous``.
 
-        ``parts`` are the workers' parts on the atoms it owns (None where a
-        shard references none of them), added in worker order; ``c`` is v0 . X.
+        The rows on its own atoms come from its ``middle`` block in one pass;
+        ``parts`` are the other workers' (None where a shard references none
+        of its atoms), added in worker order; ``c`` is v0 . X.
         """
-        Y = np.zeros_like(X)
+        operator = self.operator
+        Y = operator._apply(
+            operator._QT, middle, (self.v0_owned, None), row=c, alpha=scale,
+            y=X if shift else None, beta=-scale * shift, z=previous, gamma=weight, single=True,
+        )
         for positions, part in zip(self.plan.lend, parts):
-            if part is None:
-                continue
-            if len(positions) == len(Y):
-                Y += part
-            else:
-                Y[positions] += part
-        Y -= np.multiply.outer(self.plan.v0.astype(Y.dtype, copy=False), c)
-        if shift:
-            Y -= shift * X
-        Y *= scale
-        if previous is not None:
-            Y += weight * previous
+            if part is not None:
+                Y[positions] += scale * part
         return Y
 
     def row_functions(self, V, dtype):
         """(Q V) / u0 on each chunk's rows (zero on rows without mass), in ``dtype``."""
         values = np.zeros((sum(self.sizes), V.shape[1]))
-        values[self.kept] = self.operator.matmat(V) / self.u0[:, None]
+        values[self.kept] = self.matmat(V) / self.u0[:, None]
         bounds = np.cumsum([0] + self.sizes)
         return [values[lo:hi].astype(dtype) for lo, hi in zip(bounds[:-1], bounds[1:])]
 
@@ -585,11 +597,10 @@ class _Shard:
 class _Plan(NamedTuple):
     """A worker's place in the products of worker-held blocks (DaskContextOperator._plan)."""
 
-    worker: int  # its position among the workers
-    n_columns: int  # the atoms its shard references
-    v0: np.ndarray  # sqrt(p_A) on the atoms it owns
-    lend: list  # per worker: positions among its owned atoms of those that shard references
-    borrow: list  # per worker: positions among its shard's atoms of those that worker owns
+    n_owned: int  # the atoms it owns: the first of its shard's atoms
+    v0: np.ndarray  # sqrt(p_A) on them
+    lend: list  # per worker: positions among its owned atoms of those that shard borrows
+    ranges: list  # per worker: (lo, hi) of the atoms owned there among the ones it borrows
 
 
 def _ordered_sum(parts):

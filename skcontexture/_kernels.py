@@ -239,15 +239,17 @@ class SparseOperator:
         """int: Number of stored nonzeros of ``Q``."""
         return self._Q.nnz
 
-    def _apply(self, A, X, rank_one=None, *, alpha=1.0, y=None, beta=0.0, z=None,
+    def _apply(self, A, X, rank_one=None, *, row=None, alpha=1.0, y=None, beta=0.0, z=None,
                gamma=0.0, out=None, single=False):
-        """Compute ``alpha * (A @ X - u (w @ X)) + beta * y + gamma * z``.
+        """Compute ``alpha * (A @ X - u c) + beta * y + gamma * z``, with ``c = w @ X``.
 
-        ``rank_one`` is None or the pair ``(u, w)``; ``y``, ``z`` and ``out``
-        are optional C-contiguous blocks of the output's shape and dtype
-        (``out`` must not overlap the inputs). With ``single=True`` a float32
-        block stays float32 (half the memory traffic; the products accumulate
-        in float64); anything else is computed in float64.
+        ``rank_one`` is None or the pair ``(u, w)``; ``row`` is ``c`` when the
+        caller has it (``w`` is then not read). ``y``, ``z`` and ``out`` are
+        optional C-contiguous blocks of the output's shape and dtype (``out``
+        may be ``y`` itself, but must not overlap the other inputs). With
+        ``single=True`` a float32 block stays float32 (half the memory
+        traffic; the products accumulate in float64); anything else is
+        computed in float64.
         """
         X = np.asarray(X)
         if X.ndim not in (1, 2):
@@ -264,7 +266,12 @@ class SparseOperator:
         dtype = np.float32 if single and X.dtype == np.float32 else np.float64
         X = X.astype(dtype, copy=False)
         k = 1 if X.ndim == 1 else X.shape[1]
-        c = None if rank_one is None else _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
+        if rank_one is None:
+            c = None
+        elif row is None:
+            c = _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
+        else:
+            c = np.array(row, dtype=dtype)  # a writeable copy: numba types read-only ones apart
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
             # Vectors: scipy's kernel is as fast on one thread, and a parallel
             # region can stall on a busy machine (ARPACK makes hundreds of them).
@@ -305,6 +312,10 @@ class SparseOperator:
         if name not in self._single_values:
             self._single_values[name] = A.data.astype(np.float32)
         return self._single_values[name]
+
+    def release_single(self):
+        """Free the float32 copies of the values (made again by a later float32 product)."""
+        self._single_values.clear()
 
     def matmat(self, X):
         """Compute ``Q @ X``.

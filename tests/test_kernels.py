@@ -166,6 +166,31 @@ def test_fused_terms_match_numpy(n_chunks):
     _assert_close(out.reshape(70, 6), expected)
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_given_row_of_the_rank_one_term_and_output_into_y(dtype, force_kernel):
+    """``row=c`` subtracts u c^T for the caller's c; ``out`` may be ``y`` itself; the
+    float32 values freed by ``release_single`` are made again on demand."""
+    Q = _random_csr(70, 50, nnz_per_row=5, seed=17)
+    op = SparseOperator(Q)
+    rng = np.random.default_rng(17)
+    X, Y = rng.standard_normal((50, 6)).astype(dtype), rng.standard_normal((70, 6)).astype(dtype)
+    u, c = rng.standard_normal(70), rng.standard_normal(6)
+    expected = 0.7 * (Q @ X.astype(np.float64) - np.outer(u, c)) - 0.2 * Y
+    got = op._apply(op._Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=Y.copy(), beta=-0.2,
+                    single=True)
+    into_y = Y.copy()
+    op._apply(op._Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=into_y, beta=-0.2,
+              out=into_y, single=True)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert got.dtype == dtype
+    assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
+    assert_allclose(into_y, got, rtol=0)
+    before = op._apply(op._Q, X, single=True)
+    op.release_single()
+    assert not op._single_values
+    assert_allclose(op._apply(op._Q, X, single=True), before, rtol=0)
+
+
 @pytest.mark.parametrize(
     "layout", ["F", "strided", "transposed", "float32", "int", "readonly"]
 )
