@@ -73,7 +73,7 @@ class DaskNeighborIndex:
             placed.append(client.scatter(origin, workers=[worker], hash=False))
             self.indexes.append(client.submit(
                 _GroupIndex, [parts[i] for i in chunks], placed[-1], metric,
-                min(n_neighbors, len(origin)), workers=[worker], allow_other_workers=True,
+                min(n_neighbors, len(origin)), workers=[worker],
             ))
         wait(self.indexes)  # built: the scattered origins may go
         self.n_samples_fit_ = sum(len(origin) for origin in origins)

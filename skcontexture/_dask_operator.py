@@ -118,7 +118,7 @@ class DaskContextOperator:
         ]
         self._shards = [
             client.submit(_Shard, [joint[i] for i in chunks], *arguments, total, n_jobs,
-                          workers=[worker], allow_other_workers=True)
+                          workers=[worker])
             for (worker, chunks), arguments in zip(groups, placed)
         ]
         summaries = client.gather(
@@ -192,8 +192,7 @@ class DaskContextOperator:
         client, futures = self._client, []
         for shard, piece, worker in zip(self._shards, pieces, self._workers):
             futures.append(client.submit(
-                _call, shard, method, self._send(piece, worker), *args, workers=[worker],
-                allow_other_workers=True, pure=False,
+                _call, shard, method, self._send(piece, worker), *args, workers=[worker], pure=False,
             ))
         results = client.gather(futures, direct=True)
         self.bytes_received += sum(np.asarray(part).nbytes for result in results
@@ -272,7 +271,7 @@ class DaskContextOperator:
         self.bytes_between_workers += self._exchanged_rows * X.shape[1] * X.dtype.itemsize
 
         def submit(worker, *args):
-            return client.submit(*args, workers=[worker], allow_other_workers=True, pure=False)
+            return client.submit(*args, workers=[worker], pure=False)
 
         c = client.submit(_ordered_sum, [
             submit(worker, _call, shard, "owned_dot", piece)
@@ -324,7 +323,7 @@ class DaskContextOperator:
             self._shards, self._workers, self._columns, self._sizes
         ):
             pieces = client.submit(_call, shard, "row_functions", self._send(V[columns], worker),
-                                   dtype, workers=[worker], allow_other_workers=True, pure=False)
+                                   dtype, workers=[worker], pure=False)
             blocks.extend(client.submit(getitem, pieces, j, pure=False) for j in range(len(sizes)))
         return blocks
 
@@ -368,8 +367,7 @@ class WorkerBlocks:
     def _map(self, func, *blocks, args=()):
         """``func(piece of each block..., *args)`` on every worker: the futures."""
         return [
-            self._client.submit(func, *pieces, *args, workers=[worker],
-                                allow_other_workers=True, pure=False)
+            self._client.submit(func, *pieces, *args, workers=[worker], pure=False)
             for worker, *pieces in zip(self._workers, *[block.pieces for block in blocks])
         ]
 
@@ -381,7 +379,7 @@ class WorkerBlocks:
         seed = int(rng.randint(np.iinfo(np.int32).max))
         pieces = [
             self._client.submit(_random_rows, seed, owned, shape[1], dtype, self.RANDOM_ROWS,
-                                workers=[worker], allow_other_workers=True)
+                                workers=[worker])
             for worker, owned in zip(self._workers, self._owned_on_workers)
         ]
         return WorkerBlock(pieces, shape, dtype)
