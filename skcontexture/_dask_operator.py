@@ -494,9 +494,8 @@ class _Shard:
     """
 
     def __init__(self, chunks, columns, v0, plan, total, n_jobs):
-        self.plan = plan
-        # a writeable copy (what arrives from the client is read-only): the kernels read it
-        self.v0_owned = None if plan is None else np.array(plan.v0)
+        # v0 writeable (what arrives from the client is read-only): the kernels read it
+        self.plan = None if plan is None else plan._replace(v0=np.array(plan.v0))
         W = sp.vstack(chunks, format="csr", dtype=np.float64)
         W.eliminate_zeros()
         mass = np.asarray(W.sum(axis=1)).ravel()
@@ -545,7 +544,7 @@ class _Shard:
 
     def owned_dot(self, X):
         """v0 . X on the atoms this worker owns, in X's dtype."""
-        return _weighted_sum(self.v0_owned.astype(X.dtype, copy=False), X)
+        return _weighted_sum(self.plan.v0.astype(X.dtype, copy=False), X)
 
     def lend(self, X, borrower):
         """The rows of this worker's piece of a block that ``borrower``'s shard references."""
@@ -576,7 +575,7 @@ class _Shard:
         """
         operator = self.operator
         Y = operator._apply(
-            operator._QT, middle, (self.v0_owned, None), row=c, alpha=scale,
+            operator._QT, middle, (self.plan.v0, None), row=c, alpha=scale,
             y=X if shift else None, beta=-scale * shift, z=previous, gamma=weight, single=True,
         )
         for positions, part in zip(self.plan.lend, parts):
