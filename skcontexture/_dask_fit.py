@@ -34,7 +34,7 @@ from ._dask_neighbors import DaskNeighborIndex, _checked, _dtype, _neighbor_rows
 from ._dask_operator import DaskContextOperator
 from ._progress import Progress
 from .contexts import CooccurrenceContext, KNNContext, RBFContext
-from .contexts._rbf import mass_sample_rows
+from .contexts._rbf import local_gamma, mass_sample_rows, nearest_squared_distances, variance_gamma
 
 _SUPPORTED = (
     "KNNContext, RBFContext with n_neighbors set, and CooccurrenceContext (a dask array "
@@ -183,7 +183,7 @@ def _neighbor_joint(client, context, X, layout):
     parts = layout.parts
     if isinstance(context, RBFContext):
         context.gamma_ = (
-            _scale_gamma(client, parts, X.shape[1]) if context.gamma is None
+            _default_gamma(client, layout, n, X.shape[1]) if context.gamma is None
             else float(context.gamma)
         )
     index = DaskNeighborIndex(client, parts, layout.origins, layout.owners, metric, k)
@@ -203,8 +203,17 @@ def _joint_rows(context, neighbors, n_samples):
     return (_neighbor_rows(context, neighbors) / n_samples).tocsr()
 
 
-def _scale_gamma(client, parts, n_features):
-    """RBFContext's gamma=None rule, 1 / (n_features * X.var()), by a reduction."""
+def _default_gamma(client, layout, n_samples, n_features):
+    """RBFContext's gamma=None rule: the sampled rows' nearest distances, chunk by chunk."""
+    sample = layout.rows(mass_sample_rows(n_samples))
+    nearest = np.hstack(client.gather([client.submit(nearest_squared_distances, sample, part)
+                                       for part in layout.parts]))
+    gamma = local_gamma(np.sort(nearest, axis=1))
+    return _variance_gamma(client, layout.parts, n_features) if gamma is None else gamma
+
+
+def _variance_gamma(client, parts, n_features):
+    """RBFContext's fallback width, 1 / (n_features * X.var()), by a reduction."""
     moments = client.gather([client.submit(_moments, part) for part in parts])
     scale = max(largest for largest, _, _, _ in moments)
     if scale == 0:
@@ -218,8 +227,7 @@ def _scale_gamma(client, parts, n_features):
         mean += delta * size / total
         m2 += chunk_m2 + delta**2 * count * size / total
         count = total
-    variance = m2 / count * scale**2
-    return 1.0 / (n_features * variance) if variance > 0 else 1.0
+    return variance_gamma(m2 / count * scale**2, n_features)
 
 
 def _moments(X):

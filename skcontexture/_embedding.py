@@ -32,6 +32,23 @@ if TYPE_CHECKING:
     from .contexts import BaseContext
 
 
+#: A singular function whose effective number of rows is below this (or below 1% of
+#: the rows on fewer than 1,000) is reported as concentrated on outliers.
+CONCENTRATED_ROWS = 10
+
+
+def effective_rows(Z: FloatArray) -> FloatArray:
+    """Effective number of rows each column of ``Z`` lives on: (sum z^2)^2 / sum z^4.
+
+    ``n`` for a column of equal magnitudes, 1 for a column nonzero on one row.
+    """
+    Z = np.asarray(Z, dtype=np.float64)
+    Z = Z / np.maximum(np.abs(Z).max(axis=0), np.finfo(float).tiny)  # no overflow in z^4
+    squares = Z**2
+    fourth = (squares**2).sum(axis=0)
+    return np.where(fourth > 0, squares.sum(axis=0) ** 2 / np.where(fourth > 0, fourth, 1), 0.0)
+
+
 @accepts_dask
 class ContextureEmbedding(
     ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
@@ -275,6 +292,7 @@ class ContextureEmbedding(
         return self.n_products_
 
     def _warn_degenerate(self, context):
+        self._warn_concentrated()
         n_comp = self.n_connected_components_
         traits = context.traits()
         if n_comp > 1 and not traits.block_structured:
@@ -282,6 +300,24 @@ class ContextureEmbedding(
                 f"The context graph has {n_comp} connected components: singular value "
                 f"1 has multiplicity {n_comp} and the leading embedding columns only "
                 f"separate the components. To fix it, {traits.disconnected_advice}.",
+                UserWarning,
+            )
+
+    def _warn_concentrated(self):
+        """Warn when singular functions live on a handful of rows (isolated outliers)."""
+        if not isinstance(self.embedding_, np.ndarray) or self.embedding_.shape[0] < 2:
+            return
+        support = effective_rows(self.embedding_)
+        few = max(2, min(CONCENTRATED_ROWS, self.embedding_.shape[0] // 100))
+        concentrated = np.flatnonzero(support < few)
+        if concentrated.size:
+            warn(
+                f"{concentrated.size} of the {support.size} singular functions (the first: "
+                f"number {concentrated[0] + 1}, s={self.singular_values_[concentrated[0]]:.4f})"
+                f" live on fewer than {few} rows: the context isolates outlying rows, and "
+                "those columns carry nothing a downstream model can use. Widen the context "
+                "(a smaller gamma or sigma, more neighbours), or tame the outliers before it "
+                "(e.g. QuantileTransformer or RobustScaler instead of StandardScaler).",
                 UserWarning,
             )
 

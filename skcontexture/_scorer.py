@@ -22,6 +22,7 @@ from ._linalg import VALUE_SOLVERS
 from ._progress import Progress
 from ._proxy import label_free_score
 from ._warn import warn
+from .contexts._labels import labelled_rows
 from .linalg import context_spectrum
 
 if TYPE_CHECKING:
@@ -379,13 +380,6 @@ class UntrustedTauWarning(UserWarning):
     """tau of a context is in the regime where the paper says not to trust it."""
 
 
-def _labelled_rows(y, marker):
-    """Mask of the rows of y that carry a label (``marker`` NaN matches missing values)."""
-    if isinstance(marker, float) and np.isnan(marker):
-        return y == y  # NaN is the only value unequal to itself
-    return y != marker
-
-
 def _is_contexture(step):
     return hasattr(step, "context_") and (
         hasattr(step, "singular_values_") or hasattr(step, "eigenvalues_")
@@ -575,7 +569,7 @@ class LabelledProbeScorer(BaseEstimator):
         y = np.asarray(y)
         if y.ndim != 1 or y.shape[0] != X.shape[0]:
             raise ValueError(f"y must have shape ({X.shape[0]},), got {y.shape}.")
-        labelled = _labelled_rows(y, self.unlabelled)
+        labelled = labelled_rows(y, self.unlabelled)
         if labelled.sum() < 2:
             raise ValueError(
                 f"Only {labelled.sum()} row(s) of y are labelled (not {self.unlabelled!r}); "

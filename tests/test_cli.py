@@ -6,7 +6,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, RBFContext
-from skcontexture.cli import default_grid, load_dataset, main, select
+from skcontexture.cli import MODEL_COMPONENTS, default_grid, load_dataset, main, select
 from skcontexture.metrics import feature_prediction, tau
 
 
@@ -89,9 +89,14 @@ def test_select_ranks_by_feature_prediction_and_fits_winner(blobs):
                                                       n_components=16, solver="dense"), Xs,
                                   return_dim=True)
     assert (winner["feature_prediction"], winner["d_proxy"]) == pytest.approx(expected)
+    # the winner's model: its components up to MODEL_COMPONENTS, scaled by s
     emb = result["embedding"]
-    assert emb.n_components == winner["d_proxy"]
-    assert emb.embedding_.shape == (X.shape[0], winner["d_proxy"])
+    assert emb.n_components == min(MODEL_COMPONENTS, winner["n_probe"])
+    assert emb.scale == "singular_values"
+    unscaled = ContextureEmbedding(winner["estimator"], n_components=emb.n_components,
+                                   solver="dense").fit(Xs)
+    np.testing.assert_allclose(np.abs(emb.embedding_),
+                               np.abs(unscaled.embedding_) * emb.singular_values_, atol=1e-8)
 
 
 def test_select_by_tau_puts_trusted_contexts_first(blobs):
@@ -106,7 +111,7 @@ def test_select_by_tau_puts_trusted_contexts_first(blobs):
         taus = [r["tau"] for r in rows if r["tau_trusted"] is group]
         assert taus == sorted(taus)
     assert rows[0]["tau"] == pytest.approx(tau(result["spectra"][rows[0]["context"]], max_dim=64))
-    assert result["embedding"].n_components == rows[0]["d_tau"]
+    assert result["embedding"].n_components == min(MODEL_COMPONENTS, rows[0]["n_probe"])
 
 
 def test_labelled_selection(tmp_path, blobs, capsys):

@@ -1,4 +1,5 @@
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -283,3 +284,25 @@ def test_score_is_the_default_scorer(blobs):
     X, _ = blobs
     emb = ContextureEmbedding(KNNContext(8), n_components=4, random_state=0).fit(X[:150])
     assert emb.score(X[150:]) == ContextScorer()(emb, X[150:])
+
+
+def test_effective_rows_counts_the_rows_a_column_lives_on():
+    from skcontexture._embedding import effective_rows
+
+    Z = np.zeros((100, 3))
+    Z[:, 0] = np.where(np.arange(100) % 2, 1.0, -1.0)  # every row
+    Z[7, 1] = 1e200  # one row, at a scale whose fourth power overflows
+    Z[:25, 2] = 3.0  # a quarter of the rows
+    np.testing.assert_allclose(effective_rows(Z), [100, 1, 25])
+
+
+def test_functions_on_a_handful_of_outlying_rows_are_warned():
+    from skcontexture import RBFContext
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(300, 4)), rng.normal(size=(3, 4)) * 40])  # 3 outliers
+    with pytest.warns(UserWarning, match=r"live on fewer than 3 rows.*RobustScaler"):
+        ContextureEmbedding(RBFContext(gamma=1.0), n_components=4).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ContextureEmbedding(KNNContext(15), n_components=4).fit(X[:300])

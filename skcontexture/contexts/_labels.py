@@ -63,6 +63,18 @@ class _NeighborExtendedContext(BaseContext):
         return (weights @ self._fit_rows()).tocsr()
 
 
+def labelled_rows(y: np.ndarray, unlabelled: Any) -> np.ndarray:
+    """Mask of the rows of ``y`` that carry a label, not ``unlabelled``.
+
+    ``unlabelled`` NaN matches missing values; None matches no row.
+    """
+    if unlabelled is None:
+        return np.ones(len(y), dtype=bool)
+    if isinstance(unlabelled, float) and np.isnan(unlabelled):
+        return np.asarray(y == y, dtype=bool).reshape(len(y))  # NaN alone is unequal to itself
+    return np.asarray(y != unlabelled, dtype=bool).reshape(len(y))
+
+
 class LabelContext(_NeighborExtendedContext):
     """Supervised context: the atoms are the classes of ``y``.
 
@@ -71,6 +83,16 @@ class LabelContext(_NeighborExtendedContext):
     block-structured: its C classes are C connected components, the
     singular values s_1 .. s_{C-1} all equal 1 and the embedding spans the
     class indicators minus the constant (at most C - 1 components).
+
+    Rows whose label is ``unlabelled`` (-1 by default, scikit-learn's
+    convention for semi-supervised estimators) carry no class: their row is
+    the class frequencies of the labelled rows. Their dual kernel with every
+    row is then the constant 1, so they add nothing to the embedding beyond
+    keeping P_X uniform. Mixed with a context on X, as in
+    ``ConvexCombination([("geometry", KNNContext()), ("labels",
+    LabelContext())])`` fitted with the few known labels and -1 elsewhere, the
+    labels join the geometry: the semi-supervised route of
+    docs/downstream.md.
 
     A new point has no label, so :meth:`conditional` uses the class
     distribution of its ``n_neighbors`` nearest fit points (a fit point counts
@@ -85,6 +107,9 @@ class LabelContext(_NeighborExtendedContext):
     ----------
     n_neighbors : int, default=15
         Neighbours whose labels give the class distribution of a new point.
+    unlabelled : int, str or None, default=-1
+        The label of a row without one; None makes every value of ``y`` a
+        class (for example when -1 is one).
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
         Neighbour search (see :class:`KNNContext`).
     n_jobs : int, default=None
@@ -99,9 +124,12 @@ class LabelContext(_NeighborExtendedContext):
     n_atoms_ : int
         Number of classes.
     classes_ : ndarray of shape (n_classes,)
-        The class labels (the atoms, in column order).
+        The class labels of the labelled rows (the atoms, in column order).
     class_indices_ : ndarray of shape (n_samples,)
-        The class of each fit row, as an index into ``classes_``.
+        The class of each fit row, as an index into ``classes_``; -1 for an
+        unlabelled row.
+    class_prior_ : ndarray of shape (n_classes,)
+        The class frequencies of the labelled rows: the row of an unlabelled one.
 
     Examples
     --------
@@ -110,19 +138,29 @@ class LabelContext(_NeighborExtendedContext):
     >>> X, y = load_iris(return_X_y=True)
     >>> LabelContext().fit(X, y).joint_.shape
     (150, 3)
+    >>> import numpy as np
+    >>> y_few = np.full_like(y, -1)
+    >>> y_few[::30] = y[::30]             # 5 labelled rows, 145 unlabelled
+    >>> LabelContext().fit(X, y_few).class_prior_   # the row of an unlabelled one
+    array([0.4, 0.4, 0.2])
     """
 
-    _parameter_constraints = dict(NEIGHBOR_SEARCH_CONSTRAINTS)
+    _parameter_constraints = {
+        **NEIGHBOR_SEARCH_CONSTRAINTS,
+        "unlabelled": "no_validation",  # any label value, NaN included
+    }
     _traits = ContextTraits(block_structured=True, **_EXTENDED)
 
     def __init__(
         self,
         n_neighbors: int = 15,
+        unlabelled: int | float | str | None = -1,
         algorithm: Algorithm = "auto",
         n_jobs: int | None = None,
         random_state: RandomStateLike = None,
     ) -> None:
         self.n_neighbors = n_neighbors
+        self.unlabelled = unlabelled
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
@@ -136,7 +174,7 @@ class LabelContext(_NeighborExtendedContext):
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Fit points.
         y : array-like of shape (n_samples,)
-            Class labels.
+            Class labels, ``unlabelled`` for the rows without one.
 
         Returns
         -------
@@ -148,20 +186,36 @@ class LabelContext(_NeighborExtendedContext):
             )
         X, y = validate_data(self, X, y, accept_sparse="csr", dtype="numeric")
         y = column_or_1d(y)
-        check_classification_targets(y)
-        self.classes_, self.class_indices_ = np.unique(y, return_inverse=True)
+        labelled = labelled_rows(y, self.unlabelled)
+        if not labelled.any():
+            raise ValueError(
+                f"Every row of y is unlabelled (equal to unlabelled={self.unlabelled!r}): "
+                "LabelContext needs some labelled rows. If that value is a class, set "
+                "unlabelled=None."
+            )
+        check_classification_targets(y[labelled])
+        self.classes_, indices = np.unique(y[labelled], return_inverse=True)
+        self.class_indices_ = np.full(len(y), -1, dtype=np.intp)
+        self.class_indices_[labelled] = indices
+        self.class_prior_ = np.bincount(indices, minlength=len(self.classes_)) / indices.size
         self.n_atoms_ = len(self.classes_)
         self.joint_ = self._fit_rows() / X.shape[0]
         self._fit_index(X)
         return self
 
     def _fit_rows(self):
-        """The one-hot class rows P+(. | x_i) of the fit points."""
+        """The rows P+(. | x_i) of the fit points: one-hot, or the class prior if unlabelled."""
         n_samples = len(self.class_indices_)
-        return sp.csr_matrix(
-            (np.ones(n_samples), self.class_indices_, np.arange(n_samples + 1)),
+        labelled = self.class_indices_ >= 0
+        rows = sp.csr_matrix(
+            (np.ones(labelled.sum()), self.class_indices_[labelled],
+             np.r_[0, np.cumsum(labelled)]),
             shape=(n_samples, self.n_atoms_),
         )
+        if labelled.all():
+            return rows
+        prior = sp.csr_matrix(np.outer(~labelled, self.class_prior_))
+        return (rows + prior).tocsr()
 
 
 class TargetContext(_NeighborExtendedContext):

@@ -57,3 +57,26 @@ def test_dense_rbf_refuses_large_fits(blobs, monkeypatch):
     monkeypatch.setattr(RBFContext, "DENSE_MAX_SAMPLES", 100)
     with pytest.raises(ValueError, match="set n_neighbors"):
         RBFContext().fit(blobs[0])
+
+
+def _seventh_neighbour_gamma(X):
+    """The default width by brute force: 0.1 / median squared distance to the 7th other point."""
+    squared = ((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2)
+    return 0.1 / np.median(np.sort(squared, axis=1)[:, 7])
+
+
+def test_default_gamma_follows_the_neighbour_distances(X):
+    # every row is sampled below 256 rows: the rule by brute force
+    np.testing.assert_allclose(RBFContext().fit(X).gamma_, _seventh_neighbour_gamma(X))
+    # distances, not the number of features: duplicating the features doubles every
+    # squared distance and halves gamma; so does scaling by sqrt(2)
+    np.testing.assert_allclose(RBFContext().fit(np.hstack([X, X])).gamma_,
+                               RBFContext().fit(X).gamma_ / 2)
+    np.testing.assert_allclose(RBFContext(n_neighbors=10).fit(X * np.sqrt(2)).gamma_,
+                               RBFContext().fit(X).gamma_ / 2)
+
+
+def test_default_gamma_of_mostly_duplicated_rows_falls_back_to_the_variance_rule():
+    X = np.repeat([[0.0, 0.0], [1.0, 3.0]], 20, axis=0)  # every 7th neighbour is a twin
+    np.testing.assert_allclose(RBFContext().fit(X).gamma_, 1 / (2 * X.var()))
+    assert RBFContext().fit(np.ones((10, 2))).gamma_ == 1.0
