@@ -49,6 +49,16 @@ def effective_rows(Z: FloatArray) -> FloatArray:
     return np.where(fourth > 0, squares.sum(axis=0) ** 2 / np.where(fourth > 0, fourth, 1), 0.0)
 
 
+def concentrated_columns(Z: FloatArray) -> tuple[np.ndarray, int]:
+    """The columns of ``Z`` that live on a handful of rows, and that number of rows.
+
+    A column is concentrated when its :func:`effective_rows` are below
+    ``CONCENTRATED_ROWS`` (below 1% of the rows, at least 2, on fewer than 1,000).
+    """
+    few = max(2, min(CONCENTRATED_ROWS, Z.shape[0] // 100))
+    return np.flatnonzero(effective_rows(Z) < few), few
+
+
 @accepts_dask
 class ContextureEmbedding(
     ContextEstimatorMixin, ClassNamePrefixFeaturesOutMixin, TransformerMixin, BaseEstimator
@@ -307,12 +317,10 @@ class ContextureEmbedding(
         """Warn when singular functions live on a handful of rows (isolated outliers)."""
         if not isinstance(self.embedding_, np.ndarray) or self.embedding_.shape[0] < 2:
             return
-        support = effective_rows(self.embedding_)
-        few = max(2, min(CONCENTRATED_ROWS, self.embedding_.shape[0] // 100))
-        concentrated = np.flatnonzero(support < few)
+        concentrated, few = concentrated_columns(self.embedding_)
         if concentrated.size:
             warn(
-                f"{concentrated.size} of the {support.size} singular functions (the first: "
+                f"{concentrated.size} of the {self.n_components} singular functions (the first: "
                 f"number {concentrated[0] + 1}, s={self.singular_values_[concentrated[0]]:.4f})"
                 f" live on fewer than {few} rows: the context isolates outlying rows, and "
                 "those columns carry nothing a downstream model can use. Widen the context "

@@ -6,7 +6,8 @@
 ``--target``), standardises the features on the training rows, fits a grid of
 contexts (kNN and RBF at several strengths) on them, scores every context by the
 label-free ``feature_prediction`` proxy task and by tau (flagging the contexts where
-tau is not to be trusted), ranks the grid by ``--metric`` and fits a
+tau is not to be trusted), ranks the grid by ``--metric`` (the contexts whose leading
+functions live on a handful of outlying rows last) and fits a
 ContextureEmbedding of the winner (32 components scaled by their singular values, the
 features a downstream model should get). When labels exist, it also
 fits a ridge probe on every context's embedding and reports the held-out score of the
@@ -36,7 +37,7 @@ from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
 from . import __version__
-from ._embedding import ContextureEmbedding
+from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, RBFContext
 from .linalg import DENSE_MAX_SIDE
@@ -289,8 +290,11 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
                "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
                "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
                "n_probe": n_probe}
+        emb = _embedding(context, n_probe, X_train, random_state)
+        # functions on a handful of rows among those the model would keep: outliers
+        # isolated by the context, nothing a downstream model can use
+        row["outlying"] = int(concentrated_columns(emb.embedding_[:, :MODEL_COMPONENTS])[0].size)
         if y is not None:
-            emb = _embedding(context, n_probe, X_train, random_state)
             row["score"] = _probe_score(emb, y_train, X_test_s, y_test, task)
             if labelled_rows is not None:
                 row["labelled"] = _labelled_score(emb, labelled_rows, y_train, random_state)
@@ -311,12 +315,14 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
 
 
 def _ranking(metric):
+    # contexts whose model would have functions on a handful of rows come last
     if metric == "feature_prediction":
-        return lambda r: -np.nan_to_num(r["feature_prediction"], nan=-np.inf)
+        return lambda r: (r["outlying"] > 0, -np.nan_to_num(r["feature_prediction"], nan=-np.inf))
     if metric == "labelled":
-        return lambda r: -np.nan_to_num(r["labelled"], nan=-np.inf)
+        return lambda r: (r["outlying"] > 0, -np.nan_to_num(r["labelled"], nan=-np.inf))
     # tau: the trusted contexts first (the paper advises against ranking the others by tau)
-    return lambda r: (not np.isfinite(r["tau"]), not r["tau_trusted"], r["tau"])
+    return lambda r: (r["outlying"] > 0, not np.isfinite(r["tau"]), not r["tau_trusted"],
+                      r["tau"])
 
 
 def _solver(X):
@@ -400,6 +406,11 @@ def report(result, name, X, *, beta, max_dim, metric):
     for context, reason in result["skipped"].items():
         print(f"feature_prediction n/a for {context} (it fits on half the training rows): "
               f"{reason}")
+    outlying = [f"{r['context']} ({r['outlying']})" for r in rows if r["outlying"]]
+    if outlying:
+        print(f"{len(outlying)} of {len(rows)} contexts isolate outlying rows, ranked last: "
+              f"{', '.join(outlying)} of their first {MODEL_COMPONENTS} functions live on a "
+              "handful of rows")
     untrusted = [r["context"] for r in rows if not r["tau_trusted"]]
     if untrusted:
         print(f"tau is untrusted for {len(untrusted)} of {len(rows)} contexts "
@@ -596,7 +607,7 @@ def _save(result, X, args):
 def summary(result, name, X, *, metric=None):
     """The result of :func:`select` as plain data (for ``--json``)."""
     keys = ("context", "feature_prediction", "d_proxy", "tau", "d_tau", "tau_trusted", "s1",
-            "seconds", "score", "labelled")
+            "outlying", "seconds", "score", "labelled")
 
     def plain(value):
         if isinstance(value, (bool, np.bool_)):

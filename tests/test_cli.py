@@ -6,7 +6,8 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, RBFContext
-from skcontexture.cli import MODEL_COMPONENTS, default_grid, load_dataset, main, select
+from skcontexture.cli import (MODEL_COMPONENTS, _ranking, default_grid, load_dataset, main,
+                              select)
 from skcontexture.metrics import feature_prediction, tau
 
 
@@ -320,3 +321,22 @@ def test_plot_without_matplotlib_is_refused_before_the_run(tmp_path, blobs, caps
     captured = capsys.readouterr()
     assert "--plot needs matplotlib: pip install 'skcontexture[plot]'" in captured.err
     assert captured.out == ""  # refused before any context was fitted
+
+
+def test_contexts_that_isolate_outliers_are_ranked_last(blobs):
+    X, _ = blobs
+    X = np.vstack([X, X[:4] + 60.0 * np.eye(4, X.shape[1])])  # 4 far outliers
+    grid = [("RBF narrow", RBFContext(gamma=5.0)), ("K=10", KNNContext(10)),
+            ("K=30", KNNContext(30))]
+    for metric in ("feature_prediction", "tau"):
+        rows = select(X, None, grid=grid, metric=metric, max_dim=64, max_probe_dim=16)["rows"]
+        outlying = {r["context"]: r["outlying"] for r in rows}
+        assert outlying["RBF narrow"] > 0 and outlying["K=10"] == outlying["K=30"] == 0
+        assert rows[-1]["context"] == "RBF narrow"
+    # whatever its score: an isolating context with the best score still comes last
+    rows = [{"context": "isolating", "outlying": 3, "feature_prediction": 0.9, "tau": 1.1,
+             "tau_trusted": True, "labelled": 0.9},
+            {"context": "fine", "outlying": 0, "feature_prediction": 0.1, "tau": 1.9,
+             "tau_trusted": False, "labelled": 0.1}]
+    for metric in ("feature_prediction", "tau", "labelled"):
+        assert min(rows, key=_ranking(metric))["context"] == "fine"
