@@ -10,7 +10,7 @@ from numbers import Integral
 import joblib
 import numba
 import numpy as np
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import HasMethods, Interval
 
 
 class _IntInterval(Interval):
@@ -56,3 +56,19 @@ def n_threads(n_jobs):
     else:
         n = n_jobs
     return max(1, min(int(n), int(numba.config.NUMBA_NUM_THREADS)))
+
+
+class Implements(HasMethods):
+    """An object implementing ``methods``, and not a class.
+
+    scikit-learn's ``HasMethods`` accepts a class, whose methods are
+    attributes too: ``context=KNNContext`` would pass validation and fail in
+    the first unbound call. This constraint rejects it with a message that
+    says to pass an instance.
+    """
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, type) and super().is_satisfied_by(val)
+
+    def __str__(self):
+        return super().__str__().replace("an object", "an instance (not a class)", 1)

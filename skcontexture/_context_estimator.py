@@ -4,6 +4,7 @@ import numpy as np
 from sklearn.utils import get_tags
 from sklearn.utils.validation import validate_data
 
+from .contexts._base import traits_for_tags
 from .contexts._knn import context_or_default
 
 
@@ -31,6 +32,6 @@ class ContextEstimatorMixin:
         )
 
     def __sklearn_tags__(self):
-        tags = self._context().traits().update_tags(super().__sklearn_tags__())
+        tags = traits_for_tags(self._context()).update_tags(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags

@@ -13,10 +13,10 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import deprecated
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._constraints import N_JOBS, count
+from ._constraints import Implements, N_JOBS, count
 from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
 from ._linalg import SOLVERS, top_singular_triplets
@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from .contexts import BaseContext
 
 
+#: A largest singular value below this: the context barely tells the rows apart.
+WEAK_CONTEXT = 0.1
 #: A singular function whose effective number of rows is below this (or below 1% of
 #: the rows on fewer than 1,000) is reported as concentrated on outliers.
 CONCENTRATED_ROWS = 10
@@ -81,7 +83,11 @@ class ContextureEmbedding(
         The context (see :mod:`skcontexture.contexts`); None means
         ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
     n_components : int, default=8
-        Number of singular functions d (at most ``min(n_samples, n_atoms) - 1``).
+        Number of singular functions d. When the context has fewer nonzero
+        singular values besides the trivial one (at most
+        ``min(n_samples, n_atoms) - 1``), a UserWarning says so and the
+        embedding has the ones that exist (``n_components_``); with none at
+        all, :meth:`fit` raises.
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}, default="auto"
         Singular value solver. "dense" eigendecomposes the Gram matrix of the
         operator's short side (up to 5,000); "arpack" and "lobpcg" use
@@ -119,14 +125,17 @@ class ContextureEmbedding(
 
     Attributes
     ----------
-    singular_values_ : ndarray of shape (n_components,)
+    n_components_ : int
+        Number of singular functions computed: ``n_components``, or fewer
+        when the context has fewer nonzero singular values (warned).
+    singular_values_ : ndarray of shape (n_components_,)
         s_1 >= ... >= s_d, the trivial s_0 = 1 excluded.
-    embedding_ : ndarray of shape (n_samples, n_components)
+    embedding_ : ndarray of shape (n_samples, n_components_)
         mu_1..mu_d on the fit rows, from the fit joint (times s_i when
         ``scale="singular_values"``). Like ``atom_functions_``, it is float32
         when ``X`` is (half the memory of float64), float64 otherwise; the
         solver computes in float64.
-    atom_functions_ : ndarray of shape (n_atoms, n_components)
+    atom_functions_ : ndarray of shape (n_atoms, n_components_)
         nu_1..nu_d on the atoms (zero on atoms with no mass).
     context_ : context estimator
         The fitted clone of ``context``.
@@ -176,7 +185,7 @@ class ContextureEmbedding(
     """
 
     _parameter_constraints = {
-        "context": [HasMethods(["fit", "conditional"]), None],
+        "context": [Implements(["fit", "conditional"]), None],
         "n_components": [count(1)],
         "solver": [StrOptions(set(SOLVERS))],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -266,14 +275,6 @@ class ContextureEmbedding(
         n_components = operator.n_connected_components()
         progress.done(f"operator {operator.shape[0]} x {operator.shape[1]} with mass, "
                       f"{n_components} connected component(s)")
-        n_max = min(operator.shape) - 1
-        if self.n_components > n_max:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most {n_max}: the "
-                f"operator of this context is {operator.shape[0]} samples x "
-                f"{operator.shape[1]} atoms with mass, and its trivial singular "
-                "pair is excluded."
-            )
         s, _, V, n_products = top_singular_triplets(
             operator,
             self.n_components,
@@ -283,14 +284,14 @@ class ContextureEmbedding(
             random_state=self.random_state,
             log=progress.step,
         )
-        progress.done(f"solver {self.solver!r}: {self.n_components} singular triplets, "
+        progress.done(f"solver {self.solver!r}: {len(s)} singular triplets, "
                       f"s_1={s[0]:.4f}, s_d={s[-1]:.4f}")
         atom_functions = operator.atom_functions(V)
         self.context_ = context
         self.singular_values_ = s
         self.n_products_ = n_products
         self.n_connected_components_ = n_components
-        self._n_features_out = self.n_components
+        self.n_components_ = self._n_features_out = len(s)
         return atom_functions
 
     @deprecated(
@@ -303,6 +304,16 @@ class ContextureEmbedding(
 
     def _warn_degenerate(self, context):
         self._warn_concentrated()
+        if self.singular_values_[0] < WEAK_CONTEXT:
+            warn(
+                f"The context barely tells the rows apart: its largest singular value is "
+                f"s_1={self.singular_values_[0]:.3f} (1 would be a context that separates "
+                "groups of rows perfectly), so every row sees nearly the same atoms and "
+                "the embedding is mostly noise. Use a more local context: fewer "
+                "neighbours (well below the number of rows), a larger gamma, a smaller "
+                "sigma or masking probability.",
+                UserWarning,
+            )
         n_comp = self.n_connected_components_
         traits = context.traits()
         if n_comp > 1 and not traits.block_structured:
@@ -320,7 +331,7 @@ class ContextureEmbedding(
         concentrated, few = concentrated_columns(self.embedding_)
         if concentrated.size:
             warn(
-                f"{concentrated.size} of the {self.n_components} singular functions (the first: "
+                f"{concentrated.size} of the {self.n_components_} singular functions (the first: "
                 f"number {concentrated[0] + 1}, s={self.singular_values_[concentrated[0]]:.4f})"
                 f" live on fewer than {few} rows: the context isolates outlying rows, and "
                 "those columns carry nothing a downstream model can use. Widen the context "
@@ -354,7 +365,7 @@ class ContextureEmbedding(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray of shape (n_samples, n_components_)
             float32 if ``X`` is float32, float64 otherwise; a dask array with
             ``X``'s row chunks (a dask DataFrame under pandas output) for dask input.
         """
@@ -379,7 +390,7 @@ class ContextureEmbedding(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray of shape (n_samples, n_components_)
             float32 if ``X`` is float32, float64 otherwise.
         """
         self.fit(X, y, **fit_params)

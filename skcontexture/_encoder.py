@@ -15,11 +15,11 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_array, check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
-from ._constraints import N_JOBS, count
+from ._constraints import Implements, N_JOBS, count
 from ._dask import accepts_dask
 from ._context_estimator import ContextEstimatorMixin
 from ._linalg import flip_signs
@@ -107,7 +107,9 @@ class SpectralContextEncoder(
         is neither cloned nor refitted. Sparse backbone outputs are kept
         sparse.
     n_components : int, default=8
-        Number of encoder outputs d (at most the number of backbone features D).
+        Number of encoder outputs d. When the backbone gives fewer features
+        that vary on the fit sample, a UserWarning says so and the encoder
+        has that many outputs (``n_components_``).
     alpha : float, default=1e-6
         Ridge added to C, relative to each feature's variance: alpha * diag(C),
         i.e. alpha * I in standardised units. It keeps the eigenproblem well
@@ -140,10 +142,13 @@ class SpectralContextEncoder(
         The P_X-weighted mean of psi on the fit sample. Like
         ``components_``, it is float32 when ``X`` is, float64 otherwise (C and
         B are computed in float64 all the same).
-    components_ : ndarray of shape (n_backbone_features, n_components)
+    n_components_ : int
+        Number of outputs: ``n_components``, or the number of varying backbone
+        features when smaller (warned).
+    components_ : ndarray of shape (n_backbone_features, n_components_)
         M. ``components_.T @ C @ components_`` is the identity, so the outputs
         have zero mean and identity covariance under P_X on the fit sample.
-    eigenvalues_ : ndarray of shape (n_components,)
+    eigenvalues_ : ndarray of shape (n_components_,)
         lambda_1 >= ... >= lambda_d, the ratios Cov_{P_A}[T* phi_i] /
         Var_{P_X}[phi_i] of the outputs (without the ridge), estimates of
         s_i^2 from inside the feature space; each is at most s_i^2.
@@ -207,8 +212,8 @@ class SpectralContextEncoder(
     """
 
     _parameter_constraints = {
-        "context": [HasMethods(["fit", "conditional"]), None],
-        "backbone": [HasMethods(["fit", "transform"]), None],
+        "context": [Implements(["fit", "conditional"]), None],
+        "backbone": [Implements(["fit", "transform"]), None],
         "n_components": [count(1)],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "n_jobs": N_JOBS,
@@ -313,13 +318,6 @@ class SpectralContextEncoder(
         backbone_name = ("none (linear)" if self.backbone_ is None
                          else type(self.backbone_).__name__)
         progress.done(f"backbone {backbone_name}: {n_samples} x {n_features} features")
-        if self.n_components > n_features:
-            raise ValueError(
-                f"n_components={self.n_components} must be at most the number of "
-                f"backbone features D: the backbone gives {n_features} feature(s). Use a "
-                "richer backbone or fewer components."
-            )
-
         with progress.active():  # the context's long loops report to it
             context = clone(self._context()).fit(X, y, **fit_params)
         joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
@@ -332,11 +330,11 @@ class SpectralContextEncoder(
         atoms = p_a > 0
         joint = joint[:, atoms]  # zero-mass atoms carry nothing
         rank = min(int(atoms.sum()), int(np.count_nonzero(p_x))) - 1
-        if self.n_components > rank:
+        if min(self.n_components, n_features) > rank:
             warn(
                 f"The context has {int(atoms.sum())} atoms and {int(np.count_nonzero(p_x))} "
                 f"samples with mass: at most {rank} components carry context information, "
-                f"the other {self.n_components - rank} have eigenvalue 0 (arbitrary directions "
+                f"the other {min(self.n_components, n_features) - rank} have eigenvalue 0 (arbitrary directions "
                 "of the feature space). Reduce n_components.",
                 UserWarning,
             )
@@ -344,10 +342,19 @@ class SpectralContextEncoder(
         mean, C, B = self._moments(psi, joint, p_x, p_a[atoms])
         progress.done(f"moments C and B ({n_features} x {n_features})")
         components, eigenvalues, ridge = self._solve(C, B)
+        if components.shape[1] < self.n_components:
+            warn(
+                f"n_components={self.n_components} were requested, but the backbone gives "
+                f"only {components.shape[1]} feature(s) that vary on the fit sample (of "
+                f"{n_features}): the encoder has {components.shape[1]} outputs "
+                "(n_components_). Use a richer backbone (for example Nystroem or "
+                "SplineTransformer) for more, or ask for fewer to silence this warning.",
+                UserWarning,
+            )
         # B has rank at most `rank`: the later generalised eigenvalues are exactly 0 (their
         # Rayleigh quotients are rounding noise divided by a small variance)
         eigenvalues[max(rank, 0):] = 0.0
-        progress.done(f"generalised eigenproblem: {self.n_components} components, "
+        progress.done(f"generalised eigenproblem: {components.shape[1]} components, "
                       f"lambda_1={eigenvalues[0]:.4f}")
 
         self.context_ = context
@@ -355,7 +362,7 @@ class SpectralContextEncoder(
         self.components_ = components.astype(X.dtype, copy=False)
         self.eigenvalues_ = eigenvalues
         self.ridge_ = ridge
-        self._n_features_out = self.n_components
+        self.n_components_ = self._n_features_out = components.shape[1]
         return self
 
     def _moments(self, psi, joint, p_x, p_a):
@@ -409,16 +416,17 @@ class SpectralContextEncoder(
         features' standard deviations), where the ridge is alpha * I: the
         result does not depend on the units of the features.
         """
-        d = self.n_components
         # (the sparse moments' cancellation can leave a tiny negative variance)
         variance = np.maximum(np.diag(C), 0.0)
         # a constant feature has no unit and no information: it gets weight 0
         varying = variance > 0
-        if varying.sum() < d:
+        if not varying.any():
             raise ValueError(
-                f"Only {int(varying.sum())} backbone feature(s) vary on the fit sample, "
-                f"fewer than n_components={d}: use a richer backbone or fewer components."
+                "No backbone feature varies on the fit sample: there is nothing to "
+                "encode. Check X (constant columns) or the backbone."
             )
+        # at most as many outputs as varying features (the caller warns)
+        d = min(self.n_components, int(varying.sum()))
         scale = np.sqrt(variance[varying])
         C = C[np.ix_(varying, varying)] / np.outer(scale, scale)
         B = B[np.ix_(varying, varying)] / np.outer(scale, scale)
@@ -484,7 +492,7 @@ class SpectralContextEncoder(
 
         Returns
         -------
-        X_new : ndarray of shape (n_samples, n_components)
+        X_new : ndarray of shape (n_samples, n_components_)
             float32 if ``X`` is float32, float64 otherwise; a dask array with
             ``X``'s row chunks (a dask DataFrame under pandas output) for dask input.
         """

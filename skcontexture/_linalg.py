@@ -4,8 +4,9 @@ Every solver works on a :class:`~skcontexture._operator.ContextOperator`
 through its products ``matmat``/``rmatmat`` (the dense solver through its Gram
 matrix, allowed up to a short side of ``DENSE_MAX_SIDE``) and returns a basis
 of the top-k short-side singular subspace. One shared Rayleigh-Ritz step turns
-it into exactly k triplets (orthonormal, orthogonal to the trivial vectors,
-descending, with a deterministic sign), and one shared check reports the rank,
+it into k triplets (orthonormal, orthogonal to the trivial vectors,
+descending, with a deterministic sign; the nonzero ones only when fewer than
+k exist, with a warning), and one shared check reports the rank,
 the residuals of the singular-value equations and a spectrum clustered at 1,
 so the accuracy reported is the one reached. Messages live in this module.
 
@@ -81,12 +82,19 @@ INDEPENDENT = 1e-20
 #: is nearly the identity on k directions (the context barely links the points).
 CLUSTER_AT_ONE = 1e-6
 
-_RANK_MESSAGE = (
-    "The {solver!r} solver found only {rank} nonzero singular value(s) of the context "
-    "operator besides the trivial one, fewer than the n_components={k} requested "
-    "(values at or below 1e-7 count as zero). Lower n_components, or use a context "
-    "with more structure; duplicated rows of X make neighbour contexts degenerate "
-    "(check np.unique(X, axis=0))."
+_NO_FUNCTION_MESSAGE = (
+    "The context operator has no nonzero singular value besides the trivial one "
+    "(values at or below 1e-7 count as zero): every sample has the same distribution "
+    "over the atoms, or a single sample or atom has mass, so there is no function to "
+    "embed. A context that links every sample to every atom alike does this: a kNN "
+    "context whose n_neighbors is the number of rows, a kernel so wide that it is "
+    "constant, a label context with one class. Use a more local context."
+)
+_FEWER_MESSAGE = (
+    "n_components={k} were requested, but the context operator has only {rank} "
+    "nonzero singular value(s) besides the trivial one ({why}): the result has "
+    "those {rank} component(s). Ask for n_components <= {rank} to silence this "
+    "warning, or use a context with more structure."
 )
 _CONVERGENCE_MESSAGE = (
     "The {solver!r} solver stopped with a singular-triplet residual of {residual:.1e} "
@@ -119,15 +127,17 @@ def top_singular_triplets(
     Every solver returns a basis of its approximate top-k right (short-side)
     singular subspace; one shared step then makes it orthonormal and
     orthogonal to the trivial vector, extracts the triplets by Rayleigh-Ritz
-    (so s, U and V are consistent and exactly k), and checks them: rank,
-    residuals and a spectrum clustered at 1.
+    (so s, U and V are consistent), and checks them: rank, residuals and a
+    spectrum clustered at 1. When the operator has fewer than k nonzero
+    singular values (or ``min(n, m) - 1 < k``), the triplets that exist are
+    returned with a UserWarning; with none at all it raises.
 
     Parameters
     ----------
     operator : ContextOperator
         The deflated operator (shape n x m).
     k : int
-        Number of triplets, ``1 <= k <= min(n, m) - 1``.
+        Number of triplets requested (>= 1).
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}
         "dense" eigendecomposes the Gram matrix of the short side
         (``ContextOperator.gram``, allowed up to a short side of 5,000);
@@ -152,10 +162,11 @@ def top_singular_triplets(
 
     Returns
     -------
-    s : ndarray of shape (k,)
-        Singular values, descending.
-    U : ndarray of shape (n, k)
-    V : ndarray of shape (m, k)
+    s : ndarray of shape (r,)
+        Singular values, descending: r = k, or the number of nonzero ones
+        when fewer (values at or below ``RANK_FLOOR`` count as zero).
+    U : ndarray of shape (n, r)
+    V : ndarray of shape (m, r)
     n_products : int
         Number of products with the operator or its transpose (a block
         product counts once).
@@ -168,14 +179,20 @@ def top_singular_triplets(
         another solver was used.
     UserWarning
         When the top-k singular values all equal 1 to within
-        ``CLUSTER_AT_ONE`` on a connected graph.
+        ``CLUSTER_AT_ONE`` on a connected graph, or when fewer than k are nonzero.
+
+    Raises
+    ------
+    ValueError
+        When no singular value besides the trivial one is nonzero.
     """
     n, m = operator.shape
     short = min(n, m)
-    solver = choose_solver(solver, short, k)
+    requested, k = k, min(k, short - 1)
     # sum of all s_i^2: below RANK_FLOOR^2 every singular value is zero
-    if operator.gram_trace() <= RANK_FLOOR**2:
-        raise ValueError(_RANK_MESSAGE.format(solver=solver, rank=0, k=k))
+    if k < 1 or operator.gram_trace() <= RANK_FLOOR**2:
+        raise ValueError(_NO_FUNCTION_MESSAGE)
+    solver = choose_solver(solver, short, k)
     rng = check_random_state(random_state)
     counted = _CountingOperator(operator, log)
     X = _SOLVERS[solver](counted, k, tol, max_iter, rng)
@@ -196,6 +213,11 @@ def top_singular_triplets(
              ConvergenceWarning)
         X = _SOLVERS[fallback](counted, k, tol, max_iter, rng)
         s, U, V = _rayleigh_ritz_triplets(counted, X, fallback)
+    if len(s) < requested:
+        why = (f"{n} samples x {m} atoms with mass allow at most {short - 1}"
+               if len(s) == short - 1 else "the others are zero")
+        warn(_FEWER_MESSAGE.format(k=requested, rank=len(s), why=why), UserWarning)
+    k = len(s)
     residual = _check_triplets(operator, s, U, V, tol, solver)
     counted.log(f"solver {solver!r}: {k} triplets of a {n} x {m} operator, "
                 f"{counted.n_products} products, largest residual {residual:.1e}")
@@ -468,7 +490,8 @@ _SOLVERS = {
 
 
 def _rayleigh_ritz_triplets(op, X, solver):
-    """Exactly k triplets from a solver's short-side basis X, by Rayleigh-Ritz.
+    """The top k triplets from a solver's short-side basis X, by Rayleigh-Ritz
+    (the nonzero ones only, when fewer than k singular values are nonzero).
 
     X is projected orthogonal to the trivial vector and orthonormalised (its
     near-dependent directions dropped), then the SVD of D X on that basis
@@ -492,12 +515,13 @@ def _rayleigh_ritz_triplets(op, X, solver):
         T = basis[:, independent] / np.sqrt(norms[independent])
         theta, Z = scipy.linalg.eigh(_symmetric(T.T @ cross_product(DX, DX, threads) @ T))
         s = np.sqrt(np.clip(theta[::-1], 0.0, None))
-        rank = int(np.sum(s > RANK_FLOOR))
-        if rank < k:
-            raise ValueError(_RANK_MESSAGE.format(solver=solver, rank=rank, k=k))
-        M = np.ascontiguousarray(T @ Z[:, ::-1])
-        short_side = rotate(X, M, np.empty_like(X), threads)
-        long_side = rotate(DX, M, np.empty_like(DX), threads) / s
+        rank = min(k, int(np.sum(s > RANK_FLOOR)))
+        if rank == 0:
+            raise ValueError(_NO_FUNCTION_MESSAGE)
+        s = s[:rank]
+        M = np.ascontiguousarray(T @ Z[:, ::-1][:, :rank])
+        short_side = rotate(X, M, np.empty((X.shape[0], rank)), threads)
+        long_side = rotate(DX, M, np.empty((DX.shape[0], rank)), threads) / s
     return (s, long_side, short_side) if m <= n else (s, short_side, long_side)
 
 

@@ -21,8 +21,9 @@ from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array, check_random_state, get_tags
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import Interval
 
+from ._constraints import Implements
 from ._operator import check_embedding
 from ._typing import validate_params
 
@@ -45,7 +46,7 @@ def probe_dims(n_columns):
     {
         "Z": ["array-like"],
         "y": ["array-like"],
-        "probe": [HasMethods(["fit", "predict"]), None],
+        "probe": [Implements(["fit", "predict"]), None],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "dims": ["array-like", None],
         "random_state": ["random_state"],
@@ -160,7 +161,7 @@ def feature_prediction(
 
 @validate_params(
     {
-        "estimator": [HasMethods(["fit", "transform"])],
+        "estimator": [Implements(["fit", "transform"])],
         "X": ["array-like", "sparse matrix"],
         "X_held": ["array-like", "sparse matrix", None],
         "y": ["array-like", None],
@@ -277,7 +278,7 @@ def feature_prediction(
     if not informative.any():
         raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
     groups = np.array_split(rng.permutation(n_features), min(int(n_groups), n_features))
-    total, weight, dims = None, 0, None
+    embedded = []  # (held-out embedding, standardised targets) of each group
     for group in groups:
         group = np.sort(group)
         predicted = group[informative[group]]
@@ -285,11 +286,14 @@ def feature_prediction(
             continue
         keep = np.setdiff1d(np.arange(n_features), group)
         model = clone(estimator).fit(X[:, keep], y)
-        Z = model.transform(X_held[:, keep])
         Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
-        dims, scores = probe_curve(Z, Y, cv=cv, random_state=random_state)
-        total = scores * predicted.size if total is None else total + scores * predicted.size
-        weight += predicted.size
+        embedded.append((model.transform(X_held[:, keep]), Y))
+    # a context with fewer nonzero singular values gives fewer columns (warned)
+    width = min(Z.shape[1] for Z, _ in embedded)
+    total, weight = 0.0, 0
+    for Z, Y in embedded:
+        dims, scores = probe_curve(Z[:, :width], Y, cv=cv, random_state=random_state)
+        total, weight = total + scores * Y.shape[1], weight + Y.shape[1]
     curve = total / weight
     best = int(np.argmax(curve))
     return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])

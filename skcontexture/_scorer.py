@@ -13,10 +13,11 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.utils._param_validation import HasMethods, Hidden, Interval, StrOptions
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._constraints import Implements
 from . import metrics as _metrics
 from ._linalg import VALUE_SOLVERS
 from ._progress import Progress
@@ -520,7 +521,7 @@ class LabelledProbeScorer(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "probe": [HasMethods(["fit", "predict"]), None],
+        "probe": [Implements(["fit", "predict"]), None],
         "cv": [Interval(Integral, 2, None, closed="left")],
         "unlabelled": "no_validation",  # any label value, NaN included
         "random_state": ["random_state"],

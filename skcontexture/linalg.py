@@ -56,10 +56,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 
 from . import _linalg
-from ._constraints import N_JOBS
+from ._constraints import Implements, N_JOBS
 from ._linalg import SOLVERS, VALUE_SOLVERS, top_singular_triplets, top_singular_values
 from ._operator import ContextOperator
 from ._typing import validate_params
@@ -184,7 +184,9 @@ def top_singular_functions(
     joint : sparse matrix of shape (n_samples, n_atoms)
         A fitted context's ``joint_`` (nonnegative; any positive total).
     n_components : int
-        d, at most ``min(n, m) - 1`` for the n samples and m atoms with mass.
+        d. When the operator has fewer nonzero singular values besides the
+        trivial one (at most ``min(n, m) - 1`` for the n samples and m atoms
+        with mass), a UserWarning says so and the ones that exist are returned.
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}, default="auto"
         As ``ContextureEmbedding``'s: "dense" eigendecomposes the Gram matrix
         of the short side (up to 5,000); "auto" uses it up to a short side of
@@ -202,12 +204,12 @@ def top_singular_functions(
 
     Returns
     -------
-    singular_values : ndarray of shape (n_components,)
-        s_1 >= ... >= s_d.
-    sample_functions : ndarray of shape (n_samples, n_components)
+    singular_values : ndarray of shape (d,)
+        s_1 >= ... >= s_d (d = n_components, or fewer as above).
+    sample_functions : ndarray of shape (n_samples, d)
         mu_1..mu_d on the samples: mean 0, unit second moment and orthogonal
         under p_X (zero on samples without mass).
-    atom_functions : ndarray of shape (n_atoms, n_components)
+    atom_functions : ndarray of shape (n_atoms, d)
         nu_1..nu_d on the atoms, the same under p_A (zero on atoms without mass).
 
     Examples
@@ -226,13 +228,6 @@ def top_singular_functions(
     True
     """
     operator = ContextOperator(joint, n_jobs=n_jobs)
-    n_max = min(operator.shape) - 1
-    if n_components > n_max:
-        raise ValueError(
-            f"n_components={n_components} must be at most {n_max}: the operator of this "
-            f"joint is {operator.shape[0]} samples x {operator.shape[1]} atoms with mass, "
-            "and its trivial singular pair is excluded."
-        )
     s, U, V, _ = top_singular_triplets(operator, n_components, solver=solver, tol=tol,
                                        max_iter=max_iter, random_state=random_state)
     return s, operator.sample_functions(U), operator.atom_functions(V)
@@ -332,7 +327,7 @@ def context_spectrum(
 
 @validate_params(
     {
-        "context": [HasMethods(["fit"])],
+        "context": [Implements(["fit"])],
         "X": ["array-like", "sparse matrix"],
         "max_dim": [Interval(Integral, 1, None, closed="left")],
         "n_subsample": [Interval(Integral, 1, None, closed="left"), None],

@@ -3,12 +3,17 @@
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcontexture import SpectralContextEncoder
+from skcontexture import ContextureEmbedding, KNNContext, SpectralContextEncoder
 
 from ._instances import CONTEXTS, embeddings
 
 # PairedContext needs A, which these checks cannot pass: its checks are in test_contexts.py
 ESTIMATORS = embeddings() + [
+    # the defaults, as a user runs check_estimator on them: K = 15 and d = 8 meet
+    # the checks' 10- to 30-row data sets (fewer neighbours and components, warned)
+    ContextureEmbedding(),
+    ContextureEmbedding(KNNContext(5)),
+    SpectralContextEncoder(),
     SpectralContextEncoder(CONTEXTS["knn"], n_components=2),
     SpectralContextEncoder(
         CONTEXTS["rbf_truncated"], backbone=Nystroem(n_components=10), n_components=2

@@ -23,6 +23,8 @@ from skcontexture import (
     MaskedContext,
     RBFContext,
     SpectralContextEncoder,
+    TargetContext,
+    TeacherContext,
 )
 
 from ._reference import canonical_correlations, dense_singular_functions, dense_svd, gap_dimension
@@ -96,8 +98,19 @@ def test_label_context_needs_y_and_limits_components():
     X, y = load_iris(return_X_y=True)
     with pytest.raises(ValueError, match="requires y"):
         ContextureEmbedding(LabelContext(), n_components=2).fit(X)
-    with pytest.raises(ValueError, match="at most 2"):
-        ContextureEmbedding(LabelContext(), n_components=3).fit(X, y)
+    emb = ContextureEmbedding(LabelContext(), n_components=3)
+    with pytest.warns(UserWarning, match=r"n_components=3 were requested.*only 2 nonzero"):
+        Z = emb.fit_transform(X, y)
+    assert emb.n_components_ == 2 and Z.shape == (150, 2)
+    assert emb.singular_values_.shape == (2,)
+    assert list(emb.get_feature_names_out()) == ["contextureembedding0", "contextureembedding1"]
+    assert emb.transform(X).shape == (150, 2)
+
+
+def test_label_context_with_one_class_names_the_cause():
+    X, _ = load_iris(return_X_y=True)
+    with pytest.raises(ValueError, match="single class"):
+        ContextureEmbedding(LabelContext(), n_components=1).fit(X, np.zeros(150))
 
 
 def test_cooccurrence_of_symmetric_affinity_is_laplacian_eigenmap():
@@ -161,12 +174,50 @@ def test_rejects_non_finite_input(blobs, bad):
         ContextureEmbedding().fit(X)
 
 
-def test_rejects_too_many_components_and_neighbours(blobs):
+def test_more_components_than_exist_warns_and_keeps_those_that_exist(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match="n_components=300 must be at most 299"):
-        ContextureEmbedding(KNNContext(5), n_components=300).fit(X)
-    with pytest.raises(ValueError, match="n_neighbors=400 is larger"):
-        ContextureEmbedding(KNNContext(400)).fit(X)
+    emb = ContextureEmbedding(KNNContext(5), n_components=300)
+    with pytest.warns(UserWarning, match=r"n_components=300 were requested.*only \d+ nonzero"):
+        Z = emb.fit_transform(X)
+    assert emb.n_components_ <= 299 and Z.shape == (300, emb.n_components_)
+    assert emb.singular_values_.shape == (emb.n_components_,)
+    assert np.all(emb.singular_values_ > 1e-7)
+    # the same columns as a request for exactly that many
+    ref = ContextureEmbedding(KNNContext(5), n_components=emb.n_components_).fit(X)
+    np.testing.assert_allclose(np.abs(emb.singular_values_[:5]), ref.singular_values_[:5])
+
+
+def test_neighbours_not_below_the_rows_are_lowered_with_a_warning(blobs):
+    X, _ = blobs
+    with pytest.warns(UserWarning, match=r"n_neighbors=400 is not below the number of fit "
+                                         r"rows \(300\).*using n_neighbors=299"):
+        emb = ContextureEmbedding(KNNContext(400), n_components=2).fit(X)
+    assert emb.context_.n_neighbors_ == 299
+
+
+def test_default_estimator_fits_a_few_rows():
+    # the default K = 15 and d = 8 on 10 rows: lowered with warnings, never an error,
+    # and none of the warnings blames duplicated rows or asks for a smaller K than given
+    X, _ = load_iris(return_X_y=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        Z = ContextureEmbedding().fit_transform(X[:10])
+    messages = " ".join(str(w.message) for w in caught)
+    assert Z.shape[0] == 10 and 1 <= Z.shape[1] <= 8 and np.all(np.isfinite(Z))
+    assert "n_neighbors=15 is not below the number of fit rows (10)" in messages
+    assert "duplicated" not in messages
+
+
+def test_nearly_complete_neighbourhoods_warn(blobs):
+    # K = n - 1 of n: every neighbourhood holds almost every row (s_1 ~ 0.06)
+    X, _ = load_iris(return_X_y=True)
+    with pytest.warns(UserWarning, match="barely tells the rows apart.*fewer neighbours"):
+        emb = ContextureEmbedding(KNNContext(149), n_components=2).fit(X)
+    assert emb.singular_values_[0] < 0.1
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ContextureEmbedding(KNNContext(15), n_components=2).fit(X)
+    assert not any("barely" in str(w.message) for w in caught)
 
 
 def test_rejects_wrong_feature_count(blobs):
@@ -176,10 +227,11 @@ def test_rejects_wrong_feature_count(blobs):
         emb.transform(X[:, :3])
 
 
-def test_uninformative_context_is_an_error(blobs):
-    X, _ = blobs
-    with pytest.raises(ValueError, match="nonzero singular value"):
-        ContextureEmbedding(KNNContext(n_neighbors=len(X)), n_components=2).fit(X)
+def test_uninformative_context_is_an_error_naming_the_cause():
+    # every row co-occurs with every column alike: the joint is uniform
+    with pytest.raises(ValueError, match="no nonzero singular value.*same distribution") as info:
+        ContextureEmbedding(CooccurrenceContext(), n_components=2).fit(np.ones((20, 5)))
+    assert "duplicated" not in str(info.value) and "Lower n_components" not in str(info.value)
 
 
 def test_solver_non_convergence_warns(blobs):
@@ -306,3 +358,36 @@ def test_functions_on_a_handful_of_outlying_rows_are_warned():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         ContextureEmbedding(KNNContext(15), n_components=4).fit(X[:300])
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: ContextureEmbedding(context=KNNContext),
+        lambda: ContextureEmbedding(MaskedContext(KNNContext)),
+        lambda: ContextureEmbedding(TeacherContext("lr")),
+        lambda: SpectralContextEncoder(context=KNNContext),
+        lambda: ContextureEmbedding(TeacherContext(LogisticRegression)),
+    ],
+    ids=["class", "nested-class", "string-teacher", "encoder-class", "teacher-class"],
+)
+def test_a_wrong_type_is_named_before_any_internal_call(make):
+    # a class or a string where an instance belongs: scikit-learn's parameter error naming
+    # the parameter, not an error from inside traits() or the tags
+    X, y = load_iris(return_X_y=True)
+    estimator = make()
+    estimator.__sklearn_tags__()  # tags never fail on a wrong parameter
+    # (scikit-learn's clone names a class inside a parameter: "is a class, not an instance")
+    with pytest.raises((TypeError, ValueError),
+                       match=r"parameter of \w+ must be an instance|is a class, not an instance"):
+        estimator.fit(X, y)
+
+
+def test_target_context_with_class_labels_blames_y_not_x():
+    X, y = load_iris(return_X_y=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ContextureEmbedding(TargetContext(), n_components=2).fit(X, y)
+    messages = [str(w.message) for w in caught]
+    assert any("y has only 3 distinct values" in m and "LabelContext" in m for m in messages)
+    assert not any("X has many duplicated rows" in m for m in messages)

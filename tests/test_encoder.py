@@ -126,9 +126,12 @@ def test_constant_features_get_no_weight():
     offset = sp.csr_matrix(np.hstack([X, 1e8 + np.random.RandomState(1).normal(size=(len(X), 1))]))
     with pytest.raises(ValueError, match="1 of them, starting with column 13.*as a dense array"):
         clone(ref).fit(offset, y)
-    # fewer varying features than components: refused (a component would be all zeros)
-    with pytest.raises(ValueError, match="Only 1 backbone feature.*vary.*n_components=2"):
-        SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    # fewer varying features than components: as many outputs as varying features, warned
+    with pytest.warns(UserWarning, match=r"n_components=2 were requested.*only 1 feature"):
+        few = SpectralContextEncoder(LabelContext(), n_components=2).fit(padded[:, [0, -2, -1]], y)
+    assert few.n_components_ == 1 and few.transform(padded[:, [0, -2, -1]]).shape == (len(X), 1)
+    with pytest.raises(ValueError, match="No backbone feature varies"):
+        SpectralContextEncoder(LabelContext(), n_components=1).fit(padded[:, [-2, -1]], y)
     enc = SpectralContextEncoder(LabelContext(), n_components=1).fit(padded[:, [0, -2, -1]], y)
     np.testing.assert_array_equal(enc.components_[1:], 0)
     shifted = padded[:, [0, -2, -1]] + [0, 1, 1]  # new points with other constant values
@@ -282,9 +285,11 @@ def test_sparse_input_matches_dense():
 
 def test_too_many_components_and_singular_covariance(blobs):
     X, _ = blobs
-    with pytest.raises(ValueError, match=r"n_components=5 .* 4 feature\(s\)"):
-        SpectralContextEncoder(n_components=5).fit(X)
-    with pytest.raises(ValueError, match=r"n_components=30 .* 20 feature\(s\)"):
+    with pytest.warns(UserWarning, match=r"n_components=5 .* only 4 feature\(s\).* 4 outputs"):
+        enc = SpectralContextEncoder(n_components=5).fit(X)
+    assert enc.n_components_ == 4 and enc.transform(X).shape == (len(X), 4)
+    assert enc.get_feature_names_out().shape == (4,)
+    with pytest.warns(UserWarning, match=r"n_components=30 .* only 20 feature\(s\)"):
         SpectralContextEncoder(backbone=RBFSampler(n_components=20), n_components=30).fit(X)
     collinear = np.hstack([X, X[:, :1]])
     with pytest.raises(ValueError, match="alpha > 0"):

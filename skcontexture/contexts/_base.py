@@ -96,7 +96,21 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         return None
 
     def __sklearn_tags__(self):
-        return self.traits().update_tags(super().__sklearn_tags__())
+        return traits_for_tags(self).update_tags(super().__sklearn_tags__())
+
+
+def traits_for_tags(context):
+    """The traits of ``context`` for its tags (or an estimator's built on it).
+
+    Tags are read before ``fit`` validates the parameters, so parts that are
+    no context instances (a class such as ``KNNContext``, a string as a
+    teacher) give the default traits here instead of an error from inside
+    ``traits()``; ``fit`` then rejects them with a message naming the parameter.
+    """
+    try:
+        return context.traits()
+    except (TypeError, AttributeError):
+        return ContextTraits()
 
 
 def release_joint(context):

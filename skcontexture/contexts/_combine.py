@@ -13,10 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import _safe_indexing
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import _num_samples, validate_data
 
+from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 from ._traits import ContextTraits, combine_traits
@@ -268,8 +268,8 @@ class Convolution(BaseContext):
     """
 
     _parameter_constraints = {
-        "first": [HasMethods(["fit", "conditional"])],
-        "second": [HasMethods(["fit", "conditional"])],
+        "first": [Implements(["fit", "conditional"])],
+        "second": [Implements(["fit", "conditional"])],
     }
 
     def __init__(self, first: BaseContext, second: BaseContext) -> None:

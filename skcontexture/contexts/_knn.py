@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Callable
 from sklearn.utils.validation import validate_data
 
 from .._memory import check_memory
+from .._warn import warn
 from .._typing import fit_context
 from ._base import BaseContext, rows_from_neighbors
 from ._neighbors import BYTES_PER_NEIGHBOR, NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
@@ -27,7 +28,9 @@ class KNNContext(BaseContext):
     Parameters
     ----------
     n_neighbors : int, default=15
-        Number of neighbours K.
+        Number of neighbours K. At least the number of fit rows (where every
+        neighbourhood would hold all the rows), it is lowered to that number
+        minus one with a warning.
     metric : str or callable, default="euclidean"
         Distance, as accepted by :class:`sklearn.neighbors.NearestNeighbors`.
         "cosine" is undefined for a zero row, which raises. Neighbours at
@@ -44,6 +47,9 @@ class KNNContext(BaseContext):
     ----------
     joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
         P+(x_i, a_j) = 1 / (n K) when a_j is among the K nearest points of x_i.
+    n_neighbors_ : int
+        The K used: ``n_neighbors``, or the number of fit rows minus one when
+        ``n_neighbors`` is not below it.
     n_atoms_ : int
         Number of atoms (fit points).
     index_ : object
@@ -94,14 +100,28 @@ class KNNContext(BaseContext):
         self : KNNContext
         """
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
-        n_entries = X.shape[0] * self.n_neighbors
+        n_samples = X.shape[0]
+        self.n_neighbors_ = self.n_neighbors
+        if self.n_neighbors >= n_samples:
+            # K = n_samples would give every row all the atoms: no information
+            self.n_neighbors_ = max(1, n_samples - 1)
+            warn(
+                f"n_neighbors={self.n_neighbors} is not below the number of fit rows "
+                f"({n_samples}), where every neighbourhood would hold all the rows and "
+                f"carry no information; using n_neighbors={self.n_neighbors_}. A kNN "
+                "context is informative when n_neighbors is well below the number of "
+                f"rows (for {n_samples} rows, about {max(2, n_samples // 10)}).",
+                UserWarning,
+            )
+        n_entries = n_samples * self.n_neighbors_
         check_memory(
             BYTES_PER_NEIGHBOR * n_entries,
-            f"KNNContext with n_neighbors={self.n_neighbors} on {X.shape[0]:,} rows builds "
+            f"KNNContext with n_neighbors={self.n_neighbors} on {n_samples:,} rows builds "
             f"a joint of {n_entries:,} entries",
             "Use a smaller n_neighbors or fewer rows.",
         )
-        self.index_ = neighbor_index(self, self.random_state, self.metric).fit(X)
+        self.index_ = neighbor_index(self, self.random_state, self.metric,
+                                     self.n_neighbors_).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
         return self
 
@@ -121,7 +141,7 @@ class KNNContext(BaseContext):
         return self._conditional(X)
 
     def _conditional(self, X):
-        _, indices = self.index_.kneighbors(X, self.n_neighbors)
+        _, indices = self.index_.kneighbors(X, self.n_neighbors_)
         return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
 
 

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import column_or_1d, validate_data
 
+from .._constraints import Implements
 from .._typing import fit_context
+from .._warn import warn
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
 from ._knn import context_or_default
 from ._neighbors import NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
@@ -20,6 +22,10 @@ from ._traits import ContextTraits, combine_traits
 if TYPE_CHECKING:
     from .._typing import Algorithm, ArrayLike, MatrixLike, RandomStateLike, Self, SparseMatrix
 
+
+#: A target with at most this many distinct values (and fewer than half the rows)
+#: looks like class labels to TargetContext.
+CLASS_LIKE_VALUES = 20
 
 #: The traits a context extended to new points by their neighbours in X has,
 #: whatever gives its fit rows.
@@ -195,6 +201,11 @@ class LabelContext(_NeighborExtendedContext):
             )
         check_classification_targets(y[labelled])
         self.classes_, indices = np.unique(y[labelled], return_inverse=True)
+        if len(self.classes_) < 2:
+            raise ValueError(
+                f"y has a single class ({self.classes_[0]!r}) among its labelled rows: "
+                "a label context tells rows apart by their classes and needs at least two."
+            )
         self.class_indices_ = np.full(len(y), -1, dtype=np.intp)
         self.class_indices_[labelled] = indices
         self.class_prior_ = np.bincount(indices, minlength=len(self.classes_)) / indices.size
@@ -269,7 +280,7 @@ class TargetContext(_NeighborExtendedContext):
 
     _parameter_constraints = {
         **NEIGHBOR_SEARCH_CONSTRAINTS,
-        "base": [HasMethods(["fit", "conditional"]), None],
+        "base": [Implements(["fit", "conditional"]), None],
     }
 
     def __init__(
@@ -309,7 +320,19 @@ class TargetContext(_NeighborExtendedContext):
             self, X, y, accept_sparse="csr", dtype="numeric", multi_output=True, y_numeric=True
         )
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        self.base_ = clone(context_or_default(self.base)).fit(targets)
+        n_values = len(np.unique(targets, axis=0))
+        with warnings.catch_warnings():
+            if n_values <= CLASS_LIKE_VALUES and n_values < len(targets) / 2:
+                warn(
+                    f"y has only {n_values} distinct values among {len(targets)} rows: "
+                    "TargetContext treats y as continuous, so rows with equal targets are "
+                    "neighbours chosen by row order. If y holds class labels, use "
+                    "LabelContext.",
+                    UserWarning,
+                )
+                # base's neighbour search sees the targets: its duplicated-rows remark is this one
+                warnings.filterwarnings("ignore", "X has many duplicated rows", UserWarning)
+            self.base_ = clone(context_or_default(self.base)).fit(targets)
         self.joint_ = self.base_.joint_
         self.n_atoms_ = self.base_.n_atoms_
         self._fit_index(X)

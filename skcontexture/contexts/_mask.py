@@ -9,10 +9,10 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
-from .._constraints import N_JOBS, count, n_threads
+from .._constraints import Implements, N_JOBS, count, n_threads
 from .._progress import loop
 from .._typing import fit_context
 from ._base import BaseContext, release_joint
@@ -96,7 +96,7 @@ class MaskedContext(BaseContext):
     """
 
     _parameter_constraints = {
-        "base": [HasMethods(["fit", "conditional"]), None],
+        "base": [Implements(["fit", "conditional"]), None],
         "mask_ratio": [Interval(Real, 0, 1, closed="left")],
         "n_masks": [count(1)],
         "n_jobs": N_JOBS,

@@ -111,7 +111,7 @@ def largest_abs(X):
     return float(max(values.max(), -values.min())) if values.size else 0.0
 
 
-def neighbor_index(context, random_state, metric="euclidean"):
+def neighbor_index(context, random_state, metric="euclidean", n_neighbors=None):
     """The unfitted index of a context's ``n_neighbors``, ``algorithm`` and ``n_jobs``.
 
     Parameters
@@ -123,14 +123,15 @@ def neighbor_index(context, random_state, metric="euclidean"):
         from it).
     metric : str or callable, default="euclidean"
         Distance of the search.
+    n_neighbors : int, default=None
+        The largest k that will be queried; None means ``context.n_neighbors``.
 
     Returns
     -------
     index : NeighborIndex
     """
-    return NeighborIndex(
-        context.algorithm, metric, context.n_neighbors, context.n_jobs, random_state
-    )
+    k = context.n_neighbors if n_neighbors is None else n_neighbors
+    return NeighborIndex(context.algorithm, metric, k, context.n_jobs, random_state)
 
 
 class NeighborIndex:

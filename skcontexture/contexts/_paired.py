@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from sklearn.base import clone
-from sklearn.utils._param_validation import HasMethods
 from sklearn.utils.validation import check_consistent_length, validate_data
 
+from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, release_joint
 from ._knn import context_or_default
@@ -68,7 +68,7 @@ class PairedContext(BaseContext):
     array([1., 1.])
     """
 
-    _parameter_constraints = {"base": [HasMethods(["fit", "conditional"]), None]}
+    _parameter_constraints = {"base": [Implements(["fit", "conditional"]), None]}
 
     def __init__(self, base: BaseContext | None = None) -> None:
         self.base = base

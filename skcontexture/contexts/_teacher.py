@@ -10,9 +10,10 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
 from ._knn import context_or_default
@@ -92,12 +93,12 @@ class TeacherContext(BaseContext):
 
     _parameter_constraints = {
         "teacher": [
-            HasMethods(["predict_proba"]),
-            HasMethods(["transform"]),
-            HasMethods(["predict"]),
+            Implements(["predict_proba"]),
+            Implements(["transform"]),
+            Implements(["predict"]),
         ],
         "output": [StrOptions({"auto", "proba", "transform", "predict"})],
-        "base": [HasMethods(["fit", "conditional"]), None],
+        "base": [Implements(["fit", "conditional"]), None],
     }
 
     def __init__(
