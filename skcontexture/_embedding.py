@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from .contexts import BaseContext
 
 
-#: A largest singular value below this: the context barely tells the rows apart.
-WEAK_CONTEXT = 0.1
 #: A singular function whose effective number of rows is below this (or below 1% of
 #: the rows on fewer than 1,000) is reported as concentrated on outliers.
 CONCENTRATED_ROWS = 10
@@ -304,16 +302,6 @@ class ContextureEmbedding(
 
     def _warn_degenerate(self, context):
         self._warn_concentrated()
-        if self.singular_values_[0] < WEAK_CONTEXT:
-            warn(
-                f"The context barely tells the rows apart: its largest singular value is "
-                f"s_1={self.singular_values_[0]:.3f} (1 would be a context that separates "
-                "groups of rows perfectly), so every row sees nearly the same atoms and "
-                "the embedding is mostly noise. Use a more local context: fewer "
-                "neighbours (well below the number of rows), a larger gamma, a smaller "
-                "sigma or masking probability.",
-                UserWarning,
-            )
         n_comp = self.n_connected_components_
         traits = context.traits()
         if n_comp > 1 and not traits.block_structured:

@@ -282,7 +282,7 @@ class ContextScorer(BaseEstimator):
                 )
             _check_atoms_are_fit_points(step.context_, joint)
             return float(_metrics.lidar(step.embedding_, joint))
-        return self._spectrum_score(self._spectrum(step, solver, progress))
+        return self._spectrum_score(self._spectrum(step, solver, progress), step.context_)
 
     def _score_on(self, step, position, estimator, X, solver, progress):
         if position is not None and position > 0:
@@ -295,7 +295,7 @@ class ContextScorer(BaseEstimator):
         if self.metric == "lidar":
             _check_atoms_are_fit_points(context, joint)
             return float(_metrics.lidar(step.transform(X), joint))
-        return self._spectrum_score(self._computed_spectrum(joint, solver, progress))
+        return self._spectrum_score(self._computed_spectrum(joint, solver, progress), context)
 
     def _spectrum(self, step, solver, progress):
         if self.spectrum == "estimator" or _joint(step) is None:
@@ -323,7 +323,7 @@ class ContextScorer(BaseEstimator):
                       f"{joint.shape[1]} joint, s_1={values[0]:.4f}, s_d0={values[-1]:.4f}")
         return values
 
-    def _spectrum_score(self, s):
+    def _spectrum_score(self, s, context=None):
         s = np.asarray(s, dtype=float)
         if s.size < 2:
             # an operator of rank r has s_i = 0 for i > r (e.g. two classes: one value);
@@ -332,13 +332,19 @@ class ContextScorer(BaseEstimator):
         if self.metric == "tau":
             reason = _metrics.tau_regime(s, beta=self.beta, max_dim=self.max_dim)
             if reason is not None:
-                warn(
-                    f"tau is outside its trusted regime for this context ({reason}); the "
+                about = "this context" if context is None else repr(context)
+                message = (
+                    f"tau is outside its trusted regime for {about} ({reason}); the "
                     "paper advises against ranking such contexts by tau. Compare contexts "
                     "by metric='feature_prediction' instead, or read "
-                    "docs/context_selection.md.",
-                    UntrustedTauWarning,
+                    "docs/context_selection.md."
                 )
+                # once per context and regime for this scorer: not once per fold of a search
+                # (scikit-learn's searches reset Python's once-per-location registry)
+                shown = self.__dict__.setdefault("_shown_warnings", set())
+                if message not in shown:
+                    shown.add(message)
+                    warn(message, UntrustedTauWarning)
             return -_metrics.tau(s, beta=self.beta, max_dim=self.max_dim)
         s = s[: self.max_dim]
         if self.metric == "rankme":

@@ -292,7 +292,9 @@ def tau_regime(
     Returns
     -------
     reason : str or None
-        A sentence naming the signature, or None for a trusted value.
+        A sentence naming the signature, or None for a trusted value. It
+        names the regime, not the values (the same sentence for every fold of
+        a context, so a warning quoting it is shown once).
 
     Examples
     --------
@@ -301,7 +303,7 @@ def tau_regime(
     >>> tau_regime(np.r_[np.full(10, 0.9), np.full(200, 0.3)]) is None   # tau = 1.41 at d* = 10
     True
     >>> tau_regime([0.9, 0.01, 0.005])
-    'its minimum is at d* = 1 (s_2 = 0.01)'
+    'its minimum is at d* = 1'
     """
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
@@ -311,11 +313,11 @@ def tau_regime(
     if not np.isfinite(value):
         return "every tau_d is infinite: a disconnected context or hard labels"
     if s[best_d] >= TAU_NEAR_ONE:
-        return f"s_(d*+1) = {s[best_d]:.6f} is close to 1: a nearly disconnected context"
+        return "s_(d*+1) is close to 1: a nearly disconnected context"
     if best_d == 1:
-        return f"its minimum is at d* = 1 (s_2 = {s[1]:.3g})"
+        return "its minimum is at d* = 1"
     if abs(value - (1.0 + beta)) <= TAU_BAND_RTOL * (1.0 + beta):
-        return f"tau = {value:.4f} is within 2% of 1 + beta = {1.0 + beta:g}"
+        return f"tau is within 2% of 1 + beta = {1.0 + beta:g}"
     return None
 
 

@@ -267,3 +267,23 @@ def test_scorers_are_cloned_like_estimators():
     assert repr(LabelledProbeScorer(cv=3)) == "LabelledProbeScorer(cv=3)"
     with pytest.raises(ValueError, match="'cv' parameter of LabelledProbeScorer"):
         LabelledProbeScorer(cv=1).score_embedding(np.zeros((4, 2)), [0, 1, 0, 1])
+
+
+def test_untrusted_tau_warns_once_per_context_in_a_search():
+    # every fold of an untrusted context gives the same text: shown once per context
+    from skcontexture import LabelContext
+
+    X, y = make_blobs(n_samples=90, centers=2, n_features=3, random_state=0)
+    search = GridSearchCV(
+        ContextureEmbedding(n_components=1),
+        {"context": [LabelContext(), LabelContext(n_neighbors=5), KNNContext(10)]},
+        scoring=ContextScorer("tau"),
+        cv=3,
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        search.fit(X, y)
+    untrusted = [str(w.message) for w in caught if w.category is UntrustedTauWarning]
+    assert 1 <= len(untrusted) <= 3
+    assert len(set(untrusted)) == len(untrusted)
+    assert all("LabelContext(" in m or "KNNContext(" in m for m in untrusted)

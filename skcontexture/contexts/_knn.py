@@ -28,9 +28,10 @@ class KNNContext(BaseContext):
     Parameters
     ----------
     n_neighbors : int, default=15
-        Number of neighbours K. At least the number of fit rows (where every
-        neighbourhood would hold all the rows), it is lowered to that number
-        minus one with a warning.
+        Number of neighbours K. Above half the fit rows a warning says that
+        the neighbourhoods overlap almost entirely; at least the number of fit
+        rows (where every neighbourhood would hold all the rows), it is
+        lowered to that number minus one, with a warning.
     metric : str or callable, default="euclidean"
         Distance, as accepted by :class:`sklearn.neighbors.NearestNeighbors`.
         "cosine" is undefined for a zero row, which raises. Neighbours at
@@ -101,18 +102,8 @@ class KNNContext(BaseContext):
         """
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
         n_samples = X.shape[0]
-        self.n_neighbors_ = self.n_neighbors
-        if self.n_neighbors >= n_samples:
-            # K = n_samples would give every row all the atoms: no information
-            self.n_neighbors_ = max(1, n_samples - 1)
-            warn(
-                f"n_neighbors={self.n_neighbors} is not below the number of fit rows "
-                f"({n_samples}), where every neighbourhood would hold all the rows and "
-                f"carry no information; using n_neighbors={self.n_neighbors_}. A kNN "
-                "context is informative when n_neighbors is well below the number of "
-                f"rows (for {n_samples} rows, about {max(2, n_samples // 10)}).",
-                UserWarning,
-            )
+        self.n_neighbors_ = min(self.n_neighbors, max(1, n_samples - 1))
+        _warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
         n_entries = n_samples * self.n_neighbors_
         check_memory(
             BYTES_PER_NEIGHBOR * n_entries,
@@ -143,6 +134,26 @@ class KNNContext(BaseContext):
     def _conditional(self, X):
         _, indices = self.index_.kneighbors(X, self.n_neighbors_)
         return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
+
+
+def _warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
+    """Warn when K is not below the fit rows (lowered to ``used``) or above half of them."""
+    advice = ("A kNN context tells rows apart when n_neighbors is well below the number "
+              f"of rows (for {n_samples} rows, about {max(2, n_samples // 10)}).")
+    if used < n_neighbors:
+        warn(
+            f"n_neighbors={n_neighbors} is not below the number of fit rows ({n_samples}), "
+            "where every neighbourhood would hold all the rows and carry no information; "
+            f"using n_neighbors={used}. {advice}",
+            UserWarning,
+        )
+    elif 2 * n_neighbors > n_samples:
+        warn(
+            f"n_neighbors={n_neighbors} is more than half of the {n_samples} fit rows: the "
+            "neighbourhoods overlap almost entirely, so the context tells rows apart only "
+            f"weakly (small singular values). {advice}",
+            UserWarning,
+        )
 
 
 def context_or_default(context: BaseContext | None) -> BaseContext:

@@ -202,9 +202,12 @@ class LabelContext(_NeighborExtendedContext):
         check_classification_targets(y[labelled])
         self.classes_, indices = np.unique(y[labelled], return_inverse=True)
         if len(self.classes_) < 2:
+            hint = ("" if labelled.all() else f" If unlabelled={self.unlabelled!r} is a "
+                    "class here (as in -1/+1 labels), set unlabelled=None.")
             raise ValueError(
-                f"y has a single class ({self.classes_[0]!r}) among its labelled rows: "
-                "a label context tells rows apart by their classes and needs at least two."
+                f"y has a single class ({self.classes_[0].tolist()!r}) among its labelled "
+                "rows: a label context tells rows apart by their classes and needs at "
+                f"least two.{hint}"
             )
         self.class_indices_ = np.full(len(y), -1, dtype=np.intp)
         self.class_indices_[labelled] = indices

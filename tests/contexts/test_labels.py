@@ -65,7 +65,9 @@ def test_unlabelled_marker_can_be_a_class_or_refused(data):
     X = data["X"]
     y = np.where(np.arange(len(X)) % 2, 1, -1)  # -1 / +1 labels
     assert LabelContext(unlabelled=None).fit(X, y).n_atoms_ == 2
-    assert LabelContext().fit(X, y).n_atoms_ == 1  # -1 read as unlabelled
+    # -1 read as unlabelled leaves one class: refused, with the way out
+    with pytest.raises(ValueError, match=r"single class \(1\).*set unlabelled=None"):
+        LabelContext().fit(X, y)
     with pytest.raises(ValueError, match="Every row of y is unlabelled.*unlabelled=None"):
         LabelContext().fit(X, np.full(len(X), -1))
     labels = np.array(["a", "b"] * (len(X) // 2))
