@@ -180,6 +180,8 @@ def _neighbor_joint(client, context, X, layout):
         )
     metric = getattr(context, "metric", "euclidean")
     context.n_features_in_, context.n_atoms_ = X.shape[1], n
+    if isinstance(context, KNNContext):
+        context.n_neighbors_ = k
     parts = layout.parts
     if isinstance(context, RBFContext):
         context.gamma_ = (

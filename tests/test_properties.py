@@ -180,6 +180,16 @@ class Recorder:
             return False
         return True
 
+def output_width(est, requested, recorder):
+    """The fitted number of components: the request, or fewer with the library's warning."""
+    d = est.n_components_
+    assert 1 <= d <= requested, (d, requested)
+    if d < requested:
+        assert any("were requested" in str(w.message) for w in recorder.warnings), (
+            f"{d} of the {requested} components requested, without a warning")
+    return d
+
+
 
 def assert_finite(array, recorder, what):
     """Finite values, or a warning that says why not."""
@@ -277,7 +287,7 @@ def test_embedding_valid_output(case, params):
     if not recorder.check():
         return
     Z_ft, Z_fit, Z_new = outputs
-    d = params["n_components"]
+    d = output_width(est, params["n_components"], recorder)
     for Z, rows, what in ((Z_ft, case.n, "fit_transform"), (Z_new, len(case.X_new), "transform")):
         assert isinstance(Z, np.ndarray) and Z.shape == (rows, d), (what, getattr(Z, "shape", Z))
         assert Z.dtype == np.float64, (what, Z.dtype)
@@ -302,7 +312,7 @@ def test_embedding_matches_dense_reference(case, params):
     recorder(est.fit, case.X, case.y, **case.fit_params)
     if not recorder.check():
         return
-    d, tol = params["n_components"], params["tol"]
+    d, tol = output_width(est, params["n_components"], recorder), params["tol"]
     s_ref = singular_values(est.context_.joint_)[:d]
     s = est.singular_values_
     note(f"s={s!r}\ns_ref={s_ref!r}\nwarnings={[str(w.message)[:80] for w in recorder.warnings]}")
@@ -339,7 +349,7 @@ def test_embedding_deterministic(case, params):
         # process-wide seed: where s_d = s_{d+1} the top-d subspace is not determined (the
         # estimator warns) and each call may return another basis of it (documented).
         s = singular_values(est.context_.joint_)
-        d = est.n_components
+        d = est.n_components_
         if len(s) > d and s[d - 1] - s[d] < 1e-8:
             return
     # ARPACK's restarts (a Krylov space exhausted on a small operator) also draw from that
@@ -518,6 +528,7 @@ def test_bad_inputs(case, corruption, kind, d):
     if not succeeded:
         return
     n_fit = X.shape[0] if hasattr(X, "shape") else len(X)
+    d = output_width(est, d, recorder)
     for out, rows, what in ((Z, n_fit, "fit_transform"), (Z_new, X_new.shape[0], "transform")):
         assert isinstance(out, np.ndarray) and out.shape == (rows, d), (what, np.shape(out))
         # float32 is kept, everything else becomes float64 (scikit-learn's convention)
@@ -574,7 +585,8 @@ def test_bad_parameters(case, choice, value, kind):
     if must_reject(name, value):
         assert not succeeded, f"{key}={value!r} was accepted"
     if succeeded:
-        assert Z.shape == (case.n, 2) and Z.dtype == np.float64
+        d = output_width(est, est.get_params()["n_components"], recorder)
+        assert Z.shape == (case.n, d) and Z.dtype == np.float64
         assert_finite(Z, recorder, "fit_transform")
 
 
@@ -614,7 +626,7 @@ def test_encoder_contract(case, params):
     assert_unchanged(before, case.inputs())
     if not recorder.check():
         return
-    d = params["n_components"]
+    d = output_width(est, params["n_components"], recorder)
     for out, rows, what in ((Z, case.n, "fit_transform"), (Z_new, len(case.X_new), "transform")):
         assert isinstance(out, np.ndarray) and out.shape == (rows, d), (what, np.shape(out))
         assert out.dtype == np.float64, (what, out.dtype)

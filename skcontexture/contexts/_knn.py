@@ -139,7 +139,8 @@ class KNNContext(BaseContext):
 def _warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
     """Warn when K is not below the fit rows (lowered to ``used``) or above half of them."""
     advice = ("A kNN context tells rows apart when n_neighbors is well below the number "
-              f"of rows (for {n_samples} rows, about {max(2, n_samples // 10)}).")
+              "of rows" + (f" (for {n_samples} rows, about {n_samples // 10})."
+                           if n_samples >= 30 else "."))
     if used < n_neighbors:
         warn(
             f"n_neighbors={n_neighbors} is not below the number of fit rows ({n_samples}), "
