@@ -376,6 +376,9 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
             s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
             taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
             rank = int(np.sum(s > 1e-6))
+            if rank == 0:
+                raise ValueError(f"no singular value above 1e-6 besides the trivial one "
+                                 f"(s_1 = {s[0]:.1e}): every row has nearly the same context.")
             n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
             proxy_error = None
             try:
@@ -827,15 +830,18 @@ def _save(result, X, feature_names, args):
         print(f"saved the {Z.shape[0]} x {Z.shape[1]} embedding to {args.save_embedding}",
               file=note)
     if args.save_model:
-        columns = ""
+        usage = ""
         if feature_names is not None:
             # what fitting on a DataFrame of these columns records: the model then takes
             # pd.read_csv(FILE)[columns] without a warning, and refuses other columns
             model[0].feature_names_in_ = np.asarray(feature_names, dtype=object)
-            columns = f"; it takes a DataFrame with the columns {', '.join(feature_names)}"
+            others = [args.target] * (args.target is not None) + args.drop
+            frame = f"pd.read_csv({args.data!r})" + (f".drop(columns={others!r})" if others
+                                                     else "")
+            usage = f"; it takes the feature columns by name: model.transform({frame})"
         joblib.dump(model, args.save_model)
         print(f"saved the fitted model (StandardScaler, ContextureEmbedding) to "
-              f"{args.save_model}{columns}", file=note)
+              f"{args.save_model}{usage}", file=note)
 
 
 def summary(result, name, X, *, metric=None):

@@ -406,9 +406,9 @@ def test_infer_task(y, task):
 
 def test_whole_number_regression_target(tmp_path, capsys):
     # scikit-learn's diabetes: its target is whole numbers, 214 distinct over 442 rows
-    from sklearn.datasets import load_diabetes
-
     import json
+
+    from sklearn.datasets import load_diabetes
 
     path = _bundled_csv(tmp_path, load_diabetes)
     assert main([path, "--target", "target", *_small_args()]) == 0
@@ -450,10 +450,10 @@ def test_a_context_that_cannot_be_fitted_is_na(tmp_path, blobs, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "   3  RBF g=1e-12       n/a   n/a      n/a    n/a      n/a" in out
-    assert "n/a: RBF g=1e-12 could not be fitted: The 'dense' solver found only 0" in out
+    assert "n/a: RBF g=1e-12 could not be fitted: no singular value above 1e-6" in out
     assert main([*args, "--json"]) == 0
     last = json.loads(capsys.readouterr().out)["rows"][-1]
-    assert last["context"] == "RBF g=1e-12" and "nonzero singular value" in last["error"]
+    assert last["context"] == "RBF g=1e-12" and "the same context" in last["error"]
     assert last["feature_prediction"] is None and last["score"] is None
     # any context whose fit raises: more neighbours than rows, given to select directly
     rows = select(X, None, grid=[("K=500", KNNContext(500)), ("K=10", KNNContext(10))],
@@ -530,19 +530,20 @@ def test_saved_model_takes_the_csv_columns_by_name(tmp_path, blobs, capsys):
     frame["label"] = y
     path = tmp_path / "toy.csv"
     frame.to_csv(path, index=False)
-    model = tmp_path / "m.joblib"
+    saved = tmp_path / "m.joblib"
     assert main([str(path), "--drop", "id", "--target", "label", *_small_args(),
-                 "--save-model", str(model)]) == 0
+                 "--save-model", str(saved)]) == 0
     out = capsys.readouterr().out
     assert "(240 samples x 4 features, classification)" in out
-    assert "it takes a DataFrame with the columns a, b, c, d" in out
-    pipeline = joblib.load(model)
+    usage = f"model.transform(pd.read_csv({str(path)!r}).drop(columns=['label', 'id']))"
+    assert f"it takes the feature columns by name: {usage}" in out
+    model = joblib.load(saved)
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        Z = pipeline.transform(pd.read_csv(path)[["a", "b", "c", "d"]])
+        warnings.simplefilter("error")  # no feature-names warning
+        Z = eval(usage)
     assert Z.shape[0] == len(X)
     with pytest.raises(ValueError, match="feature names"):
-        pipeline.transform(pd.read_csv(path)[["b", "a", "c", "d"]])
+        model.transform(pd.read_csv(path)[["b", "a", "c", "d"]])
     X_kept, _, _, names = load_dataset(str(path), "label", drop=["id"],
                                        return_feature_names=True)
     np.testing.assert_allclose(X_kept, X)
