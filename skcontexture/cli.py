@@ -484,9 +484,8 @@ def model_components(n_probe, n_labelled=None):
         caps.append((max(2, n_labelled // LABELS_PER_COMPONENT),
                      f"1 per {LABELS_PER_COMPONENT} of the {n_labelled} labelled rows a "
                      "downstream model is fitted on"))
-    if n_probe is not None:
-        caps.append((n_probe, "the functions the context was probed with (--max-probe-dim, "
-                              "its nonzero singular values and the rows bound them)"))
+    caps.append((n_probe, "the functions the context was probed with (--max-probe-dim, its "
+                          "nonzero singular values and the rows bound them)"))
     return min(caps, key=lambda cap: cap[0])
 
 
@@ -585,10 +584,8 @@ def report(result, name, X, *, beta, max_dim, metric):
     print(f"\nchosen by {METRIC_LABEL[by]}: {rows[0]['context']}; its model, fitted on the "
           f"{result['n_train']} training rows (saved by --save-model):")
     print(f"  {model_line(result)}")
-    print(f"  {emb.n_components} components: {result['model_reason']}"
-          + (f"; {s.size} of them have a nonzero singular value" if s.size < emb.n_components
-             else "")
-          + f". Each is scaled by its singular value (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
+    print(f"  {s.size} components: {result['model_reason']}. Each is scaled by its singular "
+          f"value (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
     for r in rows:
         if "error" in r:
             print(f"n/a: {r['context']} could not be fitted: {r['error']}")
