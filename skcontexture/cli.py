@@ -3,23 +3,27 @@
 ``python -m skcontexture [DATA]`` (or ``skcontexture [DATA]``) loads a dataset
 (scikit-learn's digits by default; an ``.npz`` with an array ``X`` and optionally
 ``y``; or a ``.csv`` with a header, whose target column, if any, is named by
-``--target``), standardises the features on the training rows, fits a grid of
-contexts (kNN and RBF at several strengths) on them, scores every context by the
-label-free ``feature_prediction`` proxy task and by tau (flagging the contexts where
-tau is not to be trusted), ranks the grid by ``--metric`` (the contexts whose leading
-functions live on a handful of outlying rows last) and fits a
+``--target``, and whose identifier columns ``--drop`` leaves out), standardises the
+features on the training rows, fits a grid of contexts (kNN and RBF at several
+strengths) on them, scores every context by the label-free ``feature_prediction``
+proxy task and by tau (flagging the contexts where tau is not to be trusted; a context
+that cannot be fitted gets n/a), ranks the grid by ``--metric`` (the contexts whose
+leading functions live on a handful of outlying rows last) and fits a
 ContextureEmbedding of the winner (32 components scaled by their singular values, the
-features a downstream model should get). When labels exist, it also
-fits a ridge probe on every context's embedding and reports the held-out score of the
-chosen context next to the best and the worst of the grid, and the rank of each
-metric's pick; labels never choose, except with ``--metric labelled --labelled M``
-(label-efficient selection by a cross-validated probe on M labelled training rows).
-``--plot FILE`` saves the spectra and tau_d curves.
+features a downstream model should get; with ``--labelled M`` at most M/4), printed
+as the Python line that builds it. When labels exist (a classification or a
+regression, as ``--task`` says or infers), it also fits a ridge probe on every
+context's embedding and reports the held-out score of the chosen context next to the
+best and the worst of the grid, and the rank of each metric's pick; labels never
+choose, except with ``--metric labelled --labelled M`` (label-efficient selection by a
+cross-validated probe on M labelled training rows). ``--plot FILE`` saves the spectra
+and tau_d curves, the chosen context marked.
 """
 
 import argparse
 import csv
 import importlib.util
+import inspect
 import json
 import sys
 import time
@@ -33,7 +37,6 @@ from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.multiclass import type_of_target
 from threadpoolctl import threadpool_limits
 
 from . import __version__
@@ -41,11 +44,16 @@ from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, RBFContext
 from .linalg import DENSE_MAX_SIDE
-from .metrics import feature_prediction, probe_dims, tau_curve, tau_regime
+from .metrics import PROBE_ALPHAS, feature_prediction, probe_dims, tau_curve, tau_regime
 
 DEFAULT_K = (5, 10, 20, 50, 100)
 DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
 METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
+TASK_CHOICES = ("auto", "classification", "regression")
+#: Whole-number labels are classes only with at least this many rows per distinct value
+#: on average: scikit-learn's diabetes target (whole numbers, 214 distinct values over 442
+#: rows) is a quantity.
+ROWS_PER_CLASS = 5
 #: Components of the winner's fitted model, each scaled by its singular value: a
 #: downstream model's regularisation then falls on the weak components first, so its
 #: accuracy hinges less on the number (side measurements with the protocol of
@@ -56,7 +64,7 @@ METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
 MODEL_COMPONENTS = 32
 
 
-def load_dataset(path=None, target=None, *, dropna=False):
+def load_dataset(path=None, target=None, *, dropna=False, drop=(), return_feature_names=False):
     """Return ``(X, y, name)``; ``y`` is None when the data has no labels.
 
     Parameters
@@ -69,17 +77,31 @@ def load_dataset(path=None, target=None, *, dropna=False):
     dropna : bool, default=False
         Drop the rows with a missing or non-finite value (in X or y) instead of
         refusing them.
+    drop : sequence of str, default=()
+        Columns of a ``.csv`` to leave out (identifiers, say).
+    return_feature_names : bool, default=False
+        Also return the names of the columns of X (a ``.csv``'s header without the
+        target and the dropped columns; None for an ``.npz`` and digits), as a fourth
+        item.
 
     Raises
     ------
     ValueError
         With a message naming the problem and its fix: a missing file, an unsupported
         file type, an ``.npz`` without ``X``, a non-numeric column, missing or
-        non-finite values (without ``dropna``), ``target`` not a column.
+        non-finite values (without ``dropna``), ``target`` or a ``drop`` name not a
+        column.
     """
+    if drop and (path is None or Path(path).suffix != ".csv"):
+        raise ValueError("--drop names columns of a .csv file.")
+    X, y, name, feature_names = _load(path, target, dropna, drop)
+    return (X, y, name, feature_names) if return_feature_names else (X, y, name)
+
+
+def _load(path, target, dropna, drop):
     if path is None:
         X, y = load_digits(return_X_y=True)
-        return X.astype(float), y, "digits (scikit-learn)"
+        return X.astype(float), y, "digits (scikit-learn)", None
     path = Path(path)
     if path.suffix not in (".npz", ".csv"):
         raise ValueError(f"Unsupported file type {path.suffix!r} of {path}: give an .npz "
@@ -90,9 +112,9 @@ def load_dataset(path=None, target=None, *, dropna=False):
         if target is not None:
             raise ValueError("--target names a column of a .csv; an .npz gives its labels "
                              "as the array y.")
-        X, y, line = *_read_npz(path), lambda i: f"row {i}"
+        X, y, feature_names, line = *_read_npz(path), None, lambda i: f"row {i}"
     else:
-        X, y, line = *_read_csv(path, target), lambda i: f"line {i + 2}"
+        X, y, feature_names, line = *_read_csv(path, target, drop), lambda i: f"line {i + 2}"
     if X.shape[0] == 0 or X.shape[1] == 0:
         raise ValueError(f"{path.name} has no data: X is {X.shape[0]} x {X.shape[1]}.")
     bad = ~np.isfinite(X).all(axis=1)
@@ -108,7 +130,7 @@ def load_dataset(path=None, target=None, *, dropna=False):
         X, y = X[~bad], None if y is None else y[~bad]
         print(f"note: dropped {int(bad.sum())} rows with missing or non-finite values.",
               file=sys.stderr)
-    return X, y, path.stem
+    return X, y, path.stem, feature_names
 
 
 def _read_npz(path):
@@ -131,7 +153,7 @@ def _read_npz(path):
     return X.astype(float), y
 
 
-def _read_csv(path, target):
+def _read_csv(path, target, drop):
     with open(path, newline="") as file:
         lines = [row for row in csv.reader(file) if row]
     if not lines:
@@ -141,12 +163,19 @@ def _read_csv(path, target):
         if len(row) != len(header):
             raise ValueError(f"Line {i + 2} of {path.name} has {len(row)} fields, the "
                              f"header has {len(header)}.")
-    if target is not None and target not in header:
-        raise ValueError(f"--target {target!r} is not a column of {path.name} (its "
-                         f"columns: {', '.join(header)}).")
-    columns, y = [], None
+    for option, names in (("--target", [] if target is None else [target]),
+                          ("--drop", drop)):
+        for name in names:
+            if name not in header:
+                raise ValueError(f"{option} {name!r} is not a column of {path.name} (its "
+                                 f"columns: {', '.join(header)}).")
+    if target in drop:
+        raise ValueError(f"--drop {target!r} is the --target column.")
+    columns, names, y = [], [], None
     for j, name in enumerate(header):
         values = [row[j].strip() for row in rows]
+        if name in drop:
+            continue
         if name == target:
             y = _numbers(values)
             y = np.array(values) if y is None else y
@@ -156,12 +185,13 @@ def _read_csv(path, target):
             i, value = next((i, v) for i, v in enumerate(values) if _number(v) is None)
             raise ValueError(
                 f"Column {name!r} of {path.name} is not numeric ({value!r} at line {i + 2}): "
-                "drop it or encode it as numbers"
+                f"pass --drop {name} if it is an identifier, or encode it as numbers"
                 + ("" if target else f", or pass --target {name} if it is the label") + "."
             )
         columns.append(numbers)
+        names.append(name)
     X = np.column_stack(columns) if columns else np.empty((len(rows), 0))
-    return X, y
+    return X, y, names
 
 
 def _number(value):
@@ -196,11 +226,67 @@ def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAM
     return grid
 
 
-def _probe(task):
+def infer_task(y):
+    """The task a target asks for, and why: ``(task, reason)``.
+
+    The rule of ``--task auto``: labels that are not numbers (strings, booleans) are
+    classes; numbers with a fractional part are a quantity (regression); whole numbers
+    are classes when there are at least ``ROWS_PER_CLASS`` rows per distinct value on
+    average and every value has 2 rows (the held-out split is stratified by class), and
+    a quantity otherwise.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+
+    Returns
+    -------
+    task : {"classification", "regression"}
+    reason : str
+        The rule that decided, with the counts it looked at.
+    """
+    y = np.asarray(y)
+    if y.dtype.kind not in "iuf":
+        return "classification", "its values are not numbers"
+    if np.any(y != np.round(y)):
+        return "regression", "its values are not all whole numbers"
+    values, counts = np.unique(y, return_counts=True)
+    if values.size * ROWS_PER_CLASS > y.size:
+        return "regression", (f"{values.size} distinct whole numbers over {y.size} rows, "
+                              f"fewer than {ROWS_PER_CLASS} rows per value")
+    if counts.min() < 2:
+        return "regression", (f"the value {values[np.argmin(counts)]:g} has a single row "
+                              "and a class needs 2")
+    return "classification", (f"{values.size} distinct whole numbers over {y.size} rows, "
+                               "every one on 2 rows or more")
+
+
+def _check_task(task, y):
+    """``task`` for the labels ``y``, with the reason when it is inferred (``task="auto"``)."""
+    if task not in TASK_CHOICES:
+        raise ValueError(f"task must be one of {TASK_CHOICES}, got {task!r}.")
+    reason = None
+    if task == "auto":
+        task, reason = infer_task(y)
+    elif task == "regression" and y.dtype.kind not in "iuf":
+        raise ValueError(f"--task regression needs numbers; the target has labels such as "
+                         f"{y[0].item()!r}.")
+    if task == "classification":
+        values, counts = np.unique(y, return_counts=True)
+        if counts.min() < 2:
+            raise ValueError(
+                f"Class {values[np.argmin(counts)].item()!r} of the target has a single row, and "
+                "the held-out split needs 2 rows of every class: drop that row, or pass "
+                "--task regression if the target is a quantity."
+            )
+    return task, reason
+
+
+def _probe(task, alphas=np.logspace(-4, 4, 9)):
     # ridge probes (as in the paper's experiments), regulariser by leave-one-out
     if task == "classification":
-        return RidgeClassifierCV(alphas=np.logspace(-4, 4, 9))
-    return RidgeCV(alphas=np.logspace(-4, 4, 9))
+        return RidgeClassifierCV(alphas=alphas)
+    return RidgeCV(alphas=alphas)
 
 
 def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
@@ -222,9 +308,9 @@ def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
             d //= 2
 
 
-def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, beta=1.0,
-           max_dim=512, test_size=0.3, max_samples=5000, max_probe_dim=128, random_state=0,
-           n_jobs=None):
+def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
+           metric="feature_prediction", task="auto", labelled=None, beta=1.0, max_dim=512,
+           test_size=0.3, max_samples=5000, max_probe_dim=128, random_state=0, n_jobs=None):
     """Score a grid of contexts on the training rows and rank them; probe them when ``y`` is given.
 
     Every context gets its ``feature_prediction`` (the label-free proxy task, with its best
@@ -233,25 +319,30 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
     contexts first, each group by increasing tau) or "labelled" (a cross-validated probe on
     ``labelled`` labelled training rows, the label-efficient choice; needs ``y``). With
     ``y``, every context is also probed on held-out rows (reported, never used to choose).
+    ``task`` ("auto", "classification" or "regression") says what ``y`` is; "auto"
+    infers it by :func:`infer_task`. Without ``grid``, the grid is :func:`default_grid`
+    of ``k_grid`` and ``gamma_grid`` on the training rows. A context that cannot be fitted
+    or embedded (a ``ValueError`` of the context or the solver) gets a row with NaN
+    scores and the reason under "error", ranked last.
 
-    Returns a dict with the task, the split sizes, the rows (one dict per context, ranked),
-    the spectra, the metric, the scaler fitted on the training rows, and the winner fitted
-    (on the scaled training rows): ``MODEL_COMPONENTS`` components (fewer if the context
-    has fewer) scaled by their singular values.
+    Returns a dict with the task (and the reason when it was inferred), the split sizes,
+    the rows (one dict per context, ranked), the spectra, the metric, the scaler fitted on
+    the training rows, and the winner fitted (on the scaled training rows): the
+    components of :func:`model_components` scaled by their singular values.
     """
     if metric not in METRIC_CHOICES:
         raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
     if metric == "labelled" and (y is None or labelled is None):
         raise ValueError("metric='labelled' needs labels y and a number of labelled rows.")
-    task = None
-    if y is not None:
-        task = "regression" if type_of_target(y) == "continuous" else "classification"
+    if y is None:
+        task, task_reason = None, None
+        X_train, X_test, y_train, y_test = X, None, None, None
+    else:
+        task, task_reason = _check_task(task, np.asarray(y))
         stratify = y if task == "classification" else None
         X_train, X_test, y_train, y_test = train_test_split(
             X, y, test_size=test_size, random_state=random_state, stratify=stratify
         )
-    else:
-        X_train, X_test, y_train, y_test = X, None, None, None
     scaler = StandardScaler().fit(X_train)
     X_train = scaler.transform(X_train)
     rng = np.random.RandomState(random_state)
@@ -268,68 +359,96 @@ def select(X, y=None, *, grid=None, metric="feature_prediction", labelled=None, 
             )
         labelled_rows = np.sort(rng.permutation(X_train.shape[0])[:labelled])
     if grid is None:
-        grid = default_grid(X_train.shape[0], X_train.shape[1], n_jobs=n_jobs)
+        grid = default_grid(X_train.shape[0], X_train.shape[1], k_grid, gamma_grid,
+                            n_jobs=n_jobs)
+        if not grid:
+            raise ValueError(f"No context is left in the grid: every K is at least the "
+                             f"{X_train.shape[0]} training rows. Give smaller --k or some "
+                             "--gamma.")
     X_test_s = None if X_test is None else scaler.transform(X_test)
+    n_labelled = None if labelled_rows is None else labelled_rows.size
 
-    rows, spectra, skipped = [], {}, {}
-    for name, context in grid:
-        start = time.perf_counter()
+    def score(context):
+        # one context's row of the table, its spectrum and why feature_prediction is n/a
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
             context.fit(X_train)
             s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
             taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
             rank = int(np.sum(s > 1e-6))
+            if rank == 0:
+                raise ValueError(f"no singular value above 1e-6 besides the trivial one "
+                                 f"(s_1 = {s[0]:.1e}): every row has nearly the same context.")
             n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
+            proxy_error = None
             try:
                 r2, d_proxy = proxy_score(context, X_train, n_components=n_probe,
                                           random_state=random_state)
             except ValueError as exc:  # e.g. more neighbours than half the rows
-                r2, d_proxy, skipped[name] = float("nan"), 0, str(exc)
-        spectra[name] = s
-        row = {"context": name, "estimator": context, "tau": float(np.min(taus)),
-               "d_tau": int(best_d),
+                r2, d_proxy, proxy_error = float("nan"), None, str(exc)
+        row = {"tau": float(np.min(taus)), "d_tau": int(best_d),
                "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
                "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
                "n_probe": n_probe}
+        n_model = model_components(n_probe, n_labelled)[0]
         if y is None:
             # the model the main job keeps, fitted once per context (the winner's is reused)
-            row["model"] = _model(context, n_probe, X_train, random_state, n_jobs)
+            row["model"] = _model(context, n_model, X_train, random_state, n_jobs)
             functions = row["model"].embedding_
         else:
             emb = _embedding(context, n_probe, X_train, random_state)
-            functions = emb.embedding_[:, :MODEL_COMPONENTS]
+            functions = emb.embedding_[:, :n_model]
             row["score"] = _probe_score(emb, y_train, X_test_s, y_test, task)
             if labelled_rows is not None:
-                row["labelled"] = _labelled_score(emb, labelled_rows, y_train, random_state)
+                row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task,
+                                                  random_state)
         # functions on a handful of rows among those the model keeps: outliers isolated
         # by the context, nothing a downstream model can use
         row["outlying"] = int(concentrated_columns(functions)[0].size)
-        row["seconds"] = time.perf_counter() - start
+        return row, s, proxy_error
+
+    rows, spectra, skipped = [], {}, {}
+    for name, context in grid:
+        start = time.perf_counter()
+        try:
+            row, spectra[name], proxy_error = score(context)
+            if proxy_error:
+                skipped[name] = proxy_error
+        except ValueError as exc:  # a context or solver that cannot fit these rows: n/a
+            row = {key: float("nan") for key in ["tau", "feature_prediction", "s1"]
+                   + ["score"] * (y is not None) + ["labelled"] * (labelled_rows is not None)}
+            row.update(d_tau=None, d_proxy=None, tau_trusted=None, n_probe=None, outlying=0,
+                       error=" ".join(str(exc).split()))
+        row.update(context=name, estimator=context, seconds=time.perf_counter() - start)
         rows.append(row)
     rows.sort(key=_ranking(metric))
     winner = rows[0]
     if winner[metric] != winner[metric]:
-        reasons = "; ".join(f"{name}: {reason}" for name, reason in skipped.items())
+        reasons = "; ".join([f"{name}: {reason}" for name, reason in skipped.items()]
+                            + [f"{r['context']}: {r['error']}" for r in rows if "error" in r])
         raise ValueError(f"No context of the grid could be scored by {metric}"
                          + (f" ({reasons})" if reasons else "") + ".")
+    n_model, model_reason = model_components(winner["n_probe"], n_labelled)
     embedding = winner["model"] if "model" in winner else _model(
-        winner["estimator"], winner["n_probe"], X_train, random_state, n_jobs)
-    return {"task": task, "n_train": X_train.shape[0], "metric": metric, "scaler": scaler,
-            "n_test": None if X_test is None else X_test.shape[0],
-            "n_labelled": None if labelled_rows is None else labelled_rows.size,
-            "rows": rows, "spectra": spectra, "embedding": embedding, "skipped": skipped}
+        winner["estimator"], n_model, X_train, random_state, n_jobs)
+    return {"task": task, "task_reason": task_reason, "n_train": X_train.shape[0],
+            "metric": metric, "scaler": scaler,
+            "n_test": None if X_test is None else X_test.shape[0], "n_labelled": n_labelled,
+            "rows": rows, "spectra": spectra, "embedding": embedding,
+            "model_reason": model_reason, "skipped": skipped}
 
 
 def _ranking(metric):
-    # contexts whose model would have functions on a handful of rows come last
-    if metric == "feature_prediction":
-        return lambda r: (r["outlying"] > 0, -np.nan_to_num(r["feature_prediction"], nan=-np.inf))
-    if metric == "labelled":
-        return lambda r: (r["outlying"] > 0, -np.nan_to_num(r["labelled"], nan=-np.inf))
-    # tau: the trusted contexts first (the paper advises against ranking the others by tau)
-    return lambda r: (r["outlying"] > 0, not np.isfinite(r["tau"]), not r["tau_trusted"],
-                      r["tau"])
+    # contexts that could not be fitted come last, before them those whose model would
+    # have functions on a handful of rows
+    if metric == "tau":
+        # the trusted contexts first (the paper advises against ranking the others by tau)
+        def by_metric(r):
+            return not np.isfinite(r["tau"]), r["tau_trusted"] is not True, r["tau"]
+    else:
+        def by_metric(r):
+            return (-np.nan_to_num(r[metric], nan=-np.inf),)
+    return lambda r: ("error" in r, r["outlying"] > 0, *by_metric(r))
 
 
 def _solver(X):
@@ -346,9 +465,33 @@ def _embedding(context, n_components, X, random_state, n_jobs=None, scale="none"
                                    n_jobs=n_jobs).fit(X)
 
 
-def _model(context, n_probe, X, random_state, n_jobs):
-    """The winner's model: ``MODEL_COMPONENTS`` functions (at most ``n_probe``) scaled by s."""
-    return _embedding(context, min(MODEL_COMPONENTS, n_probe), X, random_state, n_jobs,
+#: With M labelled rows the model keeps at most M / LABELS_PER_COMPONENT components: a
+#: downstream model fitted on those rows gets at least 4 rows per feature (side
+#: measurement above, 50 labelled digits: 0.748 at d = 8, 0.732 at d = 32, 0.704 at
+#: d = 64).
+LABELS_PER_COMPONENT = 4
+
+
+def model_components(n_probe, n_labelled=None):
+    """Components of the main job's model, and why: ``(n_components, reason)``.
+
+    ``MODEL_COMPONENTS``, at most the ``n_probe`` functions the context was probed with,
+    and with ``n_labelled`` labelled rows at most ``n_labelled // LABELS_PER_COMPONENT``
+    (and at least 2).
+    """
+    caps = [(MODEL_COMPONENTS, "the main job's default")]
+    if n_labelled is not None:
+        caps.append((max(2, n_labelled // LABELS_PER_COMPONENT),
+                     f"1 per {LABELS_PER_COMPONENT} of the {n_labelled} labelled rows a "
+                     "downstream model is fitted on"))
+    caps.append((n_probe, "the functions the context was probed with (--max-probe-dim, its "
+                          "nonzero singular values and the rows bound them)"))
+    return min(caps, key=lambda cap: cap[0])
+
+
+def _model(context, n_components, X, random_state, n_jobs):
+    """The winner's model: ``n_components`` functions scaled by their singular values."""
+    return _embedding(context, n_components, X, random_state, n_jobs,
                       scale="singular_values")
 
 
@@ -359,16 +502,36 @@ def _probe_score(emb, y_train, X_test, y_test, task):
                for d in probe_dims(Z_train.shape[1]))
 
 
-def _labelled_score(emb, rows, y_train, random_state):
+def _labelled_score(emb, rows, y_train, task, random_state):
     try:
-        return LabelledProbeScorer(random_state=random_state).score_embedding(
-            emb.embedding_[rows], y_train[rows])
+        scorer = LabelledProbeScorer(_probe(task, PROBE_ALPHAS), random_state=random_state)
+        return scorer.score_embedding(emb.embedding_[rows], y_train[rows])
     except ValueError:  # e.g. a class with a single labelled row
         return float("nan")
 
 
 def _fmt(x, spec=".4f"):
-    return "inf" if x == np.inf else ("n/a" if x != x else format(x, spec))
+    if x is None or x != x:
+        return "n/a"
+    return "inf" if x == np.inf else format(x, spec)
+
+
+def _context_params(context):
+    """The parameters that define a context: its first, and those not at their default."""
+    params = context.get_params(deep=False)
+    signature = inspect.signature(type(context).__init__).parameters
+    names = [name for name in signature if name in params]
+    return {name: params[name] for i, name in enumerate(names)
+            if i == 0 or repr(params[name]) != repr(signature[name].default)}
+
+
+def model_line(result):
+    """The Python expression of the main job's model (as fitted on the training rows)."""
+    emb, context = result["embedding"], result["rows"][0]["estimator"]
+    params = ", ".join(f"{name}={value!r}" for name, value in _context_params(context).items())
+    return (f"make_pipeline(StandardScaler(), ContextureEmbedding({type(context).__name__}"
+            f"({params}), n_components={emb.n_components}, scale={emb.scale!r}, "
+            f"random_state={emb.random_state!r}))")
 
 
 METRIC_LABEL = {"feature_prediction": "feature_prediction", "tau": "tau",
@@ -382,6 +545,10 @@ def report(result, name, X, *, beta, max_dim, metric):
     by = result["metric"]
     print(f"dataset: {name}  ({X.shape[0]} samples x {X.shape[1]} features"
           f"{', ' + result['task'] if labelled else ', no labels'})")
+    if result["task_reason"]:
+        other = "regression" if result["task"] == "classification" else "classification"
+        print(f"task: {result['task']}, inferred from the target ({result['task_reason']}); "
+              f"--task {other} overrides it")
     print(f"contexts fitted without labels on {result['n_train']} training rows, ranked by "
           f"{METRIC_LABEL[by]}")
     print("  feature_prediction: held-out R^2 of features predicted from the others' "
@@ -402,10 +569,10 @@ def report(result, name, X, *, beta, max_dim, metric):
         head += f"  {'labelled':>8}"
     print(head + f"  {'fit s':>6}" + (f"  {metric:>9}" if labelled else ""))
     for i, r in enumerate(rows, 1):
-        flag = " " if r["tau_trusted"] else "!"
+        flag = "!" if r["tau_trusted"] is False else " "
         line = (f"{i:>4}  {r['context']:<{width}}  {_fmt(r['feature_prediction']):>8}  "
-                f"{r['d_proxy']:>4}  {_fmt(r['tau']):>7}{flag}  {r['d_tau']:>4}  "
-                f"{r['s1']:>7.4f}")
+                f"{_fmt(r['d_proxy'], 'd'):>4}  {_fmt(r['tau']):>7}{flag}  "
+                f"{_fmt(r['d_tau'], 'd'):>4}  {_fmt(r['s1']):>7}")
         if result["n_labelled"]:
             line += f"  {_fmt(r['labelled']):>8}"
         line += f"  {r['seconds']:>6.2f}"
@@ -413,18 +580,24 @@ def report(result, name, X, *, beta, max_dim, metric):
             line += f"  {_fmt(r['score']):>9}"
         print(line)
     emb = result["embedding"]
-    print(f"\nchosen by {METRIC_LABEL[by]}: {rows[0]['context']}; fitted ContextureEmbedding "
-          f"with n_components={emb.n_components} (s_1={emb.singular_values_[0]:.4f}, "
-          f"s_d={emb.singular_values_[-1]:.4f})")
+    s = emb.singular_values_
+    print(f"\nchosen by {METRIC_LABEL[by]}: {rows[0]['context']}; its model, fitted on the "
+          f"{result['n_train']} training rows (saved by --save-model):")
+    print(f"  {model_line(result)}")
+    print(f"  {s.size} components: {result['model_reason']}. Each is scaled by its singular "
+          f"value (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
+    for r in rows:
+        if "error" in r:
+            print(f"n/a: {r['context']} could not be fitted: {r['error']}")
     for context, reason in result["skipped"].items():
         print(f"feature_prediction n/a for {context} (it fits on half the training rows): "
               f"{reason}")
     outlying = [f"{r['context']} ({r['outlying']})" for r in rows if r["outlying"]]
     if outlying:
-        print(f"{len(outlying)} of {len(rows)} contexts isolate outlying rows, ranked last: "
-              f"{', '.join(outlying)} of their first {MODEL_COMPONENTS} functions live on a "
-              "handful of rows")
-    untrusted = [r["context"] for r in rows if not r["tau_trusted"]]
+        print(f"{len(outlying)} of {len(rows)} contexts isolate outlying rows, ranked after "
+              f"the others: {', '.join(outlying)} of the functions their model keeps live on "
+              "a handful of rows")
+    untrusted = [r["context"] for r in rows if r["tau_trusted"] is False]
     if untrusted:
         print(f"tau is untrusted for {len(untrusted)} of {len(rows)} contexts "
               f"({', '.join(untrusted)})" + (": tau ranks them last" if by == "tau" else ""))
@@ -459,7 +632,7 @@ class _Formatter(argparse.HelpFormatter):
     """Help with every option's default (where it has one)."""
 
     def _get_help_string(self, action):
-        if (action.default is None or action.default is False
+        if (action.default is None or action.default is False or action.default == []
                 or action.default == argparse.SUPPRESS or "%(default)" in action.help):
             return action.help
         return f"{action.help} (default: %(default)s)"
@@ -469,6 +642,22 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message):
         """A usage error: one line on stderr, exit status 2."""
         self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _option(convert, allowed, ok):
+    """An argparse type: ``convert`` the text and refuse the values ``ok`` rejects.
+
+    The message names what is ``allowed`` and quotes the value as given; argparse puts
+    the option's name in front of it.
+    """
+    def parse(text):
+        value = convert(text)  # a ValueError: argparse's "invalid int value: 'x'"
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{text!r} is not allowed: {allowed}")
+        return value
+
+    parse.__name__ = convert.__name__
+    return parse
 
 
 def build_parser():
@@ -482,38 +671,63 @@ def build_parser():
                              "(none: scikit-learn's digits)")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("--target", help="target column of a .csv (none: no labels)")
+    parser.add_argument("--task", choices=TASK_CHOICES, default="auto",
+                        help="what the target is. auto: labels that are not numbers are "
+                             "classes; numbers with a fraction are a quantity (regression); "
+                             f"whole numbers are classes with at least {ROWS_PER_CLASS} rows "
+                             "per distinct value on average and 2 of each, a quantity "
+                             "otherwise")
+    parser.add_argument("--drop", nargs="+", default=[], metavar="COL",
+                        help="columns of a .csv to leave out (identifiers, say)")
     parser.add_argument("--dropna", action="store_true",
                         help="drop rows with missing or non-finite values instead of refusing")
-    parser.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_K),
-                        help="kNN context sizes K of the grid")
-    parser.add_argument("--gamma", type=float, nargs="+", default=list(DEFAULT_GAMMA),
+    parser.add_argument("--k", nargs="+", default=list(DEFAULT_K),
+                        type=_option(int, "K is a number of neighbours, 1 or more",
+                                     lambda k: k >= 1),
+                        help="kNN context sizes K of the grid (each below the training rows)")
+    parser.add_argument("--gamma", nargs="+", default=list(DEFAULT_GAMMA),
+                        type=_option(float, "RBF widths are numbers above 0 (in units of "
+                                            "1/n_features)", lambda g: 0 < g < np.inf),
                         help="RBF widths of the grid, in units of 1/n_features")
     parser.add_argument("--metric", choices=METRIC_CHOICES, default=None,
                         help="how to rank the contexts (default: feature_prediction, or "
                              "'labelled' with --labelled M)")
-    parser.add_argument("--labelled", type=int, metavar="M",
+    parser.add_argument("--labelled", metavar="M",
+                        type=_option(int, "M is a number of labelled rows, 2 or more",
+                                     lambda m: m >= 2),
                         help="also score every context by a cross-validated probe on M "
-                             "labelled training rows (label-efficient selection)")
-    parser.add_argument("--beta", type=float, default=1.0, help="tau's spread weight")
-    parser.add_argument("--max-dim", type=int, default=512, help="d0 of tau")
-    parser.add_argument("--max-samples", type=int, default=5000,
+                             "labelled training rows (label-efficient selection); the "
+                             f"model then keeps at most M/{LABELS_PER_COMPONENT} components")
+    parser.add_argument("--beta", default=1.0, help="tau's spread weight",
+                        type=_option(float, "beta is a number, 0 or more",
+                                     lambda b: 0 <= b < np.inf))
+    parser.add_argument("--max-dim", default=512, help="d0 of tau",
+                        type=_option(int, "d0 is 1 or more", lambda d: d >= 1))
+    parser.add_argument("--max-samples", default=5000,
+                        type=_option(int, f"at least {MIN_ROWS} rows",
+                                     lambda n: n >= MIN_ROWS),
                         help="fit contexts on at most this many training rows")
-    parser.add_argument("--max-probe-dim", type=int, default=128,
+    parser.add_argument("--max-probe-dim", default=128,
+                        type=_option(int, "a dimension, 1 or more", lambda d: d >= 1),
                         help="largest embedding dimension probed")
-    parser.add_argument("--test-size", type=float, default=0.3,
+    parser.add_argument("--test-size", default=0.3,
+                        type=_option(float, "a fraction between 0 and 1",
+                                     lambda f: 0 < f < 1),
                         help="fraction of labelled rows held out for the report's probe")
     parser.add_argument("--random-state", type=int, default=0, help="seed of splits and solvers")
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="threads for neighbour searches and products (None: 1)")
     parser.add_argument("--plot", metavar="FILE",
-                        help="save the spectra and tau_d curves to FILE (needs matplotlib: "
+                        help="save the spectra and tau_d curves to FILE, the chosen context "
+                             "thick and the ones with untrusted tau dashed (needs matplotlib: "
                              "the plot extra)")
     parser.add_argument("--save-embedding", metavar="FILE",
                         help="save the chosen context's embedding of every row to FILE "
                              "(.npy or .csv)")
     parser.add_argument("--save-model", metavar="FILE",
                         help="save the fitted winner (a Pipeline: StandardScaler, then "
-                             "ContextureEmbedding) to FILE with joblib")
+                             "ContextureEmbedding) to FILE with joblib; fitted on a .csv, "
+                             "it takes the feature columns by name")
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON instead of the table")
     return parser
@@ -552,12 +766,14 @@ def _run(parser, args):
         args.metric = "labelled" if args.labelled else "feature_prediction"
     if args.metric == "labelled" and args.labelled is None:
         raise ValueError("--metric labelled needs --labelled M (the number of labelled rows).")
-    if not 0 < args.test_size < 1:
-        raise ValueError(f"--test-size must be between 0 and 1, got {args.test_size}.")
     _check_outputs(args)
-    X, y, name = load_dataset(args.data, args.target, dropna=args.dropna)
-    if args.labelled is not None and y is None:
-        raise ValueError("--labelled needs labels: an .npz with y, or a .csv with --target.")
+    X, y, name, feature_names = load_dataset(args.data, args.target, dropna=args.dropna,
+                                             drop=args.drop, return_feature_names=True)
+    for option, given in (("--labelled", args.labelled is not None),
+                          ("--task", args.task != "auto")):
+        if given and y is None:
+            raise ValueError(f"{option} needs labels: an .npz with y, or a .csv with "
+                             "--target.")
     if X.shape[0] < MIN_ROWS:
         raise ValueError(f"{name} has {X.shape[0]} rows; the main job needs at least "
                          f"{MIN_ROWS} (every context is fitted on a quarter of the "
@@ -565,43 +781,42 @@ def _run(parser, args):
     if X.shape[1] < 2 and args.metric == "feature_prediction":
         raise ValueError("feature_prediction predicts features from the others and needs "
                          "at least 2 features; use --metric tau.")
-    n_train = X.shape[0] if y is None else int(round(X.shape[0] * (1 - args.test_size)))
-    n_fit = min(n_train, args.max_samples)
-    grid = default_grid(n_fit, X.shape[1], args.k, args.gamma, n_jobs=args.n_jobs)
-    dropped = sorted(k for k in set(args.k) if k >= n_fit)
-    if dropped:
-        print(f"note: kNN K={', '.join(map(str, dropped))} left out of the grid: K must be "
-              f"below the {n_fit} training rows.", file=sys.stderr)
-    if not grid:
-        raise ValueError("No context is left in the grid: give smaller --k or some --gamma.")
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
     with threadpool_limits(limits=1, user_api="blas"):
-        result = select(X, y, grid=grid, metric=args.metric, labelled=args.labelled,
-                        beta=args.beta, max_dim=args.max_dim,
-                        test_size=args.test_size, max_samples=args.max_samples,
-                        max_probe_dim=args.max_probe_dim, random_state=args.random_state,
-                        n_jobs=args.n_jobs)
+        result = select(X, y, k_grid=args.k, gamma_grid=args.gamma, metric=args.metric,
+                        task=args.task, labelled=args.labelled, beta=args.beta,
+                        max_dim=args.max_dim, test_size=args.test_size,
+                        max_samples=args.max_samples, max_probe_dim=args.max_probe_dim,
+                        random_state=args.random_state, n_jobs=args.n_jobs)
+    dropped = sorted(k for k in set(args.k) if k >= result["n_train"])
+    if dropped:
+        print(f"note: kNN K={', '.join(map(str, dropped))} left out of the grid: K must be "
+              f"below the {result['n_train']} training rows.", file=sys.stderr)
     metric = None
     if result["task"] is not None:
         metric = "accuracy" if result["task"] == "classification" else "R^2"
     if args.json:
-        print(json.dumps(summary(result, name, X, metric=metric), indent=2))
+        print(json.dumps(summary(result, name, X, metric=metric), indent=2, default=repr))
     else:
         report(result, name, X, beta=args.beta, max_dim=args.max_dim, metric=metric)
-    _save(result, X, args)
+    _save(result, X, feature_names, args)
     return 0
 
 
-def _save(result, X, args):
+def _save(result, X, feature_names, args):
     model = make_pipeline(result["scaler"], result["embedding"])
     note = sys.stderr if args.json else sys.stdout
     if args.plot:
         from .plotting import plot_context_selection
 
+        rows = result["rows"]
         plot_context_selection(result["spectra"], args.plot, beta=args.beta,
-                               max_dim=args.max_dim)
-        print(f"saved spectra and tau_d curves to {args.plot}", file=note)
+                               max_dim=args.max_dim, chosen=rows[0]["context"],
+                               untrusted=[r["context"] for r in rows
+                                          if r["tau_trusted"] is False])
+        print(f"saved spectra and tau_d curves to {args.plot} (the chosen context drawn "
+              "thick, the ones where tau is untrusted dashed)", file=note)
     if args.save_embedding:
         Z = model.transform(X)
         if args.save_embedding.endswith(".npy"):
@@ -612,17 +827,28 @@ def _save(result, X, args):
         print(f"saved the {Z.shape[0]} x {Z.shape[1]} embedding to {args.save_embedding}",
               file=note)
     if args.save_model:
+        usage = ""
+        if feature_names is not None:
+            # what fitting on a DataFrame of these columns records: the model then takes
+            # pd.read_csv(FILE)[columns] without a warning, and refuses other columns
+            model[0].feature_names_in_ = np.asarray(feature_names, dtype=object)
+            others = [args.target] * (args.target is not None) + args.drop
+            frame = f"pd.read_csv({args.data!r})" + (f".drop(columns={others!r})" if others
+                                                     else "")
+            usage = f"; it takes the feature columns by name: model.transform({frame})"
         joblib.dump(model, args.save_model)
         print(f"saved the fitted model (StandardScaler, ContextureEmbedding) to "
-              f"{args.save_model}", file=note)
+              f"{args.save_model}{usage}", file=note)
 
 
 def summary(result, name, X, *, metric=None):
     """The result of :func:`select` as plain data (for ``--json``)."""
     keys = ("context", "feature_prediction", "d_proxy", "tau", "d_tau", "tau_trusted", "s1",
-            "outlying", "seconds", "score", "labelled")
+            "outlying", "seconds", "score", "labelled", "error")
 
     def plain(value):
+        if value is None:
+            return None
         if isinstance(value, (bool, np.bool_)):
             return bool(value)
         if isinstance(value, (int, np.integer)):
@@ -630,13 +856,18 @@ def summary(result, name, X, *, metric=None):
         value = float(value)
         return value if np.isfinite(value) else None
 
-    rows = [{key: (r[key] if key == "context" else plain(r[key])) for key in keys if key in r}
-            for r in result["rows"]]
-    emb = result["embedding"]
+    rows = [{key: (r[key] if key in ("context", "error") else plain(r[key]))
+             for key in keys if key in r} for r in result["rows"]]
+    emb, context = result["embedding"], result["rows"][0]["estimator"]
     return {"dataset": name, "n_samples": X.shape[0], "n_features": X.shape[1],
-            "task": result["task"], "metric": result["metric"], "probe_metric": metric,
+            "task": result["task"], "task_reason": result["task_reason"],
+            "metric": result["metric"], "probe_metric": metric,
             "n_train": result["n_train"], "n_test": result["n_test"],
             "n_labelled": result["n_labelled"], "chosen": rows[0]["context"],
-            "n_components": emb.n_components,
+            "model": {"python": model_line(result), "context": type(context).__name__,
+                      "context_params": _context_params(context),
+                      "n_components": emb.n_components, "scale": emb.scale,
+                      "n_components_reason": result["model_reason"]},
+            "n_components": int(emb.singular_values_.size),
             "singular_values": [float(v) for v in emb.singular_values_],
             "skipped": result["skipped"], "rows": rows}

@@ -6,8 +6,8 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, RBFContext
-from skcontexture.cli import (MODEL_COMPONENTS, _ranking, default_grid, load_dataset, main,
-                              select)
+from skcontexture.cli import (MODEL_COMPONENTS, _ranking, default_grid, infer_task,
+                              load_dataset, main, model_components, select)
 from skcontexture.metrics import feature_prediction, tau
 
 
@@ -137,15 +137,29 @@ def test_default_grid_respects_sample_size():
     assert all(ctx.n_neighbors == 200 for name, ctx in default_grid(6000, 4) if "RBF" in name)
 
 
-def test_plot_option(tmp_path, blobs, capsys):
+def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
+    from skcontexture import plotting
+
     X, y = blobs
     data = tmp_path / "toy.npz"
     np.savez(data, X=X, y=y)
     image = tmp_path / "spectra.png"
+    marks = {}
+    real = plotting.plot_context_selection
+
+    def recording(spectra, path, **kwargs):
+        marks.update(chosen=kwargs["chosen"], untrusted=kwargs["untrusted"])
+        return real(spectra, path, **kwargs)
+
+    monkeypatch.setattr(plotting, "plot_context_selection", recording)
     assert main([str(data), *_small_args(), "--plot", str(image)]) == 0
     assert image.exists() and image.stat().st_size > 1000
-    assert "saved spectra" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "saved spectra" in out
+    # the chosen context and the ones whose tau is untrusted are marked
+    assert f"chosen by feature_prediction: {marks['chosen']};" in out
+    assert marks["untrusted"] == ["RBF g=0.3"] and "tau is untrusted for 1 of 3 contexts" in out
 
 
 def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
@@ -189,8 +203,9 @@ def _write_csv(path, text):
     ("extension", "Unsupported file type '.txt'"),
     ("npz_without_X", "has no array 'X' (it has: data)"),
     ("npz_bad_y", "y in bad.npz must be 1-d with one label per row"),
-    ("non_numeric", "Column 'colour' of data.csv is not numeric ('red' at line 2): drop it "
-                    "or encode it as numbers, or pass --target colour if it is the label"),
+    ("non_numeric", "Column 'colour' of data.csv is not numeric ('red' at line 2): pass "
+                    "--drop colour if it is an identifier, or encode it as numbers, or pass "
+                    "--target colour if it is the label"),
     ("empty_cell", "1 of 30 rows of data.csv have a missing or non-finite value (the first "
                    "at line 5): pass --dropna"),
     ("infinite", "1 of 30 rows of data.csv have a missing or non-finite value"),
@@ -203,6 +218,19 @@ def _write_csv(path, text):
     ("bad_option", "argument --k: invalid int value: 'x' (see --help)"),
     ("bad_output", "--save-embedding writes .npy or .csv"),
     ("no_directory", "--save-model"),
+    # flags are checked as given, by their own name
+    ("k_zero", "argument --k: '0' is not allowed: K is a number of neighbours, 1 or more"),
+    ("gamma_negative", "argument --gamma: '-1' is not allowed: RBF widths are numbers above 0"),
+    ("labelled_one", "argument --labelled: '1' is not allowed: M is a number of labelled rows"),
+    ("test_size", "argument --test-size: '1.5' is not allowed: a fraction between 0 and 1"),
+    ("task_choice", "argument --task: invalid choice: 'ordinal'"),
+    ("task_without_labels", "--task needs labels"),
+    ("drop_missing", "--drop 'id' is not a column of clean.csv (its columns: a, b, c)"),
+    ("drop_target", "--drop 'c' is the --target column"),
+    ("drop_npz", "--drop names columns of a .csv file"),
+    ("regression_of_strings", "--task regression needs numbers; the target has labels such "
+                              "as 'x'"),
+    ("single_row_class", "Class 'y' of the target has a single row"),
 ])
 def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys, case, expected):
     rng = np.random.RandomState(0)
@@ -229,16 +257,31 @@ def test_user_errors_end_in_one_line_and_status_2(tmp_path, capsys, case, expect
         "bad_option": lambda: [csv_path, "--k", "x"],
         "bad_output": lambda: [csv_path, "--save-embedding", str(tmp_path / "z.parquet")],
         "no_directory": lambda: [csv_path, "--save-model", str(tmp_path / "no" / "model.joblib")],
+        "k_zero": lambda: [csv_path, "--k", "5", "0"],
+        "gamma_negative": lambda: [csv_path, "--gamma", "-1"],
+        "labelled_one": lambda: [csv_path, "--labelled", "1"],
+        "test_size": lambda: [csv_path, "--test-size", "1.5"],
+        "task_choice": lambda: [csv_path, "--task", "ordinal"],
+        "task_without_labels": lambda: [csv_path, "--task", "regression"],
+        "drop_missing": lambda: [csv_path, "--drop", "id"],
+        "drop_target": lambda: [csv_path, "--target", "c", "--drop", "c"],
+        "regression_of_strings": lambda: [labels_csv, "--target", "label", "--task",
+                                          "regression"],
+        "single_row_class": lambda: [labels_csv, "--target", "label"],
     }
+    labels = ["x", "z"] * 14 + ["z", "y"]  # 'y' on a single row
+    labels_csv = _write_csv(tmp_path / "labels.csv", "a,b,label\n" + "\n".join(
+        r.rsplit(",", 1)[0] + f",{label}" for r, label in zip(rows, labels)))
     if case == "npz_without_X":
         np.savez(tmp_path / "bad.npz", data=np.ones((30, 2)))
         args[case] = lambda: [str(tmp_path / "bad.npz")]
     if case == "npz_bad_y":
         np.savez(tmp_path / "bad.npz", X=np.ones((30, 2)), y=np.ones(29))
         args[case] = lambda: [str(tmp_path / "bad.npz")]
-    if case == "target_npz":
+    if case in ("target_npz", "drop_npz"):
         np.savez(tmp_path / "ok.npz", X=np.ones((30, 2)))
-        args[case] = lambda: [str(tmp_path / "ok.npz"), "--target", "y"]
+        args[case] = lambda: [str(tmp_path / "ok.npz"),
+                              *(["--target", "y"] if case == "target_npz" else ["--drop", "a"])]
     try:
         status = main(args[case]())
     except SystemExit as exc:  # argparse's own errors
@@ -340,3 +383,168 @@ def test_contexts_that_isolate_outliers_are_ranked_last(blobs):
              "tau_trusted": False, "labelled": 0.1}]
     for metric in ("feature_prediction", "tau", "labelled"):
         assert min(rows, key=_ranking(metric))["context"] == "fine"
+
+
+def _bundled_csv(tmp_path, loader):
+    """A scikit-learn bundled dataset as a CSV with its target column named "target"."""
+    path = tmp_path / f"{loader.__name__[5:]}.csv"
+    loader(as_frame=True).frame.to_csv(path, index=False)
+    return str(path)
+
+
+@pytest.mark.parametrize("y, task", [
+    (np.array(["a", "b"] * 20), "classification"),
+    (np.array([True, False] * 20), "classification"),
+    (np.repeat([0, 1, 2], 20), "classification"),
+    (np.linspace(0, 1, 40), "regression"),
+    (np.arange(40) % 10, "regression"),                  # 4 rows per value
+    (np.r_[np.repeat([0, 1], 30), 2], "regression"),     # a value on a single row
+])
+def test_infer_task(y, task):
+    assert infer_task(y)[0] == task
+
+
+def test_whole_number_regression_target(tmp_path, capsys):
+    # scikit-learn's diabetes: its target is whole numbers, 214 distinct over 442 rows
+    import json
+
+    from sklearn.datasets import load_diabetes
+
+    path = _bundled_csv(tmp_path, load_diabetes)
+    assert main([path, "--target", "target", *_small_args()]) == 0
+    out = capsys.readouterr().out
+    assert "(442 samples x 10 features, regression)" in out and "downstream R^2" in out
+    assert ("task: regression, inferred from the target (214 distinct whole numbers over 442 "
+            "rows, fewer than 5 rows per value); --task classification overrides it") in out
+    # the labelled probe is a regression too (as classes, a value on one row sinks it)
+    assert main([path, "--target", "target", *_small_args(), "--labelled", "60",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["task"] == "regression" and result["metric"] == "labelled"
+    assert all(row["labelled"] is not None for row in result["rows"])
+    assert main([path, "--target", "target", "--task", "classification"]) == 2
+    assert "has a single row" in capsys.readouterr().err
+
+
+def test_grid_is_sized_by_the_real_training_rows(tmp_path, capsys):
+    # wine's 178 rows split into 124 training rows (not round(0.7 * 178) = 125)
+    from sklearn.datasets import load_wine
+
+    path = _bundled_csv(tmp_path, load_wine)
+    assert main([path, "--target", "target", "--k", "124", "--gamma", "1",
+                 "--max-dim", "64", "--max-probe-dim", "16"]) == 0
+    captured = capsys.readouterr()
+    assert "K=124 left out of the grid: K must be below the 124 training rows" in captured.err
+    assert "RBF g=1" in captured.out
+
+
+def test_a_context_that_cannot_be_fitted_is_na(tmp_path, blobs, capsys):
+    import json
+
+    X, y = blobs
+    data = tmp_path / "toy.npz"
+    np.savez(data, X=X, y=y)
+    # an RBF kernel so wide that every row has the same context: no function to fit
+    args = [str(data), "--k", "10", "--gamma", "1", "1e-12", "--max-dim", "64",
+            "--max-probe-dim", "16"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "   3  RBF g=1e-12       n/a   n/a      n/a    n/a      n/a" in out
+    assert "n/a: RBF g=1e-12 could not be fitted: no singular value above 1e-6" in out
+    assert main([*args, "--json"]) == 0
+    last = json.loads(capsys.readouterr().out)["rows"][-1]
+    assert last["context"] == "RBF g=1e-12" and "the same context" in last["error"]
+    assert last["feature_prediction"] is None and last["score"] is None
+    # any context whose fit raises: more neighbours than rows, given to select directly
+    rows = select(X, None, grid=[("K=500", KNNContext(500)), ("K=10", KNNContext(10))],
+                  max_dim=64, max_probe_dim=8)["rows"]
+    assert [r["context"] for r in rows] == ["K=10", "K=500"]
+    assert "n_neighbors" in rows[1]["error"] and np.isnan(rows[1]["tau"])
+    with pytest.raises(ValueError, match="No context of the grid could be scored.*K=500"):
+        select(X, None, grid=[("K=500", KNNContext(500))], max_dim=64, max_probe_dim=8)
+
+
+def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
+    import json
+
+    import joblib
+    from sklearn.pipeline import make_pipeline  # noqa: F401 - the line's namespace
+
+    X, _ = blobs
+    data, model = tmp_path / "toy.npz", tmp_path / "m.joblib"
+    np.savez(data, X=X)
+    # K=1000 is left out: only the RBF kernel, its gamma in absolute units (0.3 / 4)
+    assert main([str(data), "--k", "1000", "--gamma", "0.3", "--max-dim", "64", "--json",
+                 "--save-model", str(model)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    line = result["model"]["python"]
+    assert line == ("make_pipeline(StandardScaler(), ContextureEmbedding(RBFContext("
+                    "gamma=0.075), n_components=32, scale='singular_values', "
+                    "random_state=0))")
+    assert result["model"]["context_params"] == {"gamma": 0.075}
+    assert result["model"]["n_components"] == result["n_components"] == MODEL_COMPONENTS
+    assert result["model"]["n_components_reason"] == "the main job's default"
+    # without labels the model is fitted on every row: the line reproduces it
+    refit = eval(line).fit(X)
+    np.testing.assert_allclose(np.abs(refit.transform(X)),
+                               np.abs(joblib.load(model).transform(X)), atol=1e-8)
+    assert main([str(data), *_small_args()]) == 0
+    out = capsys.readouterr().out
+    assert "  make_pipeline(StandardScaler(), ContextureEmbedding(KNNContext(n_neighbors=" in out
+    assert "16 components: the functions the context was probed with" in out
+
+
+def test_model_components():
+    assert model_components(128) == (MODEL_COMPONENTS, "the main job's default")
+    assert model_components(10)[0] == 10
+    # at most 1 component per 4 labelled rows, at least 2
+    assert model_components(128, 30) == (
+        7, "1 per 4 of the 30 labelled rows a downstream model is fitted on")
+    assert model_components(128, 5)[0] == 2
+    assert model_components(128, 1000)[0] == MODEL_COMPONENTS
+    assert model_components(5, 30)[0] == 5
+
+
+def test_few_labels_cap_the_model(tmp_path, blobs, capsys):
+    import json
+
+    X, y = blobs
+    data = tmp_path / "toy.npz"
+    np.savez(data, X=X, y=y)
+    assert main([str(data), "--k", "10", "--gamma", "1", "--max-dim", "64",
+                 "--labelled", "30", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_components"] == result["model"]["n_components"] == 7
+    assert "30 labelled rows" in result["model"]["n_components_reason"]
+
+
+def test_saved_model_takes_the_csv_columns_by_name(tmp_path, blobs, capsys):
+    import warnings
+
+    import joblib
+    import pandas as pd
+
+    X, y = blobs
+    frame = pd.DataFrame(X, columns=["a", "b", "c", "d"])
+    frame.insert(0, "id", np.arange(1000, 1000 + len(X)))  # an identifier, left out
+    frame["label"] = y
+    path = tmp_path / "toy.csv"
+    frame.to_csv(path, index=False)
+    saved = tmp_path / "m.joblib"
+    assert main([str(path), "--drop", "id", "--target", "label", *_small_args(),
+                 "--save-model", str(saved)]) == 0
+    out = capsys.readouterr().out
+    assert "(240 samples x 4 features, classification)" in out
+    usage = f"model.transform(pd.read_csv({str(path)!r}).drop(columns=['label', 'id']))"
+    assert f"it takes the feature columns by name: {usage}" in out
+    model = joblib.load(saved)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature-names warning
+        Z = eval(usage)
+    assert Z.shape[0] == len(X)
+    with pytest.raises(ValueError, match="feature names"):
+        model.transform(pd.read_csv(path)[["b", "a", "c", "d"]])
+    X_kept, _, _, names = load_dataset(str(path), "label", drop=["id"],
+                                       return_feature_names=True)
+    np.testing.assert_allclose(X_kept, X)
+    assert names == ["a", "b", "c", "d"]
