@@ -292,20 +292,13 @@ def _probe(task, alphas=np.logspace(-4, 4, 9)):
 def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
     """``feature_prediction`` of a ContextureEmbedding of ``context`` with ``n_components``.
 
-    Fewer components are used when a left-out context has fewer nonzero singular values.
-    Returns ``(r2, best_d)``.
+    A left-out context with fewer nonzero singular values embeds in fewer components (the
+    embedding warns and keeps those). Returns ``(r2, best_d)``.
     """
     d = max(1, min(n_components, X.shape[0] // 2 - 2))
-    while True:
-        estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
-                                        random_state=random_state)
-        try:
-            return feature_prediction(estimator, X, X_held, random_state=random_state,
-                                      return_dim=True)
-        except ValueError as exc:
-            if "nonzero singular value" not in str(exc) or d == 1:
-                raise
-            d //= 2
+    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
+                                    random_state=random_state)
+    return feature_prediction(estimator, X, X_held, random_state=random_state, return_dim=True)
 
 
 def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
@@ -530,7 +523,7 @@ def model_line(result):
     emb, context = result["embedding"], result["rows"][0]["estimator"]
     params = ", ".join(f"{name}={value!r}" for name, value in _context_params(context).items())
     return (f"make_pipeline(StandardScaler(), ContextureEmbedding({type(context).__name__}"
-            f"({params}), n_components={emb.n_components}, scale={emb.scale!r}, "
+            f"({params}), n_components={emb.n_components_}, scale={emb.scale!r}, "
             f"random_state={emb.random_state!r}))")
 
 
@@ -866,7 +859,7 @@ def summary(result, name, X, *, metric=None):
             "n_labelled": result["n_labelled"], "chosen": rows[0]["context"],
             "model": {"python": model_line(result), "context": type(context).__name__,
                       "context_params": _context_params(context),
-                      "n_components": emb.n_components, "scale": emb.scale,
+                      "n_components": emb.n_components_, "scale": emb.scale,
                       "n_components_reason": result["model_reason"]},
             "n_components": int(emb.singular_values_.size),
             "singular_values": [float(v) for v in emb.singular_values_],

@@ -5,7 +5,7 @@ import pytest
 
 from sklearn.preprocessing import StandardScaler
 
-from skcontexture import ContextureEmbedding, KNNContext, RBFContext
+from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
 from skcontexture.cli import (MODEL_COMPONENTS, _ranking, default_grid, infer_task,
                               load_dataset, main, model_components, select)
 from skcontexture.metrics import feature_prediction, tau
@@ -455,13 +455,13 @@ def test_a_context_that_cannot_be_fitted_is_na(tmp_path, blobs, capsys):
     last = json.loads(capsys.readouterr().out)["rows"][-1]
     assert last["context"] == "RBF g=1e-12" and "the same context" in last["error"]
     assert last["feature_prediction"] is None and last["score"] is None
-    # any context whose fit raises: more neighbours than rows, given to select directly
-    rows = select(X, None, grid=[("K=500", KNNContext(500)), ("K=10", KNNContext(10))],
+    # any context whose fit raises: a label context without labels, given to select directly
+    rows = select(X, None, grid=[("labels", LabelContext()), ("K=10", KNNContext(10))],
                   max_dim=64, max_probe_dim=8)["rows"]
-    assert [r["context"] for r in rows] == ["K=10", "K=500"]
-    assert "n_neighbors" in rows[1]["error"] and np.isnan(rows[1]["tau"])
-    with pytest.raises(ValueError, match="No context of the grid could be scored.*K=500"):
-        select(X, None, grid=[("K=500", KNNContext(500))], max_dim=64, max_probe_dim=8)
+    assert [r["context"] for r in rows] == ["K=10", "labels"]
+    assert "requires y" in rows[1]["error"] and np.isnan(rows[1]["tau"])
+    with pytest.raises(ValueError, match="No context of the grid could be scored.*labels"):
+        select(X, None, grid=[("labels", LabelContext())], max_dim=64, max_probe_dim=8)
 
 
 def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
