@@ -258,7 +258,7 @@ class _TabularAugmentationContext(BaseContext):
 
 
 _SHARED_PARAMETERS = """
-    n_draws : int, default=5
+    n_draws : int, default=3
         Augmented copies R drawn per row.
     n_neighbors : int, default=5
         Fit rows K each copy is linked to (1/K each). At least the number of
@@ -353,7 +353,7 @@ class SCARFContext(_TabularAugmentationContext):
         self,
         corruption_rate: float = 0.5,
         marginal: str = "uniform",
-        n_draws: int = 5,
+        n_draws: int = 3,
         n_neighbors: int = 5,
         algorithm: Algorithm = "auto",
         n_jobs: int | None = None,
@@ -444,7 +444,7 @@ class CutMixContext(_TabularAugmentationContext):
         self,
         corruption_rate: float = 0.5,
         partner: str = "feature",
-        n_draws: int = 5,
+        n_draws: int = 3,
         n_neighbors: int = 5,
         algorithm: Algorithm = "auto",
         n_jobs: int | None = None,
@@ -518,7 +518,7 @@ class CutoutContext(_TabularAugmentationContext):
         self,
         corruption_rate: float = 0.5,
         cutout_value: float = 0.0,
-        n_draws: int = 5,
+        n_draws: int = 3,
         n_neighbors: int = 5,
         algorithm: Algorithm = "auto",
         n_jobs: int | None = None,
