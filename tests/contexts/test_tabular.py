@@ -13,7 +13,7 @@ from skcontexture import (ContextureEmbedding, CutMixContext, CutoutContext, KNN
 from skcontexture.contexts import _tabular
 from skcontexture.utils.estimator_checks import check_context
 
-from .._reference import assert_falls, dense, strength
+from .._reference import assert_falls, dense, dense_singular_functions, strength
 
 CONTEXTS = {
     "scarf_uniform": SCARFContext(n_draws=3, random_state=0),
@@ -269,3 +269,44 @@ def test_bad_input_raises(X):
         context.conditional(bad)
     with pytest.raises(ValueError, match="features"):
         context.conditional(X[:, :2])
+
+
+def test_the_posterior_link_is_the_augmentation_kernel_which_does_not_factorise():
+    # CutMix by feature on small discrete data: every copy a of the grid, T(a | x) per row
+    X = np.array([[0, 1], [1, 1], [2, 0], [0, 0], [1, 2]], float)
+    n, c = len(X), 0.6
+    grid = np.array(list(itertools.product(*(np.unique(column) for column in X.T))))
+
+    def t(values, j):  # T_j(a_j | x_j) for every grid value a_j, rows x grid
+        share = (X[:, j][:, None] == grid[:, j]).mean(axis=0)
+        return (1 - c) * (values[:, None] == grid[:, j]) + c * share
+
+    T = t(X[:, 0], 0) * t(X[:, 1], 1)
+    np.testing.assert_allclose(T.sum(axis=1), 1)
+    p_a = T.mean(axis=0)
+    kernel = (T / p_a) @ T.T  # k(x_i, x_b) of the augmentation context
+    posterior_link = kernel / n  # rows P+(b | x_i) with L(b | a) = T(a | x_b) / (n p_A(a))
+    np.testing.assert_allclose(posterior_link.sum(axis=1), 1)
+    s_augmentation = dense_singular_functions(T / n)[0]
+    s_link = dense_singular_functions(posterior_link / n)[0]
+    np.testing.assert_allclose(s_link[:3], s_augmentation[:3] ** 2, atol=1e-12)
+    # the feature-wise product of the one-feature kernels is another kernel
+    product = np.ones((n, n))
+    for j in range(2):
+        product *= (t(X[:, j], j) / t(X[:, j], j).mean(axis=0)) @ t(X[:, j], j).T
+    assert np.abs(product - kernel).max() > 0.1
+
+
+def test_the_posterior_link_on_continuous_rows_tells_every_row_apart():
+    # SCARF, uniform marginal: a copy agrees with fit rows only on its kept features, and
+    # continuous rows share no value, so P+(b | x_i) = (1 - c^p) [b = i] + c^p / n
+    rng = np.random.RandomState(0)
+    X, c = rng.normal(size=(5, 3)), 0.6
+    n, p = X.shape
+    rows = np.zeros((n, n))
+    for i in range(n):
+        for kept in itertools.product([False, True], repeat=p):
+            weight = np.prod(np.where(kept, 1 - c, c))
+            agree = (X[:, list(kept)] == X[i, list(kept)]).all(axis=1)
+            rows[i] += weight * agree / agree.sum()
+    np.testing.assert_allclose(rows, (1 - c**p) * np.eye(n) + c**p / n, atol=1e-15)
