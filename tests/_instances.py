@@ -16,8 +16,9 @@ from sklearn.linear_model import LogisticRegression, Ridge
 
 from skcontexture import ContextureEmbedding
 from skcontexture.contexts import (ConvexCombination, Convolution, CooccurrenceContext,
-                                   GaussianNoiseContext, KNNContext, LabelContext, MaskedContext,
-                                   PairedContext, RBFContext, TargetContext, TeacherContext)
+                                   CutMixContext, CutoutContext, GaussianNoiseContext, KNNContext,
+                                   LabelContext, MaskedContext, PairedContext, RBFContext,
+                                   SCARFContext, TargetContext, TeacherContext)
 from skcontexture.utils.estimator_checks import ContextCase
 
 
@@ -35,6 +36,9 @@ INSTANCES = [
     ("masked_rbf", MaskedContext(RBFContext(gamma=0.1, n_neighbors=10), mask_ratio=0.4,
                                  n_masks=4, random_state=0), (), {}),
     ("noise", _noise(), (), {}),
+    ("scarf", SCARFContext(n_draws=2, random_state=0), (), {}),
+    ("cutmix", CutMixContext(partner="row", n_draws=2, random_state=0), (), {}),
+    ("cutout", CutoutContext(n_draws=2, random_state=0), (), {}),
     ("teacher_proba", TeacherContext(LogisticRegression(max_iter=1000)), ("y",), {}),
     ("teacher_transform", TeacherContext(PCA(), base=KNNContext(5)), (), {}),
     ("teacher_predict", TeacherContext(Ridge(), base=RBFContext()), ("y_reg",), {}),

@@ -5,7 +5,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from skcontexture import GaussianNoiseContext, KNNContext, RBFContext, _memory
+from skcontexture import (CutMixContext, CutoutContext, GaussianNoiseContext, KNNContext,
+                          RBFContext, SCARFContext, _memory)
 from skcontexture.contexts._neighbors import BYTES_PER_NEIGHBOR
 
 
@@ -41,6 +42,9 @@ def test_check_memory_names_the_size_the_memory_and_the_fix(monkeypatch):
         (RBFContext(), r"RBFContext with n_neighbors=None on 50 rows builds a 50 x 50 kernel"),
         (RBFContext(n_neighbors=10), r"RBFContext with n_neighbors=10 on 50 rows builds a joint"),
         (GaussianNoiseContext(), r"GaussianNoiseContext with n_neighbors=15 and n_draws=5 on 50"),
+        (SCARFContext(), r"SCARFContext with n_neighbors=5 and n_draws=3 on 50 rows"),
+        (CutMixContext(), r"CutMixContext with n_neighbors=5 and n_draws=3 on 50 rows"),
+        (CutoutContext(), r"CutoutContext with n_neighbors=5 and n_draws=3 on 50 rows"),
     ],
     ids=lambda value: repr(value)[:30],
 )

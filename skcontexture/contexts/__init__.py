@@ -9,6 +9,7 @@ from ._mask import MaskedContext
 from ._noise import GaussianNoiseContext
 from ._paired import PairedContext
 from ._rbf import RBFContext
+from ._tabular import CutMixContext, CutoutContext, SCARFContext
 from ._teacher import TeacherContext
 from ._traits import ContextTraits
 
@@ -18,12 +19,15 @@ __all__ = [
     "ConvexCombination",
     "Convolution",
     "CooccurrenceContext",
+    "CutMixContext",
+    "CutoutContext",
     "GaussianNoiseContext",
     "KNNContext",
     "LabelContext",
     "MaskedContext",
     "PairedContext",
     "RBFContext",
+    "SCARFContext",
     "TargetContext",
     "TeacherContext",
 ]
