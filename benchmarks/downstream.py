@@ -21,7 +21,7 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      POOL.npz --save-model FILE`` in-process on the pool's raw inputs, then the saved
      pipeline's ``transform``);
    - ``library_labelled``: the label-efficient choice (``labelled_route``): the main job's
-     grid (``skcontexture.cli.default_grid``), each context a ContextureEmbedding with 32
+     grid (``skcontexture._selection.default_grid``), each context a ContextureEmbedding with 32
      components fitted once on the pool without labels; per labelled draw the context and
      n_components in (4, 8, 16, 32) with the best ``LabelledProbeScorer()`` score on the pool,
      y = -1 (regression: NaN, and a RidgeCV probe) on the unlabelled rows; ties go to fewer
@@ -114,6 +114,7 @@ from threadpoolctl import threadpool_limits
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import skcontexture  # noqa: E402
+import skcontexture._selection  # noqa: E402
 import skcontexture.cli  # noqa: E402
 from _common import machine  # noqa: E402
 from selection import (  # noqa: E402
@@ -357,7 +358,7 @@ def fitted_grid(data, mode):
         n_components = min(max(GRID_DIMS), X_fit.shape[0] - 2)
         start = time.perf_counter()
         members, notes = {}, new_entry()
-        for name, context in skcontexture.cli.default_grid(X_fit.shape[0], X_fit.shape[1]):
+        for name, context in skcontexture._selection.default_grid(X_fit.shape[0], X_fit.shape[1]):
             with recording(notes, prefix=f"{name}: "):
                 try:
                     est = ContextureEmbedding(context, n_components=n_components,

@@ -8,7 +8,7 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    standardised on the pretrain split;
 2. contexts: the paper's four families (KNN, RBF, KNN+mask, RBF+mask), each at
    ``--n-strengths`` (default 20) strengths from very strong to very weak, and the main
-   job's default grid (``skcontexture.cli.default_grid``);
+   job's default grid (``skcontexture._selection.default_grid``);
 3. per context: the exact top-d0 singular values and functions on the pretrain split
    (d0 = min(512, n_pretrain - 1)); the labelled and test rows embedded by the Nystrom
    extension; the probe error = test MSE of a ridge probe fitted on the labelled split,
@@ -57,7 +57,7 @@ from threadpoolctl import threadpool_limits
 from sklearn.base import clone
 
 from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
-from skcontexture.cli import default_grid, proxy_score
+from skcontexture._selection import default_grid, proxy_score
 from skcontexture.linalg import context_spectrum, top_singular_functions
 from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims, tau_regime
 
@@ -216,7 +216,7 @@ def label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
     feature_prediction: the function ContextScorer("feature_prediction") calls, with the
     pretrain rows as fit rows and the labelled split's inputs (no labels) as held-out rows,
     for a ContextureEmbedding of ``proxy_dim`` components (fewer if the context has fewer;
-    ``skcontexture.cli.proxy_score``, as the main job).
+    ``skcontexture._selection.proxy_score``, as the main job).
     """
     scores = {}
     for metric in ("tau", "rankme", "alpha_req", "decay_rate"):

@@ -26,42 +26,17 @@ import importlib.util
 import inspect
 import json
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
-import joblib
-from sklearn.datasets import load_digits
-from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.model_selection import train_test_split
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from . import __version__
-from ._embedding import ContextureEmbedding, concentrated_columns
-from ._scorer import LabelledProbeScorer, spectrum_for_tau
-from .contexts import KNNContext, RBFContext
-from .linalg import DENSE_MAX_SIDE
-from .metrics import PROBE_ALPHAS, feature_prediction, probe_dims, tau_curve, tau_regime
+from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_CHOICES,
+                        ROWS_PER_CLASS, TASK_CHOICES)
 
-DEFAULT_K = (5, 10, 20, 50, 100)
-DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
-METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
-TASK_CHOICES = ("auto", "classification", "regression")
-#: Whole-number labels are classes only with at least this many rows per distinct value
-#: on average: scikit-learn's diabetes target (whole numbers, 214 distinct values over 442
-#: rows) is a quantity.
-ROWS_PER_CLASS = 5
-#: Components of the winner's fitted model, each scaled by its singular value: a
-#: downstream model's regularisation then falls on the weak components first, so its
-#: accuracy hinges less on the number (side measurements with the protocol of
-#: benchmarks/downstream.py, 5 labels per class, logistic regression: a kNN context,
-#: K = 15, scored 0.748 / 0.732 / 0.704 at d = 8 / 32 / 64 scaled and 0.735 / 0.675 /
-#: 0.605 unscaled; the main job's model went from 0.720 with the proxy task's d
-#: unscaled to 0.788 with 32 scaled components).
-MODEL_COMPONENTS = 32
+# scikit-learn and the selection (skcontexture._selection) are imported where they are
+# used, so that --help and a usage error answer without loading them
+
 
 
 def load_dataset(path=None, target=None, *, dropna=False, drop=(), return_feature_names=False):
@@ -100,6 +75,8 @@ def load_dataset(path=None, target=None, *, dropna=False, drop=(), return_featur
 
 def _load(path, target, dropna, drop):
     if path is None:
+        from sklearn.datasets import load_digits
+
         X, y = load_digits(return_X_y=True)
         return X.astype(float), y, "digits (scikit-learn)", None
     path = Path(path)
@@ -206,303 +183,6 @@ def _numbers(values):
     return None if any(v is None for v in numbers) else np.array(numbers, dtype=float)
 
 
-def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA, n_jobs=None):
-    """The default contexts: kNN with K in ``k_grid`` (K < n_samples) and RBF kernels.
-
-    RBF widths are ``gamma = g / n_features`` on standardised features (g = 1 is
-    scikit-learn's "scale" rule); above 5,000 samples each RBF row keeps its 200
-    nearest atoms.
-    """
-    grid = [
-        (f"kNN K={k}", KNNContext(int(k), n_jobs=n_jobs))
-        for k in k_grid
-        if k < n_samples
-    ]
-    truncate = None if n_samples <= RBFContext.DENSE_MAX_SAMPLES else min(200, n_samples - 1)
-    grid += [
-        (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate, n_jobs=n_jobs))
-        for g in gamma_grid
-    ]
-    return grid
-
-
-def infer_task(y):
-    """The task a target asks for, and why: ``(task, reason)``.
-
-    The rule of ``--task auto``: labels that are not numbers (strings, booleans) are
-    classes; numbers with a fractional part are a quantity (regression); whole numbers
-    are classes when there are at least ``ROWS_PER_CLASS`` rows per distinct value on
-    average and every value has 2 rows (the held-out split is stratified by class), and
-    a quantity otherwise.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-
-    Returns
-    -------
-    task : {"classification", "regression"}
-    reason : str
-        The rule that decided, with the counts it looked at.
-    """
-    y = np.asarray(y)
-    if y.dtype.kind not in "iuf":
-        return "classification", "its values are not numbers"
-    if np.any(y != np.round(y)):
-        return "regression", "its values are not all whole numbers"
-    values, counts = np.unique(y, return_counts=True)
-    if values.size * ROWS_PER_CLASS > y.size:
-        return "regression", (f"{values.size} distinct whole numbers over {y.size} rows, "
-                              f"fewer than {ROWS_PER_CLASS} rows per value")
-    if counts.min() < 2:
-        return "regression", (f"the value {values[np.argmin(counts)]:g} has a single row "
-                              "and a class needs 2")
-    return "classification", (f"{values.size} distinct whole numbers over {y.size} rows, "
-                               "every one on 2 rows or more")
-
-
-def _check_task(task, y):
-    """``task`` for the labels ``y``, with the reason when it is inferred (``task="auto"``)."""
-    if task not in TASK_CHOICES:
-        raise ValueError(f"task must be one of {TASK_CHOICES}, got {task!r}.")
-    reason = None
-    if task == "auto":
-        task, reason = infer_task(y)
-    elif task == "regression" and y.dtype.kind not in "iuf":
-        raise ValueError(f"--task regression needs numbers; the target has labels such as "
-                         f"{y[0].item()!r}.")
-    if task == "classification":
-        values, counts = np.unique(y, return_counts=True)
-        if counts.min() < 2:
-            raise ValueError(
-                f"Class {values[np.argmin(counts)].item()!r} of the target has a single row, and "
-                "the held-out split needs 2 rows of every class: drop that row, or pass "
-                "--task regression if the target is a quantity."
-            )
-    return task, reason
-
-
-def _probe(task, alphas=np.logspace(-4, 4, 9)):
-    # ridge probes (as in the paper's experiments), regulariser by leave-one-out
-    if task == "classification":
-        return RidgeClassifierCV(alphas=alphas)
-    return RidgeCV(alphas=alphas)
-
-
-def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
-    """``feature_prediction`` of a ContextureEmbedding of ``context`` with ``n_components``.
-
-    A left-out context with fewer nonzero singular values embeds in fewer components (the
-    embedding warns and keeps those). Returns ``(r2, best_d)``.
-    """
-    d = max(1, min(n_components, X.shape[0] // 2 - 2))
-    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
-                                    random_state=random_state)
-    return feature_prediction(estimator, X, X_held, random_state=random_state, return_dim=True)
-
-
-def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
-           metric="feature_prediction", task="auto", labelled=None, beta=1.0, max_dim=512,
-           test_size=0.3, max_samples=5000, max_probe_dim=128, random_state=0, n_jobs=None):
-    """Score a grid of contexts on the training rows and rank them; probe them when ``y`` is given.
-
-    Every context gets its ``feature_prediction`` (the label-free proxy task, with its best
-    dimension) and its tau (with d* = argmin_d tau_d and whether tau is trusted). The grid
-    is ranked by ``metric``: "feature_prediction" (greater is better), "tau" (trusted
-    contexts first, each group by increasing tau) or "labelled" (a cross-validated probe on
-    ``labelled`` labelled training rows, the label-efficient choice; needs ``y``). With
-    ``y``, every context is also probed on held-out rows (reported, never used to choose).
-    ``task`` ("auto", "classification" or "regression") says what ``y`` is; "auto"
-    infers it by :func:`infer_task`. Without ``grid``, the grid is :func:`default_grid`
-    of ``k_grid`` and ``gamma_grid`` on the training rows. A context that cannot be fitted
-    or embedded (a ``ValueError`` of the context or the solver) gets a row with NaN
-    scores and the reason under "error", ranked last.
-
-    Returns a dict with the task (and the reason when it was inferred), the split sizes,
-    the rows (one dict per context, ranked), the spectra, the metric, the scaler fitted on
-    the training rows, and the winner fitted (on the scaled training rows): the
-    components of :func:`model_components` scaled by their singular values.
-    """
-    if metric not in METRIC_CHOICES:
-        raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
-    if metric == "labelled" and (y is None or labelled is None):
-        raise ValueError("metric='labelled' needs labels y and a number of labelled rows.")
-    if y is None:
-        task, task_reason = None, None
-        X_train, X_test, y_train, y_test = X, None, None, None
-    else:
-        task, task_reason = _check_task(task, np.asarray(y))
-        stratify = y if task == "classification" else None
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=test_size, random_state=random_state, stratify=stratify
-        )
-    scaler = StandardScaler().fit(X_train)
-    X_train = scaler.transform(X_train)
-    rng = np.random.RandomState(random_state)
-    if X_train.shape[0] > max_samples:
-        keep = np.sort(rng.choice(X_train.shape[0], max_samples, replace=False))
-        X_train = X_train[keep]
-        y_train = None if y_train is None else y_train[keep]
-    labelled_rows = None
-    if labelled is not None and y is not None:
-        if not 2 <= labelled < X_train.shape[0]:
-            raise ValueError(
-                f"--labelled must be between 2 and the {X_train.shape[0]} training rows, "
-                f"got {labelled}."
-            )
-        labelled_rows = np.sort(rng.permutation(X_train.shape[0])[:labelled])
-    if grid is None:
-        grid = default_grid(X_train.shape[0], X_train.shape[1], k_grid, gamma_grid,
-                            n_jobs=n_jobs)
-        if not grid:
-            raise ValueError(f"No context is left in the grid: every K is at least the "
-                             f"{X_train.shape[0]} training rows. Give smaller --k or some "
-                             "--gamma.")
-    X_test_s = None if X_test is None else scaler.transform(X_test)
-    n_labelled = None if labelled_rows is None else labelled_rows.size
-
-    def score(context):
-        # one context's row of the table, its spectrum and why feature_prediction is n/a
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            context.fit(X_train)
-            s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
-            taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
-            rank = int(np.sum(s > 1e-6))
-            if rank == 0:
-                raise ValueError(f"no singular value above 1e-6 besides the trivial one "
-                                 f"(s_1 = {s[0]:.1e}): every row has nearly the same context.")
-            n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
-            proxy_error = None
-            try:
-                r2, d_proxy = proxy_score(context, X_train, n_components=n_probe,
-                                          random_state=random_state)
-            except ValueError as exc:  # e.g. more neighbours than half the rows
-                r2, d_proxy, proxy_error = float("nan"), None, str(exc)
-        row = {"tau": float(np.min(taus)), "d_tau": int(best_d),
-               "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
-               "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
-               "n_probe": n_probe}
-        n_model = model_components(n_probe, n_labelled)[0]
-        if y is None:
-            # the model the main job keeps, fitted once per context (the winner's is reused)
-            row["model"] = _model(context, n_model, X_train, random_state, n_jobs)
-            functions = row["model"].embedding_
-        else:
-            emb = _embedding(context, n_probe, X_train, random_state)
-            functions = emb.embedding_[:, :n_model]
-            row["score"] = _probe_score(emb, y_train, X_test_s, y_test, task)
-            if labelled_rows is not None:
-                row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task,
-                                                  random_state)
-        # functions on a handful of rows among those the model keeps: outliers isolated
-        # by the context, nothing a downstream model can use
-        row["outlying"] = int(concentrated_columns(functions)[0].size)
-        return row, s, proxy_error
-
-    rows, spectra, skipped = [], {}, {}
-    for name, context in grid:
-        start = time.perf_counter()
-        try:
-            row, spectra[name], proxy_error = score(context)
-            if proxy_error:
-                skipped[name] = proxy_error
-        except ValueError as exc:  # a context or solver that cannot fit these rows: n/a
-            row = {key: float("nan") for key in ["tau", "feature_prediction", "s1"]
-                   + ["score"] * (y is not None) + ["labelled"] * (labelled_rows is not None)}
-            row.update(d_tau=None, d_proxy=None, tau_trusted=None, n_probe=None, outlying=0,
-                       error=" ".join(str(exc).split()))
-        row.update(context=name, estimator=context, seconds=time.perf_counter() - start)
-        rows.append(row)
-    rows.sort(key=_ranking(metric))
-    winner = rows[0]
-    if winner[metric] != winner[metric]:
-        reasons = "; ".join([f"{name}: {reason}" for name, reason in skipped.items()]
-                            + [f"{r['context']}: {r['error']}" for r in rows if "error" in r])
-        raise ValueError(f"No context of the grid could be scored by {metric}"
-                         + (f" ({reasons})" if reasons else "") + ".")
-    n_model, model_reason = model_components(winner["n_probe"], n_labelled)
-    embedding = winner["model"] if "model" in winner else _model(
-        winner["estimator"], n_model, X_train, random_state, n_jobs)
-    return {"task": task, "task_reason": task_reason, "n_train": X_train.shape[0],
-            "metric": metric, "scaler": scaler,
-            "n_test": None if X_test is None else X_test.shape[0], "n_labelled": n_labelled,
-            "rows": rows, "spectra": spectra, "embedding": embedding,
-            "model_reason": model_reason, "skipped": skipped}
-
-
-def _ranking(metric):
-    # contexts that could not be fitted come last, before them those whose model would
-    # have functions on a handful of rows
-    if metric == "tau":
-        # the trusted contexts first (the paper advises against ranking the others by tau)
-        def by_metric(r):
-            return not np.isfinite(r["tau"]), r["tau_trusted"] is not True, r["tau"]
-    else:
-        def by_metric(r):
-            return (-np.nan_to_num(r[metric], nan=-np.inf),)
-    return lambda r: ("error" in r, r["outlying"] > 0, *by_metric(r))
-
-
-def _solver(X):
-    # up to DENSE_MAX_SIDE rows one dense eigendecomposition beats the iterative solvers
-    # at the ~100 components probed here
-    return "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
-
-
-def _embedding(context, n_components, X, random_state, n_jobs=None, scale="none"):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return ContextureEmbedding(context, n_components=n_components, solver=_solver(X),
-                                   scale=scale, random_state=random_state,
-                                   n_jobs=n_jobs).fit(X)
-
-
-#: With M labelled rows the model keeps at most M / LABELS_PER_COMPONENT components: a
-#: downstream model fitted on those rows gets at least 4 rows per feature (side
-#: measurement above, 50 labelled digits: 0.748 at d = 8, 0.732 at d = 32, 0.704 at
-#: d = 64).
-LABELS_PER_COMPONENT = 4
-
-
-def model_components(n_probe, n_labelled=None):
-    """Components of the main job's model, and why: ``(n_components, reason)``.
-
-    ``MODEL_COMPONENTS``, at most the ``n_probe`` functions the context was probed with,
-    and with ``n_labelled`` labelled rows at most ``n_labelled // LABELS_PER_COMPONENT``
-    (and at least 2).
-    """
-    caps = [(MODEL_COMPONENTS, "the main job's default")]
-    if n_labelled is not None:
-        caps.append((max(2, n_labelled // LABELS_PER_COMPONENT),
-                     f"1 per {LABELS_PER_COMPONENT} of the {n_labelled} labelled rows a "
-                     "downstream model is fitted on"))
-    caps.append((n_probe, "the functions the context was probed with (--max-probe-dim, its "
-                          "nonzero singular values and the rows bound them)"))
-    return min(caps, key=lambda cap: cap[0])
-
-
-def _model(context, n_components, X, random_state, n_jobs):
-    """The winner's model: ``n_components`` functions scaled by their singular values."""
-    return _embedding(context, n_components, X, random_state, n_jobs,
-                      scale="singular_values")
-
-
-def _probe_score(emb, y_train, X_test, y_test, task):
-    # the best held-out score over the leading d functions, as in benchmarks/selection.py
-    Z_train, Z_test = emb.embedding_, emb.transform(X_test)
-    return max(float(_probe(task).fit(Z_train[:, :d], y_train).score(Z_test[:, :d], y_test))
-               for d in probe_dims(Z_train.shape[1]))
-
-
-def _labelled_score(emb, rows, y_train, task, random_state):
-    try:
-        scorer = LabelledProbeScorer(_probe(task, PROBE_ALPHAS), random_state=random_state)
-        return scorer.score_embedding(emb.embedding_[rows], y_train[rows])
-    except ValueError:  # e.g. a class with a single labelled row
-        return float("nan")
-
-
 def _fmt(x, spec=".4f"):
     if x is None or x != x:
         return "n/a"
@@ -533,6 +213,8 @@ METRIC_LABEL = {"feature_prediction": "feature_prediction", "tau": "tau",
 
 def report(result, name, X, *, beta, max_dim, metric):
     """Print the ranked table and the downstream comparison."""
+    from ._selection import _ranking
+
     rows = result["rows"]
     labelled = result["task"] is not None
     by = result["metric"]
@@ -774,6 +456,10 @@ def _run(parser, args):
     if X.shape[1] < 2 and args.metric == "feature_prediction":
         raise ValueError("feature_prediction predicts features from the others and needs "
                          "at least 2 features; use --metric tau.")
+    from threadpoolctl import threadpool_limits
+
+    from ._selection import select
+
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
     with threadpool_limits(limits=1, user_api="blas"):
@@ -798,6 +484,9 @@ def _run(parser, args):
 
 
 def _save(result, X, feature_names, args):
+    import joblib
+    from sklearn.pipeline import make_pipeline
+
     model = make_pipeline(result["scaler"], result["embedding"])
     note = sys.stderr if args.json else sys.stdout
     if args.plot:

@@ -6,8 +6,9 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
-from skcontexture.cli import (MODEL_COMPONENTS, _ranking, default_grid, infer_task,
-                              load_dataset, main, model_components, select)
+from skcontexture._defaults import MODEL_COMPONENTS
+from skcontexture._selection import _ranking, default_grid, infer_task, model_components, select
+from skcontexture.cli import load_dataset, main
 from skcontexture.metrics import feature_prediction, tau
 
 
@@ -548,3 +549,27 @@ def test_saved_model_takes_the_csv_columns_by_name(tmp_path, blobs, capsys):
                                        return_feature_names=True)
     np.testing.assert_allclose(X_kept, X)
     assert names == ["a", "b", "c", "d"]
+
+
+def test_help_and_import_do_not_load_scikit_learn():
+    # --help, a usage error and `import skcontexture` answer without importing scikit-learn,
+    # the selection or the solvers (they load on first use)
+    import subprocess
+    import sys
+
+    probe = ("import runpy, sys\n"
+             "sys.argv = ['skcontexture', *sys.argv[1:]]\n"
+             "try:\n"
+             "    runpy.run_module('skcontexture', run_name='__main__')\n"
+             "except SystemExit:\n"
+             "    pass\n"
+             "heavy = [m for m in ('sklearn', 'scipy', 'skcontexture._selection') if m in sys.modules]\n"
+             "print(','.join(heavy) or 'none')\n")
+    for args in (["--help"], ["--k", "0"]):
+        out = subprocess.run([sys.executable, "-c", probe, *args], capture_output=True,
+                             text=True, check=True).stdout
+        assert out.strip().splitlines()[-1] == "none", (args, out[-300:])
+    out = subprocess.run([sys.executable, "-c", "import sys, skcontexture; "
+                          "print('sklearn' in sys.modules)"], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "False"

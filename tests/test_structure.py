@@ -17,7 +17,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: the operator and the solvers to the estimators, then to metrics and scorers.
 LAYERS = [
     ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
-                   "_dask_layout"]),
+                   "_dask_layout", "_defaults"]),
     ("contexts", ["contexts", "_dask_neighbors"]),
     ("kernels", ["_kernels"]),
     ("operator", ["_operator", "_dask_operator"]),
@@ -26,6 +26,7 @@ LAYERS = [
     ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
     ("metrics", ["metrics"]),
     ("scorers", ["_scorer"]),
+    ("selection", ["_selection"]),
     ("checks and plots", ["utils", "plotting"]),
     ("package", ["__init__"]),
     ("command line", ["cli", "__main__"]),
