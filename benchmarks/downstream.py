@@ -322,7 +322,9 @@ def automatic_route(X_pool):
         np.savez(pool_path, X=X_pool)
         err = io.StringIO()
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-            status = skcontexture.cli.main([str(pool_path), "--save-model", str(model_path)])
+            # one process: the benchmark already runs its datasets side by side
+            status = skcontexture.cli.main([str(pool_path), "--save-model", str(model_path),
+                                            "--n-jobs", "1"])
         for line in err.getvalue().splitlines():
             if line.strip() and status == 0:
                 warnings.warn(f"main job stderr: {line.strip()}", RuntimeWarning, stacklevel=2)

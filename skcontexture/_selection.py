@@ -10,9 +10,11 @@ import time
 import warnings
 
 import numpy as np
+from joblib import Parallel, delayed
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_CHOICES,
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
@@ -133,7 +135,8 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     infers it by :func:`infer_task`. Without ``grid``, the grid is :func:`default_grid`
     of ``k_grid`` and ``gamma_grid`` on the training rows. A context that cannot be fitted
     or embedded (a ``ValueError`` of the context or the solver) gets a row with NaN
-    scores and the reason under "error", ranked last.
+    scores and the reason under "error", ranked last. ``n_jobs`` processes score the
+    contexts side by side (None: 1, -1: all cores); the result does not depend on it.
 
     Returns a dict with the task (and the reason when it was inferred), the split sizes,
     the rows (one dict per context, ranked), the spectra, the metric, the scaler fitted on
@@ -169,8 +172,7 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
             )
         labelled_rows = np.sort(rng.permutation(X_train.shape[0])[:labelled])
     if grid is None:
-        grid = default_grid(X_train.shape[0], X_train.shape[1], k_grid, gamma_grid,
-                            n_jobs=n_jobs)
+        grid = default_grid(X_train.shape[0], X_train.shape[1], k_grid, gamma_grid)
         if not grid:
             raise ValueError(f"No context is left in the grid: every K is at least the "
                              f"{X_train.shape[0]} training rows. Give smaller --k or some "
@@ -178,59 +180,19 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     X_test_s = None if X_test is None else scaler.transform(X_test)
     n_labelled = None if labelled_rows is None else labelled_rows.size
 
-    def score(context):
-        # one context's row of the table, its spectrum and why feature_prediction is n/a
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            context.fit(X_train)
-            s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
-            taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
-            rank = int(np.sum(s > 1e-6))
-            if rank == 0:
-                raise ValueError(f"no singular value above 1e-6 besides the trivial one "
-                                 f"(s_1 = {s[0]:.1e}): every row has nearly the same context.")
-            n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
-            proxy_error = None
-            try:
-                r2, d_proxy = proxy_score(context, X_train, n_components=n_probe,
-                                          random_state=random_state)
-            except ValueError as exc:  # e.g. more neighbours than half the rows
-                r2, d_proxy, proxy_error = float("nan"), None, str(exc)
-        row = {"tau": float(np.min(taus)), "d_tau": int(best_d),
-               "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
-               "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
-               "n_probe": n_probe}
-        n_model = model_components(n_probe, n_labelled)[0]
-        if y is None:
-            # the model the main job keeps, fitted once per context (the winner's is reused)
-            row["model"] = _model(context, n_model, X_train, random_state, n_jobs)
-            functions = row["model"].embedding_
-        else:
-            emb = _embedding(context, n_probe, X_train, random_state)
-            functions = emb.embedding_[:, :n_model]
-            row["score"] = _probe_score(emb, y_train, X_test_s, y_test, task)
-            if labelled_rows is not None:
-                row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task,
-                                                  random_state)
-        # functions on a handful of rows among those the model keeps: outliers isolated
-        # by the context, nothing a downstream model can use
-        row["outlying"] = int(concentrated_columns(functions)[0].size)
-        return row, s, proxy_error
-
+    setting = dict(X_train=X_train, y_train=y_train, X_test=X_test_s, y_test=y_test,
+                   labelled_rows=labelled_rows, task=task, beta=beta, max_dim=max_dim,
+                   max_probe_dim=max_probe_dim, random_state=random_state)
+    # the contexts in parallel processes (each with one BLAS thread and its own warnings)
+    scored = Parallel(n_jobs=n_jobs)(delayed(_scored)(name, context, **setting)
+                                     for name, context in grid)
     rows, spectra, skipped = [], {}, {}
-    for name, context in grid:
-        start = time.perf_counter()
-        try:
-            row, spectra[name], proxy_error = score(context)
-            if proxy_error:
-                skipped[name] = proxy_error
-        except ValueError as exc:  # a context or solver that cannot fit these rows: n/a
-            row = {key: float("nan") for key in ["tau", "feature_prediction", "s1"]
-                   + ["score"] * (y is not None) + ["labelled"] * (labelled_rows is not None)}
-            row.update(d_tau=None, d_proxy=None, tau_trusted=None, n_probe=None, outlying=0,
-                       error=" ".join(str(exc).split()))
-        row.update(context=name, estimator=context, seconds=time.perf_counter() - start)
+    for row, s, proxy_error in scored:
         rows.append(row)
+        if s is not None:
+            spectra[row["context"]] = s
+        if proxy_error:
+            skipped[row["context"]] = proxy_error
     rows.sort(key=_ranking(metric))
     winner = rows[0]
     if winner[metric] != winner[metric]:
@@ -240,12 +202,76 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
                          + (f" ({reasons})" if reasons else "") + ".")
     n_model, model_reason = model_components(winner["n_probe"], n_labelled)
     embedding = winner["model"] if "model" in winner else _model(
-        winner["estimator"], n_model, X_train, random_state, n_jobs)
+        winner["estimator"], n_model, X_train, random_state)
     return {"task": task, "task_reason": task_reason, "n_train": X_train.shape[0],
             "metric": metric, "scaler": scaler,
             "n_test": None if X_test is None else X_test.shape[0], "n_labelled": n_labelled,
             "rows": rows, "spectra": spectra, "embedding": embedding,
             "model_reason": model_reason, "skipped": skipped}
+
+
+def _scored(name, context, **setting):
+    """One context's row of the table (ranked later), its spectrum (None when it is n/a)
+    and why its ``feature_prediction`` is n/a (None when it is not).
+
+    A context or solver that cannot fit these rows (a ``ValueError``) gives a row of NaN
+    scores with the reason under "error". Run in a worker process of :func:`select`, with
+    one BLAS thread (as the main job runs) and the library's advice silenced: the report
+    says what matters.
+    """
+    start = time.perf_counter()
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            row, s, proxy_error = _score(context, **setting)
+        except ValueError as exc:
+            keys = (["tau", "feature_prediction", "s1"] + ["score"] * (setting["y_train"] is not None)
+                    + ["labelled"] * (setting["labelled_rows"] is not None))
+            row = dict.fromkeys(keys, float("nan"))
+            row.update(d_tau=None, d_proxy=None, tau_trusted=None, n_probe=None, outlying=0,
+                       error=" ".join(str(exc).split()))
+            s, proxy_error = None, None
+    row.update(context=name, estimator=context, seconds=time.perf_counter() - start)
+    return row, s, proxy_error
+
+
+def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, beta, max_dim,
+           max_probe_dim, random_state):
+    """The scores of one context (see :func:`_scored`), the context fitted in place."""
+    context.fit(X_train)
+    s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
+    taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
+    rank = int(np.sum(s > 1e-6))
+    if rank == 0:
+        raise ValueError(f"no singular value above 1e-6 besides the trivial one "
+                         f"(s_1 = {s[0]:.1e}): every row has nearly the same context.")
+    n_probe = max(1, min(max_probe_dim, rank, X_train.shape[0] - 2))
+    proxy_error = None
+    try:
+        r2, d_proxy = proxy_score(context, X_train, n_components=n_probe,
+                                  random_state=random_state)
+    except ValueError as exc:  # e.g. more neighbours than half the rows
+        r2, d_proxy, proxy_error = float("nan"), None, str(exc)
+    row = {"tau": float(np.min(taus)), "d_tau": int(best_d),
+           "tau_trusted": tau_regime(s, beta=beta, max_dim=max_dim) is None,
+           "feature_prediction": r2, "d_proxy": d_proxy, "s1": float(s[0]),
+           "n_probe": n_probe}
+    n_labelled = None if labelled_rows is None else labelled_rows.size
+    n_model = model_components(n_probe, n_labelled)[0]
+    if y_train is None:
+        # the model the main job keeps, fitted once per context (the winner's is reused)
+        row["model"] = _model(context, n_model, X_train, random_state)
+        functions = row["model"].embedding_
+    else:
+        emb = _embedding(context, n_probe, X_train, random_state)
+        functions = emb.embedding_[:, :n_model]
+        row["score"] = _probe_score(emb, y_train, X_test, y_test, task)
+        if labelled_rows is not None:
+            row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task, random_state)
+    # functions on a handful of rows among those the model keeps: outliers isolated by the
+    # context, nothing a downstream model can use
+    row["outlying"] = int(concentrated_columns(functions)[0].size)
+    return row, s, proxy_error
 
 
 def _ranking(metric):
@@ -267,14 +293,11 @@ def _solver(X):
     return "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
 
 
-def _embedding(context, n_components, X, random_state, n_jobs=None, scale="none"):
+def _embedding(context, n_components, X, random_state, scale="none"):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         return ContextureEmbedding(context, n_components=n_components, solver=_solver(X),
-                                   scale=scale, random_state=random_state,
-                                   n_jobs=n_jobs).fit(X)
-
-
+                                   scale=scale, random_state=random_state).fit(X)
 
 
 def model_components(n_probe, n_labelled=None):
@@ -294,10 +317,9 @@ def model_components(n_probe, n_labelled=None):
     return min(caps, key=lambda cap: cap[0])
 
 
-def _model(context, n_components, X, random_state, n_jobs):
+def _model(context, n_components, X, random_state):
     """The winner's model: ``n_components`` functions scaled by their singular values."""
-    return _embedding(context, n_components, X, random_state, n_jobs,
-                      scale="singular_values")
+    return _embedding(context, n_components, X, random_state, scale="singular_values")
 
 
 def _probe_score(emb, y_train, X_test, y_test, task):

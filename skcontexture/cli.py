@@ -390,8 +390,9 @@ def build_parser():
                                      lambda f: 0 < f < 1),
                         help="fraction of labelled rows held out for the report's probe")
     parser.add_argument("--random-state", type=int, default=0, help="seed of splits and solvers")
-    parser.add_argument("--n-jobs", type=int, default=None,
-                        help="threads for neighbour searches and products (None: 1)")
+    parser.add_argument("--n-jobs", type=int, default=-1,
+                        help="processes that score the contexts side by side (-1: all "
+                             "cores); the result does not depend on it")
     parser.add_argument("--plot", metavar="FILE",
                         help="save the spectra and tau_d curves to FILE, the chosen context "
                              "thick and the ones with untrusted tau dashed (needs matplotlib: "

@@ -573,3 +573,18 @@ def test_help_and_import_do_not_load_scikit_learn():
                           "print('sklearn' in sys.modules)"], capture_output=True, text=True,
                          check=True).stdout
     assert out.strip() == "False"
+
+
+def test_parallel_grid_gives_the_same_ranking_and_model(blobs):
+    # the contexts scored in worker processes: the same rows, spectra and model as in one
+    X, _ = blobs
+    grid = [("K=5", KNNContext(5)), ("K=20", KNNContext(20)), ("RBF", RBFContext(gamma=0.5))]
+    serial = select(X, None, grid=grid, max_dim=64, max_probe_dim=16, n_jobs=1)
+    parallel = select(X, None, grid=grid, max_dim=64, max_probe_dim=16, n_jobs=2)
+    keys = ("context", "feature_prediction", "d_proxy", "tau", "d_tau", "s1", "outlying")
+    assert [[r[k] for k in keys] for r in serial["rows"]] == \
+        [[r[k] for k in keys] for r in parallel["rows"]]
+    for name, s in serial["spectra"].items():
+        np.testing.assert_array_equal(s, parallel["spectra"][name])
+    np.testing.assert_array_equal(serial["embedding"].embedding_, parallel["embedding"].embedding_)
+    assert hasattr(parallel["rows"][0]["estimator"], "joint_")  # the fitted context came back
