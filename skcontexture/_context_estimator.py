@@ -1,7 +1,8 @@
 """What the estimators built on a context share."""
 
 import numpy as np
-from sklearn.utils import get_tags
+from sklearn.base import clone
+from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import validate_data
 
 from .contexts._knn import context_or_default
@@ -20,6 +21,19 @@ class ContextEstimatorMixin:
     def _context(self):
         return context_or_default(self.context)
 
+    def _seeded_context(self):
+        """An unfitted clone of the context, its unset seeds drawn from ``random_state``.
+
+        Every ``random_state`` parameter of the context (nested ones included)
+        left at None is set, on the clone, to an integer drawn from the
+        estimator's ``random_state``, so that an integer ``random_state`` makes
+        the whole fit reproducible (``fit_transform(X)`` equals
+        ``fit(X).transform(X)`` for a context that draws noise or masks) and
+        independent of ``n_jobs``. A seed the context sets itself is kept; with
+        ``random_state=None`` the context is cloned as it is.
+        """
+        return seed_unset(clone(self._context()), self.random_state)
+
     def _validate_X(self, X, reset):
         return validate_data(
             self,
@@ -34,3 +48,24 @@ class ContextEstimatorMixin:
         tags = self._context().traits().update_tags(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+
+
+def seed_unset(estimator, random_state):
+    """Set the ``random_state`` parameters of ``estimator`` left at None to seeds drawn
+    from ``random_state`` (one per parameter, in ``get_params`` order); returns it.
+
+    Nothing changes when ``random_state`` is None.
+    """
+    if random_state is None:
+        return estimator
+    rng = check_random_state(random_state)
+    for key, value in estimator.get_params(deep=True).items():
+        if value is None and (key == "random_state" or key.endswith("__random_state")):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            try:
+                estimator.set_params(**{key: seed})
+            except ValueError:
+                # a frozen (pretrained) estimator refuses new parameters; it is
+                # not refitted, so its seed does not matter
+                pass
+    return estimator

@@ -122,8 +122,9 @@ class SpectralContextEncoder(
     random_state : int, RandomState instance or None, default=None
         Seeds the backbone: every ``random_state`` parameter of the backbone
         (nested ones included) left at None is set, on the clone, to an
-        integer drawn from it, so that an integer makes the whole fit
-        reproducible. None leaves the backbone's seeds as they are.
+        integer drawn from it, and so are those of the context, so that an
+        integer makes the whole fit reproducible. None leaves the backbone's
+        and the context's seeds as they are.
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         backbone, the context, the moments C and B, the eigenproblem). 2:
@@ -321,7 +322,7 @@ class SpectralContextEncoder(
             )
 
         with progress.active():  # the context's long loops report to it
-            context = clone(self._context()).fit(X, y, **fit_params)
+            context = self._seeded_context().fit(X, y, **fit_params)
         joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
         progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
                       f"{joint.nnz:,} nonzeros")

@@ -1,0 +1,183 @@
+"""Regressions of the fuzzing findings (issue 21, item 6): each case failed before its fix.
+
+Each test names the class of failure it stands for; the property tests that
+generate such inputs are in ``tests/test_properties.py`` (the strategies
+``awkward_joints`` and ``seeded_by_the_estimator`` of ``tests/strategies.py``).
+"""
+
+import copy
+import warnings
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.base import clone
+
+from skcontexture import (
+    ContextureEmbedding,
+    CooccurrenceContext,
+    GaussianNoiseContext,
+    KNNContext,
+    MaskedContext,
+    PairedContext,
+    SpectralContextEncoder,
+    metrics,
+)
+from skcontexture._operator import check_joint
+
+ENCODER_METRICS = [
+    pytest.param(metrics.ratio_trace, id="ratio_trace"),
+    pytest.param(metrics.posthoc_spectrum, id="posthoc_spectrum"),
+    pytest.param(metrics.lidar, id="lidar"),
+]
+
+
+def _non_canonical_csr():
+    """A 2 x 2 CSR joint with unsorted indices and a duplicate entry in row 1."""
+    return sp.csr_matrix(
+        (np.array([1.0, 2.0, 3.0, 0.5, 1.0]), np.array([1, 0, 0, 1, 1]), np.array([0, 2, 5])),
+        shape=(2, 2),
+    )
+
+
+def _assert_same_sparse(before, after):
+    assert before.format == after.format
+    for name in ("data", "indices", "indptr"):
+        np.testing.assert_array_equal(getattr(before, name), getattr(after, name))
+        assert getattr(before, name).dtype == getattr(after, name).dtype
+
+
+@pytest.mark.parametrize("metric", ENCODER_METRICS)
+def test_metrics_leave_a_non_canonical_joint_as_it_was(metric):
+    # scipy sums duplicates and sorts indices in place on the first reduction
+    joint = _non_canonical_csr()
+    before = copy.deepcopy(joint)
+    metric(np.array([[0.0], [1.0]]), joint)
+    _assert_same_sparse(before, joint)
+    assert not joint.has_canonical_format
+
+
+@pytest.mark.parametrize("metric", ENCODER_METRICS)
+def test_metrics_equal_on_a_joint_and_its_canonical_form(metric):
+    Z = np.array([[0.0, 1.0], [1.0, 0.5], [3.0, -1.0]])
+    joint = sp.csr_matrix(
+        (np.array([1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 0.0]),
+         np.array([1, 0, 1, 2, 2, 0, 1]), np.array([0, 2, 5, 7])),
+        shape=(3, 3),
+    )
+    canonical = joint.copy()
+    canonical.sum_duplicates()
+    np.testing.assert_allclose(metric(Z, joint), metric(Z, canonical))
+
+
+def test_check_joint_shares_only_a_canonical_float64_csr():
+    joint = sp.random(6, 5, density=0.5, format="csr", random_state=0)
+    J, _, _ = check_joint(joint, normalize=False)
+    assert J.data is joint.data or np.shares_memory(J.data, joint.data)
+    messy = _non_canonical_csr()
+    J, _, _ = check_joint(messy, normalize=False)
+    assert not np.shares_memory(J.data, messy.data)
+    assert J.has_canonical_format
+
+
+def test_joint_whose_duplicates_sum_past_float_max_is_finite():
+    # COO duplicates are summed by the conversion to CSR: 1e308 + 1e308 overflowed and the
+    # finite input was reported as "joint contains NaN or infinity"
+    joint = sp.coo_matrix(
+        (np.array([1e308, 1e308, 1.0, 1e308]), (np.array([0, 0, 1, 1]), np.array([0, 0, 1, 0]))),
+        shape=(2, 2),
+    )
+    Z = np.array([[0.0], [1.0]])
+    value = metrics.ratio_trace(Z, joint)
+    expected = metrics.ratio_trace(Z, sp.csr_matrix(np.array([[2.0, 0.0], [1.0, 1e-308]])))
+    assert np.isfinite(value)
+    np.testing.assert_allclose(value, expected)
+
+
+@pytest.mark.parametrize("metric", ENCODER_METRICS)
+def test_subnormal_joint_gives_the_values_of_its_rescaled_copy(metric):
+    # the total 1e-320 is subnormal: 1 / total overflowed and NaN reached scipy's eigh
+    dense = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 2.0]])
+    Z = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, -1.0]])
+    tiny = sp.csr_matrix(dense * 1e-320)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        value = metric(Z, tiny)
+    # subnormals hold few digits: 1e-320 * dense is exact to about 1e-3 relative
+    np.testing.assert_allclose(value, metric(Z, sp.csr_matrix(dense)), rtol=1e-2, atol=1e-6)
+
+
+@pytest.mark.parametrize("scale", [1e-300, 1e300, np.finfo(np.float64).max / 8])
+def test_joint_scale_does_not_change_the_metrics(scale):
+    dense = np.array([[2.0, 1.0, 0.0], [0.0, 3.0, 1.0], [1.0, 0.0, 2.0]])
+    Z = np.array([[0.0, 1.0], [1.0, 3.0], [2.0, -1.0]])
+    for metric in (metrics.ratio_trace, metrics.posthoc_spectrum, metrics.lidar):
+        np.testing.assert_allclose(metric(Z, dense * scale), metric(Z, dense), rtol=1e-12)
+
+
+def test_joint_of_unsupported_values_is_a_type_error():
+    with pytest.raises(TypeError, match="real numbers"):
+        metrics.ratio_trace(np.ones((2, 1)), np.array([[1 + 1j, 0], [0, 1]]))
+
+
+# ------------------------------------------------------------------------------------------
+# fit_transform(X) == fit(X).transform(X) and n_jobs for contexts that draw at random
+# ------------------------------------------------------------------------------------------
+
+UNSEEDED = [
+    pytest.param(GaussianNoiseContext(n_neighbors=5, n_draws=2), id="noise"),
+    pytest.param(MaskedContext(KNNContext(5), n_masks=3), id="masked_knn"),
+    pytest.param(PairedContext(GaussianNoiseContext(n_neighbors=5)), id="paired_noise"),
+]
+
+
+def _fit_params(context, X):
+    if isinstance(context, PairedContext):
+        return {"A": np.random.RandomState(1).normal(size=(X.shape[0], 2))}
+    return {}
+
+
+@pytest.mark.parametrize("context", UNSEEDED)
+def test_seeded_estimator_reproduces_an_unseeded_context(context):
+    # the context's own seed is None: the estimator's random_state seeds it (on the clone),
+    # so fit_transform equals fit().transform, as scikit-learn's check_transformer_general
+    # and check_fit_idempotent require
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    params = _fit_params(context, X)
+    est = ContextureEmbedding(context, n_components=2, random_state=0)
+    Z = clone(est).fit_transform(X, **params)
+    fitted = clone(est).fit(X, **params)
+    np.testing.assert_allclose(fitted.transform(X, **params), Z, atol=1e-10)
+    threaded = clone(est).set_params(n_jobs=2)
+    if "context__n_jobs" in threaded.get_params():
+        threaded.set_params(context__n_jobs=2)
+    np.testing.assert_allclose(threaded.fit_transform(X, **params), Z, atol=1e-10)
+    assert context.get_params()["random_state" if "random_state" in context.get_params()
+                                else "base__random_state"] is None  # the user's is unchanged
+
+
+def test_context_seed_set_by_the_user_is_kept():
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    context = GaussianNoiseContext(n_neighbors=5, n_draws=2, random_state=7)
+    fitted = ContextureEmbedding(context, n_components=2, random_state=0).fit(X)
+    assert fitted.context_.random_state == 7
+    np.testing.assert_array_equal(
+        fitted.context_.atoms_, clone(context).fit(X).atoms_
+    )
+
+
+def test_encoder_seeds_an_unseeded_context():
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    enc = SpectralContextEncoder(MaskedContext(KNNContext(5), n_masks=3), n_components=2,
+                                 random_state=0)
+    np.testing.assert_allclose(clone(enc).fit_transform(X), clone(enc).fit(X).transform(X))
+
+
+def test_paired_cooccurrence_fit_transform_equals_transform():
+    rng = np.random.RandomState(0)
+    A = rng.poisson(1.0, size=(20, 4)).astype(float)
+    A[np.arange(20), rng.randint(4, size=20)] += 1
+    X = rng.normal(size=(20, 2))
+    est = ContextureEmbedding(PairedContext(CooccurrenceContext()), n_components=2)
+    Z = clone(est).fit_transform(X, A=A)
+    np.testing.assert_allclose(clone(est).fit(X, A=A).transform(X, A=A), Z, atol=1e-10)
