@@ -308,7 +308,7 @@ def _joint_as_csr(joint, name):
     )
     shared = (
         sp.issparse(joint) and joint.format == "csr" and joint.dtype == np.float64
-        and not rescale and _is_canonical(joint)
+        and not rescale and is_canonical(joint)
     )
     if shared:
         return sp.csr_matrix(joint, copy=False)
@@ -324,7 +324,7 @@ def _joint_as_csr(joint, name):
     return J
 
 
-def _is_canonical(matrix):
+def is_canonical(matrix):
     """Whether a CSR matrix has sorted indices and no duplicates, without scipy's
     check (which caches its answer on the caller's matrix)."""
     indptr, indices = matrix.indptr, matrix.indices

@@ -20,6 +20,7 @@ from skcontexture import (
     KNNContext,
     MaskedContext,
     PairedContext,
+    RBFContext,
     SpectralContextEncoder,
     metrics,
 )
@@ -181,3 +182,62 @@ def test_paired_cooccurrence_fit_transform_equals_transform():
     est = ContextureEmbedding(PairedContext(CooccurrenceContext()), n_components=2)
     Z = clone(est).fit_transform(X, A=A)
     np.testing.assert_allclose(clone(est).fit(X, A=A).transform(X, A=A), Z, atol=1e-10)
+
+
+# ------------------------------------------------------------------------------------------
+# Neighbour contexts: tiny coordinates and non-canonical sparse input
+# ------------------------------------------------------------------------------------------
+
+TINY_SCALE = [-1000, -600, -520]
+
+
+@pytest.mark.parametrize("exponent", TINY_SCALE)
+@pytest.mark.parametrize("context", [
+    pytest.param(KNNContext(5), id="knn"),
+    pytest.param(RBFContext(), id="rbf"),
+    pytest.param(RBFContext(n_neighbors=10), id="rbf_truncated"),
+    pytest.param(GaussianNoiseContext(n_neighbors=5, random_state=0), id="noise"),
+    pytest.param(MaskedContext(KNNContext(5), n_masks=3, random_state=0), id="masked_knn"),
+])
+def test_coordinates_whose_squared_distances_underflow_raise(context, exponent):
+    # X * 2**-1000 has the geometry of X, but its squared distances are 0: the kNN graph was
+    # chosen by tie-breaking (a wrong answer under a misleading "duplicated rows" warning),
+    # the dense RBF kernel differed without a warning and at 2**-520 was NaN
+    X = np.ldexp(np.random.RandomState(0).normal(size=(60, 3)), exponent)
+    with pytest.raises(ValueError, match="underflow"):
+        clone(context).fit(X)
+
+
+def test_cosine_and_manhattan_neighbours_of_tiny_coordinates_are_those_of_the_data():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    for context in (KNNContext(5, metric="cosine"), KNNContext(5, metric="manhattan")):
+        expected = clone(context).fit(X).joint_
+        got = clone(context).fit(np.ldexp(X, -1000)).joint_
+        assert abs(expected - got).max() == 0
+
+
+def test_tiny_rows_are_valid_queries():
+    # the check is on the fit data's scale: a new row near the origin is a query like any other
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    context = KNNContext(5).fit(X)
+    rows = context.conditional(np.full((2, 3), 1e-300))
+    np.testing.assert_allclose(rows.sum(axis=1), 1.0)
+
+
+def test_cosine_neighbours_leave_a_non_canonical_csr_as_it_was():
+    rng = np.random.RandomState(0)
+    dense = rng.poisson(1.0, size=(20, 5)).astype(float) + np.eye(20, 5)
+    rows, cols = np.nonzero(dense)
+    values = dense[rows, cols]
+    order = rng.permutation(len(values))  # unsorted within rows once compressed
+    halves = np.r_[values[order] / 2, values[order] / 2]  # every entry a duplicate
+    coo = sp.coo_matrix((halves, (np.r_[rows[order], rows[order]], np.r_[cols[order], cols[order]])),
+                        shape=dense.shape)
+    major = np.argsort(coo.row, kind="stable")
+    X = sp.csr_matrix((coo.data[major], coo.col[major],
+                       np.r_[0, np.cumsum(np.bincount(coo.row, minlength=20))]), shape=dense.shape)
+    before = copy.deepcopy(X)
+    est = ContextureEmbedding(KNNContext(3, metric="cosine"), n_components=2).fit(X)
+    est.transform(X)
+    _assert_same_sparse(before, X)
+    np.testing.assert_allclose(est.transform(sp.csr_matrix(dense)), est.embedding_, atol=1e-10)

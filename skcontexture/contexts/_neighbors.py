@@ -21,6 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
 from .._constraints import N_JOBS, count, n_threads
+from .._operator import is_canonical
 from .._warn import warn
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
@@ -105,6 +106,38 @@ def check_coordinates(X, name="X", fix=SCALE_FIX):
         )
 
 
+def check_resolution(X, name="X", fix=SCALE_FIX):
+    """Raise a ValueError if squared distances between rows of ``X`` underflow.
+
+    When every value of ``X`` is below ``sqrt(tiny) / eps`` of its float type
+    (about 7e-139 in float64), squared distances between its rows are
+    subnormal or zero: they keep few digits or none, neighbours are then
+    chosen by rounding and tie-breaking instead of by the data, and kernels
+    of those distances are undefined. All-zero ``X`` (only ties) is left to
+    the duplicate check.
+    """
+    largest = largest_abs(X)
+    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float64)
+    info = np.finfo(dtype)
+    limit = np.sqrt(info.tiny) / info.eps
+    if 0 < largest < limit:
+        raise ValueError(
+            f"Values in {name} are at most {largest:.3g} in absolute value: squared "
+            f"distances between its rows underflow {dtype} (every value is below about "
+            f"{limit:.2g}), so neighbours and kernels would be decided by rounding, not "
+            f"by the data. {fix}"
+        )
+
+
+def canonical(X):
+    """A sparse ``X`` with sorted indices and no duplicates: a copy when the caller's
+    is not (scipy's reductions and products would sort and sum it in place)."""
+    if sp.issparse(X) and X.format == "csr" and not is_canonical(X):
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def largest_abs(X):
     """Largest absolute value in a dense or sparse matrix (0 if it has none), without a copy."""
     values = X.data if sp.issparse(X) else X
@@ -174,6 +207,8 @@ class NeighborIndex:
             )
         self.sparse_ = sp.issparse(X)
         X = self._prepare(X)
+        if self.metric == "euclidean":
+            check_resolution(X)
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "nndescent" if uses_nndescent(*X.shape) else "exact"
@@ -270,6 +305,7 @@ class NeighborIndex:
         """The validated search points: in the fit format, unit rows for "cosine"."""
         if sp.issparse(X) != self.sparse_:
             X = sp.csr_matrix(X) if self.sparse_ else X.toarray()
+        X = canonical(X)
         if self.metric == "cosine":
             return _unit_rows(X)
         check_coordinates(X)
