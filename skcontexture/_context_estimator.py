@@ -2,9 +2,10 @@
 
 import numpy as np
 from sklearn.base import clone
-from sklearn.utils import check_random_state, get_tags
+from sklearn.utils import get_tags
 from sklearn.utils.validation import validate_data
 
+from .contexts._base import seed_unset
 from .contexts._knn import context_or_default
 
 
@@ -49,23 +50,3 @@ class ContextEstimatorMixin:
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
 
-
-def seed_unset(estimator, random_state):
-    """Set the ``random_state`` parameters of ``estimator`` left at None to seeds drawn
-    from ``random_state`` (one per parameter, in ``get_params`` order); returns it.
-
-    Nothing changes when ``random_state`` is None.
-    """
-    if random_state is None:
-        return estimator
-    rng = check_random_state(random_state)
-    for key, value in estimator.get_params(deep=True).items():
-        if value is None and (key == "random_state" or key.endswith("__random_state")):
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            try:
-                estimator.set_params(**{key: seed})
-            except ValueError:
-                # a frozen (pretrained) estimator refuses new parameters; it is
-                # not refitted, so its seed does not matter
-                pass
-    return estimator

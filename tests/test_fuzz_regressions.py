@@ -241,3 +241,14 @@ def test_cosine_neighbours_leave_a_non_canonical_csr_as_it_was():
     est.transform(X)
     _assert_same_sparse(before, X)
     np.testing.assert_allclose(est.transform(sp.csr_matrix(dense)), est.embedding_, atol=1e-10)
+
+
+def test_masked_nndescent_base_follows_the_masks_seed():
+    # the base's NN-descent seed was left at None: every fit drew another approximate
+    # graph, whatever n_jobs, though the masks had a seed
+    X = np.random.RandomState(0).uniform(size=(800, 60))
+    context = MaskedContext(KNNContext(3, algorithm="nndescent"), n_masks=2, random_state=0)
+    first = clone(context).fit(X).joint_
+    for other in (clone(context), clone(context).set_params(n_jobs=2)):
+        assert abs(other.fit(X).joint_ - first).max() == 0
+    assert context.base.random_state is None
