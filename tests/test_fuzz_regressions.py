@@ -252,3 +252,14 @@ def test_masked_nndescent_base_follows_the_masks_seed():
     for other in (clone(context), clone(context).set_params(n_jobs=2)):
         assert abs(other.fit(X).joint_ - first).max() == 0
     assert context.base.random_state is None
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cosine_neighbours_of_subnormal_rows(sparse):
+    # the sparse path multiplied each row by 1 / its largest entry, which overflows for a
+    # subnormal row: "Input contains infinity" for a finite X
+    X = np.random.RandomState(0).normal(size=(20, 4))
+    tiny = np.ldexp(X, -1060)  # a few bits each: compared with the same values, scaled up
+    expected = KNNContext(3, metric="cosine").fit(np.ldexp(tiny, 1060)).joint_
+    got = KNNContext(3, metric="cosine").fit(sp.csr_matrix(tiny) if sparse else tiny).joint_
+    assert abs(got - expected).max() < 1e-12

@@ -370,9 +370,11 @@ def _unit_rows(X):
             f"metric='cosine' is undefined for a zero vector, and {zero.size} row(s) of X "
             f"are all zero (rows {shown}). Drop those rows or use metric='euclidean'."
         )
-    # divide by the largest entry first so that the norm cannot overflow
+    # divide by the largest entry first so that the norm cannot overflow (a division:
+    # the reciprocal of a subnormal largest entry overflows)
     if sp.issparse(X):
-        X = sp.diags(1 / scale) @ X
+        X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+        X.data /= np.repeat(scale, np.diff(X.indptr))
     else:
         X = X / scale[:, None]
     return normalize(X, copy=False)
