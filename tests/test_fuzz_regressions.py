@@ -263,3 +263,42 @@ def test_cosine_neighbours_of_subnormal_rows(sparse):
     expected = KNNContext(3, metric="cosine").fit(np.ldexp(tiny, 1060)).joint_
     got = KNNContext(3, metric="cosine").fit(sp.csr_matrix(tiny) if sparse else tiny).joint_
     assert abs(got - expected).max() < 1e-12
+
+
+# ------------------------------------------------------------------------------------------
+# Co-occurrences at the edges of float64
+# ------------------------------------------------------------------------------------------
+
+
+def _counts(n=20, m=4, seed=0):
+    rng = np.random.RandomState(seed)
+    counts = rng.poisson(1.0, size=(n, m)).astype(float)
+    counts[np.arange(n), rng.randint(m, size=n)] += 1
+    return counts
+
+
+@pytest.mark.parametrize("paired", [False, True])
+def test_cooccurrence_rows_whose_mass_underflows_raise(paired):
+    # rows 1e600 times lighter than others had no mass in the joint (embedded at the
+    # origin by fit_transform) but a full conditional row (embedded elsewhere by transform)
+    counts = _counts()
+    counts[:10] *= 1e300
+    counts[10:] *= 1e-300
+    est = ContextureEmbedding(PairedContext(CooccurrenceContext()) if paired
+                              else CooccurrenceContext(), n_components=2)
+    params = {"A": counts} if paired else {}
+    with pytest.raises(ValueError, match="underflows float64"):
+        est.fit(np.zeros((20, 1)) if paired else counts, **params)
+
+
+@pytest.mark.parametrize("exponent", [-1070, -1000, 1020])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_cooccurrence_at_any_scale(exponent, sparse):
+    # X / X.max() on a sparse X multiplied by 1 / X.max(), infinite for a subnormal maximum:
+    # "joint contains NaN or infinity" for finite counts
+    counts = _counts()
+    scaled = np.ldexp(counts, exponent)
+    est = ContextureEmbedding(CooccurrenceContext(), n_components=2)
+    Z = clone(est).fit_transform(sp.csr_matrix(scaled) if sparse else scaled)
+    np.testing.assert_allclose(np.abs(Z), np.abs(clone(est).fit_transform(counts)), atol=1e-10)
+    np.testing.assert_allclose(clone(est).fit(scaled).transform(scaled), Z, atol=1e-10)
