@@ -86,15 +86,16 @@ class CooccurrenceContext(BaseContext):
         normalised on its own) would not be their joint row, and the fit rows would
         embed elsewhere than ``transform`` puts them."""
         largest = self.joint_.max(axis=1).toarray().ravel()
-        floor = np.finfo(np.float64).tiny / np.finfo(np.float64).eps
+        # a subnormal entry x keeps a relative precision of 2**-1074 / x: 1e-9 at the floor
+        floor = 2.0**-1074 / 1e-9
         lost = np.flatnonzero(counted & (largest < floor))
         if lost.size:
             shown = ", ".join(map(str, lost[:10])) + (", ..." if lost.size > 10 else "")
             raise ValueError(
-                f"{lost.size} row(s) of X (rows {shown}) have co-occurrences more than "
-                "1e290 times smaller than the largest entry: their share of the joint "
-                "underflows float64, so they would carry no mass although they have "
-                "co-occurrences. Rescale the rows (e.g. sklearn.preprocessing.normalize(X, "
+                f"{lost.size} row(s) of X (rows {shown}) have co-occurrences below 5e-315 "
+                "of the total: their share of the joint underflows float64, so they would "
+                "carry no mass (or a few digits of it) although they have co-occurrences. "
+                "Rescale the rows (e.g. sklearn.preprocessing.normalize(X, "
                 "norm='l1') gives every row the same weight), or drop those rows."
             )
 
