@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 
 from skcontexture import (
+    ContextScorer,
     ContextureEmbedding,
     CooccurrenceContext,
     GaussianNoiseContext,
@@ -302,3 +303,15 @@ def test_cooccurrence_at_any_scale(exponent, sparse):
     Z = clone(est).fit_transform(sp.csr_matrix(scaled) if sparse else scaled)
     np.testing.assert_allclose(np.abs(Z), np.abs(clone(est).fit_transform(counts)), atol=1e-10)
     np.testing.assert_allclose(clone(est).fit(scaled).transform(scaled), Z, atol=1e-10)
+
+
+@pytest.mark.parametrize("exponent", [1000, 1019])
+def test_feature_prediction_of_counts_near_the_float_maximum(exponent):
+    # the held-out features were standardised with a variance that overflowed: "y contains
+    # NaN or infinity" for finite data a co-occurrence context accepts
+    counts = _counts(n=60, m=6)
+    est = ContextureEmbedding(CooccurrenceContext(), n_components=3, random_state=0)
+    expected = ContextScorer("feature_prediction")(clone(est).fit(counts), counts)
+    huge = np.ldexp(counts, exponent)
+    assert ContextScorer("feature_prediction")(clone(est).fit(huge), huge) == pytest.approx(
+        expected, abs=1e-9)
