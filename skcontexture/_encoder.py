@@ -263,6 +263,14 @@ class SpectralContextEncoder(
         psi = self.backbone_.transform(X)
         if not sp.issparse(psi):
             psi = np.asarray(psi)  # e.g. a DataFrame under set_config(transform_output="pandas")
+        values = psi.data if sp.issparse(psi) else psi
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ValueError(
+                f"The backbone's transform ({_name(self.backbone_)}) returned NaN or infinite "
+                "values on X, so the encoder is undefined. A backbone overflows on badly "
+                "scaled data: scale X first (e.g. sklearn.preprocessing.StandardScaler, or "
+                "X / abs(X).max())."
+            )
         return check_array(
             psi,
             accept_sparse="csr",
@@ -301,7 +309,14 @@ class SpectralContextEncoder(
         else:
             backbone = self._seeded_backbone()
             # y is passed as a Pipeline passes it: unsupervised transformers ignore it
-            backbone.fit(X, y)
+            try:
+                backbone.fit(X, y)
+            except (ValueError, ArithmeticError) as exc:  # LinAlgError is a ValueError
+                raise ValueError(
+                    f"The backbone {_name(backbone)} could not be fitted on X ({exc}). If X "
+                    "has huge or badly scaled values, scale it first (e.g. "
+                    "sklearn.preprocessing.StandardScaler, or X / abs(X).max())."
+                ) from exc
             self.backbone_ = backbone
         psi = self._features(X)
         if psi.shape[0] != n_samples:
@@ -506,3 +521,8 @@ class SpectralContextEncoder(
             tags.input_tags.positive_only |= backbone_tags.input_tags.positive_only
             tags.target_tags.required |= backbone_tags.target_tags.required
         return tags
+
+
+def _name(estimator):
+    """The class name of a backbone (of the model inside a FrozenEstimator)."""
+    return type(getattr(estimator, "estimator", estimator)).__name__

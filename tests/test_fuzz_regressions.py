@@ -12,6 +12,9 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.kernel_approximation import Nystroem
+from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from skcontexture import (
     ContextScorer,
@@ -315,3 +318,25 @@ def test_feature_prediction_of_counts_near_the_float_maximum(exponent):
     huge = np.ldexp(counts, exponent)
     assert ContextScorer("feature_prediction")(clone(est).fit(huge), huge) == pytest.approx(
         expected, abs=1e-9)
+
+
+# ------------------------------------------------------------------------------------------
+# The encoder's backbone on values near the float64 maximum
+# ------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("backbone, match", [
+    pytest.param(PCA(2), "backbone PCA could not be fitted", id="pca"),  # numpy LinAlgError
+    pytest.param(Nystroem(n_components=5, random_state=0), "backbone Nystroem could not be",
+                 id="nystroem"),
+    pytest.param(StandardScaler(), r"backbone's transform \(StandardScaler\) returned NaN",
+                 id="scaler"),  # scikit-learn's "contains NaN" for finite X
+    pytest.param(PolynomialFeatures(2), r"backbone's transform \(PolynomialFeatures\)",
+                 id="polynomial"),
+])
+def test_encoder_backbone_overflow_is_a_clear_error(backbone, match):
+    counts = np.ldexp(_counts(n=40, m=4), 997)  # finite; the backbones overflow on it
+    encoder = SpectralContextEncoder(CooccurrenceContext(), backbone=backbone, n_components=2,
+                                     random_state=0)
+    with pytest.raises(ValueError, match=match):
+        encoder.fit(counts)
