@@ -340,3 +340,43 @@ def test_encoder_backbone_overflow_is_a_clear_error(backbone, match):
                                      random_state=0)
     with pytest.raises(ValueError, match=match):
         encoder.fit(counts)
+
+
+# ------------------------------------------------------------------------------------------
+# The exact neighbour search on many exact copies
+# ------------------------------------------------------------------------------------------
+
+
+def test_exact_search_on_many_copies_is_fast_and_breaks_ties_by_fit_index():
+    # a k-d tree cannot prune among exact copies: 70,000 copies of 3 points took over a
+    # minute (quadratic); the distinct points are now searched and expanded to their copies
+    import time
+
+    X = np.repeat(np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]]), 20_000, axis=0)[
+        np.random.RandomState(0).permutation(60_000)]
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # the duplicated-rows warning
+        context = KNNContext(5, algorithm="exact").fit(X)
+    assert time.perf_counter() - start < 10
+    joint = context.joint_.tocsr()
+    for point in range(3):
+        copies = np.flatnonzero((X == X[np.flatnonzero(
+            (X == [[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]][point]).all(axis=1))[0]]).all(axis=1))
+        # every copy's neighbours: the first 5 copies of its point in fit order
+        np.testing.assert_array_equal(np.unique(joint[copies].indices), copies[:5])
+
+
+def test_exact_search_with_copies_matches_the_brute_force_reference():
+    rng = np.random.RandomState(3)
+    X = rng.randint(0, 3, size=(60, 2)).astype(float)  # 9 points, about 7 copies each
+    queries = np.vstack([X, rng.uniform(-1, 3, size=(10, 2))])
+    for k in (1, 4, 9, 30):
+        index = KNNContext(k, algorithm="exact").fit(X).index_
+        assert (index.copies_ is not None) == (k < 15)  # a point has 15 copies
+        distances, indices = index.kneighbors(queries, k)
+        exact = np.sqrt(((queries[:, None, :] - X[None]) ** 2).sum(axis=-1))
+        expected = np.array([np.lexsort((np.arange(len(X)), row))[:k] for row in exact])
+        np.testing.assert_array_equal(indices, expected)
+        np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, axis=1),
+                                   atol=1e-12)
