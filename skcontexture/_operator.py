@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
 from ._kernels import NumpyBlocks, SparseOperator
+from .contexts._base import is_canonical
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, SparseMatrix
@@ -322,20 +323,6 @@ def _joint_as_csr(joint, name):
         J = sp.csr_matrix(np.ldexp(values, -exponent) if rescale else values)
     J.sum_duplicates()  # our own copy: canonical from here on
     return J
-
-
-def is_canonical(matrix):
-    """Whether a CSR matrix has sorted indices and no duplicates, without scipy's
-    check (which caches its answer on the caller's matrix)."""
-    indptr, indices = matrix.indptr, matrix.indices
-    if indices.size < 2:
-        return True
-    increasing = np.diff(indices) > 0
-    # a step across a row boundary may go down: ignore the positions that start a row
-    starts = indptr[1:-1]
-    starts = starts[(starts > 0) & (starts < indices.size)]
-    increasing[starts - 1] = True
-    return bool(increasing.all())
 
 
 def check_moments(F, name="Z", *, scale_free=False):

@@ -193,3 +193,17 @@ def seed_unset(estimator, random_state):
                 # not refitted, so its seed does not matter
                 pass
     return estimator
+
+
+def is_canonical(matrix):
+    """Whether a CSR matrix has sorted indices and no duplicates, without scipy's
+    check (which caches its answer on the caller's matrix)."""
+    indptr, indices = matrix.indptr, matrix.indices
+    if indices.size < 2:
+        return True
+    increasing = np.diff(indices) > 0
+    # a step across a row boundary may go down: ignore the positions that start a row
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < indices.size)]
+    increasing[starts - 1] = True
+    return bool(increasing.all())

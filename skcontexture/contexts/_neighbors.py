@@ -21,8 +21,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import StrOptions
 
 from .._constraints import N_JOBS, count, n_threads
-from .._operator import is_canonical
 from .._warn import warn
+from ._base import is_canonical
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
 NNDESCENT_MIN_SAMPLES = 100_000
