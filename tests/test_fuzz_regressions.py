@@ -380,3 +380,20 @@ def test_exact_search_with_copies_matches_the_brute_force_reference():
         np.testing.assert_array_equal(indices, expected)
         np.testing.assert_allclose(distances, np.take_along_axis(exact, expected, axis=1),
                                    atol=1e-12)
+
+
+@pytest.mark.parametrize("context", [
+    pytest.param(MaskedContext(KNNContext(5), n_masks=3), id="masked_knn"),
+    pytest.param(GaussianNoiseContext(n_neighbors=5, n_draws=2), id="noise"),
+])
+@pytest.mark.parametrize("check", ["check_transformer_general", "check_fit_idempotent",
+                                   "check_transformer_data_not_an_array"])
+def test_unseeded_context_passes_the_transformer_checks(context, check):
+    # scikit-learn seeds only the estimator's own random_state: "fit_transform and transform
+    # outcomes not consistent" (and idempotency) failed while the context drew anew each fit
+    from sklearn.utils import estimator_checks
+
+    est = ContextureEmbedding(context, n_components=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        getattr(estimator_checks, check)(type(est).__name__, est)
