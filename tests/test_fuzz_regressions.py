@@ -26,6 +26,7 @@ from skcontexture import (
     PairedContext,
     RBFContext,
     SpectralContextEncoder,
+    TargetContext,
     metrics,
 )
 from skcontexture._operator import check_joint
@@ -397,3 +398,11 @@ def test_unseeded_context_passes_the_transformer_checks(context, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         getattr(estimator_checks, check)(type(est).__name__, est)
+
+
+def test_target_context_names_the_targets_when_they_are_out_of_range():
+    # "Values in X reach 1.94e+300" named X for values of y
+    X = np.random.RandomState(0).normal(size=(30, 3))
+    y = np.random.RandomState(1).normal(size=30) * 1e300
+    with pytest.raises(ValueError, match=r"fitted on the targets y \(its X\): Values in X reach"):
+        TargetContext(KNNContext(5), n_neighbors=5).fit(X, y)

@@ -309,7 +309,14 @@ class TargetContext(_NeighborExtendedContext):
             self, X, y, accept_sparse="csr", dtype="numeric", multi_output=True, y_numeric=True
         )
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
-        self.base_ = clone(context_or_default(self.base)).fit(targets)
+        base = clone(context_or_default(self.base))
+        try:
+            self.base_ = base.fit(targets)
+        except ValueError as exc:  # its messages call the targets "X"
+            raise ValueError(
+                f"The base context {type(base).__name__} of TargetContext could not be "
+                f"fitted on the targets y (its X): {exc}"
+            ) from exc
         self.joint_ = self.base_.joint_
         self.n_atoms_ = self.base_.n_atoms_
         self._fit_index(X)
