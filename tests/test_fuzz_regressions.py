@@ -1,8 +1,8 @@
 """Regressions of the fuzzing findings (issue 21, item 6): each case failed before its fix.
 
 Each test names the class of failure it stands for; the property tests that
-generate such inputs are in ``tests/test_properties.py`` (the strategies
-``awkward_joints`` and ``seeded_by_the_estimator`` of ``tests/strategies.py``).
+generate such inputs are in ``tests/test_properties.py`` (``awkward_joints``,
+``unseeded`` and the ``ADVERSARIAL_KINDS`` of data in ``tests/strategies.py``).
 """
 
 import copy
