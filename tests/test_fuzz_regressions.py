@@ -14,6 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.decomposition import PCA
 from sklearn.kernel_approximation import Nystroem
+from sklearn.linear_model import Ridge
 from sklearn.preprocessing import PolynomialFeatures, StandardScaler
 
 from skcontexture import (
@@ -27,6 +28,7 @@ from skcontexture import (
     RBFContext,
     SpectralContextEncoder,
     TargetContext,
+    TeacherContext,
     metrics,
 )
 from skcontexture._operator import check_joint
@@ -406,3 +408,14 @@ def test_target_context_names_the_targets_when_they_are_out_of_range():
     y = np.random.RandomState(1).normal(size=30) * 1e300
     with pytest.raises(ValueError, match=r"fitted on the targets y \(its X\): Values in X reach"):
         TargetContext(KNNContext(5), n_neighbors=5).fit(X, y)
+
+
+@pytest.mark.parametrize("teacher", [pytest.param(Ridge(), id="ridge"),
+                                     pytest.param(PCA(1), id="pca")])
+def test_teacher_overflow_on_huge_finite_x_names_the_values(teacher):
+    # the teacher's own message spoke of NaN or infinity in a finite X
+    X = np.random.RandomState(0).uniform(-1, 1, size=(8, 2)) * np.finfo(np.float64).max
+    y = np.random.RandomState(1).normal(size=8)
+    with pytest.raises(ValueError, match="whose squares overflow") as caught:
+        TeacherContext(teacher, base=KNNContext(2)).fit(X, y)
+    assert "NaN" not in str(caught.value) and "infinit" not in str(caught.value)
