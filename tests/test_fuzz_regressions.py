@@ -412,9 +412,11 @@ def test_target_context_names_the_targets_when_they_are_out_of_range():
 
 @pytest.mark.parametrize("teacher", [pytest.param(Ridge(), id="ridge"),
                                      pytest.param(PCA(1), id="pca")])
-def test_teacher_overflow_on_huge_finite_x_names_the_values(teacher):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_teacher_overflow_on_huge_finite_x_names_the_values(teacher, dtype):
     # the teacher's own message spoke of NaN or infinity in a finite X
-    X = np.random.RandomState(0).uniform(-1, 1, size=(8, 2)) * np.finfo(np.float64).max
+    X = (np.random.RandomState(0).uniform(-1, 1, size=(8, 2))
+         * np.finfo(dtype).max).astype(dtype)
     y = np.random.RandomState(1).normal(size=8)
     with pytest.raises(ValueError, match="whose squares overflow") as caught:
         TeacherContext(teacher, base=KNNContext(2)).fit(X, y)
