@@ -1,10 +1,11 @@
 """What the estimators built on a context share."""
 
 import numpy as np
+from sklearn.base import clone
 from sklearn.utils import get_tags
 from sklearn.utils.validation import validate_data
 
-from .contexts._base import traits_for_tags
+from .contexts._base import seed_unset, traits_for_tags
 from .contexts._knn import context_or_default
 
 
@@ -21,6 +22,19 @@ class ContextEstimatorMixin:
     def _context(self):
         return context_or_default(self.context)
 
+    def _seeded_context(self):
+        """An unfitted clone of the context, its unset seeds drawn from ``random_state``.
+
+        Every ``random_state`` parameter of the context (nested ones included)
+        left at None is set, on the clone, to an integer drawn from the
+        estimator's ``random_state``, so that an integer ``random_state`` makes
+        the whole fit reproducible (``fit_transform(X)`` equals
+        ``fit(X).transform(X)`` for a context that draws noise or masks) and
+        independent of ``n_jobs``. A seed the context sets itself is kept; with
+        ``random_state=None`` the context is cloned as it is.
+        """
+        return seed_unset(clone(self._context()), self.random_state)
+
     def _validate_X(self, X, reset):
         return validate_data(
             self,
@@ -35,3 +49,4 @@ class ContextEstimatorMixin:
         tags = traits_for_tags(self._context()).update_tags(super().__sklearn_tags__())
         tags.transformer_tags.preserves_dtype = ["float64", "float32"]
         return tags
+

@@ -27,7 +27,6 @@ from functools import partial
 import dask.array as da
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import clone
 
 from ._dask_layout import _Layout
 from ._dask_neighbors import DaskNeighborIndex, _checked, _dtype, _neighbor_rows
@@ -62,7 +61,7 @@ def fit_on_cluster(estimator, X, y=None, **fit_params):
         workers.
     """
     progress = Progress(estimator.verbose, type(estimator).__name__)
-    context = clone(estimator._context())
+    context = estimator._seeded_context()
     _check_context(context, fit_params)
     X = _check_X(X)
     client = _client()

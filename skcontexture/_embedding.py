@@ -10,7 +10,6 @@ from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
-    clone,
 )
 from sklearn.utils import deprecated
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -107,8 +106,10 @@ class ContextureEmbedding(
         Threads for the sparse products of the solver; None means 1, -1 all
         cores. The result does not depend on it.
     random_state : int, RandomState instance or None, default=None
-        Seed of the solver's starting vectors. The result is the same for the
-        same seed, except with ``solver="arpack"`` where s_d = s_{d+1} (the
+        Seed of the solver's starting vectors, and of the context's random
+        draws (noise, masks) where the context leaves its own
+        ``random_state`` at None: those are set, on the clone, to integers
+        drawn from it. The result is the same for the same seed, except with ``solver="arpack"`` where s_d = s_{d+1} (the
         top-d subspace is not determined, and the graph is disconnected or the
         spectrum clustered at 1, both warned): ARPACK then restarts from
         vectors of its own process-wide seed and may return another basis (and
@@ -247,7 +248,7 @@ class ContextureEmbedding(
         progress = Progress(self.verbose, type(self).__name__)
         X = self._validate_X(X, reset=True)
         with progress.active():  # the context's long loops report to it
-            context = clone(self._context()).fit(X, y, **fit_params)
+            context = self._seeded_context().fit(X, y, **fit_params)
         joint = context.joint_
         progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")

@@ -124,8 +124,9 @@ class SpectralContextEncoder(
     random_state : int, RandomState instance or None, default=None
         Seeds the backbone: every ``random_state`` parameter of the backbone
         (nested ones included) left at None is set, on the clone, to an
-        integer drawn from it, so that an integer makes the whole fit
-        reproducible. None leaves the backbone's seeds as they are.
+        integer drawn from it, and so are those of the context, so that an
+        integer makes the whole fit reproducible. None leaves the backbone's
+        and the context's seeds as they are.
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         backbone, the context, the moments C and B, the eigenproblem). 2:
@@ -267,6 +268,14 @@ class SpectralContextEncoder(
         psi = self.backbone_.transform(X)
         if not sp.issparse(psi):
             psi = np.asarray(psi)  # e.g. a DataFrame under set_config(transform_output="pandas")
+        values = psi.data if sp.issparse(psi) else psi
+        if values.dtype.kind in "fc" and not np.isfinite(values).all():
+            raise ValueError(
+                f"The backbone's transform ({_name(self.backbone_)}) returned NaN or infinite "
+                "values on X, so the encoder is undefined. A backbone overflows on badly "
+                "scaled data: scale X first (e.g. sklearn.preprocessing.StandardScaler, or "
+                "X / abs(X).max())."
+            )
         return check_array(
             psi,
             accept_sparse="csr",
@@ -305,7 +314,14 @@ class SpectralContextEncoder(
         else:
             backbone = self._seeded_backbone()
             # y is passed as a Pipeline passes it: unsupervised transformers ignore it
-            backbone.fit(X, y)
+            try:
+                backbone.fit(X, y)
+            except (ValueError, ArithmeticError) as exc:  # LinAlgError is a ValueError
+                raise ValueError(
+                    f"The backbone {_name(backbone)} could not be fitted on X ({exc}). If X "
+                    "has huge or badly scaled values, scale it first (e.g. "
+                    "sklearn.preprocessing.StandardScaler, or X / abs(X).max())."
+                ) from exc
             self.backbone_ = backbone
         psi = self._features(X)
         if psi.shape[0] != n_samples:
@@ -319,7 +335,7 @@ class SpectralContextEncoder(
                          else type(self.backbone_).__name__)
         progress.done(f"backbone {backbone_name}: {n_samples} x {n_features} features")
         with progress.active():  # the context's long loops report to it
-            context = clone(self._context()).fit(X, y, **fit_params)
+            context = self._seeded_context().fit(X, y, **fit_params)
         joint, p_x, p_a = check_joint(context.joint_, name="The context's joint_")
         progress.done(f"{type(context).__name__}: joint {joint.shape[0]} x {joint.shape[1]}, "
                       f"{joint.nnz:,} nonzeros")
@@ -513,3 +529,8 @@ class SpectralContextEncoder(
             tags.input_tags.positive_only |= backbone_tags.input_tags.positive_only
             tags.target_tags.required |= backbone_tags.target_tags.required
         return tags
+
+
+def _name(estimator):
+    """The class name of a backbone (of the model inside a FrozenEstimator)."""
+    return type(getattr(estimator, "estimator", estimator)).__name__

@@ -33,6 +33,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
 from ._kernels import NumpyBlocks, SparseOperator
+from .contexts._base import is_canonical
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, SparseMatrix
@@ -241,6 +242,13 @@ def check_joint(
 ) -> tuple[SparseMatrix, FloatArray, FloatArray]:
     """Validate a joint; return it as float64 CSR summing to 1, with its marginals.
 
+    The caller's matrix is never modified: a joint that is not already float64
+    CSR in canonical format (sorted indices, no duplicate entries), or whose
+    values are so large that their total overflows or so small that it is
+    subnormal, is copied first (scipy would sum duplicates in place on the
+    first reduction). The scale of a joint does not matter, so such values are
+    divided by a power of two (exact) before they are summed.
+
     Parameters
     ----------
     joint : sparse matrix or 2-D array of shape (n_samples, n_atoms)
@@ -249,25 +257,19 @@ def check_joint(
         How the messages name it.
     normalize : bool, default=True
         Divide the joint by its total (a copy when the total is not 1).
-        False returns it as given (float64 CSR: no copy of such an input).
+        False returns it as given (float64 CSR in canonical format: no copy
+        of such an input) up to a power-of-two factor.
 
     Returns
     -------
     J : scipy.sparse.csr_matrix
-        The joint (never modified: callers that scale it copy first).
+        The joint, in canonical format (never modified: callers that scale it
+        copy first).
     p_x, p_a : ndarray
         The marginals: its row and column sums divided by the total (zero for
         the rows and atoms without mass).
     """
-    if not sp.issparse(joint):
-        joint = np.asarray(joint)
-        if joint.ndim != 2:
-            raise ValueError(f"{name} must be a 2-D (sparse) matrix, got shape {joint.shape}.")
-    J = sp.csr_matrix(joint, dtype=np.float64)
-    if not np.all(np.isfinite(J.data)):
-        raise ValueError(f"{name} contains NaN or infinity.")
-    if J.nnz and J.data.min() < 0:
-        raise ValueError(f"{name} must be nonnegative.")
+    J = _joint_as_csr(joint, name)
     total = J.sum()
     if not total > 0:
         raise ValueError(f"{name} must have a positive sum (it has no mass).")
@@ -276,6 +278,51 @@ def check_joint(
     if normalize and total != 1.0:
         J = J / total
     return J, p_x, p_a
+
+
+def _joint_as_csr(joint, name):
+    """The checked joint as float64 canonical CSR, with values whose sums fit in float64.
+
+    Values are checked before any conversion (a conversion sums duplicate
+    entries, which may overflow); the caller's matrix is shared only when it
+    is float64 canonical CSR with values of a safe magnitude.
+    """
+    if not sp.issparse(joint):
+        joint = np.asarray(joint)
+        if joint.ndim != 2:
+            raise ValueError(f"{name} must be a 2-D (sparse) matrix, got shape {joint.shape}.")
+    elif joint.format not in ("csr", "csc", "coo", "bsr"):
+        joint = joint.tocoo()  # a new matrix (lil, dok, dia): ours to change
+    values = joint.data if sp.issparse(joint) else joint
+    if values.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers, got values of dtype {values.dtype}.")
+    if values.dtype.kind == "f" and not np.all(np.isfinite(values)):
+        raise ValueError(f"{name} contains NaN or infinity.")
+    if values.size and values.min() < 0:
+        raise ValueError(f"{name} must be nonnegative.")
+    largest = float(values.max()) if values.size else 0.0
+    n_values = max(values.size, 1)
+    # sums of up to n_values entries below 2**(exponent) neither overflow nor are subnormal
+    exponent = np.frexp(largest)[1] if largest > 0 else 0
+    rescale = largest > 0 and (
+        largest > np.finfo(np.float64).max / (4 * n_values) or largest < 2.0**-900
+    )
+    shared = (
+        sp.issparse(joint) and joint.format == "csr" and joint.dtype == np.float64
+        and not rescale and is_canonical(joint)
+    )
+    if shared:
+        return sp.csr_matrix(joint, copy=False)
+    if sp.issparse(joint):
+        J = joint.astype(np.float64, copy=True)
+        if rescale:
+            J.data = np.ldexp(J.data, -exponent)
+        J = sp.csr_matrix(J)
+    else:
+        values = np.asarray(joint, dtype=np.float64)
+        J = sp.csr_matrix(np.ldexp(values, -exponent) if rescale else values)
+    J.sum_duplicates()  # our own copy: canonical from here on
+    return J
 
 
 def check_moments(F, name="Z", *, scale_free=False):

@@ -273,7 +273,13 @@ def feature_prediction(
             )
     n_features = X.shape[1]
     targets = X_held.toarray() if sp.issparse(X_held) else X_held
-    std = targets.std(axis=0)
+    # standardised from the columns divided by their largest value: the moments of
+    # values near the float64 maximum overflow
+    column_scale = np.abs(targets).max(axis=0)
+    column_scale[column_scale == 0] = 1.0
+    unit = targets / column_scale
+    unit_std = unit.std(axis=0)
+    std = unit_std * column_scale
     informative = std > 1e-12 * max(1.0, float(np.abs(targets).max()))
     if not informative.any():
         raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
@@ -286,7 +292,7 @@ def feature_prediction(
             continue
         keep = np.setdiff1d(np.arange(n_features), group)
         model = clone(estimator).fit(X[:, keep], y)
-        Y = (targets[:, predicted] - targets[:, predicted].mean(axis=0)) / std[predicted]
+        Y = (unit[:, predicted] - unit[:, predicted].mean(axis=0)) / unit_std[predicted]
         embedded.append((model.transform(X_held[:, keep]), Y))
     # a context with fewer nonzero singular values gives fewer columns (warned)
     width = min(Z.shape[1] for Z, _ in embedded)

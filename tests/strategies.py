@@ -8,6 +8,7 @@ context.
 import dataclasses
 
 import numpy as np
+import scipy.sparse as sp
 from hypothesis import strategies as st
 from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
@@ -18,6 +19,9 @@ from ._instances import (ConvexCombination, Convolution, CooccurrenceContext, Ga
 
 #: Shapes of data: well spread, clustered, ties and duplicates, a constant column, rescaled.
 DATA_KINDS = ("gaussian", "blobs", "grid", "duplicated", "constant_column", "scaled")
+#: Data at the edges of float64: tiny, near the maximum, columns of unrelated scales,
+#: near-duplicates (not in DATA_KINDS: the properties on them are the contract's checks).
+ADVERSARIAL_KINDS = ("tiny", "huge", "mixed_scales", "near_duplicates")
 #: Every built-in context, the composites with bases.
 CONTEXT_KINDS = (
     "knn", "rbf", "noise", "label", "target", "cooccurrence", "paired", "teacher_proba",
@@ -50,6 +54,17 @@ def make_X(kind, n, p, seed):
         return X
     if kind == "scaled":  # a power of two: the geometry is exactly that of "gaussian"
         return rng.normal(size=(n, p)) * 2.0 ** rng.randint(-40, 40)
+    # the adversarial magnitudes (ADVERSARIAL_KINDS)
+    if kind == "tiny":  # squared distances underflow (2**-1000 to 2**-460)
+        return np.ldexp(rng.normal(size=(n, p)), int(rng.randint(-1000, -460)))
+    if kind == "huge":  # finite values up to near the float64 maximum
+        return rng.uniform(-1, 1, size=(n, p)) * np.finfo(np.float64).max / 2.0 ** rng.randint(0, 4)
+    if kind == "mixed_scales":  # each column at its own power of two, 2**-1000 to 2**1000
+        return np.ldexp(rng.normal(size=(n, p)), rng.randint(-1000, 1000, size=p))
+    if kind == "near_duplicates":  # copies apart by a few ulps: distances at round-off
+        base = rng.normal(size=(max(2, n // 4), p))
+        X = base[rng.randint(len(base), size=n)]
+        return X * (1 + np.finfo(np.float64).eps * rng.randint(-2, 3, size=(n, p)))
     raise ValueError(kind)
 
 
@@ -235,3 +250,91 @@ def make_embedding(kind, n, d, seed, scale):
     elif kind == "duplicated":
         Z = Z[rng.randint(max(1, n // 3), size=n)]
     return Z * scale
+
+
+def unseeded(case):
+    """The case with every ``random_state`` of its context set to None (the default a
+    user leaves): the estimator's own ``random_state`` must then make a fit reproducible."""
+    params = case.context.get_params(deep=True)
+    keys = [key for key in params if key == "random_state" or key.endswith("__random_state")]
+    case.context.set_params(**dict.fromkeys(keys, None))
+    return case
+
+
+#: How a sparse joint may be laid out: the same matrix, in every representation scipy
+#: accepts (non-canonical CSR has unsorted indices and duplicate entries).
+JOINT_LAYOUTS = ("dense", "csr", "csc", "coo", "csr_non_canonical", "csc_non_canonical",
+                 "coo_duplicates", "csr_array", "lil")
+
+
+def awkward_joints():
+    """(n, m, seed, density, exponent, layout, index dtype, value dtype) of a joint;
+    see :func:`make_joint`."""
+    return st.tuples(
+        st.integers(1, 12),
+        st.integers(1, 12),
+        st.integers(0, 2**16),
+        st.sampled_from([0.2, 0.5, 1.0]),
+        st.sampled_from([0, 0, -1070, -1040, -1000, -300, 300, 1000, 1019, 1022]),
+        st.sampled_from(JOINT_LAYOUTS),
+        st.sampled_from([np.int32, np.int64]),
+        st.sampled_from([np.float64, np.float32, np.int64, bool]),
+    )
+
+
+def make_joint(n, m, seed, density, exponent, layout, index_dtype, value_dtype):
+    """A nonnegative (n, m) joint in the given layout, and the same joint as a dense
+    float64 array divided by 2**exponent (exactly), or None for the joint when the
+    values do not fit ``value_dtype``.
+
+    Every row and column may be empty; one entry is always positive. ``exponent`` scales
+    the values by 2**exponent (subnormal to near the float64 maximum, where a sum of
+    the duplicates of a COO matrix overflows).
+    """
+    rng = np.random.RandomState(seed)
+    dense = rng.uniform(0.5, 2.0, size=(n, m)) * (rng.uniform(size=(n, m)) < density)
+    dense[rng.randint(n), rng.randint(m)] = 1.0
+    if value_dtype is bool:
+        dense = (dense > 0).astype(np.float64)
+    elif value_dtype is np.int64:
+        dense = np.round(dense * 3)
+    else:
+        dense = np.ldexp(dense, exponent)
+        if value_dtype is np.float32:
+            with np.errstate(over="ignore", under="ignore"):
+                if not np.all(np.isfinite(dense.astype(np.float32))):
+                    return None, None
+                dense = dense.astype(np.float32).astype(np.float64)
+    with np.errstate(over="ignore"):
+        reference = np.ldexp(dense, -exponent) if value_dtype in (np.float64, np.float32) else dense
+    if layout == "dense":
+        return dense.astype(value_dtype), reference
+    rows, cols = np.nonzero(dense)
+    values = dense[rows, cols]
+    if layout in ("csr_non_canonical", "csc_non_canonical", "coo_duplicates"):
+        # every other entry split in two halves (duplicates), explicit zeros, shuffled
+        split = np.arange(len(values)) % 2 == 0
+        if value_dtype in (np.float64, np.float32):
+            # v as (v - h) + h: exact even for subnormal v, whose halves would round
+            half = np.where(split, values / 2, 0.0)
+            rows, cols = np.r_[rows, rows[split]], np.r_[cols, cols[split]]
+            values = np.r_[values - half, half[split]]
+        zeros = rng.randint(0, 3)
+        rows = np.r_[rows, rng.randint(n, size=zeros)]
+        cols = np.r_[cols, rng.randint(m, size=zeros)]
+        values = np.r_[values, np.zeros(zeros)]
+        order = rng.permutation(len(values))
+        rows, cols, values = rows[order], cols[order], values[order]
+    values = values.astype(value_dtype)
+    rows, cols = rows.astype(index_dtype), cols.astype(index_dtype)
+    if layout in ("csr_non_canonical", "csc_non_canonical"):
+        major, minor, size = (rows, cols, n) if layout.startswith("csr") else (cols, rows, m)
+        order = np.argsort(major, kind="stable")
+        indptr = np.r_[0, np.cumsum(np.bincount(major, minlength=size))].astype(index_dtype)
+        matrix = sp.csr_matrix if layout.startswith("csr") else sp.csc_matrix
+        return matrix((values[order], minor[order], indptr), shape=(n, m)), reference
+    coo = sp.coo_matrix((values, (rows, cols)), shape=(n, m))
+    if layout in ("coo", "coo_duplicates"):
+        return coo, reference
+    return {"csr": coo.tocsr, "csc": coo.tocsc, "lil": coo.tolil,
+            "csr_array": lambda: sp.csr_array(coo)}[layout](), reference

@@ -48,12 +48,16 @@ from skcontexture.contexts._base import normalize_rows
 
 from ._reference import singular_values
 from .strategies import (
+    ADVERSARIAL_KINDS,
     DATA_KINDS,
+    awkward_joints,
     cases,
     embeddings,
-    make_X,
     make_embedding,
+    make_joint,
+    make_X,
     spectra,
+    unseeded,
 )
 
 #: Generated cases per test, reported by the last test.
@@ -799,3 +803,137 @@ def test_zz_report_case_count(record_property):
     total = sum(CASE_COUNT.values())
     record_property("hypothesis_cases", total)
     print(f"\nproperty cases generated: {total} {dict(CASE_COUNT)}")
+
+
+# ------------------------------------------------------------------------------------------
+# Awkward joints, unseeded contexts, adversarial magnitudes (issue 21, item 6)
+# ------------------------------------------------------------------------------------------
+
+
+def _sparse_state(matrix):
+    """Everything of a sparse matrix a caller could see change: arrays and format flags."""
+    arrays = {key: copy.deepcopy(getattr(matrix, key)) for key in
+              ("data", "indices", "indptr", "row", "col", "rows") if hasattr(matrix, key)}
+    flags = {key: bool(getattr(matrix, key)) for key in
+             ("has_canonical_format", "has_sorted_indices") if hasattr(matrix, key)}
+    return matrix.format, matrix.dtype, arrays, flags
+
+
+def _same_sparse_state(a, b):
+    return (a[:2] == b[:2] and a[3] == b[3]
+            and all(np.array_equal(np.asarray(a[2][k], dtype=object) if a[2][k].dtype == object
+                                   else a[2][k], b[2][k]) for k in a[2]))
+
+
+@settings(max_examples=examples(150))
+@given(joint=awkward_joints(), embedding=embeddings(),
+       metric=st.sampled_from(["ratio_trace", "posthoc_spectrum", "lidar"]))
+def test_encoder_metrics_on_awkward_joints(joint, embedding, metric):
+    """ratio_trace, posthoc_spectrum and lidar take a joint in any layout (COO, CSC, CSR
+    with unsorted indices, duplicates and explicit zeros, int32 or int64 indices, bool,
+    int and float32 values, subnormal to near-maximum values): the caller's matrix is
+    left exactly as it was (arrays and format flags), and the value is that of the same
+    joint, canonical and rescaled by a power of two, or the error is clean."""
+    count("test_encoder_metrics_on_awkward_joints")
+    J, reference = make_joint(*joint)
+    if J is None:
+        return
+    n = reference.shape[0]
+    Z = make_embedding(embedding[0], n, *embedding[2:])
+    before = _sparse_state(J) if sp.issparse(J) else J.copy()
+    recorder = Recorder()
+    value = recorder(getattr(metrics, metric), Z, J)
+    if sp.issparse(J):
+        assert _same_sparse_state(before, _sparse_state(J)), "the joint was modified"
+    else:
+        assert np.array_equal(before, J), "the joint was modified"
+    if not recorder.check():
+        return
+    assert_finite(np.atleast_1d(value), recorder, metric)
+    again = Recorder()
+    expected = again(getattr(metrics, metric), Z, sp.csr_matrix(reference))
+    assert again.check(), "the canonical joint fails where the awkward one did not"
+    np.testing.assert_allclose(value, expected, rtol=1e-6, atol=1e-9,
+                               err_msg="the layout or the scale of the joint changed the value")
+
+
+@settings(max_examples=examples(40))
+@given(case=cases(context_kinds=("noise", "masked", "convolution_noise", "convex", "knn"),
+                  max_rows=40),
+       n_components=st.integers(1, 3), seed=st.integers(0, 1000))
+def test_estimator_seed_makes_an_unseeded_context_reproducible(case, n_components, seed):
+    """A context left with random_state=None draws its noise and masks from the
+    estimator's random_state: fit_transform(X) equals fit(X).transform(X) (scikit-learn's
+    check_transformer_general) and the result does not depend on n_jobs."""
+    count("test_estimator_seed_makes_an_unseeded_context_reproducible")
+    case = unseeded(case)
+    est = ContextureEmbedding(case.context, n_components=n_components, solver="dense",
+                              random_state=seed)
+    recorder = Recorder()
+    Z_ft = recorder(clone(est).fit_transform, case.X, case.y, **case.fit_params)
+    if not recorder.check():
+        return
+    fitted = clone(est)
+    Z_fit = recorder(lambda: fitted.fit(case.X, case.y, **case.fit_params).transform(
+        case.X, **case.fit_params))
+    assert recorder.check(), "fit().transform() fails where fit_transform() did not"
+    scale = max(1.0, np.abs(Z_fit).max())
+    np.testing.assert_allclose(Z_ft, Z_fit, rtol=1e-6, atol=1e-8 * scale,
+                               err_msg="fit_transform(X) differs from fit(X).transform(X)")
+    Z_par = recorder(parallel(est).fit_transform, case.X, case.y, **case.fit_params)
+    assert recorder.check()
+    np.testing.assert_allclose(Z_ft, Z_par, rtol=1e-6, atol=1e-8 * scale,
+                               err_msg="n_jobs=2 changed the result")
+
+
+@settings(max_examples=examples(60))
+@given(case=cases(data_kinds=ADVERSARIAL_KINDS, max_rows=40), params=embedding_params)
+def test_adversarial_magnitudes(case, params):
+    """Data at the edges of float64 (tiny values whose squared distances underflow, values
+    near the float64 maximum, columns of unrelated scales, near-duplicates): a finite
+    embedding or a clean error, no NaN without a warning, inputs unchanged, and
+    fit_transform equal to fit().transform()."""
+    count("test_adversarial_magnitudes")
+    before = snapshot(case.inputs())
+    recorder = Recorder()
+    params = {**params, "solver": "dense" if params["solver"] == "arpack" else params["solver"]}
+    est, outputs = _fit_embedding(recorder, case, params)
+    assert_unchanged(before, case.inputs())
+    if not recorder.check():
+        return
+    Z_ft, Z_fit, Z_new = outputs
+    for Z, what in ((Z_ft, "fit_transform"), (Z_new, "transform")):
+        assert_finite(Z, recorder, what)
+    if np.all(np.isfinite(Z_fit)):
+        np.testing.assert_allclose(
+            Z_ft, Z_fit, rtol=1e-6, atol=1e-8 * max(1.0, np.abs(Z_fit).max()),
+            err_msg="fit_transform(X) differs from fit(X).transform(X)",
+        )
+
+
+@settings(max_examples=examples(40))
+@given(case=cases(context_kinds=("knn", "label", "convolution"), data_kinds=("tiny",),
+                  max_rows=40),
+       n_components=st.integers(1, 3))
+def test_tiny_data_is_refused_or_scale_free(case, n_components):
+    """Neighbour contexts are scale-free: data times 2**-1000 (squared distances
+    underflow) gives the singular values of the data at unit scale, or an error that
+    names the scale, never a graph chosen by tie-breaking (or an error about it)."""
+    count("test_tiny_data_is_refused_or_scale_free")
+    est = ContextureEmbedding(case.context, n_components=n_components, solver="dense",
+                              random_state=0)
+    recorder = Recorder()
+    recorder(est.fit, case.X, case.y)
+    succeeded = recorder.check()
+    unit = make_X("gaussian", case.n, case.p, case.seed)  # the same draws before scaling
+    reference = Recorder()
+    ref = reference(clone(est).fit, unit, case.y)
+    if not succeeded:
+        if reference.check():
+            assert "underflow" in str(recorder.error), (
+                f"fails at a tiny scale, not at unit scale, and does not say why: "
+                f"{recorder.error}")
+        return
+    assert reference.check(), "fails at unit scale where it did not at a tiny one"
+    np.testing.assert_allclose(est.singular_values_, ref.singular_values_, rtol=1e-7,
+                               atol=1e-9, err_msg="tiny data changed the context")

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
 from sklearn.utils.validation import _num_samples, check_is_fitted
 
 from .._dask import dask_conditional, lazily
@@ -184,3 +185,39 @@ def normalize_rows(matrix):
     sums[sums == 0] = 1.0
     matrix.data /= np.repeat(sums, np.diff(matrix.indptr))
     return matrix
+
+
+def seed_unset(estimator, random_state):
+    """Set the ``random_state`` parameters of ``estimator`` left at None to seeds drawn
+    from ``random_state`` (one per parameter, in ``get_params`` order); returns it.
+
+    Nothing changes when ``random_state`` is None. A RandomState instance is drawn
+    from (its state advances).
+    """
+    if random_state is None:
+        return estimator
+    rng = check_random_state(random_state)
+    for key, value in estimator.get_params(deep=True).items():
+        if value is None and (key == "random_state" or key.endswith("__random_state")):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            try:
+                estimator.set_params(**{key: seed})
+            except ValueError:
+                # a frozen (pretrained) estimator refuses new parameters; it is
+                # not refitted, so its seed does not matter
+                pass
+    return estimator
+
+
+def is_canonical(matrix):
+    """Whether a CSR matrix has sorted indices and no duplicates, without scipy's
+    check (which caches its answer on the caller's matrix)."""
+    indptr, indices = matrix.indptr, matrix.indices
+    if indices.size < 2:
+        return True
+    increasing = np.diff(indices) > 0
+    # a step across a row boundary may go down: ignore the positions that start a row
+    starts = indptr[1:-1]
+    starts = starts[(starts > 0) & (starts < indices.size)]
+    increasing[starts - 1] = True
+    return bool(increasing.all())

@@ -71,10 +71,33 @@ class CooccurrenceContext(BaseContext):
         X = self._validate(X, reset=True)
         if X.max() <= 0:
             raise ValueError("CooccurrenceContext needs a matrix with positive entries.")
-        X = X / X.max()  # entries at most 1: the total cannot overflow
+        counted = X.max(axis=1).toarray().ravel() > 0  # rows with a co-occurrence
+        # entries at most 1: the total cannot overflow (a division: scipy would multiply
+        # by the reciprocal of the largest entry, which overflows when it is subnormal)
+        X = sp.csr_matrix(X, copy=True)
+        X.data /= X.data.max()
         self.joint_ = sp.csr_matrix(X / X.sum())
+        self._check_row_resolution(counted)
         self.n_atoms_ = X.shape[1]
         return self
+
+    def _check_row_resolution(self, counted):
+        """Refuse rows whose joint entries underflow: their conditional (the row
+        normalised on its own) would not be their joint row, and the fit rows would
+        embed elsewhere than ``transform`` puts them."""
+        largest = self.joint_.max(axis=1).toarray().ravel()
+        # a subnormal entry x keeps a relative precision of 2**-1074 / x: 1e-9 at the floor
+        floor = 2.0**-1074 / 1e-9
+        lost = np.flatnonzero(counted & (largest < floor))
+        if lost.size:
+            shown = ", ".join(map(str, lost[:10])) + (", ..." if lost.size > 10 else "")
+            raise ValueError(
+                f"{lost.size} row(s) of X (rows {shown}) have co-occurrences below 5e-315 "
+                "of the total: their share of the joint underflows float64, so they would "
+                "carry no mass (or a few digits of it) although they have co-occurrences. "
+                "Rescale the rows (e.g. sklearn.preprocessing.normalize(X, "
+                "norm='l1') gives every row the same weight), or drop those rows."
+            )
 
     def conditional(self, X: MatrixLike) -> SparseMatrix:
         """Return the rows of ``X`` normalised to sum to 1.

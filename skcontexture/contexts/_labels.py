@@ -324,6 +324,7 @@ class TargetContext(_NeighborExtendedContext):
         )
         targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
         n_values = len(np.unique(targets, axis=0))
+        base = clone(context_or_default(self.base))
         with warnings.catch_warnings():
             if n_values <= CLASS_LIKE_VALUES and n_values < len(targets) / 2:
                 warn(
@@ -335,7 +336,13 @@ class TargetContext(_NeighborExtendedContext):
                 )
                 # base's neighbour search sees the targets: its duplicated-rows remark is this one
                 warnings.filterwarnings("ignore", "X has many duplicated rows", UserWarning)
-            self.base_ = clone(context_or_default(self.base)).fit(targets)
+            try:
+                self.base_ = base.fit(targets)
+            except ValueError as exc:  # its messages call the targets "X"
+                raise ValueError(
+                    f"The base context {type(base).__name__} of TargetContext could not be "
+                    f"fitted on the targets y (its X): {exc}"
+                ) from exc
         self.joint_ = self.base_.joint_
         self.n_atoms_ = self.base_.n_atoms_
         self._fit_index(X)

@@ -15,7 +15,7 @@ from sklearn.utils.validation import validate_data
 from .._constraints import Implements, N_JOBS, count, n_threads
 from .._progress import loop
 from .._typing import fit_context
-from ._base import BaseContext, release_joint
+from ._base import BaseContext, release_joint, seed_unset
 from ._knn import context_or_default
 from ._traits import combine_traits
 
@@ -65,7 +65,8 @@ class MaskedContext(BaseContext):
         Masks fitted (and queried) in parallel threads; None means 1, -1 all
         cores. The result does not depend on it.
     random_state : int, RandomState instance or None, default=None
-        Seed of the masks.
+        Seed of the masks, and of the base's own draws (NN-descent's search)
+        where the base leaves its ``random_state`` at None.
 
     Attributes
     ----------
@@ -160,7 +161,9 @@ class MaskedContext(BaseContext):
         self.masks_ = masks
         self.visible_ = [np.flatnonzero(mask) for mask in distinct]
         self.mask_weights_ = counts / self.n_masks
-        base = context_or_default(self.base)
+        # a base that leaves its seed (NN-descent's) at None gets one from the masks' seed,
+        # drawn here, before the threads: the same for every mask whatever n_jobs
+        base = seed_unset(clone(context_or_default(self.base)), rng)
         fitted = self._parallel()(
             delayed(_fit_base)(clone(base), X[:, visible], y, fit_params)
             for visible in self.visible_

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import StrOptions
 
 from .._constraints import N_JOBS, count, n_threads
 from .._warn import warn
+from ._base import is_canonical
 
 #: Fit size from which ``algorithm="auto"`` switches to pynndescent.
 NNDESCENT_MIN_SAMPLES = 100_000
@@ -105,6 +106,38 @@ def check_coordinates(X, name="X", fix=SCALE_FIX):
         )
 
 
+def check_resolution(X, name="X", fix=SCALE_FIX):
+    """Raise a ValueError if squared distances between rows of ``X`` underflow.
+
+    When every value of ``X`` is below ``sqrt(tiny) / eps`` of its float type
+    (about 7e-139 in float64), squared distances between its rows are
+    subnormal or zero: they keep few digits or none, neighbours are then
+    chosen by rounding and tie-breaking instead of by the data, and kernels
+    of those distances are undefined. All-zero ``X`` (only ties) is left to
+    the duplicate check.
+    """
+    largest = largest_abs(X)
+    dtype = X.dtype if np.issubdtype(X.dtype, np.floating) else np.dtype(np.float64)
+    info = np.finfo(dtype)
+    limit = np.sqrt(info.tiny) / info.eps
+    if 0 < largest < limit:
+        raise ValueError(
+            f"Values in {name} are at most {largest:.3g} in absolute value: squared "
+            f"distances between its rows underflow {dtype} (every value is below about "
+            f"{limit:.2g}), so neighbours and kernels would be decided by rounding, not "
+            f"by the data. {fix}"
+        )
+
+
+def canonical(X):
+    """A sparse ``X`` with sorted indices and no duplicates: a copy when the caller's
+    is not (scipy's reductions and products would sort and sum it in place)."""
+    if sp.issparse(X) and X.format == "csr" and not is_canonical(X):
+        X = X.copy()
+        X.sum_duplicates()
+    return X
+
+
 def largest_abs(X):
     """Largest absolute value in a dense or sparse matrix (0 if it has none), without a copy."""
     values = X.data if sp.issparse(X) else X
@@ -142,6 +175,10 @@ class NeighborIndex:
     ordered by fit index, and the k nearest are the first k in that order
     (ties within ``TIE_CANDIDATES_FACTOR * (k + 1)`` candidates); a fit point
     is its own neighbour unless it has k or more exact copies of lower index.
+    When fit rows have more exact copies than ``n_neighbors``, the exact search
+    indexes the distinct points and expands them to their copies in fit order
+    (:class:`_Copies`): a tree cannot prune among copies, and the search would
+    take time quadratic in their number.
     ``metric="cosine"`` searches the unit rows with the Euclidean distance
     (the same order, with exact zeros between rows of the same direction).
 
@@ -175,6 +212,8 @@ class NeighborIndex:
             )
         self.sparse_ = sp.issparse(X)
         X = self._prepare(X)
+        if self.metric == "euclidean":
+            check_resolution(X)
         algorithm = self.algorithm
         if algorithm == "auto":
             algorithm = "nndescent" if uses_nndescent(*X.shape) else "exact"
@@ -183,6 +222,7 @@ class NeighborIndex:
         metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "exact":
             self.index_ = NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
+            self.copies_ = None
         else:
             from pynndescent import NNDescent
 
@@ -196,7 +236,8 @@ class NeighborIndex:
             )
             self.index_.prepare()
         self.n_samples_fit_ = n_samples
-        self._warn_if_copies_decide(X)
+        if self._warn_if_copies_decide(X) and algorithm == "exact" and not self.sparse_:
+            self.copies_ = _Copies(X, metric, n_jobs)
         return self
 
     def kneighbors(self, X, k):
@@ -271,6 +312,7 @@ class NeighborIndex:
         """The validated search points: in the fit format, unit rows for "cosine"."""
         if sp.issparse(X) != self.sparse_:
             X = sp.csr_matrix(X) if self.sparse_ else X.toarray()
+        X = canonical(X)
         if self.metric == "cosine":
             return _unit_rows(X)
         check_coordinates(X)
@@ -278,6 +320,8 @@ class NeighborIndex:
 
     def _kneighbors(self, X, k):
         """k nearest of prepared rows, ties broken by fit index."""
+        if getattr(self, "copies_", None) is not None:
+            return self.copies_.kneighbors(X, k)
         n_fit = self.n_samples_fit_
         largest = min(n_fit, TIE_CANDIDATES_FACTOR * (k + 1))
         distances = np.empty((X.shape[0], k))
@@ -306,10 +350,15 @@ class NeighborIndex:
         return distances.astype(np.float64), indices.astype(np.int64)
 
     def _warn_if_copies_decide(self, X):
-        """Warn when many fit rows have more exact copies than ``n_neighbors``."""
+        """Warn when many fit rows have more exact copies than ``n_neighbors``.
+
+        Returns whether any sampled row has more copies than that (a tree search
+        then cannot prune among the copies: the exact search switches to
+        :class:`_Copies`).
+        """
         n_samples, k = X.shape[0], self.n_neighbors
         if k >= n_samples:
-            return
+            return False
         rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
         distances, _ = self._search(X[rows], k + 1)
         copied = float(np.mean(distances[:, k] == 0))
@@ -322,6 +371,70 @@ class NeighborIndex:
                 "(e.g. np.unique(X, axis=0)) or add features that tell them apart.",
                 UserWarning,
             )
+        return copied > 0
+
+
+class _Copies:
+    """Exact k nearest fit rows of data with many exact copies, ties broken by fit index.
+
+    A tree search cannot prune among exact copies (their distance bounds tie with the
+    k-th distance), so on rows with more copies than k every query visits every copy:
+    quadratic time (70,000 copies of one point took over a minute). Here the distinct
+    points are indexed once; a query finds its nearest distinct points and expands each
+    to its first k copies in fit order (a copy's distance is its point's). Where the
+    last distinct candidate ties with the k-th distance, more distinct points are
+    fetched, as the plain search fetches more rows.
+    """
+
+    def __init__(self, X, metric, n_jobs):
+        """Index the distinct rows of the dense prepared fit points ``X``."""
+        _, first, inverse, counts = np.unique(
+            X, axis=0, return_index=True, return_inverse=True, return_counts=True
+        )
+        order = np.argsort(first)  # distinct points in the order of their first copy
+        rank = np.empty_like(order)
+        rank[order] = np.arange(len(order))
+        self.counts = counts[order]
+        # fit rows grouped by distinct point, each group in fit order
+        self.members = np.argsort(rank[np.ravel(inverse)], kind="stable")
+        self.starts = np.concatenate([[0], np.cumsum(self.counts)[:-1]])
+        self.index = NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X[first[order]])
+
+    def kneighbors(self, X, k):
+        n_points = len(self.counts)
+        largest = min(n_points, TIE_CANDIDATES_FACTOR * (k + 1))
+        distances = np.empty((X.shape[0], k))
+        indices = np.empty((X.shape[0], k), dtype=np.int64)
+        rows, n_candidates = np.arange(X.shape[0]), min(k + 1, n_points)
+        while True:
+            # at most 2**20 expanded candidates per batch
+            batch_size = max(1, 2**20 // (n_candidates * k))
+            tied = []
+            for start in range(0, len(rows), batch_size):
+                batch = rows[start:start + batch_size]
+                found_distances, found = self.index.kneighbors(X[batch], n_candidates)
+                kth, ranked = self._expand(found_distances, found, k)
+                distances[batch], indices[batch] = kth
+                tied.append(batch[ranked[:, k - 1] == found_distances[:, -1]])
+            rows = np.concatenate(tied)
+            if n_candidates >= largest or not rows.size:
+                return distances, indices
+            n_candidates = min(2 * n_candidates, largest)
+
+    def _expand(self, found_distances, found, k):
+        """The k nearest fit rows from the distinct candidates of each query, and
+        their distances (as ranked)."""
+        take = np.minimum(self.counts[found], k)  # (rows, candidates)
+        offsets = np.arange(int(take.max()))
+        valid = offsets < take[..., None]
+        position = np.where(valid, self.starts[found][..., None] + offsets, 0)
+        fit_rows = np.where(valid, self.members[position], np.iinfo(np.int64).max)
+        candidate_distances = np.where(valid, found_distances[..., None], np.inf)
+        fit_rows = fit_rows.reshape(len(found), -1)
+        candidate_distances = candidate_distances.reshape(len(found), -1)
+        order = np.lexsort((fit_rows, candidate_distances), axis=1)[:, :k]
+        ranked = np.take_along_axis(candidate_distances, order, axis=1)
+        return (ranked, np.take_along_axis(fit_rows, order, axis=1)), ranked
 
 
 def _unit_rows(X):
@@ -335,9 +448,11 @@ def _unit_rows(X):
             f"metric='cosine' is undefined for a zero vector, and {zero.size} row(s) of X "
             f"are all zero (rows {shown}). Drop those rows or use metric='euclidean'."
         )
-    # divide by the largest entry first so that the norm cannot overflow
+    # divide by the largest entry first so that the norm cannot overflow (a division:
+    # the reciprocal of a subnormal largest entry overflows)
     if sp.issparse(X):
-        X = sp.diags(1 / scale) @ X
+        X = sp.csr_matrix(X, dtype=np.float64, copy=True)
+        X.data /= np.repeat(scale, np.diff(X.indptr))
     else:
         X = X / scale[:, None]
     return normalize(X, copy=False)

@@ -22,6 +22,7 @@ from ._neighbors import (
     BYTES_PER_NEIGHBOR,
     NEIGHBOR_SEARCH_CONSTRAINTS,
     check_coordinates,
+    check_resolution,
     largest_abs,
     neighbor_index,
 )
@@ -159,6 +160,7 @@ class RBFContext(BaseContext):
         """
         X = validate_data(self, X, accept_sparse="csr", dtype=np.float64)
         check_coordinates(X)
+        check_resolution(X)
         n_samples = X.shape[0]
         if self.gamma is None:
             sample = X[mass_sample_rows(n_samples)]

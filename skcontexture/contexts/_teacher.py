@@ -187,6 +187,15 @@ class TeacherContext(BaseContext):
             try:
                 self.teacher_ = clone(self.teacher).fit(X, y, **params)
             except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+                largest, dtype = _largest_abs(X)
+                if largest > np.sqrt(np.finfo(dtype).max / max(_size(X), 1)):
+                    # the teacher's own message would speak of NaN or infinity in a finite X
+                    raise ValueError(
+                        f"The teacher {type(self.teacher).__name__} could not be fitted on X: "
+                        f"X has values up to {largest:.3g}, whose squares overflow {dtype} "
+                        "in the teacher's computations. Scale X first (e.g. "
+                        "sklearn.preprocessing.StandardScaler, or X / abs(X).max())."
+                    ) from exc
                 raise ValueError(
                     f"The teacher {type(self.teacher).__name__} could not be fitted on X "
                     f"({exc}). If X has huge or badly scaled values, scale it first (e.g. "
@@ -267,6 +276,25 @@ class TeacherContext(BaseContext):
             f"TeacherContext cannot use {type(teacher).__name__} as a teacher: it "
             "needs predict_proba (a classifier), transform, or predict (a regressor)."
         )
+
+
+def _largest_abs(X):
+    """Largest absolute value of a numeric X (array, DataFrame, sparse), 0 otherwise, and
+    the float type a teacher computes in on it (X's own, float64 for integers)."""
+    try:
+        values = X.data if sp.issparse(X) else np.asarray(X)
+        if values.dtype.kind not in "biuf" or not values.size:
+            return 0.0, np.dtype(np.float64)
+        dtype = values.dtype if values.dtype.kind == "f" else np.dtype(np.float64)
+        return float(np.nanmax(np.abs(values.astype(np.float64)))), dtype
+    except (TypeError, ValueError):
+        return 0.0, np.dtype(np.float64)
+
+
+def _size(X):
+    """Number of entries of a 2-D X (rows x columns)."""
+    shape = getattr(X, "shape", None) or np.shape(X)
+    return int(np.prod(shape)) if len(shape) else 0
 
 
 def _is_fitted(estimator):
