@@ -3,7 +3,7 @@
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcontexture import ContextureEmbedding, KNNContext, SpectralContextEncoder
+from skcontexture import ContextureEmbedding, KNNContext, MaskedContext, SpectralContextEncoder
 
 from ._instances import CONTEXTS, embeddings
 
@@ -13,6 +13,7 @@ ESTIMATORS = embeddings() + [
     # the checks' 10- to 30-row data sets (fewer neighbours and components, warned)
     ContextureEmbedding(),
     ContextureEmbedding(KNNContext(5)),
+    ContextureEmbedding(MaskedContext(KNNContext(5))),
     SpectralContextEncoder(),
     SpectralContextEncoder(CONTEXTS["knn"], n_components=2),
     SpectralContextEncoder(
