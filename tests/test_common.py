@@ -3,7 +3,8 @@
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcontexture import ContextureEmbedding, KNNContext, MaskedContext, SpectralContextEncoder
+from skcontexture import (ContextureEmbedding, GaussianNoiseContext, KNNContext, MaskedContext,
+                          SpectralContextEncoder)
 
 from ._instances import CONTEXTS, embeddings
 
@@ -14,6 +15,7 @@ ESTIMATORS = embeddings() + [
     ContextureEmbedding(),
     ContextureEmbedding(KNNContext(5)),
     ContextureEmbedding(MaskedContext(KNNContext(5))),
+    ContextureEmbedding(GaussianNoiseContext()),
     SpectralContextEncoder(),
     SpectralContextEncoder(CONTEXTS["knn"], n_components=2),
     SpectralContextEncoder(

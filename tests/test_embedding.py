@@ -391,3 +391,22 @@ def test_target_context_with_class_labels_blames_y_not_x():
     messages = [str(w.message) for w in caught]
     assert any("y has only 3 distinct values" in m and "LabelContext" in m for m in messages)
     assert not any("X has many duplicated rows" in m for m in messages)
+
+
+@pytest.mark.parametrize(
+    "context",
+    [GaussianNoiseContext(random_state=0), LabelContext(), RBFContext(n_neighbors=15),
+     TargetContext()],
+    ids=["noise", "label", "rbf-truncated", "target"],
+)
+def test_neighbour_counts_above_the_rows_mean_all_of_them(context):
+    # K truncates a kernel or averages the neighbours' rows: with fewer fit rows than K,
+    # the K nearest are all of them (not an error), as K = n_samples gives
+    X, y = load_iris(return_X_y=True)
+    X, y = X[::15], y[::15]  # 10 rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        big = ContextureEmbedding(clone(context), n_components=2, random_state=0).fit(X, y)
+        exact = ContextureEmbedding(clone(context).set_params(n_neighbors=10), n_components=2,
+                                    random_state=0).fit(X, y)
+    np.testing.assert_allclose(big.transform(X), exact.transform(X), atol=1e-10)

@@ -189,7 +189,8 @@ class NeighborIndex:
     metric : str or callable
         Distance, as accepted by scikit-learn's ``NearestNeighbors``.
     n_neighbors : int
-        Largest k that will be queried (sizes the NN-descent graph).
+        Largest k that will be queried (sizes the NN-descent graph); a k above
+        the number of fit points gives them all.
     n_jobs : int or None
         Threads for the search; None means 1.
     random_state : int, RandomState instance or None
@@ -205,11 +206,6 @@ class NeighborIndex:
 
     def fit(self, X):
         n_samples = X.shape[0]
-        if self.n_neighbors > n_samples:
-            raise ValueError(
-                f"n_neighbors={self.n_neighbors} is larger than the number of fit "
-                f"samples ({n_samples}); use n_neighbors <= {n_samples}."
-            )
         self.sparse_ = sp.issparse(X)
         X = self._prepare(X)
         if self.metric == "euclidean":
@@ -230,7 +226,7 @@ class NeighborIndex:
             self.index_ = NNDescent(
                 X,
                 metric=metric,
-                n_neighbors=max(self.n_neighbors, 15),
+                n_neighbors=min(max(self.n_neighbors, 15), max(1, n_samples - 1)),
                 random_state=seed,
                 n_jobs=n_jobs,
             )
@@ -248,14 +244,15 @@ class NeighborIndex:
         X : {ndarray, sparse matrix} of shape (n_queries, n_features)
             Query rows, dense or sparse whatever the fit data were.
         k : int
-            Number of neighbours, at most the number of fit points.
+            Number of neighbours; above the number of fit points, all of them
+            (the k nearest of fewer points are all the points).
 
         Returns
         -------
-        distances : ndarray of shape (n_queries, k)
-        indices : ndarray of shape (n_queries, k)
+        distances : ndarray of shape (n_queries, min(k, n_samples_fit_))
+        indices : ndarray of shape (n_queries, min(k, n_samples_fit_))
         """
-        distances, indices = self._kneighbors(self._prepare(X), k)
+        distances, indices = self._kneighbors(self._prepare(X), min(k, self.n_samples_fit_))
         if self.metric == "cosine":
             distances = distances**2 / 2  # cosine distance of unit rows
         return distances, indices
