@@ -109,11 +109,12 @@ class ContextureEmbedding(
         Seed of the solver's starting vectors, and of the context's random
         draws (noise, masks) where the context leaves its own
         ``random_state`` at None: those are set, on the clone, to integers
-        drawn from it. The result is the same for the same seed, except with ``solver="arpack"`` where s_d = s_{d+1} (the
-        top-d subspace is not determined, and the graph is disconnected or the
-        spectrum clustered at 1, both warned): ARPACK then restarts from
-        vectors of its own process-wide seed and may return another basis (and
-        on small operators its results agree to rounding, not to the bit).
+        drawn from it. The result is the same for the same seed, except with
+        ``solver="arpack"`` where s_d = s_{d+1} (the top-d subspace is not
+        determined, and the graph is disconnected or the spectrum clustered
+        at 1, both warned): ARPACK then restarts from vectors of its own
+        process-wide seed and may return another basis (and on small
+        operators its results agree to rounding, not to the bit).
     verbose : int, default=0
         0: silent. 1: one line per stage of :meth:`fit` with its time (the
         context's fit, that is the neighbour search and the joint; the
