@@ -442,6 +442,13 @@ def _rayleigh_ritz(op, X, Y, spare):
     Y = op.gram_matmat(rotated, out=blocks.spare(Y))
     # Rayleigh quotients of the rotated vectors (exact even if X^T X drifted from I)
     theta = blocks.column_dots(rotated, Y) / blocks.column_dots(rotated, rotated)
+    order = np.argsort(-theta, kind="stable")
+    if np.any(order != np.arange(order.size)):
+        # a block filtered to near rank deficiency orders the eigenproblem's values
+        # wrongly: the leading columns must hold the largest quotients
+        permutation = np.eye(order.size, dtype=rotated.dtype)[:, order]
+        theta, rotated, Y = theta[order], blocks.rotate(rotated, permutation), \
+            blocks.rotate(Y, permutation)
     return theta, rotated, Y, [blocks.spare(X), spare[1]]
 
 

@@ -34,6 +34,7 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_approximation import Nystroem
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import PolynomialFeatures
 
 from skcontexture import (
@@ -42,6 +43,7 @@ from skcontexture import (
     KNNContext,
     LabelledProbeScorer,
     SpectralContextEncoder,
+    TeacherContext,
     metrics,
 )
 from skcontexture.contexts._base import normalize_rows
@@ -307,6 +309,12 @@ def test_embedding_valid_output(case, params):
 
 @settings(max_examples=examples(100))
 @given(case=cases(), params=embedding_params)
+# found by the deep profile: a block filtered to near rank deficiency ordered its Ritz
+# values wrongly and "chebyshev" returned s_2 for s_1
+@example(case=build_case("teacher_proba", "gaussian", 15, 3, 6701,
+                         TeacherContext(teacher=LogisticRegression(max_iter=200))),
+         params={"n_components": 1, "solver": "chebyshev", "tol": 0.01, "max_iter": None,
+                 "scale": "none", "random_state": 104})
 def test_embedding_matches_dense_reference(case, params):
     """Singular values of every solver against a dense SVD of the joint, within the
     tolerance that ``tol`` promises (or a ConvergenceWarning); the embedding's columns
