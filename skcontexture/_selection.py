@@ -25,7 +25,7 @@ from .linalg import DENSE_MAX_SIDE
 from .metrics import PROBE_ALPHAS, feature_prediction, probe_dims, tau_curve, tau_regime
 
 
-def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA, n_jobs=None):
+def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA):
     """The default contexts: kNN with K in ``k_grid`` (K < n_samples) and RBF kernels.
 
     RBF widths are ``gamma = g / n_features`` on standardised features (g = 1 is
@@ -33,13 +33,13 @@ def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAM
     nearest atoms.
     """
     grid = [
-        (f"kNN K={k}", KNNContext(int(k), n_jobs=n_jobs))
+        (f"kNN K={k}", KNNContext(int(k)))
         for k in k_grid
         if k < n_samples
     ]
     truncate = None if n_samples <= RBFContext.DENSE_MAX_SAMPLES else min(200, n_samples - 1)
     grid += [
-        (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate, n_jobs=n_jobs))
+        (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate))
         for g in gamma_grid
     ]
     return grid
@@ -225,7 +225,8 @@ def _scored(name, context, **setting):
         try:
             row, s, proxy_error = _score(context, **setting)
         except ValueError as exc:
-            keys = (["tau", "feature_prediction", "s1"] + ["score"] * (setting["y_train"] is not None)
+            keys = (["tau", "feature_prediction", "s1"]
+                    + ["score"] * (setting["y_train"] is not None)
                     + ["labelled"] * (setting["labelled_rows"] is not None))
             row = dict.fromkeys(keys, float("nan"))
             row.update(d_tau=None, d_proxy=None, tau_trusted=None, n_probe=None, outlying=0,
