@@ -346,11 +346,12 @@ class SpectralContextEncoder(
         atoms = p_a > 0
         joint = joint[:, atoms]  # zero-mass atoms carry nothing
         rank = min(int(atoms.sum()), int(np.count_nonzero(p_x))) - 1
-        if min(self.n_components, n_features) > rank:
+        wanted = min(self.n_components, n_features)  # at most one output per feature
+        if wanted > rank:
             warn(
                 f"The context has {int(atoms.sum())} atoms and {int(np.count_nonzero(p_x))} "
                 f"samples with mass: at most {rank} components carry context information, "
-                f"the other {min(self.n_components, n_features) - rank} have eigenvalue 0 (arbitrary directions "
+                f"the other {wanted - rank} have eigenvalue 0 (arbitrary directions "
                 "of the feature space). Reduce n_components.",
                 UserWarning,
             )
