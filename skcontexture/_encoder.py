@@ -14,7 +14,7 @@ from sklearn.base import (
     TransformerMixin,
     clone,
 )
-from sklearn.utils import check_array, check_random_state, get_tags
+from sklearn.utils import check_array, get_tags
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
@@ -27,6 +27,7 @@ from ._operator import check_joint, check_moments, conditional_second_moment
 from ._progress import Progress
 from ._typing import fit_context
 from ._warn import warn
+from .contexts._base import seed_unset
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self
@@ -247,19 +248,7 @@ class SpectralContextEncoder(
 
     def _seeded_backbone(self):
         """Clone the backbone and seed its unset ``random_state`` parameters."""
-        backbone = clone(self.backbone)
-        if self.random_state is None:
-            return backbone
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        for key, value in backbone.get_params(deep=True).items():
-            if value is None and (key == "random_state" or key.endswith("__random_state")):
-                try:
-                    backbone.set_params(**{key: seed})
-                except ValueError:
-                    # a frozen (pretrained) estimator refuses new parameters;
-                    # it is not refitted, so its seed does not matter
-                    pass
-        return backbone
+        return seed_unset(clone(self.backbone), self.random_state)
 
     def _features(self, X):
         """psi(X) as a float64 or float32 array or CSR matrix."""
