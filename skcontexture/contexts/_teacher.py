@@ -23,7 +23,118 @@ if TYPE_CHECKING:
     from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
-class TeacherContext(BaseContext):
+class TeacherMixin:
+    """What the contexts built on a teacher model share: the teacher, fitted or frozen,
+    and its outputs.
+
+    A subclass has the parameters ``teacher`` and ``output``; ``_OUTPUTS`` maps
+    each value of ``output`` but "auto" to the teacher method it reads. A fitted
+    teacher is used as it is and never refitted: cloning the context keeps the
+    same teacher object, wrapped in :class:`sklearn.frozen.FrozenEstimator`. An
+    unfitted teacher is cloned and fitted on ``(X, y)`` by :meth:`_fit_teacher`.
+    """
+
+    #: The teacher method read for each ``output`` (besides "auto").
+    _OUTPUTS = {"proba": "predict_proba", "transform": "transform", "predict": "predict"}
+
+    def __sklearn_clone__(self):
+        teacher = self.teacher
+        if not _is_fitted(teacher):
+            return super().__sklearn_clone__()
+        # a fitted teacher is shared, not copied, and frozen: setting its
+        # parameters (e.g. in a grid) then raises instead of being ignored
+        if hasattr(teacher, "get_params") and not isinstance(teacher, FrozenEstimator):
+            teacher = FrozenEstimator(teacher)
+        params = {key: clone(value, safe=False)
+                  for key, value in self.get_params(deep=False).items() if key != "teacher"}
+        return type(self)(teacher=teacher, **params)
+
+    def _teacher_traits(self):
+        """The input traits of the teacher, and whether fitting it needs ``y``."""
+        tags = _get_tags(self.teacher)
+        inputs = {
+            "accepts_sparse": tags.input_tags.sparse,
+            "positive_only": tags.input_tags.positive_only,
+        }
+        return inputs, tags.target_tags.required and not _is_fitted(self.teacher)
+
+    def _resolved_output(self):
+        """``output_`` once fitted, else what ``output`` resolves to (None if it cannot)."""
+        if hasattr(self, "output_"):
+            return self.output_
+        try:
+            return self._resolve_output(self.teacher)
+        except ValueError:  # fit reports it
+            return None
+
+    def _resolve_output(self, teacher):
+        if self.output != "auto":
+            method = self._OUTPUTS[self.output]
+            if not hasattr(teacher, method):
+                raise ValueError(
+                    f"{type(self).__name__}(output={self.output!r}) needs a teacher with "
+                    f"{method}; {type(teacher).__name__} has none."
+                )
+            return self.output
+        if is_classifier(teacher) and hasattr(teacher, "predict_proba"):
+            return "proba"
+        if hasattr(teacher, "transform"):
+            return "transform"
+        if hasattr(teacher, "predict") and not is_classifier(teacher):
+            return "predict"
+        raise ValueError(
+            f"{type(self).__name__} cannot use {type(teacher).__name__} as a teacher: it "
+            "needs predict_proba (a classifier), transform, or predict (a regressor)."
+        )
+
+    def _fit_teacher(self, X, y, fit_params):
+        """Set ``teacher_``: the teacher if fitted, else a clone fitted on ``(X, y)``."""
+        if _is_fitted(self.teacher):
+            self.teacher_ = self.teacher
+            return
+        if y is None and _get_tags(self.teacher).target_tags.required:
+            raise ValueError(
+                f"{type(self).__name__} with an unfitted {type(self.teacher).__name__} "
+                "teacher requires y to be passed, but the target y is None."
+            )
+        params = accepted_params(self.teacher.fit, fit_params)
+        try:
+            self.teacher_ = clone(self.teacher).fit(X, y, **params)
+        except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
+            largest, dtype = _largest_abs(X)
+            if largest > np.sqrt(np.finfo(dtype).max / max(_size(X), 1)):
+                # the teacher's own message would speak of NaN or infinity in a finite X
+                raise ValueError(
+                    f"The teacher {type(self.teacher).__name__} could not be fitted on X: "
+                    f"X has values up to {largest:.3g}, whose squares overflow {dtype} "
+                    "in the teacher's computations. Scale X first (e.g. "
+                    "sklearn.preprocessing.StandardScaler, or X / abs(X).max())."
+                ) from exc
+            raise ValueError(
+                f"The teacher {type(self.teacher).__name__} could not be fitted on X "
+                f"({exc}). If X has huge or badly scaled values, scale it first (e.g. "
+                "sklearn.preprocessing.StandardScaler)."
+            ) from exc
+
+    def _output(self, method, X):
+        """The teacher's ``method`` on ``X``; non-finite values raise, naming the teacher."""
+        output = getattr(self.teacher_, method)(X)
+        values = np.asarray(output.data if sp.issparse(output) else output)
+        if np.issubdtype(values.dtype, np.number) and not np.isfinite(values).all():
+            teacher = self.teacher_
+            if isinstance(teacher, FrozenEstimator):
+                teacher = teacher.estimator
+            name = type(teacher).__name__
+            raise ValueError(
+                f"The teacher's {method} ({name}) returned NaN or infinite values on X, "
+                "so the context is undefined. Check the teacher on this X: a teacher "
+                "sees overflow on badly scaled data (scale X, e.g. with "
+                "sklearn.preprocessing.StandardScaler, in a pipeline with the teacher)."
+            )
+        return output
+
+
+class TeacherContext(TeacherMixin, BaseContext):
     """Context given by a teacher model h: its class probabilities or its features.
 
     - ``output="proba"`` (a classifier): the atoms are the teacher's classes
@@ -111,16 +222,6 @@ class TeacherContext(BaseContext):
         self.output = output
         self.base = base
 
-    def __sklearn_clone__(self):
-        teacher = self.teacher
-        if not _is_fitted(teacher):
-            return super().__sklearn_clone__()
-        # a fitted teacher is shared, not copied, and frozen: setting its
-        # parameters (e.g. in a grid) then raises instead of being ignored
-        if hasattr(teacher, "get_params") and not isinstance(teacher, FrozenEstimator):
-            teacher = FrozenEstimator(teacher)
-        return type(self)(teacher, output=self.output, base=clone(self.base, safe=False))
-
     def traits(self) -> ContextTraits:
         """The traits of the teacher's output: soft labels, or ``base`` around h(x).
 
@@ -135,27 +236,13 @@ class TeacherContext(BaseContext):
             tags are the teacher's, and ``y`` is required by an unfitted
             teacher that needs it or by ``base``.
         """
-        teacher_tags = _get_tags(self.teacher)
-        inputs = {
-            "accepts_sparse": teacher_tags.input_tags.sparse,
-            "positive_only": teacher_tags.input_tags.positive_only,
-        }
-        teacher_needs_y = teacher_tags.target_tags.required and not _is_fitted(self.teacher)
+        inputs, teacher_needs_y = self._teacher_traits()
         if self._resolved_output() == "proba":
             return ContextTraits(block_structured=True, disconnected_advice="use a softer teacher",
                                  requires_y=teacher_needs_y, **inputs)
         base = self.base_ if hasattr(self, "base_") else context_or_default(self.base)
         traits = base.traits()
         return combine_traits([traits], requires_y=teacher_needs_y or traits.requires_y, **inputs)
-
-    def _resolved_output(self):
-        """``output_`` once fitted, else what ``output`` resolves to (None if it cannot)."""
-        if hasattr(self, "output_"):
-            return self.output_
-        try:
-            return self._resolve_output(self.teacher)
-        except ValueError:  # fit reports it
-            return None
 
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: MatrixLike, y: ArrayLike | None = None, **fit_params: Any) -> Self:
@@ -175,32 +262,7 @@ class TeacherContext(BaseContext):
         self : TeacherContext
         """
         validate_data(self, X, skip_check_array=True)
-        if _is_fitted(self.teacher):
-            self.teacher_ = self.teacher
-        else:
-            if y is None and _get_tags(self.teacher).target_tags.required:
-                raise ValueError(
-                    f"TeacherContext with an unfitted {type(self.teacher).__name__} "
-                    "teacher requires y to be passed, but the target y is None."
-                )
-            params = accepted_params(self.teacher.fit, fit_params)
-            try:
-                self.teacher_ = clone(self.teacher).fit(X, y, **params)
-            except (ValueError, ArithmeticError, np.linalg.LinAlgError) as exc:
-                largest, dtype = _largest_abs(X)
-                if largest > np.sqrt(np.finfo(dtype).max / max(_size(X), 1)):
-                    # the teacher's own message would speak of NaN or infinity in a finite X
-                    raise ValueError(
-                        f"The teacher {type(self.teacher).__name__} could not be fitted on X: "
-                        f"X has values up to {largest:.3g}, whose squares overflow {dtype} "
-                        "in the teacher's computations. Scale X first (e.g. "
-                        "sklearn.preprocessing.StandardScaler, or X / abs(X).max())."
-                    ) from exc
-                raise ValueError(
-                    f"The teacher {type(self.teacher).__name__} could not be fitted on X "
-                    f"({exc}). If X has huge or badly scaled values, scale it first (e.g. "
-                    "sklearn.preprocessing.StandardScaler)."
-                ) from exc
+        self._fit_teacher(X, y, fit_params)
         self.output_ = self._resolve_output(self.teacher_)
         if self.output_ == "proba":
             self.classes_ = self.teacher_.classes_
@@ -239,43 +301,6 @@ class TeacherContext(BaseContext):
             return self._output("transform", X)
         prediction = np.asarray(self._output("predict", X), dtype=np.float64)
         return prediction.reshape(prediction.shape[0], -1)
-
-    def _output(self, method, X):
-        """The teacher's ``method`` on ``X``; non-finite values raise, naming the teacher."""
-        output = getattr(self.teacher_, method)(X)
-        values = np.asarray(output.data if sp.issparse(output) else output)
-        if np.issubdtype(values.dtype, np.number) and not np.isfinite(values).all():
-            teacher = self.teacher_
-            if isinstance(teacher, FrozenEstimator):
-                teacher = teacher.estimator
-            name = type(teacher).__name__
-            raise ValueError(
-                f"The teacher's {method} ({name}) returned NaN or infinite values on X, "
-                "so the context is undefined. Check the teacher on this X: a teacher "
-                "sees overflow on badly scaled data (scale X, e.g. with "
-                "sklearn.preprocessing.StandardScaler, in a pipeline with the teacher)."
-            )
-        return output
-
-    def _resolve_output(self, teacher):
-        if self.output != "auto":
-            method = {"proba": "predict_proba"}.get(self.output, self.output)
-            if not hasattr(teacher, method):
-                raise ValueError(
-                    f"TeacherContext(output={self.output!r}) needs a teacher with "
-                    f"{method}; {type(teacher).__name__} has none."
-                )
-            return self.output
-        if is_classifier(teacher) and hasattr(teacher, "predict_proba"):
-            return "proba"
-        if hasattr(teacher, "transform"):
-            return "transform"
-        if hasattr(teacher, "predict") and not is_classifier(teacher):
-            return "predict"
-        raise ValueError(
-            f"TeacherContext cannot use {type(teacher).__name__} as a teacher: it "
-            "needs predict_proba (a classifier), transform, or predict (a regressor)."
-        )
 
 
 def _largest_abs(X):
