@@ -20,8 +20,8 @@ _LOCATIONS = {
     **dict.fromkeys(
         ["BaseContext", "ConvexCombination", "Convolution", "CooccurrenceContext",
          "CutMixContext", "CutoutContext", "GaussianNoiseContext", "KNNContext",
-         "LabelContext", "MaskedContext", "PairedContext", "RBFContext", "SCARFContext",
-         "TargetContext", "TeacherContext"],
+         "LabelContext", "LinearTeacherContext", "MaskedContext", "PairedContext",
+         "RBFContext", "SCARFContext", "TargetContext", "TeacherContext"],
         ".contexts",
     ),
 }
@@ -60,6 +60,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read
         GaussianNoiseContext,
         KNNContext,
         LabelContext,
+        LinearTeacherContext,
         MaskedContext,
         PairedContext,
         RBFContext,

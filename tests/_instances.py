@@ -12,13 +12,15 @@ The tests import the context classes from here (one list of them).
 import numpy as np
 from sklearn.datasets import make_blobs
 from sklearn.decomposition import PCA
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from skcontexture import ContextureEmbedding
 from skcontexture.contexts import (ConvexCombination, Convolution, CooccurrenceContext,
                                    CutMixContext, CutoutContext, GaussianNoiseContext, KNNContext,
-                                   LabelContext, MaskedContext, PairedContext, RBFContext,
-                                   SCARFContext, TargetContext, TeacherContext)
+                                   LabelContext, LinearTeacherContext, MaskedContext,
+                                   PairedContext, RBFContext, SCARFContext, TargetContext,
+                                   TeacherContext)
 from skcontexture.utils.estimator_checks import ContextCase
 
 
@@ -43,6 +45,13 @@ INSTANCES = [
     ("teacher_transform", TeacherContext(PCA(), base=KNNContext(5)), (), {}),
     ("teacher_predict", TeacherContext(Ridge(), base=RBFContext()), ("y_reg",), {}),
     ("target", TargetContext(KNNContext(8), n_neighbors=5), ("y_reg",), {}),
+    ("linear_teacher", LinearTeacherContext(), (), {}),
+    ("linear_teacher_proba", LinearTeacherContext(LogisticRegression(max_iter=1000), whiten=False),
+     ("y",), {}),
+    ("linear_teacher_trees",
+     LinearTeacherContext(HistGradientBoostingRegressor(max_iter=5, min_samples_leaf=2),
+                          output="trees"),
+     ("y_reg",), {}),
     ("paired", PairedContext(KNNContext(5)), ("A",), {}),
     ("convex", ConvexCombination([("knn", KNNContext(5)),
                                   ("rbf", RBFContext(gamma=0.5, n_neighbors=6))],

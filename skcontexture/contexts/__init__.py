@@ -5,6 +5,7 @@ from ._combine import ConvexCombination, Convolution
 from ._cooccurrence import CooccurrenceContext
 from ._knn import KNNContext
 from ._labels import LabelContext, TargetContext
+from ._linear_teacher import LinearTeacherContext
 from ._mask import MaskedContext
 from ._noise import GaussianNoiseContext
 from ._paired import PairedContext
@@ -24,6 +25,7 @@ __all__ = [
     "GaussianNoiseContext",
     "KNNContext",
     "LabelContext",
+    "LinearTeacherContext",
     "MaskedContext",
     "PairedContext",
     "RBFContext",

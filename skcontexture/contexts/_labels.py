@@ -9,9 +9,15 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import column_or_1d, validate_data
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    column_or_1d,
+    validate_data,
+)
 
 from .._constraints import Implements
+from .._memory import check_memory
 from .._typing import fit_context
 from .._warn import warn
 from ._base import BaseContext, normalize_rows, rows_from_neighbors
@@ -79,6 +85,40 @@ def labelled_rows(y: np.ndarray, unlabelled: Any) -> np.ndarray:
     if isinstance(unlabelled, float) and np.isnan(unlabelled):
         return np.asarray(y == y, dtype=bool).reshape(len(y))  # NaN alone is unequal to itself
     return np.asarray(y != unlabelled, dtype=bool).reshape(len(y))
+
+
+def with_unlabelled_rows(rows: SparseMatrix, labelled: np.ndarray) -> SparseMatrix:
+    """The fit rows of all rows from those of the labelled ones: an unlabelled row is their mean.
+
+    The mean of the labelled rows is the atoms' marginal P_A, so the dual kernel
+    of an unlabelled row with any row is the constant 1: it carries no label,
+    and P_X stays uniform.
+
+    Parameters
+    ----------
+    rows : sparse matrix of shape (n_labelled, n_atoms)
+        Row-stochastic rows of the labelled rows, in order.
+    labelled : ndarray of bool, shape (n_samples,)
+        Which rows are labelled.
+
+    Returns
+    -------
+    rows : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
+    """
+    rows = sp.csr_matrix(rows)
+    if labelled.all():
+        return rows
+    mean = sp.csr_matrix(rows.mean(axis=0))
+    check_memory(
+        12.0 * mean.nnz * (~labelled).sum(),
+        f"The {(~labelled).sum():,} unlabelled rows each get the mean row of the labelled "
+        f"ones ({mean.nnz:,} nonzeros)",
+        "Use a base context with fewer atoms on the targets (e.g. LinearTeacherContext()), or "
+        "fewer unlabelled rows.",
+    )
+    index = np.cumsum(labelled) - 1
+    blocks = sp.vstack([rows, mean], format="csr")
+    return blocks[np.where(labelled, index, rows.shape[0])]
 
 
 class LabelContext(_NeighborExtendedContext):
@@ -219,17 +259,13 @@ class LabelContext(_NeighborExtendedContext):
 
     def _fit_rows(self):
         """The rows P+(. | x_i) of the fit points: one-hot, or the class prior if unlabelled."""
-        n_samples = len(self.class_indices_)
         labelled = self.class_indices_ >= 0
-        rows = sp.csr_matrix(
+        one_hot = sp.csr_matrix(
             (np.ones(labelled.sum()), self.class_indices_[labelled],
-             np.r_[0, np.cumsum(labelled)]),
-            shape=(n_samples, self.n_atoms_),
+             np.arange(labelled.sum() + 1)),
+            shape=(labelled.sum(), self.n_atoms_),
         )
-        if labelled.all():
-            return rows
-        prior = sp.csr_matrix(np.outer(~labelled, self.class_prior_))
-        return (rows + prior).tocsr()
+        return with_unlabelled_rows(one_hot, labelled)
 
 
 class TargetContext(_NeighborExtendedContext):
@@ -240,8 +276,21 @@ class TargetContext(_NeighborExtendedContext):
     ``base`` applied to the target values: by default a kNN on y, weight 1/K
     on the K fit points whose targets are nearest to y_i (a point counts
     itself). ``base=RBFContext(gamma)`` gives the Gaussian kernel on y,
-    exp(-gamma (y_i - y_j)^2) normalised over the fit points. Strength is
-    that of ``base`` on y (few neighbours or a large gamma: strong).
+    exp(-gamma (y_i - y_j)^2) normalised over the fit points, and
+    ``base=LinearTeacherContext()`` the dissertation's "YLinear" target
+    kernel 1 + (y - mean) (y' - mean) / var(y) (its centred, normalised
+    linear kernel; see :class:`LinearTeacherContext` for how a joint carries
+    it). Strength is that of ``base`` on y (few neighbours or a large gamma:
+    strong).
+
+    Rows whose target is ``unlabelled`` (NaN by default, as
+    :class:`LabelledProbeScorer` marks them with ``unlabelled=np.nan``) carry
+    no target: ``base`` is fitted on the labelled rows' targets, and the row
+    of an unlabelled one is the mean of the labelled rows' rows, as
+    :class:`LabelContext` gives it the class frequencies. Its dual kernel with
+    every row is then the constant 1: it adds nothing beyond keeping P_X
+    uniform. When ``base``'s atoms are the fit points, an unlabelled row's
+    atom has no mass.
 
     A new point has no target, so :meth:`conditional` averages the fit rows
     of its ``n_neighbors`` nearest fit points in X (a fit point counts
@@ -256,6 +305,10 @@ class TargetContext(_NeighborExtendedContext):
         Context applied to the targets; None means ``KNNContext()``.
     n_neighbors : int, default=15
         Fit points (nearest in X) whose rows are averaged for a new point.
+    unlabelled : float or None, default=np.nan
+        The target value of a row without one (NaN matches missing values);
+        a multi-output row is unlabelled when all its targets are. None makes
+        every value a target (NaN is then refused).
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
         Neighbour search in X (see :class:`KNNContext`).
     n_jobs : int, default=None
@@ -266,50 +319,61 @@ class TargetContext(_NeighborExtendedContext):
     Attributes
     ----------
     joint_ : scipy.sparse.csr_matrix of shape (n_samples, n_atoms)
-        The joint of ``base`` fitted on the targets.
+        The joint of ``base`` fitted on the targets (with the unlabelled rows'
+        mean rows).
     n_atoms_ : int
         Number of atoms (the fit points, for kNN or RBF on y).
     base_ : context estimator
-        ``base`` fitted on the targets.
+        ``base`` fitted on the labelled rows' targets.
+    labelled_ : ndarray of bool, shape (n_samples,)
+        Which fit rows have a target.
 
     Examples
     --------
+    >>> import numpy as np
     >>> from sklearn.datasets import load_diabetes
-    >>> from skcontexture import KNNContext, TargetContext
+    >>> from skcontexture import KNNContext, LinearTeacherContext, TargetContext
     >>> X, y = load_diabetes(return_X_y=True)
     >>> TargetContext(KNNContext(10)).fit(X, y).joint_.shape
     (442, 442)
+    >>> y_few = np.where(np.arange(len(y)) % 4 == 0, y, np.nan)   # 111 targets known
+    >>> context = TargetContext(LinearTeacherContext()).fit(X, y_few)
+    >>> context.joint_.shape, int(context.labelled_.sum())
+    ((442, 2), 111)
     """
 
     _parameter_constraints = {
         **NEIGHBOR_SEARCH_CONSTRAINTS,
         "base": [Implements(["fit", "conditional"]), None],
+        "unlabelled": "no_validation",  # any target value, NaN included
     }
 
     def __init__(
         self,
         base: BaseContext | None = None,
         n_neighbors: int = 15,
+        unlabelled: float | None = np.nan,
         algorithm: Algorithm = "auto",
         n_jobs: int | None = None,
         random_state: RandomStateLike = None,
     ) -> None:
         self.base = base
         self.n_neighbors = n_neighbors
+        self.unlabelled = unlabelled
         self.algorithm = algorithm
         self.n_jobs = n_jobs
         self.random_state = random_state
 
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:
-        """Fit ``base`` on the targets and the neighbour index on ``X``.
+        """Fit ``base`` on the labelled rows' targets and the neighbour index on ``X``.
 
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
             Fit points.
         y : array-like of shape (n_samples,) or (n_samples, n_targets)
-            Continuous targets.
+            Continuous targets, ``unlabelled`` for the rows without one.
 
         Returns
         -------
@@ -319,10 +383,26 @@ class TargetContext(_NeighborExtendedContext):
             raise ValueError(
                 "TargetContext requires y to be passed, but the target y is None."
             )
-        X, y = validate_data(
-            self, X, y, accept_sparse="csr", dtype="numeric", multi_output=True, y_numeric=True
-        )
-        targets = np.asarray(y, dtype=np.float64).reshape(len(y), -1)
+        X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
+        missing = self.unlabelled is not None and np.isnan(self.unlabelled)
+        y = check_array(y, ensure_2d=False, dtype=np.float64, input_name="y",
+                        ensure_all_finite="allow-nan" if missing else True)
+        check_consistent_length(X, y)
+        targets = y.reshape(len(y), -1)
+        marked = ~labelled_rows(targets.ravel(), self.unlabelled).reshape(targets.shape)
+        self.labelled_ = ~marked.all(axis=1)
+        partial = (marked.any(axis=1) & self.labelled_).any()
+        if partial or not np.isfinite(targets[self.labelled_]).all():
+            raise ValueError(
+                f"y has rows with some targets {self.unlabelled!r} (unlabelled) and others "
+                "not, or infinite values: a row has all its targets or none."
+            )
+        if not self.labelled_.any():
+            raise ValueError(
+                f"Every row of y is unlabelled (equal to unlabelled={self.unlabelled!r}): "
+                "TargetContext needs some targets."
+            )
+        targets = targets[self.labelled_]
         n_values = len(np.unique(targets, axis=0))
         base = clone(context_or_default(self.base))
         with warnings.catch_warnings():
@@ -343,14 +423,28 @@ class TargetContext(_NeighborExtendedContext):
                     f"The base context {type(base).__name__} of TargetContext could not be "
                     f"fitted on the targets y (its X): {exc}"
                 ) from exc
-        self.joint_ = self.base_.joint_
-        self.n_atoms_ = self.base_.n_atoms_
+        self.n_atoms_ = len(y) if self._atoms_are_rows() else self.base_.n_atoms_
+        if self.labelled_.all():
+            self.joint_ = self.base_.joint_  # held once, by base_ (its rows are read later)
+        else:
+            rows = self._fit_rows()
+            self.joint_ = rows / rows.shape[0]
         self._fit_index(X)
         return self
 
+    def _atoms_are_rows(self):
+        """Whether ``base``'s atoms are its fit rows, so that an unlabelled row has one too."""
+        return self.base_.traits().atoms_are_fit_points and not self.labelled_.all()
+
     def _fit_rows(self):
-        """The rows P+(. | x_i) of the fit points (``base_``'s, kept by it)."""
-        return normalize_rows(self.base_.joint_)
+        """The rows P+(. | x_i) of the fit points: ``base_``'s, the labelled rows' mean if
+        unlabelled."""
+        rows = normalize_rows(self.base_.joint_)
+        if self._atoms_are_rows():  # base's atom j is the j-th labelled row
+            columns = np.flatnonzero(self.labelled_)[rows.indices]
+            rows = sp.csr_matrix((rows.data, columns, rows.indptr),
+                                 shape=(rows.shape[0], len(self.labelled_)))
+        return with_unlabelled_rows(rows, self.labelled_)
 
     def traits(self) -> ContextTraits:
         """The traits of ``base`` on the targets, with those of the extension to new points.
