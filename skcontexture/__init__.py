@@ -16,6 +16,7 @@ _LOCATIONS = {
     "SpectralContextEncoder": "._encoder",
     "ContextScorer": "._scorer",
     "LabelledProbeScorer": "._scorer",
+    "MinimaxCombination": "._minimax",
     "UntrustedTauWarning": "._scorer",
     **dict.fromkeys(
         ["BaseContext", "ConvexCombination", "Convolution", "CooccurrenceContext",
@@ -49,6 +50,7 @@ def __dir__():
 if TYPE_CHECKING:  # what type checkers and IDEs read
     from ._embedding import ContextureEmbedding
     from ._encoder import SpectralContextEncoder
+    from ._minimax import MinimaxCombination
     from ._scorer import ContextScorer, LabelledProbeScorer, UntrustedTauWarning
     from .contexts import (
         BaseContext,

@@ -15,7 +15,7 @@ from sklearn.decomposition import PCA
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 
-from skcontexture import ContextureEmbedding
+from skcontexture import ContextureEmbedding, MinimaxCombination
 from skcontexture.contexts import (ConvexCombination, Convolution, CooccurrenceContext,
                                    CutMixContext, CutoutContext, GaussianNoiseContext, KNNContext,
                                    LabelContext, LinearTeacherContext, MaskedContext,
@@ -61,6 +61,8 @@ INSTANCES = [
     ("convex_masked_noise", ConvexCombination(
         [("a", MaskedContext(KNNContext(5), n_masks=3, random_state=3)), ("b", _noise())]
     ), (), {}),
+    ("minimax", MinimaxCombination([("knn", KNNContext(5)), ("linear", LinearTeacherContext())],
+                                   n_components=2, step_size=0.3, max_iter=4), (), {}),
     ("two_hops", Convolution(KNNContext(6), KNNContext(6)), (), {}),
     ("noise_then_knn", Convolution(_noise(), KNNContext(5)), (), {}),
     ("teacher_then_knn", Convolution(TeacherContext(PCA(), base=KNNContext(5)), KNNContext(5)),

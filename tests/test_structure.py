@@ -22,6 +22,7 @@ LAYERS = [
     ("kernels", ["_kernels"]),
     ("operator", ["_operator", "_dask_operator"]),
     ("solvers", ["_linalg", "linalg"]),
+    ("contexts that solve", ["_minimax"]),
     ("proxy task", ["_proxy"]),
     ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
     ("metrics", ["metrics"]),
@@ -128,3 +129,22 @@ def test_the_check_sees_function_level_imports(tmp_path):
     path = tmp_path / "_embedding.py"
     path.write_text(source)
     assert "_scorer" in _imports("_embedding", path)
+
+
+def test_the_contexts_namespace_loads_its_solving_context_lazily():
+    """``skcontexture.contexts.MinimaxCombination`` lives above the solvers (it solves for
+    its weights): the namespace names it in a lazy table, which the import graph above
+    does not see, so this checks that importing the namespace loads no solver and that
+    the name resolves to the one class."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, skcontexture.contexts as c\n"
+        "assert '_minimax' in c._LOCATIONS['MinimaxCombination']\n"
+        "assert not {'skcontexture._linalg', 'skcontexture._minimax'} & set(sys.modules)\n"
+        "import skcontexture\n"
+        "assert c.MinimaxCombination is skcontexture.MinimaxCombination\n"
+        "assert 'skcontexture._minimax' in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=PACKAGE.parent)

@@ -200,9 +200,7 @@ class ConvexCombination(_BaseComposition, BaseContext):
         )
 
     def _side_by_side(self, blocks):
-        return sp.hstack(
-            [w * sp.csr_matrix(b) for w, b in zip(self.weights_, blocks)], format="csr"
-        )
+        return side_by_side(self.weights_, blocks)
 
     def _check_weights(self, n_parts):
         if self.weights is None:
@@ -363,6 +361,11 @@ class Convolution(BaseContext):
 
     def _atom_points(self, X):
         return self.second_._atom_points(self.first_points_)
+
+
+def side_by_side(weights, blocks):
+    """The blocks (joints or conditional rows) side by side, each times its weight (CSR)."""
+    return sp.hstack([w * sp.csr_matrix(b) for w, b in zip(weights, blocks)], format="csr")
 
 
 def _route(methods, params):
