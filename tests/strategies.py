@@ -14,8 +14,8 @@ from sklearn.decomposition import PCA
 from sklearn.linear_model import LogisticRegression, Ridge
 
 from ._instances import (ConvexCombination, Convolution, CooccurrenceContext, GaussianNoiseContext,
-                         KNNContext, LabelContext, MaskedContext, PairedContext, RBFContext,
-                         TargetContext, TeacherContext)
+                         KNNContext, LabelContext, LinearTeacherContext, MaskedContext,
+                         PairedContext, RBFContext, TargetContext, TeacherContext)
 
 #: Shapes of data: well spread, clustered, ties and duplicates, a constant column, rescaled.
 DATA_KINDS = ("gaussian", "blobs", "grid", "duplicated", "constant_column", "scaled")
@@ -25,7 +25,7 @@ ADVERSARIAL_KINDS = ("tiny", "huge", "mixed_scales", "near_duplicates")
 #: Every built-in context, the composites with bases.
 CONTEXT_KINDS = (
     "knn", "rbf", "noise", "label", "target", "cooccurrence", "paired", "teacher_proba",
-    "teacher_transform", "teacher_predict", "masked", "convex", "convolution",
+    "teacher_transform", "teacher_predict", "linear_teacher", "masked", "convex", "convolution",
     "convolution_noise",
 )
 #: What a context needs besides X: class labels, a continuous target, a second view.
@@ -185,6 +185,9 @@ def make_context(draw, kind, n, p, seed):
         return TeacherContext(PCA(n_components=min(2, p)), base=_knn(draw, n))
     if kind == "teacher_predict":
         return TeacherContext(Ridge(), base=_knn(draw, n))
+    if kind == "linear_teacher":
+        return LinearTeacherContext(threshold=draw(st.sampled_from([1e-3, 0.0, 0.5])),
+                                    whiten=draw(st.booleans()))
     if kind == "masked":
         base = _knn(draw, n) if draw(st.booleans()) else _rbf(draw, n)
         return MaskedContext(

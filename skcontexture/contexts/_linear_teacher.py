@@ -144,8 +144,9 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
         "predict"; it is the only choice with ``teacher=None``.
     threshold : float in [0, 1), default=1e-3
         Principal directions of the centred outputs whose singular value is
-        below ``threshold`` times the largest are dropped (and always those
-        below the rank tolerance ``max(n, p) * eps`` times it). The reference's
+        below ``threshold`` times the largest are dropped (and always those at
+        the level of rounding, ``max(n, p) * eps`` times the largest or times
+        ``sqrt(n)`` times the largest output). The reference's
         threshold is absolute (0.1 for the target, 0.001 for its trees);
         relative to the largest it does not depend on the scale of z or on n.
     whiten : bool, default=True
@@ -371,7 +372,9 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
         self.mean_ = Z.mean(axis=0)
         centred = Z - self.mean_
         _, S, Vt = scipy.linalg.svd(centred, full_matrices=False, check_finite=False)
-        floor = max(centred.shape) * np.finfo(np.float64).eps * S[0]
+        # rounding: the scaled outputs are below 1, so the centring errs by about eps per
+        # entry; directions at that level (or at the rank tolerance of S_1) are noise
+        floor = max(centred.shape) * np.finfo(np.float64).eps * max(S[0], np.sqrt(n_samples))
         keep = (S >= self.threshold * S[0]) & (S > floor)
         if not keep.any():
             raise ValueError(self._constant_message())
