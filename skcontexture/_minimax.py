@@ -13,24 +13,21 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.linalg
-from sklearn.base import clone
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import validate_data
 
 from ._constraints import N_JOBS, count
 from ._linalg import SOLVERS
 from ._operator import check_joint, conditional_second_moment
 from ._typing import fit_context
 from ._warn import warn
-from .contexts._base import release_joint
-from .contexts._combine import ConvexCombination, _route, side_by_side
+from .contexts._combine import ConvexCombination, side_by_side
 from .linalg import top_singular_functions
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self, Solver
+    from ._typing import ArrayLike, MatrixLike, RandomStateLike, Self, Solver
     from .contexts import BaseContext
 
 
@@ -86,8 +83,12 @@ class MinimaxCombination(ConvexCombination):
     max_iter : int, default=200
         Largest number of rounds (the reference updates once per epoch, 200
         epochs).
-    tol : float, default=1e-4
+    tol : float, default=0.0
         Smallest improvement of the worst share that continues the search.
+        A part much weaker than the others (a small ``kernel_weight_`` of a
+        :class:`LinearTeacherContext`) needs its weight raised by orders of
+        magnitude before the mixture serves it, with small gains per round on
+        the way: a positive ``tol`` stops such a search early.
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}, default="auto"
         Solver of each round's singular functions, as ``ContextureEmbedding``'s.
     n_jobs : int, default=None
@@ -157,7 +158,7 @@ class MinimaxCombination(ConvexCombination):
         *,
         step_size: float = 0.03,
         max_iter: int = 200,
-        tol: float = 1e-4,
+        tol: float = 0.0,
         solver: Solver = "auto",
         n_jobs: int | None = None,
         random_state: RandomStateLike = None,
@@ -188,11 +189,7 @@ class MinimaxCombination(ConvexCombination):
         -------
         self : MinimaxCombination
         """
-        parts = self._parts()
-        validate_data(self, X, skip_check_array=True)
-        routed = _route([c.fit for c in parts], fit_params)
-        self.contexts_ = [clone(c).fit(X, y, **p) for c, p in zip(parts, routed)]
-        self.atom_offsets_ = np.cumsum([0] + [c.n_atoms_ for c in self.contexts_])
+        self._fit_parts(X, y, fit_params)
         joints = [check_joint(c.joint_) for c in self.contexts_]
         # one seed for every solve: the same starting block in each round
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
@@ -201,10 +198,7 @@ class MinimaxCombination(ConvexCombination):
                 [np.sum(self._solve(J, seed)[0] ** 2) for J, _, _ in joints])
             self._search(joints, seed)
         solver_warnings.emit()
-        self.joint_ = side_by_side(self.weights_, [c.joint_ for c in self.contexts_])
-        for context in self.contexts_:
-            release_joint(context)
-        self.n_atoms_ = self.joint_.shape[1]
+        self._set_joint()
         return self
 
     def _solve(self, joint, seed):

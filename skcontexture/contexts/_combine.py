@@ -166,18 +166,26 @@ class ConvexCombination(_BaseComposition, BaseContext):
         -------
         self : ConvexCombination
         """
+        weights = self._check_weights(len(self._parts()))
+        self._fit_parts(X, y, fit_params)
+        self.weights_ = weights
+        self._set_joint()
+        return self
+
+    def _fit_parts(self, X, y, fit_params):
+        """Fit a clone of every part on ``X`` (``contexts_``, ``atom_offsets_``)."""
         parts = self._parts()
-        weights = self._check_weights(len(parts))
         validate_data(self, X, skip_check_array=True)
         routed = _route([c.fit for c in parts], fit_params)
         self.contexts_ = [clone(c).fit(X, y, **p) for c, p in zip(parts, routed)]
-        self.weights_ = weights
         self.atom_offsets_ = np.cumsum([0] + [c.n_atoms_ for c in self.contexts_])
+
+    def _set_joint(self):
+        """The parts' joints side by side with ``weights_``; the parts release theirs."""
         self.joint_ = self._side_by_side([c.joint_ for c in self.contexts_])
         for context in self.contexts_:
             release_joint(context)
         self.n_atoms_ = self.joint_.shape[1]
-        return self
 
     def conditional(self, X: MatrixLike, **params: Any) -> SparseMatrix:
         """Return the weighted parts' conditional rows side by side.
