@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from ._constraints import n_threads
 from ._dask_layout import _groups
-from ._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
+from ._sparse_blocks import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
 from ._operator import _bipartite, _count_components, _scatter
 
 #: Blocks larger than this go straight from the client to their worker
@@ -344,7 +344,7 @@ class WorkerBlock:
 
 
 class WorkerBlocks:
-    """The block algebra of :class:`~skcontexture._kernels.NumpyBlocks` on worker-held blocks.
+    """The block algebra of :class:`~skcontexture._sparse_blocks.NumpyBlocks` on worker-held blocks.
 
     Row-wise steps are one task per worker on its piece; reductions (the
     small cross products and column sums) are summed on the client in worker

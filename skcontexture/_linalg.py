@@ -27,7 +27,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._kernels import _weighted_sum, cross_product, rotate
+from ._sparse_blocks import _weighted_sum, cross_product, rotate
 from ._warn import warn
 
 #: Largest short side for which the "dense" solver forms the Gram matrix of

@@ -14,7 +14,7 @@ from scipy.sparse.linalg import ArpackError
 from sklearn.exceptions import ConvergenceWarning
 
 from skcontexture import ContextureEmbedding, KNNContext, _linalg
-from skcontexture._kernels import _row_chunks
+from skcontexture._sparse_blocks import _row_chunks
 from skcontexture._linalg import SINGLE_MIN_SIDE, top_singular_triplets
 from skcontexture._operator import ContextOperator
 from skcontexture.contexts import GaussianNoiseContext

@@ -19,7 +19,7 @@ LAYERS = [
     ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
                    "_dask_layout", "_defaults"]),
     ("contexts", ["contexts", "_dask_neighbors"]),
-    ("kernels", ["_kernels"]),
+    ("sparse blocks", ["_sparse_blocks"]),
     ("operator", ["_operator", "_dask_operator"]),
     ("solvers", ["_linalg", "linalg"]),
     ("proxy task", ["_proxy"]),
