@@ -10,7 +10,7 @@ Neither the rows of X nor the joint are ever gathered on one process:
    the chunks are the joint, scaled by reductions.
 3. :class:`~skcontexture._dask_operator.DaskContextOperator` holds the
    normalised joint as one shard per worker and runs the solvers' products
-   there; :func:`~skcontexture._linalg.top_singular_triplets` runs unchanged
+   there; :func:`~skcontexture._solvers.top_singular_triplets` runs unchanged
    on the client.
 4. ``embedding_`` is computed on the workers, a dask array with X's row chunks.
 

@@ -19,7 +19,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._constraints import Implements
 from . import metrics as _metrics
-from ._linalg import VALUE_SOLVERS
+from ._solvers import VALUE_SOLVERS
 from ._progress import Progress
 from ._proxy import label_free_score
 from ._warn import warn

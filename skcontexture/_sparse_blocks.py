@@ -15,7 +15,6 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
@@ -380,73 +379,3 @@ def rotate(X, Z, out, n_threads):
 def column_dots(X, Y):
     """``(X * Y).sum(axis=0)`` accumulated in float64 (for float32 blocks too)."""
     return np.einsum("ij,ij->j", X, Y, dtype=np.float64)
-
-
-class NumpyBlocks:
-    """The block algebra of the block solvers, on in-memory blocks.
-
-    The Chebyshev solver touches its tall blocks (short side x block size)
-    only through an operator's ``gram_matmat`` and these methods, so an
-    operator whose blocks live elsewhere (on the workers of a cluster)
-    provides the same methods for its own block type. ``out``,
-    ``empty_like`` and ``spare`` let in-memory blocks reuse their buffers;
-    every method returns its result, which callers must use.
-
-    Parameters
-    ----------
-    n_threads : int
-        Threads of the tall-skinny products (fixed row chunks, so the
-        result does not depend on it).
-    """
-
-    def __init__(self, n_threads):
-        self.n_threads = n_threads
-
-    def random(self, rng, shape, dtype):
-        """A block of uniform values in [-1, 1) drawn from ``rng``."""
-        return rng.uniform(-1.0, 1.0, shape).astype(dtype)
-
-    def empty_like(self, X):
-        """A buffer for a block like X."""
-        return np.empty_like(X)
-
-    def spare(self, X):
-        """X, no longer needed: its buffer, for reuse as an ``out`` (never read again)."""
-        return X
-
-    def astype(self, X, dtype):
-        """A copy of X in ``dtype``."""
-        return X.astype(dtype)
-
-    def affine(self, Y, X, shift, scale, out=None):
-        """``(Y - shift * X) * scale`` (into ``out``, which must not be X or Y)."""
-        out = np.empty_like(X) if out is None else out
-        np.multiply(shift, X, out=out)
-        np.subtract(Y, out, out=out)
-        out *= scale
-        return out
-
-    def cross(self, X, Y):
-        """``X.T @ Y``, a small float array."""
-        return cross_product(X, Y, self.n_threads)
-
-    def rotate(self, X, Z, out=None):
-        """``X @ Z`` for a small Z of X's dtype."""
-        return rotate(X, Z, np.empty_like(X) if out is None else out, self.n_threads)
-
-    def column_dots(self, X, Y):
-        """``(X * Y).sum(axis=0)`` in float64."""
-        return column_dots(X, Y)
-
-    def residual_norms(self, X, Y, theta):
-        """Column norms of ``Y[:, :k] - X[:, :k] * theta`` for the k values of theta."""
-        k = len(theta)
-        return np.linalg.norm(Y[:, :k] - X[:, :k] * theta, axis=0)
-
-    def orthonormalize(self, X):
-        """An orthonormal basis of span(X) with X's shape (QR)."""
-        return scipy.linalg.qr(X, mode="economic")[0]
-
-    def leading(self, X, k):
-        """The first k columns of X, an in-memory array."""
-        return X[:, :k]

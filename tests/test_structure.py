@@ -15,13 +15,17 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 
 #: The layers, lowest first: the data flows from the contexts' joint through
 #: the operator and the solvers to the estimators, then to metrics and scorers.
+#: The solvers sit below the operators: they read an operator through the
+#: interfaces they declare (``_solvers.Operator``, ``_solvers.BlockAlgebra``), and
+#: the operators implement them; the public ``linalg`` builds an operator.
 LAYERS = [
     ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
                    "_dask_layout", "_defaults"]),
     ("contexts", ["contexts", "_dask_neighbors"]),
     ("sparse blocks", ["_sparse_blocks"]),
+    ("solvers", ["_solvers"]),
     ("operator", ["_operator", "_dask_operator"]),
-    ("solvers", ["_linalg", "linalg"]),
+    ("singular functions", ["linalg"]),
     ("proxy task", ["_proxy"]),
     ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
     ("metrics", ["metrics"]),
