@@ -17,13 +17,13 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import Implements
 from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
-from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress
-from ._proxy import label_free_score
+from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._typing import fit_context
-from .contexts._base import accepted_params
 from ._warn import warn
+from .contexts._base import accepted_params
+from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self, Solver

@@ -14,7 +14,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 
 #: The layers, lowest first: the data flows from the contexts' joint through
-#: the operator and the solvers to the estimators, then to metrics and scorers.
+#: the operator and the solvers to the metrics and the estimators, then to the scorers.
 #: The solvers sit below the operators: they read an operator through the
 #: interfaces they declare (``_solvers.Operator``, ``_solvers.BlockAlgebra``), and
 #: the operators implement them; the public ``linalg`` builds an operator.
@@ -26,9 +26,8 @@ LAYERS = [
     ("solvers", ["_solvers"]),
     ("operator", ["_operator", "_dask_operator"]),
     ("singular functions", ["linalg"]),
-    ("proxy task", ["_proxy"]),
+    ("metrics", ["metrics"]),  # the estimators score with its proxy task
     ("estimators", ["_context_estimator", "_dask_fit", "_embedding", "_encoder"]),
-    ("metrics", ["metrics"]),
     ("scorers", ["_scorer"]),
     ("selection", ["_selection"]),
     ("checks and plots", ["utils", "plotting"]),
