@@ -60,6 +60,7 @@ from threadpoolctl import threadpool_limits
 
 from sklearn.base import clone
 
+from _common import data_dir
 from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
 from skcontexture._defaults import MODEL_COMPONENTS
 from skcontexture._selection import default_grid, proxy_score
@@ -93,15 +94,6 @@ QUICK_BUNDLED = ("sk_iris", "sk_wine", "sk_diabetes")
 # ------------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------------
-
-
-def data_dir(cli_value=None):
-    """``--data-dir``, else $SKCONTEXTURE_DATA, else ../shared/data next to the repository."""
-    for candidate in (cli_value, os.environ.get("SKCONTEXTURE_DATA")):
-        if candidate:
-            return Path(candidate)
-    default = HERE.parent.parent / "shared" / "data"
-    return default if default.exists() else None
 
 
 def group_of(name):
@@ -531,7 +523,10 @@ def main(argv=None):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
 
-    folder = data_dir(args.data_dir)
+    try:
+        folder = data_dir(args.data_dir)
+    except FileNotFoundError:
+        folder = None
     names = args.datasets or (QUICK_DATASETS if args.quick else None)
     jobs = []
     if folder is not None and (folder / "MANIFEST.json").exists():
