@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from sklearn.utils.validation import validate_data
@@ -132,8 +133,42 @@ class KNNContext(BaseContext):
         return self._conditional(X)
 
     def _conditional(self, X):
-        _, indices = self.index_.kneighbors(X, self.n_neighbors_)
-        return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
+        return uniform_rows(self.index_.kneighbors(X, self.n_neighbors_),
+                            self.index_.n_samples_fit_)
+
+    def _fit_distributed(self, X, client, progress):
+        """Fit on a dask array held by a ``distributed`` cluster: the distributed fit's hook
+        (:mod:`skcontexture._distributed`).
+
+        The exact search, the fit points staying on the workers in the
+        neighbour index that ``conditional`` then queries through the cluster.
+        """
+        from .._distributed.neighbors import neighbor_joint, neighbor_layout
+
+        layout = neighbor_layout(client, X, progress, n_neighbors=self.n_neighbors,
+                                 algorithm=self.algorithm, name=type(self).__name__,
+                                 metric=self.metric)
+        n_samples, self.n_features_in_ = X.shape
+        self.n_atoms_, self.n_neighbors_ = n_samples, self.n_neighbors
+        self.index_, joint = neighbor_joint(layout, self.metric, self.n_neighbors_,
+                                            partial(uniform_rows, n_atoms=n_samples))
+        return joint
+
+
+def uniform_rows(neighbors, n_atoms):
+    """Conditional rows of weight 1/K on each of the K nearest atoms.
+
+    Parameters
+    ----------
+    neighbors : tuple of ndarray
+        ``(distances, indices)`` of each row's K nearest atoms.
+    n_atoms : int
+
+    Returns
+    -------
+    rows : scipy.sparse.csr_matrix of shape (n_rows, n_atoms)
+    """
+    return rows_from_neighbors(neighbors[1], None, n_atoms)
 
 
 def _warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):

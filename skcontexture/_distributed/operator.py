@@ -21,10 +21,10 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
-from ._constraints import n_threads
-from ._dask_layout import _groups
-from ._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
-from ._operator import bipartite, count_components, scatter_rows
+from .._constraints import n_threads
+from .._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
+from .._operator import bipartite, count_components, scatter_rows
+from .layout import by_worker
 
 #: Blocks larger than this go straight from the client to their worker
 #: (``Client.scatter``, one more round trip); smaller ones travel inside the
@@ -98,7 +98,7 @@ class DaskContextOperator:
         self.shape = (len(self.rows), len(self.atoms))
         self.n_atoms = n_atoms
 
-        groups = list(_groups(owners))
+        groups = list(by_worker(owners))
         self._workers = [worker for worker, _ in groups]
         self._columns = [
             np.searchsorted(self.atoms, np.unique(np.concatenate([masses[i][1] for i in chunks])))
