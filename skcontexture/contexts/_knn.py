@@ -104,7 +104,7 @@ class KNNContext(BaseContext):
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
         n_samples = X.shape[0]
         self.n_neighbors_ = min(self.n_neighbors, max(1, n_samples - 1))
-        _warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
+        warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
         n_entries = n_samples * self.n_neighbors_
         check_memory(
             BYTES_PER_NEIGHBOR * n_entries,
@@ -171,7 +171,7 @@ def uniform_rows(neighbors, n_atoms):
     return rows_from_neighbors(neighbors[1], None, n_atoms)
 
 
-def _warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
+def warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
     """Warn when K is not below the fit rows (lowered to ``used``) or above half of them."""
     advice = ("A kNN context tells rows apart when n_neighbors is well below the number "
               "of rows" + (f" (for {n_samples} rows, about {n_samples // 10})."
