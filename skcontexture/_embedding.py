@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -12,19 +11,19 @@ from sklearn.base import (
     TransformerMixin,
 )
 from sklearn.utils import deprecated
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._constraints import Implements, N_JOBS, count
+from ._constraints import Implements
 from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
-from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress
-from ._proxy import label_free_score
+from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._typing import fit_context
-from .contexts._base import accepted_params
 from ._warn import warn
+from .contexts._base import accepted_params
+from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self, Solver
@@ -186,15 +185,9 @@ class ContextureEmbedding(
 
     _parameter_constraints = {
         "context": [Implements(["fit", "conditional"]), None],
-        "n_components": [count(1)],
-        "solver": [StrOptions(set(SOLVERS))],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [count(1), None],
         "scale": [StrOptions({"none", "singular_values"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
-    }
+    } | TRIPLET_PARAMETERS  # n_components, solver, tol, max_iter, n_jobs, random_state
     # A context's second view (PairedContext) is metadata of fit and transform:
     # this gives set_fit_request(A=...) and set_transform_request(A=...).
     __metadata_request__fit = {"A": None}

@@ -22,7 +22,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._constraints import Implements, N_JOBS, count
 from ._dask import accepts_dask
 from ._context_estimator import ContextEstimatorMixin
-from ._linalg import flip_signs
+from ._solvers import flip_signs
 from ._operator import check_joint, check_moments, conditional_second_moment
 from ._progress import Progress
 from ._typing import fit_context

@@ -32,7 +32,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
-from ._kernels import NumpyBlocks, SparseOperator
+from ._solvers import NumpyBlocks
+from ._sparse_blocks import SparseOperator
 from .contexts._base import is_canonical
 
 if TYPE_CHECKING:

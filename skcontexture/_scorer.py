@@ -17,14 +17,14 @@ from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._constraints import Implements
 from . import metrics as _metrics
-from ._linalg import VALUE_SOLVERS
+from ._constraints import Implements
 from ._progress import Progress
-from ._proxy import label_free_score
+from ._solvers import VALUE_SOLVERS
 from ._warn import warn
 from .contexts._labels import labelled_rows
 from .linalg import context_spectrum
+from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
     from ._typing import (

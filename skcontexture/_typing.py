@@ -36,9 +36,9 @@ IntArray: TypeAlias = "NDArray[np.integer]"
 RandomStateLike: TypeAlias = "int | np.random.RandomState | None"
 #: The neighbour searches of the contexts (``contexts._neighbors``).
 Algorithm: TypeAlias = 'Literal["auto", "exact", "nndescent"]'
-#: The solvers of the singular triplets (``_linalg.SOLVERS``).
+#: The solvers of the singular triplets (``_solvers.SOLVERS``).
 Solver: TypeAlias = 'Literal["auto", "dense", "arpack", "lobpcg", "chebyshev"]'
-#: The solvers of the singular values (``_linalg.VALUE_SOLVERS``).
+#: The solvers of the singular values (``_solvers.VALUE_SOLVERS``).
 ValueSolver: TypeAlias = 'Literal["auto", "dense", "randomized"]'
 
 if TYPE_CHECKING:

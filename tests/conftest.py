@@ -1,10 +1,8 @@
 """Shared fixtures and the hypothesis profiles.
 
 Layout: a test file is named after the module it tests, without the leading
-underscore (``skcontexture/_operator.py`` -> ``tests/test_operator.py``); the
-public ``skcontexture/linalg.py``, whose name the private solvers' module
-``_linalg.py`` takes, is tested in ``tests/test_linalg_public.py``. Each context
-family has its file in ``tests/contexts/`` (``contexts/_knn.py`` ->
+underscore (``skcontexture/_operator.py`` -> ``tests/test_operator.py``). Each
+context family has its file in ``tests/contexts/`` (``contexts/_knn.py`` ->
 ``tests/contexts/test_knn.py``), and the tests that run over every built-in
 context (the table of ``tests/_instances.py``) are in
 ``tests/contexts/test_every_context.py``. The tests of dask input are in

@@ -244,9 +244,9 @@ def test_solver_non_convergence_warns(blobs):
 
 
 def test_dense_solver_refuses_large_operators(monkeypatch, blobs):
-    from skcontexture import _linalg
+    from skcontexture import _solvers
 
-    monkeypatch.setattr(_linalg, "DENSE_MAX_SIDE", 100)
+    monkeypatch.setattr(_solvers, "DENSE_MAX_SIDE", 100)
     with pytest.raises(ValueError, match="solver='dense'"):
         ContextureEmbedding(KNNContext(5), solver="dense").fit(blobs[0])
 

@@ -21,7 +21,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 
 #: The layers, lowest first: the data flows from the contexts' joint through
-#: the operator and the solvers to the estimators, then to metrics and scorers.
+#: the operator and the solvers to the metrics and the estimators, then to the scorers.
+#: The solvers sit below the operators: they read an operator through the
+#: interfaces they declare (``_solvers.Operator``, ``_solvers.BlockAlgebra``), and
+#: the operators implement them; the public ``linalg`` builds an operator.
 #: The distributed fit (``_distributed``) goes down them once: the estimator
 #: calls its fit, which calls the context's hook, which lays out the rows; the
 #: operator is built on the way back up.
@@ -29,12 +32,12 @@ LAYERS = [
     ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
                    "_defaults", "_distributed", "_distributed.layout"]),
     ("contexts", ["contexts", "_distributed.neighbors"]),
-    ("kernels", ["_kernels"]),
+    ("sparse blocks", ["_sparse_blocks"]),
+    ("solvers", ["_solvers"]),
     ("operator", ["_operator", "_distributed.operator", "_distributed.fit"]),
-    ("solvers", ["_linalg", "linalg"]),
-    ("proxy task", ["_proxy"]),
+    ("singular functions", ["linalg"]),
+    ("metrics", ["metrics"]),  # the estimators score with its proxy task
     ("estimators", ["_context_estimator", "_embedding", "_encoder"]),
-    ("metrics", ["metrics"]),
     ("scorers", ["_scorer"]),
     ("selection", ["_selection"]),
     ("checks and plots", ["utils", "plotting"]),
@@ -52,9 +55,10 @@ SHARED_PRIVATE_NAMES = {
     "_atom_points": "a context's atoms as points, read by the public checks of a context",
     "_extend": "ContextureEmbedding's Nystrom rule, which the lazy transform (_dask) "
                "applies to each block of a model fitted on a cluster",
-    # _kernels.py keeps its names while it is renamed: its helpers and the internals of
-    # SparseOperator that the solvers and the distributed operator's shards use
-    "_weighted_sum": "compat: a helper of _kernels used by _linalg and _distributed.operator",
+    # compat: a helper of _sparse_blocks and the internals of its SparseOperator, which
+    # keep their names for now; the solvers and the distributed operator's shards use them
+    "_weighted_sum": "compat: _sparse_blocks' BLAS-free v @ X, used by _solvers and "
+                     "_distributed.operator",
     "_apply": "compat: SparseOperator's fused product, run by _distributed.operator's shards",
     "_Q": "compat: SparseOperator's matrix, read by _distributed.operator's shards",
     "_QT": "compat: SparseOperator's transpose, read by _distributed.operator's shards",

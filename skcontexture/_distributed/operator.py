@@ -4,12 +4,13 @@
 normalised shard over the atoms they reference, with the normalisation,
 deflation and dropping of rows and atoms without mass of
 :class:`~skcontexture._operator.ContextOperator`. It has the operator
-interface the solvers read, so :func:`~skcontexture._linalg.top_singular_triplets`
-runs unchanged on the client. When the atoms are the short side, the
-solver's blocks stay on the workers (:class:`WorkerBlocks`): each worker owns
-the rows of some atoms, a Gram product is tasks only (rows borrowed from their
-owners, parts returned to them), and only small cross products and column
-sums reach the client.
+interface the solvers read (:class:`~skcontexture._solvers.Operator`), so
+:func:`~skcontexture._solvers.top_singular_triplets` runs unchanged on the
+client. When the atoms are the short side, the solver's blocks stay on the
+workers (:class:`WorkerBlocks`, a :class:`~skcontexture._solvers.BlockAlgebra`):
+each worker owns the rows of some atoms, a Gram product is tasks only (rows
+borrowed from their owners, parts returned to them), and only small cross
+products and column sums reach the client.
 """
 
 from operator import getitem
@@ -22,8 +23,9 @@ from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
 from .._constraints import n_threads
-from .._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
 from .._operator import bipartite, count_components, scatter_rows
+from .._solvers import NumpyBlocks
+from .._sparse_blocks import SparseOperator, _weighted_sum, column_dots, cross_product, rotate
 from .layout import by_worker
 
 #: Blocks larger than this go straight from the client to their worker
@@ -344,7 +346,7 @@ class WorkerBlock:
 
 
 class WorkerBlocks:
-    """The block algebra of :class:`~skcontexture._kernels.NumpyBlocks` on worker-held blocks.
+    """The block algebra of :class:`~skcontexture._solvers.NumpyBlocks` on worker-held blocks.
 
     Row-wise steps are one task per worker on its piece; reductions (the
     small cross products and column sums) are summed on the client in worker

@@ -216,7 +216,7 @@ def operator_on_workers(dask_client):
 def test_worker_held_blocks_follow_the_in_memory_algebra(operator_on_workers):
     """Every step of the block solver on worker-held blocks equals it on in-memory blocks."""
     from skcontexture._distributed.operator import WorkerBlock, WorkerBlocks
-    from skcontexture._kernels import NumpyBlocks
+    from skcontexture._solvers import NumpyBlocks
 
     operator, _ = operator_on_workers
     blocks, here = operator.blocks, NumpyBlocks(1)
