@@ -198,7 +198,6 @@ class ContextOperator(SparseOperator):
         Counted once (the estimator and the solver's checks both ask).
         """
         if getattr(self, "_n_components", None) is None:
-            Q = self.Q
             self._n_components = count_components(self.Q)
         return self._n_components
 
