@@ -235,11 +235,9 @@ class ContextureEmbedding(
         -------
         self : ContextureEmbedding
         """
-        if is_dask_collection(X):
-            from ._dask_fit import fit_on_cluster
-
-            return fit_on_cluster(self, X, y, **fit_params)
         progress = Progress(self.verbose, type(self).__name__)
+        if is_dask_collection(X):
+            return self._fit_on_cluster(X, fit_params, progress)
         X = self._validate_X(X, reset=True)
         with progress.active():  # the context's long loops report to it
             context = self._seeded_context().fit(X, y, **fit_params)
@@ -252,9 +250,27 @@ class ContextureEmbedding(
         mass = np.asarray(context.joint_.sum(axis=1)).ravel()
         embedding = self._extend(context.joint_, atom_functions)
         embedding[mass > 0] /= mass[mass > 0, None]
-        self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
-        self.embedding_ = embedding.astype(X.dtype, copy=False)
-        progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
+        return self._set_fit_rows(context, atom_functions, embedding, X.dtype, progress)
+
+    def _fit_on_cluster(self, X, fit_params, progress):
+        """Fit on a dask array with the active ``distributed`` client (docs/scaling_out.md)."""
+        from ._distributed.fit import fit_on_cluster
+
+        context, operator, fit_rows = fit_on_cluster(
+            self._seeded_context(), X, fit_params, self.n_jobs, progress
+        )
+        self.n_features_in_ = X.shape[1]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        atom_functions = self._solve(operator, context, progress)
+        embedding = fit_rows(self._nystrom_functions(atom_functions))
+        return self._set_fit_rows(context, atom_functions, embedding, fit_rows.dtype, progress)
+
+    def _set_fit_rows(self, context, atom_functions, embedding, dtype, progress):
+        """Store the atom functions and the fit rows' embedding in the fit input's dtype."""
+        self.atom_functions_ = atom_functions.astype(dtype, copy=False)
+        self.embedding_ = embedding.astype(dtype, copy=False)
+        progress.done(f"Nystrom extension to the {embedding.shape[0]} fit rows")
         self._warn_degenerate(context)
         return self
 
@@ -323,10 +339,15 @@ class ContextureEmbedding(
                 UserWarning,
             )
 
+    def _nystrom_functions(self, atom_functions):
+        """``atom_functions / s`` (times s if scaled): a conditional row times these is its
+        embedding (the Nystrom extension)."""
+        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
+        return atom_functions / self.singular_values_ * scale
+
     def _extend(self, conditional, atom_functions):
         """The Nystrom extension ``conditional @ atom_functions / s`` (times s if scaled)."""
-        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
-        return np.asarray(conditional @ (atom_functions / self.singular_values_)) * scale
+        return np.asarray(conditional @ self._nystrom_functions(atom_functions))
 
     def _nystrom(self, X, params):
         """Embed the validated ``X`` through the context's conditional, in X's dtype."""

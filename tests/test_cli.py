@@ -7,7 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
 from skcontexture._defaults import MODEL_COMPONENTS
-from skcontexture._selection import _ranking, default_grid, infer_task, model_components, select
+from skcontexture._selection import default_grid, infer_task, model_components, ranking, select
 from skcontexture.cli import load_dataset, main
 from skcontexture.metrics import feature_prediction, tau
 
@@ -383,7 +383,7 @@ def test_contexts_that_isolate_outliers_are_ranked_last(blobs):
             {"context": "fine", "outlying": 0, "feature_prediction": 0.1, "tau": 1.9,
              "tau_trusted": False, "labelled": 0.1}]
     for metric in ("feature_prediction", "tau", "labelled"):
-        assert min(rows, key=_ranking(metric))["context"] == "fine"
+        assert min(rows, key=ranking(metric))["context"] == "fine"
 
 
 def _bundled_csv(tmp_path, loader):

@@ -98,7 +98,7 @@ def test_connected_components_match_scipy():
     # union-find on the CSR pattern against scipy's csgraph on the bipartite graph
     from scipy.sparse.csgraph import connected_components
 
-    from skcontexture._operator import _bipartite
+    from skcontexture._operator import bipartite
 
     rng = np.random.RandomState(0)
     for _ in range(20):
@@ -107,5 +107,5 @@ def test_connected_components_match_scipy():
         if W.nnz == 0:
             continue
         op = ContextOperator(W)
-        expected = connected_components(_bipartite(op.Q), directed=False)[0]
+        expected = connected_components(bipartite(op.Q), directed=False)[0]
         assert op.n_connected_components() == expected

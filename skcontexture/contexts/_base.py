@@ -37,7 +37,10 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
 
     What a context declares about itself (whether the conditional of a fit
     row reproduces its joint row, whether the atoms are the fit points, its
-    input tags) is its :class:`ContextTraits`, returned by :meth:`traits`.
+    input tags) is its :class:`ContextTraits`, returned by :meth:`traits`. A
+    context that ``ContextureEmbedding`` can fit on a dask array held by a
+    ``distributed`` cluster declares it with its hook ``_fit_distributed``
+    (described in ``skcontexture._distributed``).
     """
 
     #: What the context declares about itself (see :class:`ContextTraits`); a

@@ -39,7 +39,7 @@ from skcontexture import (
     SpectralContextEncoder,
 )
 
-from ._instances import CONTEXTS, NAMES, fit_args, make_data, new_args
+from .._instances import CONTEXTS, NAMES, fit_args, make_data, new_args
 
 
 @pytest.fixture(scope="module")
