@@ -163,7 +163,7 @@ def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     assert marks["untrusted"] == ["RBF g=0.3"] and "tau is untrusted for 1 of 3 contexts" in out
 
 
-def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
+def test_selection_quick_runs_on_bundled_data(tmp_path, capsys, monkeypatch):
     # benchmarks/selection.py --quick without a data folder falls back to scikit-learn's
     # bundled datasets, so the CI command works on a fresh clone
     import importlib.util
@@ -171,6 +171,7 @@ def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
     from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "selection.py"
+    monkeypatch.syspath_prepend(str(script.parent))  # as a script, it imports _common
     spec = importlib.util.spec_from_file_location("selection_under_test", script)
     selection = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(selection)
