@@ -7,7 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
 from skcontexture._defaults import MODEL_COMPONENTS
-from skcontexture._selection import default_grid, infer_task, model_components, ranking, select
+from skcontexture._selection import ranking, select
 from skcontexture.cli import load_dataset, main
 from skcontexture.metrics import feature_prediction, tau
 
@@ -129,13 +129,6 @@ def test_labelled_selection(tmp_path, blobs, capsys):
     np.savez(tmp_path / "nolabels.npz", X=X)
     assert main([str(tmp_path / "nolabels.npz"), "--labelled", "10"]) == 2
     assert "--labelled needs labels" in capsys.readouterr().err
-
-
-def test_default_grid_respects_sample_size():
-    names = [name for name, _ in default_grid(30, 4)]
-    assert "kNN K=50" not in names and "kNN K=20" in names
-    assert all(ctx.n_neighbors is None for name, ctx in default_grid(100, 4) if "RBF" in name)
-    assert all(ctx.n_neighbors == 200 for name, ctx in default_grid(6000, 4) if "RBF" in name)
 
 
 def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
@@ -394,18 +387,6 @@ def _bundled_csv(tmp_path, loader):
     return str(path)
 
 
-@pytest.mark.parametrize("y, task", [
-    (np.array(["a", "b"] * 20), "classification"),
-    (np.array([True, False] * 20), "classification"),
-    (np.repeat([0, 1, 2], 20), "classification"),
-    (np.linspace(0, 1, 40), "regression"),
-    (np.arange(40) % 10, "regression"),                  # 4 rows per value
-    (np.r_[np.repeat([0, 1], 30), 2], "regression"),     # a value on a single row
-])
-def test_infer_task(y, task):
-    assert infer_task(y)[0] == task
-
-
 def test_whole_number_regression_target(tmp_path, capsys):
     # scikit-learn's diabetes: its target is whole numbers, 214 distinct over 442 rows
     import json
@@ -494,17 +475,6 @@ def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
     out = capsys.readouterr().out
     assert "  make_pipeline(StandardScaler(), ContextureEmbedding(KNNContext(n_neighbors=" in out
     assert "16 components: the functions the context was probed with" in out
-
-
-def test_model_components():
-    assert model_components(128) == (MODEL_COMPONENTS, "the main job's default")
-    assert model_components(10)[0] == 10
-    # at most 1 component per 4 labelled rows, at least 2
-    assert model_components(128, 30) == (
-        7, "1 per 4 of the 30 labelled rows a downstream model is fitted on")
-    assert model_components(128, 5)[0] == 2
-    assert model_components(128, 1000)[0] == MODEL_COMPONENTS
-    assert model_components(5, 30)[0] == 5
 
 
 def test_few_labels_cap_the_model(tmp_path, blobs, capsys):
