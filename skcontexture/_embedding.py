@@ -10,7 +10,6 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils import deprecated
 from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
@@ -145,9 +144,6 @@ class ContextureEmbedding(
         Products of the solver with the operator or its transpose (a block
         product counts once): the cost of the solve, comparable across
         solvers.
-    n_iter_ : int
-        Deprecated alias of ``n_products_`` (it counts products, not
-        iterations); removed in 0.2.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -302,14 +298,6 @@ class ContextureEmbedding(
         self.n_connected_components_ = n_components
         self.n_components_ = self._n_features_out = len(s)
         return atom_functions
-
-    @deprecated(
-        "Attribute `n_iter_` was deprecated in version 0.1 and will be removed in 0.2: "
-        "it counts products with the operator, not iterations. Use `n_products_` instead."
-    )
-    @property
-    def n_iter_(self) -> int:
-        return self.n_products_
 
     def _warn_degenerate(self, context):
         self._warn_concentrated()

@@ -321,15 +321,6 @@ def test_negative_n_jobs_still_means_all_cores():
     np.testing.assert_array_equal(a, b)
 
 
-def test_n_iter_is_a_deprecated_alias_of_n_products(blobs):
-    X, _ = blobs
-    emb = ContextureEmbedding(KNNContext(8), n_components=3, solver="chebyshev",
-                              random_state=0).fit(X)
-    assert emb.n_products_ > 0
-    with pytest.warns(FutureWarning, match="n_products_"):
-        assert emb.n_iter_ == emb.n_products_
-
-
 def test_score_is_the_default_scorer(blobs):
     from skcontexture import ContextScorer
 

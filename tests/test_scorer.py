@@ -258,17 +258,6 @@ def test_rank_one_context_scores_one_plus_beta():
     assert score == pytest.approx(-2.0)  # = -(1 + beta): tau cannot rank such contexts
 
 
-def test_method_is_a_deprecated_alias_of_solver(blobs):
-    emb = ContextureEmbedding(KNNContext(10), n_components=4).fit(blobs)
-    expected = ContextScorer("tau", max_dim=64, solver="randomized")(emb, blobs)
-    old = ContextScorer("tau", max_dim=64, method="randomized")
-    with pytest.warns(FutureWarning, match="renamed `solver`.*solver='randomized'"):
-        assert old(emb, blobs) == expected
-    assert "method" not in repr(ContextScorer(solver="dense"))
-    with pytest.raises(ValueError, match="'method' parameter of ContextScorer"):
-        ContextScorer(method="bogus")(emb, blobs)
-
-
 def test_scorers_are_cloned_like_estimators():
     from sklearn.base import clone
 
