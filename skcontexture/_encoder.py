@@ -78,16 +78,9 @@ class SpectralContextEncoder(
     :class:`~skcontexture.LabelContext` it is Fisher's linear discriminant
     analysis.
 
-    The ridge makes the encoder independent of the features' units: if every
-    feature is shifted and rescaled, psi'(x) = S psi(x) + b with S diagonal
-    and invertible, then C' = S C S, B' = S B S and diag(C') = S diag(C) S, so
-    m' = S^-1 m solves the new problem and Phi' = Phi. (A ridge R(C) that
-    transformed as R(A^T C A) = A^T R(C) A under every invertible A would be
-    proportional to C and would not regularise; the diagonal group is the
-    largest one an actual ridge can respect. It is the convention of
-    :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`'s
-    shrinkage. With ``alpha=0`` and C nonsingular, Phi is unchanged by any
-    invertible linear map of the features.)
+    The ridge makes the encoder independent of the features' units: shifting
+    and rescaling every feature leaves Phi unchanged (docs/encoder.md derives
+    it, and why no ridge can be invariant under every linear map).
 
     Parameters
     ----------
