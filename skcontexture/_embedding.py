@@ -10,9 +10,9 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import StrOptions
 from ._constraints import Implements
 from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin

@@ -15,10 +15,10 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_array, get_tags
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval
 from ._constraints import Implements, N_JOBS, count
 from ._dask import accepts_dask
 from ._context_estimator import ContextEstimatorMixin

@@ -13,10 +13,10 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._compat import Interval, StrOptions
 from . import metrics as _metrics
 from ._constraints import Implements
 from ._progress import Progress

@@ -36,9 +36,9 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackError, LinearOperator, svds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from threadpoolctl import threadpool_limits
 
+from ._compat import Interval, StrOptions
 from ._constraints import N_JOBS, count
 from ._sparse_blocks import _weighted_sum, column_dots, cross_product, rotate
 from ._warn import warn

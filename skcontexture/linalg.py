@@ -31,8 +31,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._compat import Interval, StrOptions
 from ._constraints import Implements
 from ._solvers import (
     DENSE_MAX_SIDE,

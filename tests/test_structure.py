@@ -10,7 +10,8 @@ A subpackage is one unit of a layer, or its modules are placed one by one
 
 A name with a leading underscore is private to the module that defines it: no
 other module of the package imports it or uses it as an attribute, except the
-few names of ``SHARED_PRIVATE_NAMES``.
+few names of ``SHARED_PRIVATE_NAMES``. scikit-learn's private names (its
+parameter validation, ``_safe_indexing``...) are imported by ``_compat`` alone.
 """
 
 import ast
@@ -29,7 +30,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: calls its fit, which calls the context's hook, which lays out the rows; the
 #: operator is built on the way back up.
 LAYERS = [
-    ("utilities", ["_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
+    ("utilities", ["_compat", "_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
                    "_defaults", "_distributed", "_distributed.layout"]),
     ("contexts", ["contexts", "_distributed.neighbors"]),
     ("sparse blocks", ["_sparse_blocks"]),
@@ -237,3 +238,30 @@ def test_the_check_sees_private_names_across_modules(tmp_path, monkeypatch):
     assert _private_names_used_across_modules() == {
         ("_b", "_helper", "imports"), ("_c", "_helper", "uses the attribute"),
     }
+
+
+def _private_scikit_learn_imports(path):
+    """``from sklearn.<...> import name`` of a private module or name, in one file."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module and (
+                node.module == "sklearn" or node.module.startswith("sklearn.")):
+            private_module = any(_private(part) for part in node.module.split("."))
+            found += [f"{node.module}.{alias.name}" for alias in node.names
+                      if private_module or _private(alias.name)]
+    return found
+
+
+def test_private_scikit_learn_names_come_through_compat():
+    taken = {module: names for module, path in _modules() if module != "_compat"
+             and (names := _private_scikit_learn_imports(path))}
+    assert not taken, f"import these from skcontexture._compat instead: {taken}"
+
+
+def test_the_check_sees_private_scikit_learn_imports(tmp_path):
+    path = tmp_path / "_m.py"
+    path.write_text("from sklearn.utils._param_validation import Interval\n"
+                    "from sklearn.utils import _safe_indexing, check_array\n"
+                    "from sklearn.base import clone\n")
+    assert _private_scikit_learn_imports(path) == [
+        "sklearn.utils._param_validation.Interval", "sklearn.utils._safe_indexing"]

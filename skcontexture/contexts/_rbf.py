@@ -10,9 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import gen_batches
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._compat import Interval
 from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches

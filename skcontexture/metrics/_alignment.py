@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import scipy.linalg
 from sklearn.neighbors import NearestNeighbors
-from sklearn.utils._param_validation import Interval
 
+from .._compat import Interval
 from .._operator import check_embedding
 from .._typing import validate_params
 from ._checks import check_weights, weighted_whiten

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
-from sklearn.utils._param_validation import Interval
 
+from .._compat import Interval
 from .._operator import check_embedding, check_joint
 from .._typing import validate_params
 from .._warn import warn

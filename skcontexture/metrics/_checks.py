@@ -1,13 +1,13 @@
 """The checks and the whitening shared by the metrics."""
 
 from __future__ import annotations
+from .._compat import Interval
 
 from numbers import Real
 from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.linalg
-from sklearn.utils._param_validation import Interval
 
 if TYPE_CHECKING:
     from .._typing import ArrayLike, FloatArray

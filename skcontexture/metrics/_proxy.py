@@ -21,8 +21,8 @@ from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array, check_random_state, get_tags
-from sklearn.utils._param_validation import Interval
 
+from .._compat import Interval
 from .._constraints import Implements
 from .._operator import check_embedding
 from .._typing import validate_params

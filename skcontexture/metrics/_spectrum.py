@@ -11,8 +11,8 @@ from numbers import Integral
 from typing import TYPE_CHECKING
 
 import numpy as np
-from sklearn.utils._param_validation import Interval
 
+from .._compat import Interval
 from .._typing import validate_params
 from .._warn import warn
 from ._checks import NONNEGATIVE, check_spectrum
