@@ -144,6 +144,9 @@ class ContextureEmbedding(
         Products of the solver with the operator or its transpose (a block
         product counts once): the cost of the solve, comparable across
         solvers.
+    n_iter_ : int
+        ``n_products_``, under the name scikit-learn gives the work of an
+        estimator with ``max_iter``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -298,6 +301,11 @@ class ContextureEmbedding(
         self.n_connected_components_ = n_components
         self.n_components_ = self._n_features_out = len(s)
         return atom_functions
+
+    @property
+    def n_iter_(self) -> int:
+        # scikit-learn's convention for an estimator with max_iter (its checks ask for it)
+        return self.n_products_
 
     def _warn_degenerate(self, context):
         self._warn_concentrated()

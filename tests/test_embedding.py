@@ -321,6 +321,14 @@ def test_negative_n_jobs_still_means_all_cores():
     np.testing.assert_array_equal(a, b)
 
 
+def test_n_iter_is_n_products(blobs):
+    # scikit-learn's checks ask an estimator with max_iter for n_iter_ >= 1
+    X, _ = blobs
+    emb = ContextureEmbedding(KNNContext(8), n_components=3, solver="chebyshev",
+                              random_state=0).fit(X)
+    assert emb.n_iter_ == emb.n_products_ > 0
+
+
 def test_score_is_the_default_scorer(blobs):
     from skcontexture import ContextScorer
 
