@@ -1,4 +1,4 @@
-"""Benchmark skcontexture._kernels.SparseOperator against scipy.
+"""Benchmark skcontexture._sparse_blocks.SparseOperator against scipy.
 
 Random kNN-like square CSR matrix (n = 200,000 rows, 15 nonzeros per row at
 random columns, positive weights), dense blocks of width 1, 8, 32, 64.
@@ -30,7 +30,7 @@ import scipy
 import scipy.sparse as sp
 import sklearn
 
-from skcontexture._kernels import _MIN_WORK_PARALLEL, SparseOperator
+from skcontexture._sparse_blocks import _MIN_WORK_PARALLEL, SparseOperator
 
 N = 200_000
 NNZ_PER_ROW = 15

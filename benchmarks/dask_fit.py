@@ -43,7 +43,7 @@ import numpy as np
 from _common import PeakMemory, noisy_swiss_roll, print_table, worker_peak_mb, write_json
 from distributed import Client, LocalCluster
 
-import skcontexture._dask_fit as dask_fit
+import skcontexture._distributed.fit as distributed_fit
 from skcontexture import ContextureEmbedding, KNNContext
 
 N_COMPONENTS = 16
@@ -66,7 +66,7 @@ def lazy_points(n, chunk):
     return da.map_blocks(chunk_rows, chunks=(sizes, (10,)), dtype=np.float64)
 
 
-class CountedOperator(dask_fit.DaskContextOperator):
+class CountedOperator(distributed_fit.DaskContextOperator):
     """The distributed operator, remembered for its byte counts."""
 
     last = None
@@ -171,7 +171,7 @@ def main():
     args = parser.parse_args()
     n = args.n or (20_000 if args.quick else 2_000_000)
     chunk = args.chunk or (5_000 if args.quick else n // 20)
-    dask_fit.DaskContextOperator = CountedOperator
+    distributed_fit.DaskContextOperator = CountedOperator
 
     rows = []
     with tempfile.TemporaryDirectory() as folder:

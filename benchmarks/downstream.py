@@ -116,14 +116,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import skcontexture  # noqa: E402
 import skcontexture._selection  # noqa: E402
 import skcontexture.cli  # noqa: E402
-from _common import machine  # noqa: E402
+from _common import data_dir, machine  # noqa: E402
 from selection import (  # noqa: E402
     BUNDLED,
     DEVELOPMENT,
     GROUPS,
     VALIDATION,
     bundled_datasets,
-    data_dir,
     folder_datasets,
     group_of,
 )
@@ -1039,7 +1038,10 @@ def main(argv=None):
     if "umap" in cfg["representations"] and not umap_installed():
         print("note: umap-learn is not installed; the umap column shows n/a")
 
-    folder = data_dir(args.data_dir)
+    try:
+        folder = data_dir(args.data_dir)
+    except FileNotFoundError:
+        folder = None
     jobs = []
     if folder is not None and (folder / "MANIFEST.json").exists():
         names = args.datasets or (QUICK_FOLDER if args.quick else None)

@@ -1,7 +1,7 @@
 """Question: what does the first call cost in a fresh environment, and what does the cache save?
 
 numba compiles on first use: pynndescent's NN-descent, and the library's own
-kernels (``_kernels._csr_matmat``, ``_operator._count_components``, both
+kernels (``_sparse_blocks._csr_matmat``, ``_operator._count_components``, both
 ``cache=True``). Each step below runs twice in its own fresh process with its
 own ``NUMBA_CACHE_DIR``: "first" with an empty cache (a fresh environment),
 "second" with the cache the first run left (every later process). Inside a
@@ -67,7 +67,7 @@ print(json.dumps({"NN-descent fit 20,000 x 10": {"import_pynndescent_s": importe
 KERNELS = """
 import json, time
 import numpy as np, scipy.sparse as sp
-from skcontexture._kernels import SparseOperator
+from skcontexture._sparse_blocks import SparseOperator
 from skcontexture._operator import _count_components
 rng = np.random.RandomState(0)
 n, k = 20_000, 15

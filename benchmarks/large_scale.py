@@ -49,7 +49,7 @@ from sklearn.linear_model import LogisticRegression
 
 from skcontexture import ContextureEmbedding, KNNContext
 # the stages of a fit, timed one by one (no public function separates them)
-from skcontexture._linalg import top_singular_triplets
+from skcontexture._solvers import top_singular_triplets
 from skcontexture._operator import ContextOperator
 from skcontexture.linalg import top_singular_functions
 from skcontexture.contexts._neighbors import uses_nndescent

@@ -13,7 +13,10 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    (d0 = min(512, n_pretrain - 1)); the labelled and test rows embedded by the Nystrom
    extension; the probe error = test MSE of a ridge probe fitted on the labelled split,
    minimised over d in {1, 2, 4, ..., d0} (classification: one-hot targets, squared
-   error summed over classes; regression: target standardised on the labelled split);
+   error summed over classes; regression: target standardised on the labelled split).
+   Choosing d on the test split flatters every context, so each also gets the error of
+   the model the main job keeps, chosen without any label: its first MODEL_COMPONENTS
+   (32) functions scaled by their singular values, the same probe ("model error");
 4. per context, every label-free score, each the value ``ContextScorer(metric=name)``
    returns (greater is better): tau, feature_prediction, rankme, alpha_req, decay_rate,
    lidar (its embedding: the top min(32, d0) functions of the fit rows);
@@ -23,7 +26,8 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
 5. per dataset, grid and metric: Pearson, Spearman and distance correlation between
    the score and the error (oriented so that a good metric is positive), the
    normalised regret (err(chosen) - err(best)) / (err(median) - err(best)) clipped at 0,
-   and whether the chosen context is among the best 3.
+   and whether the chosen context is among the best 3; the same against the model
+   error ("regret at the model's d": what a user of the main job's saved model loses).
 
 Datasets are reported in groups: the development half of the shared data (every design
 choice of the new metric was fixed on it), the validation half, scikit-learn's bundled
@@ -56,7 +60,9 @@ from threadpoolctl import threadpool_limits
 
 from sklearn.base import clone
 
+from _common import data_dir
 from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
+from skcontexture._defaults import MODEL_COMPONENTS
 from skcontexture._selection import default_grid, proxy_score
 from skcontexture.linalg import context_spectrum, top_singular_functions
 from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims, tau_regime
@@ -88,15 +94,6 @@ QUICK_BUNDLED = ("sk_iris", "sk_wine", "sk_diabetes")
 # ------------------------------------------------------------------------------------------------
 # data
 # ------------------------------------------------------------------------------------------------
-
-
-def data_dir(cli_value=None):
-    """``--data-dir``, else $SKCONTEXTURE_DATA, else ../shared/data next to the repository."""
-    for candidate in (cli_value, os.environ.get("SKCONTEXTURE_DATA")):
-        if candidate:
-            return Path(candidate)
-    default = HERE.parent.parent / "shared" / "data"
-    return default if default.exists() else None
 
 
 def group_of(name):
@@ -269,6 +266,12 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
         residual = probe.predict(Z_test[:, :d]).reshape(Y_test.shape) - Y_test
         errors[d] = float(np.mean(np.sum(residual**2, axis=1)))
     best = min(errors, key=errors.get)
+    # the main job's model: d fixed without labels, columns scaled by their singular values
+    d_model = min(MODEL_COMPONENTS, usable)
+    scaled = s[:d_model]
+    probe = RidgeCV(alphas=PROBE_ALPHAS).fit(Z_lab[:, :d_model] * scaled, Y_lab)
+    residual = probe.predict(Z_test[:, :d_model] * scaled).reshape(Y_test.shape) - Y_test
+    error_model = float(np.mean(np.sum(residual**2, axis=1)))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
@@ -276,6 +279,7 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     trusted = tau_regime(s, max_dim=max_dim) is None
     return {"grid": grid, "family": family, "strength": label, "error": errors[best],
             "error_best_d": int(best), "errors": {str(k): v for k, v in errors.items()},
+            "error_model": error_model,
             "scores": scores, "tau_trusted": bool(trusted), "s_head": [float(v) for v in s[:16]],
             "seconds": time.perf_counter() - start}
 
@@ -299,9 +303,10 @@ def distance_correlation(a, b):
     return float(math.sqrt(max(dcov, 0.0) / dvar)) if dvar > 0 else float("nan")
 
 
-def selection_stats(records, metric):
-    """Correlations, normalised regret and top-3 hit of one metric over one grid."""
-    err = np.array([r["error"] for r in records])
+def selection_stats(records, metric, target="error"):
+    """Correlations, normalised regret and top-3 hit of one metric over one grid, against
+    ``target``: "error" (d chosen on the test split) or "error_model" (the main job's d)."""
+    err = np.array([r[target] for r in records])
     if metric == "tau_guarded":  # tau, with every trusted context ranked above the untrusted
         score = np.array([r["scores"]["tau"] - (0.0 if r["tau_trusted"] else 1e6)
                           for r in records])
@@ -335,6 +340,9 @@ def dataset_stats(result):
         errs = np.array([r["error"] for r in recs])
         out[grid] = {"best": float(errs.min()), "median": float(np.median(errs)),
                      "metrics": {m: selection_stats(recs, m) for m in METRICS}}
+        if all("error_model" in r for r in recs):  # runs saved before it have none
+            out[grid]["metrics_model"] = {m: selection_stats(recs, m, "error_model")
+                                          for m in METRICS}
     return out
 
 
@@ -358,7 +366,11 @@ def summarise(results):
                     vals = [x[key] for x in rows if x.get(key) is not None]
                     return float(np.mean(vals)) if vals else None
 
+                model = [r["stats"][grid].get("metrics_model", {}).get(m) for r in members
+                         if r["stats"][grid]]
+                model = [x["regret"] for x in model if x is not None]
                 block[m] = {"n_datasets": len(rows),
+                            "regret_model_median": float(np.median(model)) if model else None,
                             "regret_mean": mean("regret"),
                             "regret_median": float(np.median([x["regret"] for x in rows])),
                             "top3_rate": mean("top3"),
@@ -419,7 +431,9 @@ def markdown(results, meta):
         f"(paper grid) and the main job's grid; pretrain <= {cfg['max_pretrain']} rows, "
         f"d0 = {cfg['max_dim']}, {cfg['n_masks']} masks, seed {meta['seed']}. Regret = "
         "(err(chosen) - err(best)) / (err(median) - err(best)), clipped at 0: 0 is the best "
-        "context, 1 a median one. Correlations are of the score with -error (positive = good).",
+        "context, 1 a median one. Correlations are of the score with -error (positive = good). "
+        "Regret at the model's d: the same, each context's error taken at the d of the main "
+        "job's model (32 scaled components, no label used), not at the d best on the test split.",
     ]
     for grid in ("paper", "main"):
         for group in GROUPS:
@@ -428,14 +442,14 @@ def markdown(results, meta):
                 continue
             n = max(v["n_datasets"] for v in block.values())
             lines += ["", f"**{group}, {grid} grid** ({n} datasets)", "",
-                      "| metric | regret mean | regret median | top-3 | Spearman | Pearson | "
-                      "dCor |", "|---|---|---|---|---|---|---|"]
+                      "| metric | regret mean | regret median | regret median at the model's d | "
+                      "top-3 | Spearman | Pearson | dCor |", "|---|---|---|---|---|---|---|---|"]
             for m in SHOWN:
                 if m not in block:
                     continue
                 v = block[m]
                 lines.append(f"| {m} | {_fmt(v['regret_mean'])} | {_fmt(v['regret_median'])} | "
-                             f"{_fmt(v['top3_rate'])} | {_fmt(v['spearman_mean'])} | "
+                             f"{_fmt(v.get('regret_model_median'))} | {_fmt(v['top3_rate'])} | {_fmt(v['spearman_mean'])} | "
                              f"{_fmt(v['pearson_mean'])} | {_fmt(v['dcor_mean'])} |")
     lines += ["", "Per dataset (paper grid): regret / top-3 / Spearman of tau, feature_prediction "
               "and labelled_100, and the contexts each picks.", "",
@@ -509,7 +523,10 @@ def main(argv=None):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
 
-    folder = data_dir(args.data_dir)
+    try:
+        folder = data_dir(args.data_dir)
+    except FileNotFoundError:
+        folder = None
     names = args.datasets or (QUICK_DATASETS if args.quick else None)
     jobs = []
     if folder is not None and (folder / "MANIFEST.json").exists():

@@ -1,7 +1,12 @@
 """Sphinx configuration of the skcontexture documentation."""
 
+import ast
+import importlib
+import inspect
 import re
 from pathlib import Path
+
+from sphinx.pycode import ModuleAnalyzer
 
 import skcontexture
 
@@ -109,6 +114,32 @@ def skip_scikit_learn_members(app, what, name, obj, skip, options):
     return skip
 
 
+def _defining_module(module_name, name):
+    """The module ``module_name`` imports ``name`` from (``from .x import name``), or None."""
+    module = importlib.import_module(module_name)
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if isinstance(node, ast.ImportFrom) and any(a.name == name for a in node.names):
+            source = "." * node.level + (node.module or "")
+            return importlib.util.resolve_name(source, module.__package__)
+    return None
+
+
+def document_imported_constants(app, what, name, obj, options, lines):
+    """Give a constant that a public module imports from a private one the ``#:`` comment it
+    has where it is defined (autodoc looks in the public module only, and would show the
+    docstring of its type: ``int``, ``ndarray``)."""
+    if what != "data":
+        return
+    module_name, _, attr = name.rpartition(".")
+    if ("", attr) in ModuleAnalyzer.for_module(module_name).find_attr_docs():
+        return
+    source = _defining_module(module_name, attr)
+    comment = source and ModuleAnalyzer.for_module(source).find_attr_docs().get(("", attr))
+    if comment:
+        lines[:] = list(comment)
+
+
 def setup(app):
+    app.connect("autodoc-process-docstring", document_imported_constants, priority=300)
     app.connect("autodoc-process-docstring", escape_attribute_names, priority=400)
     app.connect("autodoc-skip-member", skip_scikit_learn_members)

@@ -6,11 +6,11 @@ or a neighbour search. These constraints reject booleans with scikit-learn's own
 """
 
 from numbers import Integral
+from ._compat import HasMethods, Interval
 
 import joblib
 import numba
 import numpy as np
-from sklearn.utils._param_validation import HasMethods, Interval
 
 
 class _IntInterval(Interval):

@@ -11,7 +11,7 @@ every context's ``conditional`` (wrapped by
 :class:`~skcontexture.contexts._base.BaseContext` for each subclass), whose
 blocks are CSR rows.
 
-A model fitted on a dask array (``skcontexture._dask_fit``) keeps its fit
+A model fitted on a dask array (:mod:`skcontexture._distributed`) keeps its fit
 points on the cluster, in the neighbour index of its context: that index maps
 the blocks itself (``lazy_conditional``), and the model's ``transform`` is
 the Nystrom extension of those rows, block by block.
@@ -208,7 +208,7 @@ def dask_conditional(context, X, **params):
     sample = context.conditional(_stand_in(X), **{n: _stand_in(v) for n, v in params.items()})
     index = getattr(context, "index_", None)
     if hasattr(index, "lazy_conditional"):  # fitted on a cluster: its fit points stay there
-        return index.lazy_conditional(context, X)
+        return index.lazy_conditional(X)
     return _map_rows(_conditional_block, X, context, params, sp.csr_matrix((0, sample.shape[1])))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from numbers import Real
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -11,20 +10,19 @@ from sklearn.base import (
     ClassNamePrefixFeaturesOutMixin,
     TransformerMixin,
 )
-from sklearn.utils import deprecated
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._constraints import Implements, N_JOBS, count
+from ._compat import StrOptions
+from ._constraints import Implements
 from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
-from ._linalg import SOLVERS, top_singular_triplets
 from ._operator import ContextOperator
 from ._progress import Progress
-from ._proxy import label_free_score
+from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._typing import fit_context
-from .contexts._base import accepted_params
 from ._warn import warn
+from .contexts._base import accepted_params
+from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self, Solver
@@ -147,8 +145,8 @@ class ContextureEmbedding(
         product counts once): the cost of the solve, comparable across
         solvers.
     n_iter_ : int
-        Deprecated alias of ``n_products_`` (it counts products, not
-        iterations); removed in 0.2.
+        ``n_products_``, under the name scikit-learn gives the work of an
+        estimator with ``max_iter``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -186,15 +184,9 @@ class ContextureEmbedding(
 
     _parameter_constraints = {
         "context": [Implements(["fit", "conditional"]), None],
-        "n_components": [count(1)],
-        "solver": [StrOptions(set(SOLVERS))],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [count(1), None],
         "scale": [StrOptions({"none", "singular_values"})],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
         "verbose": ["verbose"],
-    }
+    } | TRIPLET_PARAMETERS  # n_components, solver, tol, max_iter, n_jobs, random_state
     # A context's second view (PairedContext) is metadata of fit and transform:
     # this gives set_fit_request(A=...) and set_transform_request(A=...).
     __metadata_request__fit = {"A": None}
@@ -242,11 +234,9 @@ class ContextureEmbedding(
         -------
         self : ContextureEmbedding
         """
-        if is_dask_collection(X):
-            from ._dask_fit import fit_on_cluster
-
-            return fit_on_cluster(self, X, y, **fit_params)
         progress = Progress(self.verbose, type(self).__name__)
+        if is_dask_collection(X):
+            return self._fit_on_cluster(X, fit_params, progress)
         X = self._validate_X(X, reset=True)
         with progress.active():  # the context's long loops report to it
             context = self._seeded_context().fit(X, y, **fit_params)
@@ -259,9 +249,27 @@ class ContextureEmbedding(
         mass = np.asarray(context.joint_.sum(axis=1)).ravel()
         embedding = self._extend(context.joint_, atom_functions)
         embedding[mass > 0] /= mass[mass > 0, None]
-        self.atom_functions_ = atom_functions.astype(X.dtype, copy=False)
-        self.embedding_ = embedding.astype(X.dtype, copy=False)
-        progress.done(f"Nystrom extension to the {X.shape[0]} fit rows")
+        return self._set_fit_rows(context, atom_functions, embedding, X.dtype, progress)
+
+    def _fit_on_cluster(self, X, fit_params, progress):
+        """Fit on a dask array with the active ``distributed`` client (docs/scaling_out.md)."""
+        from ._distributed.fit import fit_on_cluster
+
+        context, operator, fit_rows = fit_on_cluster(
+            self._seeded_context(), X, fit_params, self.n_jobs, progress
+        )
+        self.n_features_in_ = X.shape[1]
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        atom_functions = self._solve(operator, context, progress)
+        embedding = fit_rows(self._nystrom_functions(atom_functions))
+        return self._set_fit_rows(context, atom_functions, embedding, fit_rows.dtype, progress)
+
+    def _set_fit_rows(self, context, atom_functions, embedding, dtype, progress):
+        """Store the atom functions and the fit rows' embedding in the fit input's dtype."""
+        self.atom_functions_ = atom_functions.astype(dtype, copy=False)
+        self.embedding_ = embedding.astype(dtype, copy=False)
+        progress.done(f"Nystrom extension to the {embedding.shape[0]} fit rows")
         self._warn_degenerate(context)
         return self
 
@@ -294,12 +302,9 @@ class ContextureEmbedding(
         self.n_components_ = self._n_features_out = len(s)
         return atom_functions
 
-    @deprecated(
-        "Attribute `n_iter_` was deprecated in version 0.1 and will be removed in 0.2: "
-        "it counts products with the operator, not iterations. Use `n_products_` instead."
-    )
     @property
     def n_iter_(self) -> int:
+        # scikit-learn's convention for an estimator with max_iter (its checks ask for it)
         return self.n_products_
 
     def _warn_degenerate(self, context):
@@ -330,10 +335,15 @@ class ContextureEmbedding(
                 UserWarning,
             )
 
+    def _nystrom_functions(self, atom_functions):
+        """``atom_functions / s`` (times s if scaled): a conditional row times these is its
+        embedding (the Nystrom extension)."""
+        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
+        return atom_functions / self.singular_values_ * scale
+
     def _extend(self, conditional, atom_functions):
         """The Nystrom extension ``conditional @ atom_functions / s`` (times s if scaled)."""
-        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
-        return np.asarray(conditional @ (atom_functions / self.singular_values_)) * scale
+        return np.asarray(conditional @ self._nystrom_functions(atom_functions))
 
     def _nystrom(self, X, params):
         """Embed the validated ``X`` through the context's conditional, in X's dtype."""

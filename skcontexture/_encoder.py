@@ -15,14 +15,14 @@ from sklearn.base import (
     clone,
 )
 from sklearn.utils import check_array, get_tags
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.sparsefuncs import mean_variance_axis
 from sklearn.utils.validation import check_is_fitted
 
+from ._compat import Interval
 from ._constraints import Implements, N_JOBS, count
 from ._dask import accepts_dask
 from ._context_estimator import ContextEstimatorMixin
-from ._linalg import flip_signs
+from ._solvers import flip_signs
 from ._operator import check_joint, check_moments, conditional_second_moment
 from ._progress import Progress
 from ._typing import fit_context
@@ -78,16 +78,9 @@ class SpectralContextEncoder(
     :class:`~skcontexture.LabelContext` it is Fisher's linear discriminant
     analysis.
 
-    The ridge makes the encoder independent of the features' units: if every
-    feature is shifted and rescaled, psi'(x) = S psi(x) + b with S diagonal
-    and invertible, then C' = S C S, B' = S B S and diag(C') = S diag(C) S, so
-    m' = S^-1 m solves the new problem and Phi' = Phi. (A ridge R(C) that
-    transformed as R(A^T C A) = A^T R(C) A under every invertible A would be
-    proportional to C and would not regularise; the diagonal group is the
-    largest one an actual ridge can respect. It is the convention of
-    :class:`~sklearn.discriminant_analysis.LinearDiscriminantAnalysis`'s
-    shrinkage. With ``alpha=0`` and C nonsingular, Phi is unchanged by any
-    invertible linear map of the features.)
+    The ridge makes the encoder independent of the features' units: shifting
+    and rescaling every feature leaves Phi unchanged (docs/encoder.md derives
+    it, and why no ridge can be invariant under every linear map).
 
     Parameters
     ----------

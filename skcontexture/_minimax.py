@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.linalg
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
+from ._compat import Interval, StrOptions
 from ._constraints import N_JOBS, count
-from ._linalg import SOLVERS
 from ._operator import check_joint, conditional_second_moment
+from ._solvers import SOLVERS
 from ._typing import fit_context
 from ._warn import warn
 from .contexts._combine import ConvexCombination, side_by_side

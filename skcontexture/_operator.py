@@ -32,7 +32,8 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
-from ._kernels import NumpyBlocks, SparseOperator
+from ._solvers import NumpyBlocks
+from ._sparse_blocks import SparseOperator
 from .contexts._base import is_canonical
 
 if TYPE_CHECKING:
@@ -77,7 +78,7 @@ class ContextOperator(SparseOperator):
         total = W.sum()
         self.joint_shape = W.shape
         rows, atoms = np.flatnonzero(p_x > 0), np.flatnonzero(p_a > 0)
-        kept = _bipartite(W)
+        kept = bipartite(W)
         if len(rows) < W.shape[0] or len(atoms) < W.shape[1]:
             n, m = W.shape
             kept = kept[np.concatenate([rows, n + atoms])][:, np.concatenate([rows, n + atoms])]
@@ -155,12 +156,12 @@ class ContextOperator(SparseOperator):
     def sample_functions(self, U):
         """Left singular vectors -> functions mu = U / sqrt(p_X) on the caller's rows
         (zero on rows without mass)."""
-        return _scatter(U / self.u0[:, None], self.rows, self.joint_shape[0])
+        return scatter_rows(U / self.u0[:, None], self.rows, self.joint_shape[0])
 
     def atom_functions(self, V):
         """Right singular vectors -> functions nu = V / sqrt(p_A) on the caller's atoms
         (zero on atoms without mass)."""
-        return _scatter(V / self.v0[:, None], self.atoms, self.joint_shape[1])
+        return scatter_rows(V / self.v0[:, None], self.atoms, self.joint_shape[1])
 
     def gram_trace(self):
         """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
@@ -197,10 +198,13 @@ class ContextOperator(SparseOperator):
         Counted once (the estimator and the solver's checks both ask).
         """
         if getattr(self, "_n_components", None) is None:
-            Q = self.Q
-            self._n_components = int(
-                _count_components(Q.indptr, Q.indices, Q.shape[0], Q.shape[1]))
+            self._n_components = count_components(self.Q)
         return self._n_components
+
+
+def count_components(W):
+    """Number of connected components of the bipartite graph rows <-> atoms of a CSR matrix."""
+    return int(_count_components(W.indptr, W.indices, W.shape[0], W.shape[1]))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -224,14 +228,14 @@ def _count_components(indptr, indices, n_rows, n_atoms):  # pragma: no cover - j
     return count
 
 
-def _scatter(block, index, size):
+def scatter_rows(block, index, size):
     """Rows of ``block`` placed at ``index`` of a zero array with ``size`` rows."""
     out = np.zeros((size, block.shape[1]))
     out[index] = block
     return out
 
 
-def _bipartite(W):
+def bipartite(W):
     """Adjacency pattern (int8 ones) of the bipartite graph rows <-> atoms of W, rows first."""
     pattern = sp.csr_matrix((np.ones(W.nnz, dtype=np.int8), W.indices, W.indptr), shape=W.shape)
     return sp.bmat([[None, pattern], [pattern.T, None]], format="csr")

@@ -13,18 +13,18 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._constraints import Implements
+from ._compat import Interval, StrOptions
 from . import metrics as _metrics
-from ._linalg import VALUE_SOLVERS
+from ._constraints import Implements
 from ._progress import Progress
-from ._proxy import label_free_score
+from ._solvers import VALUE_SOLVERS
 from ._warn import warn
 from .contexts._labels import labelled_rows
 from .linalg import context_spectrum
+from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
     from ._typing import (
@@ -103,9 +103,6 @@ class ContextScorer(BaseEstimator):
         dense eigenvalues up to a short side of ``max(1000, 4 max_dim)`` (2,048
         for d0 = 512), randomized block Krylov above (tau within 0.2% of the
         exact value in our measurements).
-    method : {"auto", "dense", "randomized"}
-        Deprecated alias of ``solver`` (the word the estimators use); removed
-        in 0.2.
     random_state : int, RandomState instance or None, default=0
         Seed of the randomized solver.
     verbose : int, default=0
@@ -158,7 +155,6 @@ class ContextScorer(BaseEstimator):
         "spectrum": [StrOptions({"context", "estimator"})],
         "source": [StrOptions({"fit", "X"})],
         "solver": [StrOptions(set(VALUE_SOLVERS))],
-        "method": [StrOptions(set(VALUE_SOLVERS)), Hidden(StrOptions({"deprecated"}))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -174,7 +170,6 @@ class ContextScorer(BaseEstimator):
         spectrum: Literal["context", "estimator"] = "context",
         source: Literal["fit", "X"] = "fit",
         solver: ValueSolver = "auto",
-        method: ValueSolver | Literal["deprecated"] = "deprecated",
         random_state: RandomStateLike = 0,
         verbose: int = 0,
     ) -> None:
@@ -184,18 +179,8 @@ class ContextScorer(BaseEstimator):
         self.spectrum = spectrum
         self.source = source
         self.solver = solver
-        self.method = method
         self.random_state = random_state
         self.verbose = verbose
-
-    def _checked_solver(self):
-        """Validate the parameters; return the spectrum's solver (``method``: its old name)."""
-        self._validate_params()
-        if self.method == "deprecated":
-            return self.solver
-        warn(f"The parameter `method` of ContextScorer was renamed `solver` in 0.1 and will "
-             f"be removed in 0.2; use solver={self.method!r}.", FutureWarning)
-        return self.method
 
     def __call__(self, estimator: Any, X: MatrixLike, y: ArrayLike | None = None) -> float:
         """Score a fitted estimator (greater is better); ``y`` is ignored.
@@ -215,7 +200,8 @@ class ContextScorer(BaseEstimator):
         -------
         score : float
         """
-        solver = self._checked_solver()
+        self._validate_params()
+        solver = self.solver
         progress = Progress(self.verbose, type(self).__name__)
         step, position = find_contexture_step(estimator)
         X = _check_X(estimator, X)
@@ -240,9 +226,9 @@ class ContextScorer(BaseEstimator):
         -------
         singular_values : ndarray
         """
-        solver = self._checked_solver()
+        self._validate_params()
         step, _ = find_contexture_step(estimator)
-        return self._spectrum(step, solver, Progress(self.verbose, type(self).__name__))
+        return self._spectrum(step, self.solver, Progress(self.verbose, type(self).__name__))
 
     def score_spectrum(self, singular_values: ArrayLike) -> float:
         """The score of a spectrum s_1..s_d0 under this scorer's metric.
@@ -261,7 +247,7 @@ class ContextScorer(BaseEstimator):
         score : float
             Greater is better.
         """
-        self._checked_solver()
+        self._validate_params()
         if self.metric not in SPECTRUM_METRICS:
             raise ValueError(
                 f"metric={self.metric!r} is not a function of the spectrum alone; "

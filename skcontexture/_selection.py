@@ -193,7 +193,7 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
             spectra[row["context"]] = s
         if proxy_error:
             skipped[row["context"]] = proxy_error
-    rows.sort(key=_ranking(metric))
+    rows.sort(key=ranking(metric))
     winner = rows[0]
     if winner[metric] != winner[metric]:
         reasons = "; ".join([f"{name}: {reason}" for name, reason in skipped.items()]
@@ -275,9 +275,12 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     return row, s, proxy_error
 
 
-def _ranking(metric):
-    # contexts that could not be fitted come last, before them those whose model would
-    # have functions on a handful of rows
+def ranking(metric):
+    """The sort key of the rows of a grid under ``metric``: the best context first.
+
+    Contexts that could not be fitted come last, before them those whose model would
+    have functions on a handful of rows.
+    """
     if metric == "tau":
         # the trusted contexts first (the paper advises against ranking the others by tau)
         def by_metric(r):

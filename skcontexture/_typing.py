@@ -8,7 +8,8 @@ for the checker (``typing_extensions.Self`` on Python 3.10, scipy's
 
 scikit-learn ships no type information, so a function decorated with its
 ``validate_params`` or ``_fit_context`` would be untyped to a checker. The
-package imports both from here: at run time they are scikit-learn's own;
+package imports both from here: at run time they are scikit-learn's own (through
+``_compat``);
 to a checker they return the function they decorate, with its signature.
 """
 
@@ -36,9 +37,9 @@ IntArray: TypeAlias = "NDArray[np.integer]"
 RandomStateLike: TypeAlias = "int | np.random.RandomState | None"
 #: The neighbour searches of the contexts (``contexts._neighbors``).
 Algorithm: TypeAlias = 'Literal["auto", "exact", "nndescent"]'
-#: The solvers of the singular triplets (``_linalg.SOLVERS``).
+#: The solvers of the singular triplets (``_solvers.SOLVERS``).
 Solver: TypeAlias = 'Literal["auto", "dense", "arpack", "lobpcg", "chebyshev"]'
-#: The solvers of the singular values (``_linalg.VALUE_SOLVERS``).
+#: The solvers of the singular values (``_solvers.VALUE_SOLVERS``).
 ValueSolver: TypeAlias = 'Literal["auto", "dense", "randomized"]'
 
 if TYPE_CHECKING:
@@ -53,5 +54,4 @@ if TYPE_CHECKING:
         """``sklearn.utils._param_validation.validate_params``: validates the arguments."""
 
 else:
-    from sklearn.base import _fit_context as fit_context  # noqa: F401
-    from sklearn.utils._param_validation import validate_params  # noqa: F401
+    from ._compat import fit_context, validate_params  # noqa: F401

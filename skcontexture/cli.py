@@ -213,7 +213,7 @@ METRIC_LABEL = {"feature_prediction": "feature_prediction", "tau": "tau",
 
 def report(result, name, X, *, beta, max_dim, metric):
     """Print the ranked table and the downstream comparison."""
-    from ._selection import _ranking
+    from ._selection import ranking
 
     rows = result["rows"]
     labelled = result["task"] is not None
@@ -292,7 +292,7 @@ def report(result, name, X, *, beta, max_dim, metric):
             summary = f"chosen by {METRIC_LABEL[by]} ranks {rank_of(rows[0])}/{len(scored)}"
             for other in ("feature_prediction", "tau"):
                 if other != by:
-                    pick = min(rows, key=_ranking(other))
+                    pick = min(rows, key=ranking(other))
                     summary += (f"; {METRIC_LABEL[other]}'s pick ({pick['context']}) ranks "
                                 f"{rank_of(pick)}/{len(scored)}")
             print(summary)

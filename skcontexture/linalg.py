@@ -13,35 +13,10 @@ it, without an estimator around it:
 * :func:`subsample_spectrum`: the spectrum of a context refitted on a
   subsample, for comparison.
 
-Solvers of the spectrum (``solver=``):
-
-* "dense" (exact): the top d0 eigenvalues of the Gram matrix of the short side
-  of the deflated operator, allowed up to a short side of ``DENSE_MAX_SIDE``
-  (5,000: the Gram matrix then takes 200 MB), for the triplets too;
-* "randomized" (near-exact, large n): randomized block Krylov (block Lanczos
-  with full reorthogonalisation; Musco & Musco 2015) on the deflated Gram
-  operator of the short side, with Rayleigh-Ritz. The Krylov space is grown to
-  ``d0 + oversampling`` columns, then one block at a time until
-  ``stopping_rule`` of the Ritz values changes by less than ``tol``
-  (relative), or ``max_iter`` more blocks. Singular values are never
-  over-estimated (Ritz values of a symmetric PSD operator); the top ones
-  converge first. :class:`~skcontexture.ContextScorer` stops on tau.
-* "auto": "dense" up to a short side of ``max(1000, 4 d0)`` (2,048 for
-  d0 = 512), "randomized" above: the rule of ``ContextureEmbedding``'s solvers.
-
-Why not a subsample? The paper's guidance (Theta(d0 log d0) samples suffice to
-estimate the top-d0 eigenvalues) concerns a context defined independently of the
-sample, e.g. an RBF kernel with a fixed width. The kNN context is defined by the
-sample: K neighbours among n points is a ball of mass K / n, so a kNN context
-refitted on m < n points is a *weaker* context unless K is rescaled to K m / n
-(an integer, so the context changes anyway at small K), and restricting the
-joint to a subsample of rows and atoms (``joint[S][:, S]``) is a different,
-sparser context again. :func:`subsample_spectrum` implements the sound version
-(refit a clone of the context on a random subsample of X, with neighbour counts
-rescaled) for comparison; ``docs/context_selection.md`` reports the measured
-accuracy and cost of both. The exact/randomized route is the default because it
-is exact (or within 1% on tau) for every context at a cost that stays under a
-minute at n = 20,000 with d0 = 512.
+How the solvers of the spectrum work ("dense", "randomized", "auto"), why the
+spectrum is never taken from a subsample, and their measured accuracy and cost:
+docs/context_selection.md, "The spectrum up to d0"; the solvers of the
+triplets: docs/design.md, "Solvers".
 """
 
 from __future__ import annotations
@@ -56,11 +31,16 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils import check_array, check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 
-from . import _linalg
-from ._constraints import Implements, N_JOBS
-from ._linalg import SOLVERS, VALUE_SOLVERS, top_singular_triplets, top_singular_values
+from ._compat import Interval, StrOptions
+from ._constraints import Implements
+from ._solvers import (
+    DENSE_MAX_SIDE,
+    TRIPLET_PARAMETERS,
+    VALUE_SOLVERS,
+    top_singular_triplets,
+    top_singular_values,
+)
 from ._operator import ContextOperator
 from ._typing import validate_params
 
@@ -82,12 +62,6 @@ __all__ = [
     "subsample_spectrum",
     "top_singular_functions",
 ]
-
-#: Largest short side (the fewer of the samples and the atoms with mass) for which
-#: ``solver="dense"`` is accepted: its Gram matrix then takes 200 MB. Above it,
-#: the iterative solvers ("chebyshev", "arpack", "lobpcg"; "randomized" for the
-#: spectrum) are the only choice, and "auto" never picks "dense" there.
-DENSE_MAX_SIDE: int = _linalg.DENSE_MAX_SIDE
 
 _JOINT = ["array-like", "sparse matrix"]
 
@@ -148,15 +122,8 @@ class Spectrum:
 
 
 @validate_params(
-    {
-        "joint": _JOINT,
-        "n_components": [Interval(Integral, 1, None, closed="left")],
-        "solver": [StrOptions(set(SOLVERS))],
-        "tol": [Interval(Real, 0, None, closed="left")],
-        "max_iter": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": N_JOBS,
-        "random_state": ["random_state"],
-    },
+    # n_components, solver, tol, max_iter, n_jobs, random_state: the embedding's
+    {"joint": _JOINT} | TRIPLET_PARAMETERS,
     prefer_skip_nested_validation=True,
 )
 def top_singular_functions(
@@ -269,8 +236,12 @@ def context_spectrum(
         d0: how many singular values to return (at most ``min(n, m) - 1`` of the
         operator restricted to rows and atoms with mass).
     solver : {"auto", "dense", "randomized"}, default="auto"
-        See the module docstring. "auto" is exact ("dense") up to a short side
-        of ``max(1000, 4 max_dim)`` and "randomized" above.
+        "dense": the top eigenvalues of the Gram matrix of the short side
+        (exact; up to a short side of ``DENSE_MAX_SIDE``). "randomized":
+        randomized block Krylov on the Gram operator, stopped by
+        ``stopping_rule`` (below); never over-estimates. "auto" is exact
+        ("dense") up to a short side of ``max(1000, 4 max_dim)`` and
+        "randomized" above.
     tol : float, default=2e-3
         Randomized solver: stop when ``stopping_rule`` of the Ritz values
         changes by less than this, relative, after adding a Krylov block.

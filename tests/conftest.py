@@ -1,13 +1,14 @@
 """Shared fixtures and the hypothesis profiles.
 
 Layout: a test file is named after the module it tests, without the leading
-underscore (``skcontexture/_operator.py`` -> ``tests/test_operator.py``); the
-public ``skcontexture/linalg.py``, whose name the private solvers' module
-``_linalg.py`` takes, is tested in ``tests/test_linalg_public.py``. Each context
-family has its file in ``tests/contexts/`` (``contexts/_knn.py`` ->
+underscore (``skcontexture/_operator.py`` -> ``tests/test_operator.py``). Each
+context family has its file in ``tests/contexts/`` (``contexts/_knn.py`` ->
 ``tests/contexts/test_knn.py``), and the tests that run over every built-in
 context (the table of ``tests/_instances.py``) are in
-``tests/contexts/test_every_context.py``. Suites across modules keep their own
+``tests/contexts/test_every_context.py``. The tests of dask input are in
+``tests/distributed/`` (with the ``dask_client`` fixture of a local cluster):
+the lazy transform of ``_dask.py`` in ``test_dask.py``, the fit on a cluster
+(``_distributed/``) in ``test_fit.py``. Suites across modules keep their own
 files: the scikit-learn checks (``test_common.py``), the properties
 (``test_properties.py``), dtypes, warnings, structure, docs, packaging,
 selection and the public context checks (``test_check_context.py``).
@@ -97,14 +98,3 @@ def knn_operator():
     op = ContextOperator(knn_joint(1500, 10))
     assert op.n_connected_components() == 1
     return op
-
-
-@pytest.fixture(scope="session")
-def dask_client():
-    """A distributed client on a LocalCluster of 2 worker processes with 1 thread each."""
-    from distributed import Client, LocalCluster
-
-    with LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    ) as cluster, Client(cluster) as client:
-        yield client

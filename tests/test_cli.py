@@ -7,7 +7,7 @@ from sklearn.preprocessing import StandardScaler
 
 from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
 from skcontexture._defaults import MODEL_COMPONENTS
-from skcontexture._selection import _ranking, default_grid, infer_task, model_components, select
+from skcontexture._selection import ranking, select
 from skcontexture.cli import load_dataset, main
 from skcontexture.metrics import feature_prediction, tau
 
@@ -131,13 +131,6 @@ def test_labelled_selection(tmp_path, blobs, capsys):
     assert "--labelled needs labels" in capsys.readouterr().err
 
 
-def test_default_grid_respects_sample_size():
-    names = [name for name, _ in default_grid(30, 4)]
-    assert "kNN K=50" not in names and "kNN K=20" in names
-    assert all(ctx.n_neighbors is None for name, ctx in default_grid(100, 4) if "RBF" in name)
-    assert all(ctx.n_neighbors == 200 for name, ctx in default_grid(6000, 4) if "RBF" in name)
-
-
 def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     pytest.importorskip("matplotlib")
     from skcontexture import plotting
@@ -163,7 +156,7 @@ def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     assert marks["untrusted"] == ["RBF g=0.3"] and "tau is untrusted for 1 of 3 contexts" in out
 
 
-def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
+def test_selection_quick_runs_on_bundled_data(tmp_path, capsys, monkeypatch):
     # benchmarks/selection.py --quick without a data folder falls back to scikit-learn's
     # bundled datasets, so the CI command works on a fresh clone
     import importlib.util
@@ -171,6 +164,7 @@ def test_selection_quick_runs_on_bundled_data(tmp_path, capsys):
     from pathlib import Path
 
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "selection.py"
+    monkeypatch.syspath_prepend(str(script.parent))  # as a script, it imports _common
     spec = importlib.util.spec_from_file_location("selection_under_test", script)
     selection = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(selection)
@@ -383,7 +377,7 @@ def test_contexts_that_isolate_outliers_are_ranked_last(blobs):
             {"context": "fine", "outlying": 0, "feature_prediction": 0.1, "tau": 1.9,
              "tau_trusted": False, "labelled": 0.1}]
     for metric in ("feature_prediction", "tau", "labelled"):
-        assert min(rows, key=_ranking(metric))["context"] == "fine"
+        assert min(rows, key=ranking(metric))["context"] == "fine"
 
 
 def _bundled_csv(tmp_path, loader):
@@ -391,18 +385,6 @@ def _bundled_csv(tmp_path, loader):
     path = tmp_path / f"{loader.__name__[5:]}.csv"
     loader(as_frame=True).frame.to_csv(path, index=False)
     return str(path)
-
-
-@pytest.mark.parametrize("y, task", [
-    (np.array(["a", "b"] * 20), "classification"),
-    (np.array([True, False] * 20), "classification"),
-    (np.repeat([0, 1, 2], 20), "classification"),
-    (np.linspace(0, 1, 40), "regression"),
-    (np.arange(40) % 10, "regression"),                  # 4 rows per value
-    (np.r_[np.repeat([0, 1], 30), 2], "regression"),     # a value on a single row
-])
-def test_infer_task(y, task):
-    assert infer_task(y)[0] == task
 
 
 def test_whole_number_regression_target(tmp_path, capsys):
@@ -493,17 +475,6 @@ def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
     out = capsys.readouterr().out
     assert "  make_pipeline(StandardScaler(), ContextureEmbedding(KNNContext(n_neighbors=" in out
     assert "16 components: the functions the context was probed with" in out
-
-
-def test_model_components():
-    assert model_components(128) == (MODEL_COMPONENTS, "the main job's default")
-    assert model_components(10)[0] == 10
-    # at most 1 component per 4 labelled rows, at least 2
-    assert model_components(128, 30) == (
-        7, "1 per 4 of the 30 labelled rows a downstream model is fitted on")
-    assert model_components(128, 5)[0] == 2
-    assert model_components(128, 1000)[0] == MODEL_COMPONENTS
-    assert model_components(5, 30)[0] == 5
 
 
 def test_few_labels_cap_the_model(tmp_path, blobs, capsys):

@@ -9,7 +9,7 @@ import pytest
 import scipy.sparse as sp
 from numpy.testing import assert_allclose
 
-from skcontexture import _kernels
+from skcontexture import _sparse_blocks
 from skcontexture._operator import ContextOperator
 
 from ._joints import random_joint
@@ -56,7 +56,7 @@ def test_operator_matches_dense_normalisation(shape):
 @pytest.mark.parametrize("affine", [False, True])
 def test_gram_matmat_matches_dense(shape, k, kernel, affine, monkeypatch):
     # threshold 0: every block goes through the numba kernel; inf: scipy
-    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0 if kernel else np.inf)
+    monkeypatch.setattr(_sparse_blocks, "_MIN_WORK_PARALLEL", 0 if kernel else np.inf)
     op = ContextOperator(random_joint(*shape), n_jobs=2)
     D = deflated(op)
     n, m = op.shape
@@ -84,7 +84,7 @@ def test_gram_matmat_matches_dense(shape, k, kernel, affine, monkeypatch):
 
 
 def test_gram_matmat_in_single_precision(knn_operator, monkeypatch):
-    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0)
+    monkeypatch.setattr(_sparse_blocks, "_MIN_WORK_PARALLEL", 0)
     op = knn_operator
     X = np.random.default_rng(3).standard_normal((op.shape[1], 12))
     expected = op.gram_matmat(X, scale=0.5, shift=0.2, previous=X, weight=0.1)
@@ -98,7 +98,7 @@ def test_connected_components_match_scipy():
     # union-find on the CSR pattern against scipy's csgraph on the bipartite graph
     from scipy.sparse.csgraph import connected_components
 
-    from skcontexture._operator import _bipartite
+    from skcontexture._operator import bipartite
 
     rng = np.random.RandomState(0)
     for _ in range(20):
@@ -107,5 +107,5 @@ def test_connected_components_match_scipy():
         if W.nnz == 0:
             continue
         op = ContextOperator(W)
-        expected = connected_components(_bipartite(op.Q), directed=False)[0]
+        expected = connected_components(bipartite(op.Q), directed=False)[0]
         assert op.n_connected_components() == expected

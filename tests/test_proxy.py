@@ -1,4 +1,4 @@
-"""feature_prediction and probe curves (skcontexture._proxy)."""
+"""feature_prediction and probe curves (skcontexture.metrics._proxy)."""
 
 import numpy as np
 import pytest

@@ -10,8 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from .._compat import num_samples
 from .._dask import dask_conditional, lazily
 from ._traits import ContextTraits
 
@@ -37,7 +38,10 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
 
     What a context declares about itself (whether the conditional of a fit
     row reproduces its joint row, whether the atoms are the fit points, its
-    input tags) is its :class:`ContextTraits`, returned by :meth:`traits`.
+    input tags) is its :class:`ContextTraits`, returned by :meth:`traits`. A
+    context that ``ContextureEmbedding`` can fit on a dask array held by a
+    ``distributed`` cluster declares it with its hook ``_fit_distributed``
+    (described in ``skcontexture._distributed``).
     """
 
     #: What the context declares about itself (see :class:`ContextTraits`); a
@@ -93,7 +97,7 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
             rows). None when the atoms are no points (classes, columns).
         """
         if self.traits().atoms_are_fit_points:
-            return X, np.arange(_num_samples(X))
+            return X, np.arange(num_samples(X))
         return None
 
     def __sklearn_tags__(self):

@@ -12,10 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.utils import _safe_indexing
-from sklearn.utils.metaestimators import _BaseComposition
-from sklearn.utils.validation import _num_samples, validate_data
+from sklearn.utils.validation import validate_data
 
+from .._compat import BaseComposition, num_samples, safe_indexing
 from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
@@ -25,7 +24,7 @@ if TYPE_CHECKING:
     from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
-class ConvexCombination(_BaseComposition, BaseContext):
+class ConvexCombination(BaseComposition, BaseContext):
     """Convex combination sum_c w_c P_c of contexts, on disjoint atoms.
 
     With probability w_c the context of x is drawn from part c. The atoms are
@@ -333,10 +332,10 @@ class Convolution(BaseContext):
         points, rows = atoms
         if rows is None:  # atoms tied to no fit row: y and row-wise params do not apply
             y, second_params = None, {}
-        elif not np.array_equal(rows, np.arange(_num_samples(X))):
+        elif not np.array_equal(rows, np.arange(num_samples(X))):
             # the atoms are not the fit rows (noisy copies): give each its row's y
             y = None if y is None else np.asarray(y)[rows]
-            second_params = {k: _safe_indexing(v, rows) for k, v in second_params.items()}
+            second_params = {k: safe_indexing(v, rows) for k, v in second_params.items()}
         self.second_ = clone(self.second).fit(points, y, **second_params)
         self.first_points_ = points
         self.transition_ = normalize_rows(self.second_.joint_)

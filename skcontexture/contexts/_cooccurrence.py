@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -114,6 +115,28 @@ class CooccurrenceContext(BaseContext):
         # each row divided by its largest entry first, so that its sum cannot overflow
         return normalize_rows(normalize(self._validate(X, reset=False), norm="max"))
 
+    def _fit_distributed(self, X, client, progress):
+        """Fit on a dask array held by a ``distributed`` cluster: the distributed fit's hook
+        (:mod:`skcontexture._distributed`).
+
+        The chunks of counts (dense or sparse) are the joint's row chunks once
+        divided by the largest count, then by the total: two reductions.
+        """
+        from .._distributed.layout import Layout
+
+        self.n_features_in_ = self.n_atoms_ = X.shape[1]
+        counts = Layout(client, X).mapped(_validated, self)
+        stats = counts.collect(_largest_and_empty)
+        largest = max(value for value, _ in stats)
+        if largest <= 0:
+            raise ValueError("CooccurrenceContext needs a matrix with positive entries.")
+        n_empty = sum(empty for _, empty in stats)
+        if n_empty:
+            # the warning of the in-memory fit, for the empty rows of every chunk
+            self._validate(sp.csr_matrix((n_empty, X.shape[1])), reset=False)
+        counts = counts.mapped(_divided, largest)  # entries at most 1
+        return counts.mapped(_divided, sum(counts.collect(_total)))
+
     def _validate(self, X, reset):
         """Validate ``X`` and warn about rows with no co-occurrence."""
         X = validate_data(
@@ -139,3 +162,22 @@ class CooccurrenceContext(BaseContext):
                 UserWarning,
             )
         return X
+
+
+def _validated(X, context):
+    """A chunk validated by the context (CSR; its warning is given once, on the client)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return context._validate(X, reset=True)
+
+
+def _largest_and_empty(X):
+    return (float(X.max()) if X.nnz else 0.0), int(np.sum(X.getnnz(axis=1) == 0))
+
+
+def _divided(X, value):
+    return sp.csr_matrix(X / value)
+
+
+def _total(X):
+    return float(X.sum())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Callable
 
 from sklearn.utils.validation import validate_data
@@ -103,7 +104,7 @@ class KNNContext(BaseContext):
         X = validate_data(self, X, accept_sparse="csr", dtype="numeric")
         n_samples = X.shape[0]
         self.n_neighbors_ = min(self.n_neighbors, max(1, n_samples - 1))
-        _warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
+        warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
         n_entries = n_samples * self.n_neighbors_
         check_memory(
             BYTES_PER_NEIGHBOR * n_entries,
@@ -132,11 +133,45 @@ class KNNContext(BaseContext):
         return self._conditional(X)
 
     def _conditional(self, X):
-        _, indices = self.index_.kneighbors(X, self.n_neighbors_)
-        return rows_from_neighbors(indices, None, self.index_.n_samples_fit_)
+        return uniform_rows(self.index_.kneighbors(X, self.n_neighbors_),
+                            self.index_.n_samples_fit_)
+
+    def _fit_distributed(self, X, client, progress):
+        """Fit on a dask array held by a ``distributed`` cluster: the distributed fit's hook
+        (:mod:`skcontexture._distributed`).
+
+        The exact search, the fit points staying on the workers in the
+        neighbour index that ``conditional`` then queries through the cluster.
+        """
+        from .._distributed.neighbors import neighbor_joint, neighbor_layout
+
+        layout = neighbor_layout(client, X, progress, n_neighbors=self.n_neighbors,
+                                 algorithm=self.algorithm, name=type(self).__name__,
+                                 metric=self.metric)
+        n_samples, self.n_features_in_ = X.shape
+        self.n_atoms_, self.n_neighbors_ = n_samples, self.n_neighbors
+        self.index_, joint = neighbor_joint(layout, self.metric, self.n_neighbors_,
+                                            partial(uniform_rows, n_atoms=n_samples))
+        return joint
 
 
-def _warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
+def uniform_rows(neighbors, n_atoms):
+    """Conditional rows of weight 1/K on each of the K nearest atoms.
+
+    Parameters
+    ----------
+    neighbors : tuple of ndarray
+        ``(distances, indices)`` of each row's K nearest atoms.
+    n_atoms : int
+
+    Returns
+    -------
+    rows : scipy.sparse.csr_matrix of shape (n_rows, n_atoms)
+    """
+    return rows_from_neighbors(neighbors[1], None, n_atoms)
+
+
+def warn_if_neighbourhoods_overlap(n_neighbors, used, n_samples):
     """Warn when K is not below the fit rows (lowered to ``used``) or above half of them."""
     advice = ("A kNN context tells rows apart when n_neighbors is well below the number "
               "of rows" + (f" (for {n_samples} rows, about {n_samples // 10})."

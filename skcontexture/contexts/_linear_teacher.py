@@ -67,9 +67,9 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._compat import Interval, StrOptions
 from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext

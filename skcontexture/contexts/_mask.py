@@ -9,9 +9,9 @@ import numpy as np
 from joblib import Parallel, delayed
 from sklearn.base import clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._compat import Interval
 from .._constraints import Implements, N_JOBS, count, n_threads
 from .._progress import loop
 from .._typing import fit_context

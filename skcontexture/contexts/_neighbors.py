@@ -18,8 +18,8 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import StrOptions
 
+from .._compat import StrOptions
 from .._constraints import N_JOBS, count, n_threads
 from .._warn import warn
 from ._base import is_canonical

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from numbers import Real
 from typing import TYPE_CHECKING
 
@@ -9,9 +10,9 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.metrics.pairwise import euclidean_distances
 from sklearn.utils import gen_batches
-from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import validate_data
 
+from .._compat import Interval
 from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
@@ -162,8 +163,8 @@ class RBFContext(BaseContext):
         check_coordinates(X)
         check_resolution(X)
         n_samples = X.shape[0]
+        sample = X[mass_sample_rows(n_samples)]
         if self.gamma is None:
-            sample = X[mass_sample_rows(n_samples)]
             gamma = local_gamma(nearest_squared_distances(sample, X))
             self.gamma_ = variance_gamma(_variance(X), X.shape[1]) if gamma is None else gamma
         else:
@@ -181,8 +182,43 @@ class RBFContext(BaseContext):
         else:
             self.index_ = neighbor_index(self, self.random_state).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
-        self._set_mass_kept(1.0 if self.n_neighbors is None else self._mass_kept(X))
+        self._set_mass_kept(1.0 if self.n_neighbors is None else
+                            self._mass_kept(sample, [kernel_sums(X, sample, self.gamma_)]))
         return self
+
+    def _fit_distributed(self, X, client, progress):
+        """Fit on a dask array held by a ``distributed`` cluster: the distributed fit's hook
+        (:mod:`skcontexture._distributed`).
+
+        With ``n_neighbors`` set only (else NotImplemented): the exact search,
+        the fit points staying on the workers in the neighbour index that
+        ``conditional`` then queries through the cluster; the default
+        ``gamma`` and ``kernel_mass_kept_`` come from reductions over the chunks.
+        """
+        if self.n_neighbors is None:
+            return NotImplemented
+        from .._distributed.neighbors import neighbor_joint, neighbor_layout
+
+        layout = neighbor_layout(client, X, progress, n_neighbors=self.n_neighbors,
+                                 algorithm=self.algorithm, name=type(self).__name__,
+                                 dtype=np.float64)
+        n_samples, self.n_features_in_ = X.shape
+        self.n_atoms_ = n_samples
+        sample = layout.rows(mass_sample_rows(n_samples))
+        if self.gamma is None:
+            nearest = np.hstack(layout.collect(_nearest_squared_distances_to, sample))
+            gamma = local_gamma(np.sort(nearest, axis=1))
+            self.gamma_ = (variance_gamma(_pooled_variance(layout.collect(_moments)),
+                                          self.n_features_in_) if gamma is None else gamma)
+        else:
+            self.gamma_ = float(self.gamma)
+        self.index_, joint = neighbor_joint(
+            layout, "euclidean", self.n_neighbors,
+            partial(kernel_rows, n_atoms=n_samples, gamma=self.gamma_), dtype=np.float64,
+        )
+        self._set_mass_kept(self._mass_kept(sample, layout.collect(kernel_sums, sample,
+                                                                   self.gamma_)))
+        return joint
 
     def _check_memory(self, n_samples):
         """Raise ``MemoryError`` before a fit that cannot fit in memory."""
@@ -200,22 +236,19 @@ class RBFContext(BaseContext):
             "Use a smaller n_neighbors (a truncated kernel, e.g. 50) or fewer rows.",
         )
 
-    def _mass_kept(self, X):
-        """Median fraction of the kernel mass of sampled fit rows on their kept atoms."""
-        rows = mass_sample_rows(X.shape[0])
-        distances, _ = self.index_.kneighbors(X[rows], self.n_neighbors)
-        squared = euclidean_distances(X[rows], X, squared=True)
-        nearest = squared.min(axis=1, keepdims=True)  # the same shift for both sums
-        return self._mass_fraction(distances, self._kernel(squared, nearest).sum(axis=1), nearest)
+    def _mass_kept(self, sample, chunk_sums):
+        """Median fraction of the kernel mass of sampled fit rows on their kept atoms.
 
-    def _mass_fraction(self, distances, total, nearest):
-        """Median of kept / total kernel mass of sampled rows, both shifted by ``nearest``.
-
-        ``distances`` are the rows' distances to their kept atoms, ``total`` their
-        kernel sums over every fit point and ``nearest`` (a column) their nearest
-        squared distance.
+        ``chunk_sums`` are :func:`kernel_sums` of the sampled rows on each chunk
+        of the fit points (one chunk in memory): their kernel sums, each shifted
+        by the chunk's nearest squared distance, are brought to one shift, the
+        nearest over all chunks, before they are added.
         """
-        kept = self._kernel(distances**2, nearest).sum(axis=1)
+        distances, _ = self.index_.kneighbors(sample, self.n_neighbors)
+        nearest = np.min([chunk_nearest for chunk_nearest, _ in chunk_sums], axis=0)
+        total = sum(kernel(chunk_nearest, nearest, self.gamma_) * chunk_sum
+                    for chunk_nearest, chunk_sum in chunk_sums)
+        kept = kernel(distances**2, nearest[:, None], self.gamma_).sum(axis=1)
         return float(np.median(np.minimum(kept / total, 1.0)))
 
     def _set_mass_kept(self, fraction):
@@ -249,27 +282,45 @@ class RBFContext(BaseContext):
         if self.n_neighbors is not None:
             # In row batches of ~4 million entries: the neighbour arrays and
             # weights of all rows at once would be several times the result.
-            blocks = []
-            for batch in batches(X.shape[0], max(1, 2**22 // self.n_neighbors), "RBF row batches"):
-                distances, indices = self.index_.kneighbors(X[batch], self.n_neighbors)
-                weights = self._weights(distances**2)
-                blocks.append(rows_from_neighbors(indices, weights, self.index_.n_samples_fit_))
+            blocks = [
+                kernel_rows(self.index_.kneighbors(X[batch], self.n_neighbors),
+                            self.index_.n_samples_fit_, self.gamma_)
+                for batch in batches(X.shape[0], max(1, 2**22 // self.n_neighbors),
+                                     "RBF row batches")
+            ]
             return sp.vstack(blocks, format="csr")
         n_atoms = self.X_fit_.shape[0]
         blocks = []
         for batch in batches(X.shape[0], max(1, 2**22 // n_atoms), "RBF row batches"):
             squared = euclidean_distances(X[batch], self.X_fit_, squared=True)
-            blocks.append(sp.csr_matrix(self._weights(squared)))
+            blocks.append(sp.csr_matrix(kernel_weights(squared, self.gamma_)))
         return normalize_rows(sp.vstack(blocks, format="csr"))
 
-    def _weights(self, squared_distances):
-        """Kernel weights, shifted by each row's nearest atom (weight 1) so none underflows."""
-        return self._kernel(squared_distances, squared_distances.min(axis=1, keepdims=True))
 
-    def _kernel(self, squared_distances, nearest):
-        """exp(-gamma (d^2 - nearest)); where the product overflows the weight is exactly 0."""
-        with np.errstate(over="ignore"):
-            return np.exp(-self.gamma_ * (squared_distances - nearest))
+def kernel(squared_distances, nearest, gamma):
+    """exp(-gamma (d^2 - nearest)); where the product overflows the weight is exactly 0."""
+    with np.errstate(over="ignore"):
+        return np.exp(-gamma * (squared_distances - nearest))
+
+
+def kernel_weights(squared_distances, gamma):
+    """Kernel weights, shifted by each row's nearest atom (weight 1) so none underflows."""
+    return kernel(squared_distances, squared_distances.min(axis=1, keepdims=True), gamma)
+
+
+def kernel_rows(neighbors, n_atoms, gamma):
+    """Conditional rows of the truncated kernel, from ``(distances, indices)`` of each
+    row's nearest atoms."""
+    distances, indices = neighbors
+    return rows_from_neighbors(indices, kernel_weights(distances**2, gamma), n_atoms)
+
+
+def kernel_sums(X, sample, gamma):
+    """Per sampled row: its nearest squared distance to the rows of ``X``, and its
+    kernel sum over them shifted by that distance."""
+    squared = euclidean_distances(sample, X, squared=True)
+    nearest = squared.min(axis=1)
+    return nearest, kernel(squared, nearest[:, None], gamma).sum(axis=1)
 
 
 def nearest_squared_distances(sample, X):
@@ -322,3 +373,34 @@ def _variance(X):
         mean = X.mean()
         return float(X.multiply(X).mean() - mean**2) * scale**2
     return float(X.var()) * scale**2
+
+
+def _nearest_squared_distances_to(X, sample):
+    """:func:`nearest_squared_distances` of ``sample`` to a chunk ``X`` of the fit points."""
+    return nearest_squared_distances(sample, X)
+
+
+def _moments(X):
+    """(largest |x|, count, mean, M2) of the entries of a chunk divided by its largest |x|."""
+    values = X.toarray() if sp.issparse(X) else X
+    largest = float(np.abs(values).max()) if values.size else 0.0
+    scaled = values / largest if largest > 0 else values
+    mean = float(scaled.mean()) if values.size else 0.0
+    return largest, values.size, mean, float(((scaled - mean) ** 2).sum())
+
+
+def _pooled_variance(moments):
+    """Variance of all entries from the :func:`_moments` of each chunk (Chan's pairwise
+    update of (count, mean, M2), every chunk divided by the largest value)."""
+    scale = max(largest for largest, _, _, _ in moments)
+    if scale == 0:
+        return 0.0
+    count, mean, m2 = 0, 0.0, 0.0
+    for largest, size, chunk_mean, chunk_m2 in moments:
+        ratio = largest / scale
+        chunk_mean, chunk_m2 = chunk_mean * ratio, chunk_m2 * ratio**2
+        delta, total = chunk_mean - mean, count + size
+        mean += delta * size / total
+        m2 += chunk_m2 + delta**2 * count * size / total
+        count = total
+    return m2 / count * scale**2

@@ -80,15 +80,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.special import ndtri
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
+from .._compat import Interval, StrOptions
 from .._constraints import count
 from .._memory import check_memory
 from .._progress import batches
 from .._typing import fit_context
 from ._base import BaseContext, rows_from_neighbors
-from ._knn import _warn_if_neighbourhoods_overlap
+from ._knn import warn_if_neighbourhoods_overlap
 from ._neighbors import BYTES_PER_NEIGHBOR, NEIGHBOR_SEARCH_CONSTRAINTS, neighbor_index
 from ._traits import ContextTraits
 
@@ -173,7 +173,7 @@ class _TabularAugmentationContext(BaseContext):
         X = validate_data(self, X, dtype=np.float64)
         n_samples, n_features = X.shape
         self.n_neighbors_ = min(self.n_neighbors, max(1, n_samples - 1))
-        _warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
+        warn_if_neighbourhoods_overlap(self.n_neighbors, self.n_neighbors_, n_samples)
         n_entries = n_samples * self.n_draws * self.n_neighbors_
         check_memory(
             BYTES_PER_NEIGHBOR * n_entries

@@ -10,9 +10,9 @@ from sklearn.base import BaseEstimator, clone, is_classifier
 from sklearn.exceptions import NotFittedError
 from sklearn.frozen import FrozenEstimator
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from .._compat import StrOptions
 from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint

@@ -30,9 +30,8 @@ from sklearn.base import clone
 from sklearn.datasets import make_blobs
 from sklearn.exceptions import NotFittedError
 from sklearn.utils import get_tags
-from sklearn.utils._indexing import _safe_indexing
-from sklearn.utils.validation import _num_samples
 
+from .._compat import num_samples, safe_indexing
 from ..contexts._base import accepted_params, normalize_rows
 from ..contexts._traits import ContextTraits
 
@@ -164,18 +163,18 @@ def _rows(params, n_samples, take):
 
 def _is_per_sample(value, n_samples):
     try:
-        return _num_samples(value) == n_samples
+        return num_samples(value) == n_samples
     except TypeError:
         return False
 
 
 def _new_points(X, fit_params, conditional):
     """Midpoints of consecutive fit rows, and the ``conditional`` params for them."""
-    n_samples = _num_samples(X)
+    n_samples = num_samples(X)
     first, second = np.arange(0, n_samples - 1, 2), np.arange(1, n_samples, 2)
 
     def midpoints(value):
-        return 0.5 * (_safe_indexing(value, first) + _safe_indexing(value, second))
+        return 0.5 * (safe_indexing(value, first) + safe_indexing(value, second))
 
     params = accepted_params(conditional, fit_params or {})
     return midpoints(X), _rows(params, n_samples, midpoints)
@@ -239,7 +238,7 @@ def check_context_joint(
     context = _fit(context, X, y, fit_params)
     joint = context.joint_
     _assert_csr(joint, "joint_")
-    expected = (_num_samples(X), context.n_atoms_)
+    expected = (num_samples(X), context.n_atoms_)
     assert joint.shape == expected, f"joint_ has shape {joint.shape}, expected {expected}"
     total = joint.sum()
     assert np.isclose(total, 1.0, rtol=0, atol=1e-10), f"joint_ sums to {total}, not 1"
@@ -254,7 +253,7 @@ def check_context_conditional_rows(
     X_new, params = _new_points(X, fit_params, context.conditional)
     rows = context.conditional(X_new, **params)
     _assert_csr(rows, "conditional(X_new)")
-    expected = (_num_samples(X_new), context.n_atoms_)
+    expected = (num_samples(X_new), context.n_atoms_)
     assert rows.shape == expected, (
         f"conditional(X_new) has shape {rows.shape}, expected {expected}"
     )
@@ -370,7 +369,7 @@ def check_context_in_embedding(
     ).fit(X, y, **(fit_params or {}))
     X_new, params = _new_points(X, fit_params, embedding.context_.conditional)
     Z = embedding.transform(X_new, **params)
-    expected = (_num_samples(X_new), 2)
+    expected = (num_samples(X_new), 2)
     assert Z.shape == expected, f"transform gave shape {Z.shape}, expected {expected}"
     assert np.all(np.isfinite(Z)), "transform gave non-finite values"
 
@@ -406,7 +405,7 @@ def check_context_traits(
     assert fitted.traits() == before, (
         f"traits() changed with fit: {before} became {fitted.traits()}"
     )
-    n_samples = _num_samples(X)
+    n_samples = num_samples(X)
     if before.atoms_are_fit_points:
         assert fitted.joint_.shape == (n_samples, n_samples), (
             f"atoms_are_fit_points, but joint_ has shape {fitted.joint_.shape}"

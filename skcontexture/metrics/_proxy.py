@@ -4,7 +4,7 @@ A linear probe's cross-validated score on the leading d columns of an
 embedding (:func:`probe_curve`), and the leave-features-out task built on it
 (:func:`feature_prediction`), the default label-free score of a contexture
 estimator (:func:`label_free_score`, behind ``ContextureEmbedding.score`` and
-``ContextScorer``). Both public functions are exported by
+``ContextScorer``). The public names are exported by
 :mod:`skcontexture.metrics`. They use only an estimator's ``fit`` and
 ``transform``, so the estimators themselves can score with them.
 """
@@ -21,14 +21,14 @@ from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array, check_random_state, get_tags
-from sklearn.utils._param_validation import Interval
 
-from ._constraints import Implements
-from ._operator import check_embedding
-from ._typing import validate_params
+from .._compat import Interval
+from .._constraints import Implements
+from .._operator import check_embedding
+from .._typing import validate_params
 
 if TYPE_CHECKING:
-    from ._typing import ArrayLike, FloatArray, IntArray, MatrixLike, RandomStateLike
+    from .._typing import ArrayLike, FloatArray, IntArray, MatrixLike, RandomStateLike
 
 #: Ridge regularisers of the default probes (leave-one-out choice), as in the paper's probes.
 PROBE_ALPHAS = np.logspace(-4, 5, 10)

@@ -1,4 +1,4 @@
-"""Tests for the parallel sparse kernels in ``skcontexture._kernels``."""
+"""Tests for the parallel sparse block products in ``skcontexture._sparse_blocks``."""
 
 import numba
 import numpy as np
@@ -7,8 +7,8 @@ import scipy.sparse as sp
 from numpy.testing import assert_allclose
 from scipy.sparse.linalg import LinearOperator, svds
 
-from skcontexture import _kernels
-from skcontexture._kernels import (
+from skcontexture import _sparse_blocks
+from skcontexture._sparse_blocks import (
     SparseOperator,
     _csr_matmat,
     _numba_threads,
@@ -49,7 +49,7 @@ def _assert_close(actual, expected):
 @pytest.fixture
 def force_kernel(monkeypatch):
     """Route every product through the numba kernel (no scipy fallback)."""
-    monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0)
+    monkeypatch.setattr(_sparse_blocks, "_MIN_WORK_PARALLEL", 0)
 
 
 # A matrix large enough that nnz * k exceeds the fallback threshold.
@@ -60,7 +60,7 @@ BIG = dict(n=3000, m=2000, nnz_per_row=15)
 @pytest.mark.parametrize("n_jobs", [None, 1, 2, -1])
 def test_matches_scipy(k, n_jobs):
     Q = _random_csr(**BIG, seed=k, empty_row=5, empty_col=7)
-    assert Q.nnz * k >= _kernels._MIN_WORK_PARALLEL or k == 1
+    assert Q.nnz * k >= _sparse_blocks._MIN_WORK_PARALLEL or k == 1
     rng = np.random.default_rng(1)
     X = rng.standard_normal((Q.shape[1], k))
     Y = rng.standard_normal((Q.shape[0], k))
@@ -74,7 +74,7 @@ def test_matches_scipy(k, n_jobs):
 @pytest.mark.parametrize("use_kernel", [True, False])
 def test_small_cases(use_kernel, monkeypatch):
     if use_kernel:
-        monkeypatch.setattr(_kernels, "_MIN_WORK_PARALLEL", 0)
+        monkeypatch.setattr(_sparse_blocks, "_MIN_WORK_PARALLEL", 0)
     Q = _random_csr(40, 30, nnz_per_row=4, seed=3, empty_row=0, empty_col=29)
     op = SparseOperator(Q, n_jobs=2)
     rng = np.random.default_rng(2)

@@ -4,12 +4,13 @@
 normalised shard over the atoms they reference, with the normalisation,
 deflation and dropping of rows and atoms without mass of
 :class:`~skcontexture._operator.ContextOperator`. It has the operator
-interface the solvers read, so :func:`~skcontexture._linalg.top_singular_triplets`
-runs unchanged on the client. When the atoms are the short side, the
-solver's blocks stay on the workers (:class:`WorkerBlocks`): each worker owns
-the rows of some atoms, a Gram product is tasks only (rows borrowed from their
-owners, parts returned to them), and only small cross products and column
-sums reach the client.
+interface the solvers read (:class:`~skcontexture._solvers.Operator`), so
+:func:`~skcontexture._solvers.top_singular_triplets` runs unchanged on the
+client. When the atoms are the short side, the solver's blocks stay on the
+workers (:class:`WorkerBlocks`, a :class:`~skcontexture._solvers.BlockAlgebra`):
+each worker owns the rows of some atoms, a Gram product is tasks only (rows
+borrowed from their owners, parts returned to them), and only small cross
+products and column sums reach the client.
 """
 
 from operator import getitem
@@ -21,10 +22,11 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 from threadpoolctl import threadpool_limits
 
-from ._constraints import n_threads
-from ._dask_layout import _groups
-from ._kernels import NumpyBlocks, SparseOperator, _weighted_sum, column_dots, cross_product, rotate
-from ._operator import _bipartite, _count_components, _scatter
+from .._constraints import n_threads
+from .._operator import bipartite, count_components, scatter_rows
+from .._solvers import NumpyBlocks
+from .._sparse_blocks import SparseOperator, _weighted_sum, column_dots, cross_product, rotate
+from .layout import by_worker
 
 #: Blocks larger than this go straight from the client to their worker
 #: (``Client.scatter``, one more round trip); smaller ones travel inside the
@@ -98,7 +100,7 @@ class DaskContextOperator:
         self.shape = (len(self.rows), len(self.atoms))
         self.n_atoms = n_atoms
 
-        groups = list(_groups(owners))
+        groups = list(by_worker(owners))
         self._workers = [worker for worker, _ in groups]
         self._columns = [
             np.searchsorted(self.atoms, np.unique(np.concatenate([masses[i][1] for i in chunks])))
@@ -296,7 +298,7 @@ class DaskContextOperator:
 
     def atom_functions(self, V):
         """Right singular vectors -> functions nu = V / sqrt(p_A) on all atoms (as in memory)."""
-        return _scatter(V / self.v0[:, None], self.atoms, self.n_atoms)
+        return scatter_rows(V / self.v0[:, None], self.atoms, self.n_atoms)
 
     def gram_trace(self):
         """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
@@ -344,7 +346,7 @@ class WorkerBlock:
 
 
 class WorkerBlocks:
-    """The block algebra of :class:`~skcontexture._kernels.NumpyBlocks` on worker-held blocks.
+    """The block algebra of :class:`~skcontexture._solvers.NumpyBlocks` on worker-held blocks.
 
     Row-wise steps are one task per worker on its piece; reductions (the
     small cross products and column sums) are summed on the client in worker
@@ -510,7 +512,7 @@ class _Shard:
         W.data *= np.repeat(1.0 / (total * self.u0), np.diff(W.indptr))
         W.data *= (1.0 / v0)[W.indices]
         # ||Q||_F^2 and the component of each atom within the shard
-        _, labels = connected_components(_bipartite(W), directed=False)
+        _, labels = connected_components(bipartite(W), directed=False)
         self.summary = float(np.dot(W.data, W.data)), labels[W.shape[0]:]
         self.n_owned = len(columns) if plan is None else plan.n_owned
         borrowed = W[:, self.n_owned:]
@@ -623,4 +625,4 @@ def _components(shards, n_atoms):
     rows, columns = np.concatenate(rows), np.concatenate(columns)
     pattern = sp.csr_matrix((np.ones(len(rows), dtype=np.int8), (rows, columns)),
                             shape=(offset, n_atoms))
-    return int(_count_components(pattern.indptr, pattern.indices, offset, n_atoms))
+    return count_components(pattern)

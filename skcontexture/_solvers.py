@@ -1,24 +1,35 @@
 """The solvers: top singular triplets and top singular values of a deflated context operator.
 
-Every solver works on a :class:`~skcontexture._operator.ContextOperator`
-through its products ``matmat``/``rmatmat`` (the dense solver through its Gram
-matrix, allowed up to a short side of ``DENSE_MAX_SIDE``) and returns a basis
-of the top-k short-side singular subspace. One shared Rayleigh-Ritz step turns
-it into k triplets (orthonormal, orthogonal to the trivial vectors,
-descending, with a deterministic sign; the nonzero ones only when fewer than
-k exist, with a warning), and one shared check reports the rank,
-the residuals of the singular-value equations and a spectrum clustered at 1,
-so the accuracy reported is the one reached. Messages live in this module.
+Every solver works on an :class:`Operator` (a
+:class:`~skcontexture._operator.ContextOperator`, or the distributed fit's
+operator) through its products ``matmat``/``rmatmat``/``gram_matmat`` (the
+dense solver through its Gram matrix, allowed up to a short side of
+``DENSE_MAX_SIDE``) and returns a basis of the top-k short-side singular
+subspace; the Chebyshev solver touches its tall blocks only through the
+operator's :class:`BlockAlgebra` (:class:`NumpyBlocks` for in-memory blocks).
+One shared Rayleigh-Ritz step turns the basis into k triplets (orthonormal,
+orthogonal to the trivial vectors, descending, with a deterministic sign; the
+nonzero ones only when fewer than k exist, with a warning), and one shared
+check reports the rank, the residuals of the singular-value equations and a
+spectrum clustered at 1, so the accuracy reported is the one reached.
+Messages live in this module.
 
-The spectrum up to d0 (:func:`top_singular_values`, behind
-:func:`skcontexture.linalg.context_spectrum`) needs values only: "dense" takes
-them from the same Gram matrix, "randomized" is block Krylov on the Gram
-operator. Both families share one "auto" rule and one dense limit
-(:func:`choose_solver`).
+:func:`top_singular_triplets` is the one entry of the triplets, behind
+:func:`skcontexture.linalg.top_singular_functions` and
+``ContextureEmbedding``, which both validate their arguments with
+:data:`TRIPLET_PARAMETERS`. The spectrum up to d0 (:func:`top_singular_values`,
+behind :func:`skcontexture.linalg.context_spectrum`) needs values only:
+"dense" takes them from the same Gram matrix, "randomized" is block Krylov on
+the Gram operator. Both families share one "auto" rule and one dense limit
+(:func:`choose_solver`). How the solvers work: docs/design.md, "Solvers".
 """
+
+from __future__ import annotations
 
 import warnings
 from contextlib import contextmanager
+from numbers import Real
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import numpy as np
 import scipy.linalg
@@ -27,12 +38,79 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 from threadpoolctl import threadpool_limits
 
-from ._kernels import _weighted_sum, cross_product, rotate
+from ._compat import Interval, StrOptions
+from ._constraints import N_JOBS, count
+from ._sparse_blocks import _weighted_sum, column_dots, cross_product, rotate
 from ._warn import warn
 
-#: Largest short side for which the "dense" solver forms the Gram matrix of
-#: the short side (DENSE_MAX_SIDE**2 * 8 bytes: 200 MB).
-DENSE_MAX_SIDE = 5_000
+if TYPE_CHECKING:
+    from ._typing import FloatArray
+
+
+class BlockAlgebra(Protocol):
+    """The block algebra of the block solvers: what they do with their tall blocks.
+
+    The Chebyshev solver touches its tall blocks (short side x block size)
+    only through an operator's ``gram_matmat`` and these methods, so an
+    operator whose blocks live elsewhere (on the workers of a cluster)
+    provides them for its own block type. ``out``, ``empty_like`` and
+    ``spare`` let in-memory blocks reuse their buffers; every method returns
+    its result, which callers must use. :class:`NumpyBlocks` documents each
+    method.
+    """
+
+    def random(self, rng: np.random.RandomState, shape: tuple[int, int], dtype: Any) -> Any: ...
+    def empty_like(self, X: Any) -> Any: ...
+    def spare(self, X: Any) -> Any: ...
+    def astype(self, X: Any, dtype: Any) -> Any: ...
+    def affine(self, Y: Any, X: Any, shift: float, scale: float, out: Any = None) -> Any: ...
+    def cross(self, X: Any, Y: Any) -> FloatArray: ...
+    def rotate(self, X: Any, Z: FloatArray, out: Any = None) -> Any: ...
+    def column_dots(self, X: Any, Y: Any) -> FloatArray: ...
+    def residual_norms(self, X: Any, Y: Any, theta: FloatArray) -> FloatArray: ...
+    def orthonormalize(self, X: Any) -> Any: ...
+    def leading(self, X: Any, k: int) -> FloatArray: ...
+
+
+class Operator(Protocol):
+    """What the solvers read of a deflated operator D = Q - u0 v0^T of shape n x m.
+
+    ``matmat``/``rmatmat`` apply D and D^T to in-memory blocks;
+    ``gram_matmat`` applies the Gram operator of the short side (D^T D when
+    m <= n, else D D^T) to a block of :attr:`blocks`, fused with the
+    Chebyshev recurrence (``scale * (G X - shift * X) + weight * previous``,
+    into ``out``); ``gram`` forms that Gram matrix (the dense solvers) and
+    ``gram_trace`` is its trace, the sum of all s_i^2. ``u0`` and ``v0`` are
+    the trivial singular vectors, ``n_threads`` the threads of the tall
+    products. :class:`~skcontexture._operator.ContextOperator` documents each
+    member.
+    """
+
+    @property
+    def shape(self) -> tuple[int, int]: ...
+    @property
+    def u0(self) -> FloatArray: ...
+    @property
+    def v0(self) -> FloatArray: ...
+    @property
+    def n_threads(self) -> int: ...
+    @property
+    def blocks(self) -> BlockAlgebra: ...
+    def matmat(self, V: FloatArray) -> FloatArray: ...
+    def rmatmat(self, U: FloatArray) -> FloatArray: ...
+    def gram_matmat(self, X: Any, *, scale: float = 1.0, shift: float = 0.0,
+                    previous: Any = None, weight: float = 0.0, out: Any = None) -> Any: ...
+    def gram(self) -> FloatArray: ...
+    def gram_trace(self) -> float: ...
+    def n_connected_components(self) -> int: ...
+
+
+#: Largest short side (the fewer of the samples and the atoms with mass) for which
+#: ``solver="dense"`` is accepted: its Gram matrix then takes 200 MB
+#: (``DENSE_MAX_SIDE**2 * 8`` bytes). Above it, the iterative solvers ("chebyshev",
+#: "arpack", "lobpcg"; "randomized" for the spectrum) are the only choice, and
+#: "auto" never picks "dense" there.
+DENSE_MAX_SIDE: int = 5_000
 #: "auto" uses the dense solver up to this short side (or 4 k, where an
 #: iterative block of 2 k vectors is half the space). Measured on kNN (K=15)
 #: swiss rolls (benchmarks/results/solver_crossover.json, tol=1e-6, d <= 64):
@@ -49,6 +127,17 @@ AUTO_DENSE_SIDE = 1_000
 SOLVERS = ("auto", "dense", "arpack", "lobpcg", "chebyshev")
 #: Solvers of the top singular values (the spectrum up to d0).
 VALUE_SOLVERS = ("auto", "dense", "randomized")
+#: The parameters of a solve of the triplets, as ``ContextureEmbedding`` and
+#: :func:`skcontexture.linalg.top_singular_functions` take them: one check (and
+#: one error message) for both callers of :func:`top_singular_triplets`.
+TRIPLET_PARAMETERS = {
+    "n_components": [count(1)],
+    "solver": [StrOptions(set(SOLVERS))],
+    "tol": [Interval(Real, 0, None, closed="left")],
+    "max_iter": [count(1), None],
+    "n_jobs": N_JOBS,
+    "random_state": ["random_state"],
+}
 
 #: Singular values at or below this are zero: the rounding floor of the dense
 #: solver's Gram eigenvalues (~1e-16) is 1e-8 here, and the Nystrom extension
@@ -120,8 +209,15 @@ _ARPACK_FALLBACK = (
 
 
 def top_singular_triplets(
-    operator, k, *, solver="auto", tol=1e-10, max_iter=None, random_state=None, log=None
-):
+    operator: Operator,
+    k: int,
+    *,
+    solver: str = "auto",
+    tol: float = 1e-10,
+    max_iter: int | None = None,
+    random_state: Any = None,
+    log: Callable[[str], object] | None = None,
+) -> tuple[FloatArray, FloatArray, FloatArray, int]:
     """Top-k singular triplets of the deflated operator.
 
     Every solver returns a basis of its approximate top-k right (short-side)
@@ -134,10 +230,11 @@ def top_singular_triplets(
 
     Parameters
     ----------
-    operator : ContextOperator
-        The deflated operator (shape n x m).
+    operator : Operator
+        The deflated operator (shape n x m): a ContextOperator, or the
+        distributed fit's.
     k : int
-        Number of triplets requested (>= 1).
+        Number of triplets requested (``n_components``, >= 1).
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}
         "dense" eigendecomposes the Gram matrix of the short side
         (``ContextOperator.gram``, allowed up to a short side of 5,000);
@@ -278,6 +375,69 @@ class _CountingOperator:
             rmatmat=self.rmatmat,
             dtype=np.float64,
         )
+
+
+class NumpyBlocks:
+    """The :class:`BlockAlgebra` of the block solvers on in-memory blocks (ndarrays).
+
+    Parameters
+    ----------
+    n_threads : int
+        Threads of the tall-skinny products (fixed row chunks, so the
+        result does not depend on it).
+    """
+
+    def __init__(self, n_threads):
+        self.n_threads = n_threads
+
+    def random(self, rng, shape, dtype):
+        """A block of uniform values in [-1, 1) drawn from ``rng``."""
+        return rng.uniform(-1.0, 1.0, shape).astype(dtype)
+
+    def empty_like(self, X):
+        """A buffer for a block like X."""
+        return np.empty_like(X)
+
+    def spare(self, X):
+        """X, no longer needed: its buffer, for reuse as an ``out`` (never read again)."""
+        return X
+
+    def astype(self, X, dtype):
+        """A copy of X in ``dtype``."""
+        return X.astype(dtype)
+
+    def affine(self, Y, X, shift, scale, out=None):
+        """``(Y - shift * X) * scale`` (into ``out``, which must not be X or Y)."""
+        out = np.empty_like(X) if out is None else out
+        np.multiply(shift, X, out=out)
+        np.subtract(Y, out, out=out)
+        out *= scale
+        return out
+
+    def cross(self, X, Y):
+        """``X.T @ Y``, a small float array."""
+        return cross_product(X, Y, self.n_threads)
+
+    def rotate(self, X, Z, out=None):
+        """``X @ Z`` for a small Z of X's dtype."""
+        return rotate(X, Z, np.empty_like(X) if out is None else out, self.n_threads)
+
+    def column_dots(self, X, Y):
+        """``(X * Y).sum(axis=0)`` in float64."""
+        return column_dots(X, Y)
+
+    def residual_norms(self, X, Y, theta):
+        """Column norms of ``Y[:, :k] - X[:, :k] * theta`` for the k values of theta."""
+        k = len(theta)
+        return np.linalg.norm(Y[:, :k] - X[:, :k] * theta, axis=0)
+
+    def orthonormalize(self, X):
+        """An orthonormal basis of span(X) with X's shape (QR)."""
+        return scipy.linalg.qr(X, mode="economic")[0]
+
+    def leading(self, X, k):
+        """The first k columns of X, an in-memory array."""
+        return X[:, :k]
 
 
 def _dense(op, k, tol, max_iter, rng):
@@ -564,13 +724,16 @@ def flip_signs(V, *others):
 
 
 
-def top_singular_values(operator, k, *, solver="auto", tol=2e-3, max_iter=12,
-                        oversampling=None, stopping_rule=None, random_state=None, log=None):
+def top_singular_values(operator: Operator, k: int, *, solver: str = "auto", tol: float = 2e-3,
+                        max_iter: int = 12, oversampling: int | None = None,
+                        stopping_rule: Callable[[FloatArray], float] | None = None,
+                        random_state: Any = None, log: Callable[[str], object] | None = None,
+                        ) -> tuple[FloatArray, str, int]:
     """Top-k singular values of the deflated operator, without the vectors.
 
     Parameters
     ----------
-    operator : ContextOperator
+    operator : Operator
     k : int
         ``1 <= k <= min(n, m) - 1``.
     solver : {"auto", "dense", "randomized"}

@@ -39,7 +39,7 @@ from skcontexture import (
     SpectralContextEncoder,
 )
 
-from ._instances import CONTEXTS, NAMES, fit_args, make_data, new_args
+from .._instances import CONTEXTS, NAMES, fit_args, make_data, new_args
 
 
 @pytest.fixture(scope="module")
@@ -293,7 +293,7 @@ def _solver_threads(n_jobs):
     """The numba threads the solver's sparse products of an estimator would use."""
     import scipy.sparse as sp
 
-    from skcontexture._kernels import SparseOperator
+    from skcontexture._sparse_blocks import SparseOperator
 
     return SparseOperator(sp.eye(10, format="csr"), n_jobs=n_jobs).n_threads
 

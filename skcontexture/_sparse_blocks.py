@@ -1,49 +1,13 @@
-"""CPU-parallel sparse kernels (CSR x dense block) for iterative SVD solvers.
+"""The sparse block products of the solvers: CSR x dense block, multi-threaded.
 
-scipy's ``csr_matrix @ ndarray`` runs on a single thread. This module adds a
-row-parallel numba kernel for ``Q @ X`` and ``Q.T @ Y`` where ``Q`` is a
-sparse ``n x m`` operator and ``X`` / ``Y`` are dense blocks of a few to a
-few tens of columns, as used inside block Krylov / randomized SVD solvers.
-
-Determinism
------------
-Every output row is accumulated by exactly one thread, in the fixed order of
-its stored nonzeros (column axpy innermost), with ``fastmath=False`` (no FMA
-contraction, no reassociation). The result is therefore bit-identical for
-any number of threads. It is the same summation order as scipy's CSR kernel
-(observed bit-identical with scipy 1.17), so the small-block fallback to
-scipy does not change results in practice either.
-
-JIT cost
---------
-The kernel is compiled lazily on the first call for each signature (int32
-or int64 indices) and cached on disk (``cache=True``), so compilation is
-paid once per machine / numba version. Measured on the 2-core machine
-(AMD EPYC, numba 0.68.1; first ``matmat`` of a 20000 x 20000, 15 nnz/row
-operator with an 8-column block, int32 indices, 3 runs each):
-
-- cold (fresh ``NUMBA_CACHE_DIR``): first call 1.7-2.4 s (compilation);
-- warm (populated cache): first call ~0.27 s (loading the cached kernel and
-  starting the OpenMP pool), later calls only the kernel time;
-- importing this module costs ~10 ms on top of ``import numba`` (numpy +
-  scipy + numba together take ~0.7-1.0 s).
-
-Oversubscription
-----------------
-A parallel call returns when its slowest thread is done. When the machine is
-busy with other processes, a 2-thread call on 2 cores can wait a scheduler
-tick (4-16 ms observed) for its second thread; use ``n_jobs=1`` there.
-
-Memory
-------
-:class:`SparseOperator` keeps ``Q`` and its transpose, both as CSR, i.e.
-``2 * (nnz * 12 + (rows + 1) * 8)`` bytes with int32 indices (8 bytes of
-float64 data + 4 bytes of index per nonzero, plus the row pointer; the
-pointer is counted at 8 bytes as an upper bound, it is 4 bytes with int32).
-With int64 indices (``nnz`` or a dimension >= 2**31) it is
-``2 * (nnz * 16 + (rows + 1) * 8)``. For ``n = 1e6`` and 15 nonzeros per
-row this is ~0.38 GB. The first float32 product adds float32 copies of the
-values, ``2 * nnz * 4`` bytes.
+scipy's ``csr_matrix @ ndarray`` runs on a single thread. :class:`SparseOperator`
+computes ``Q @ X`` and ``Q.T @ Y`` for a sparse ``n x m`` operator ``Q`` and
+dense blocks of a few to a few tens of columns with a row-parallel numba
+kernel, bit-identical for any number of threads; the tall-block helpers
+(:func:`cross_product`, :func:`rotate`, :func:`column_dots`) keep that
+property with fixed row chunks. Determinism, compilation cost,
+oversubscription and memory, with measurements: docs/performance.md, "The
+sparse block products".
 """
 
 from concurrent.futures import ThreadPoolExecutor
@@ -51,7 +15,6 @@ from contextlib import contextmanager
 
 import numba
 import numpy as np
-import scipy.linalg
 import scipy.sparse as sp
 from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
@@ -67,7 +30,7 @@ __all__ = ["SparseOperator"]
 # nnz * ncols ~ 3e4..5e4 (~10-20 us of work; below that it is up to 2x
 # slower) and is 1.1-2x faster at 1.2e5..1.4e5; with n_jobs=1 it is at
 # parity for vectors and 1.3-2.8x faster for >= 8 columns from ~1e5 on.
-# 1e5 is a safe crossover; results do not depend on it (see "Determinism").
+# 1e5 is a safe crossover; results do not depend on it (docs/performance.md, "Determinism").
 _MIN_WORK_PARALLEL = 100_000
 
 
@@ -416,73 +379,3 @@ def rotate(X, Z, out, n_threads):
 def column_dots(X, Y):
     """``(X * Y).sum(axis=0)`` accumulated in float64 (for float32 blocks too)."""
     return np.einsum("ij,ij->j", X, Y, dtype=np.float64)
-
-
-class NumpyBlocks:
-    """The block algebra of the block solvers, on in-memory blocks.
-
-    The Chebyshev solver touches its tall blocks (short side x block size)
-    only through an operator's ``gram_matmat`` and these methods, so an
-    operator whose blocks live elsewhere (on the workers of a cluster)
-    provides the same methods for its own block type. ``out``,
-    ``empty_like`` and ``spare`` let in-memory blocks reuse their buffers;
-    every method returns its result, which callers must use.
-
-    Parameters
-    ----------
-    n_threads : int
-        Threads of the tall-skinny products (fixed row chunks, so the
-        result does not depend on it).
-    """
-
-    def __init__(self, n_threads):
-        self.n_threads = n_threads
-
-    def random(self, rng, shape, dtype):
-        """A block of uniform values in [-1, 1) drawn from ``rng``."""
-        return rng.uniform(-1.0, 1.0, shape).astype(dtype)
-
-    def empty_like(self, X):
-        """A buffer for a block like X."""
-        return np.empty_like(X)
-
-    def spare(self, X):
-        """X, no longer needed: its buffer, for reuse as an ``out`` (never read again)."""
-        return X
-
-    def astype(self, X, dtype):
-        """A copy of X in ``dtype``."""
-        return X.astype(dtype)
-
-    def affine(self, Y, X, shift, scale, out=None):
-        """``(Y - shift * X) * scale`` (into ``out``, which must not be X or Y)."""
-        out = np.empty_like(X) if out is None else out
-        np.multiply(shift, X, out=out)
-        np.subtract(Y, out, out=out)
-        out *= scale
-        return out
-
-    def cross(self, X, Y):
-        """``X.T @ Y``, a small float array."""
-        return cross_product(X, Y, self.n_threads)
-
-    def rotate(self, X, Z, out=None):
-        """``X @ Z`` for a small Z of X's dtype."""
-        return rotate(X, Z, np.empty_like(X) if out is None else out, self.n_threads)
-
-    def column_dots(self, X, Y):
-        """``(X * Y).sum(axis=0)`` in float64."""
-        return column_dots(X, Y)
-
-    def residual_norms(self, X, Y, theta):
-        """Column norms of ``Y[:, :k] - X[:, :k] * theta`` for the k values of theta."""
-        k = len(theta)
-        return np.linalg.norm(Y[:, :k] - X[:, :k] * theta, axis=0)
-
-    def orthonormalize(self, X):
-        """An orthonormal basis of span(X) with X's shape (QR)."""
-        return scipy.linalg.qr(X, mode="economic")[0]
-
-    def leading(self, X, k):
-        """The first k columns of X, an in-memory array."""
-        return X[:, :k]

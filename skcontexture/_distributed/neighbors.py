@@ -4,12 +4,13 @@ Each worker's fit points get one exact
 :class:`~skcontexture.contexts._neighbors.NeighborIndex`. A chunk of queries
 is searched first where its own points are, then in the other workers'
 indexes only within the k-th distance found so far (ties by fit index, as in
-memory). The fitted context keeps the :class:`DaskNeighborIndex`: it answers
-``conditional`` through the cluster, for in-memory rows and, lazily, for dask
-arrays.
+memory). A neighbour context's distributed fit lays its rows out with
+:func:`neighbor_layout` and gets its index and joint from
+:func:`neighbor_joint`, giving the rule that turns a row's neighbours into
+its conditional row. The fitted context keeps the :class:`DaskNeighborIndex`:
+it answers ``conditional`` through the cluster, for in-memory rows and,
+lazily, for dask arrays.
 """
-
-import copy
 
 import dask
 import dask.array as da
@@ -17,26 +18,99 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_array
 
-from ._dask_layout import _groups
-from .contexts import RBFContext
-from .contexts._base import rows_from_neighbors
-from .contexts._neighbors import NeighborIndex
+from ..contexts._neighbors import NeighborIndex
+from .layout import Layout, by_worker
 
 
-def _dtype(context):
-    """The dtype the in-memory context searches in (the RBF kernel in float64)."""
-    return np.float64 if isinstance(context, RBFContext) else None
-
-
-def _checked(X, dtype):
-    """A validated chunk of rows (finite), CSR if sparse."""
+def checked(X, dtype=None):
+    """A validated chunk of rows (finite), CSR if sparse; ``dtype`` None keeps a numeric one."""
     return check_array(X, accept_sparse="csr", dtype=dtype or "numeric")
 
-def _neighbor_rows(context, neighbors):
-    """P+(. | x) of a kNN or truncated RBF context, from the merged neighbours of its rows."""
-    distances, indices = neighbors
-    weights = context._weights(distances**2) if isinstance(context, RBFContext) else None
-    return rows_from_neighbors(indices, weights, context.n_atoms_)
+
+def neighbor_layout(client, X, progress, *, n_neighbors, algorithm, name, metric="euclidean",
+                    dtype=None):
+    """The rows of X on the workers for an exact neighbour search, regrouped by region.
+
+    Parameters
+    ----------
+    client : distributed.Client
+    X : dask.array.Array of shape (n_samples, n_features)
+        Checked by the distributed fit (row chunks known, one column chunk).
+    progress : Progress
+        The estimator's; a line says how the rows were regrouped.
+    n_neighbors : int
+        The neighbours each row will get: at most ``n_samples``.
+    algorithm : str
+        The context's search; only an exact one runs on the cluster.
+    name : str
+        The context's class name, for the messages.
+    metric : str or callable, default="euclidean"
+    dtype : numpy.dtype or None, default=None
+        The dtype the context searches in (None: X's).
+
+    Returns
+    -------
+    layout : Layout
+        The validated chunks, one compact region of rows per worker when the
+        rows are dense and there are several workers.
+    """
+    if algorithm == "nndescent":
+        raise ValueError(
+            f"The fit of a dask array searches neighbours exactly, chunk against chunk; "
+            f"{name}(algorithm='nndescent') is not supported: use "
+            "algorithm='exact' or 'auto'."
+        )
+    n = X.shape[0]
+    if n_neighbors > n:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} is larger than the number of fit samples ({n}); "
+            f"use n_neighbors <= {n}."
+        )
+    layout = Layout(client, X).mapped(checked, dtype)
+    regrouped = layout.by_locality(metric)
+    if regrouped is not layout:
+        progress.done(f"rows regrouped by worker for locality ({regrouped.summary()})")
+    return regrouped
+
+
+def neighbor_joint(layout, metric, n_neighbors, rows, dtype=None):
+    """The exact index of a layout's rows, and the joint of their nearest neighbours.
+
+    Parameters
+    ----------
+    layout : Layout
+        The fit points (validated), from :func:`neighbor_layout`.
+    metric : str or callable
+    n_neighbors : int
+    rows : callable
+        ``rows((distances, indices))``: the conditional rows (CSR over the fit
+        points) of query rows from their nearest fit points; run on the
+        workers (it must pickle).
+    dtype : numpy.dtype or None, default=None
+        The dtype the context searches in, for the queries of ``conditional``.
+
+    Returns
+    -------
+    index : DaskNeighborIndex
+        For the fitted context's ``conditional``.
+    joint : Layout
+        The joint's row chunks: each fit row's conditional row with mass
+        1 / n_samples.
+    """
+    client, n = layout.client, sum(len(origin) for origin in layout.origins)
+    index = DaskNeighborIndex(client, layout.parts, layout.origins, layout.owners, metric,
+                              n_neighbors, rows, dtype)
+    workers = list(dict.fromkeys(layout.owners))
+    homes = [workers.index(owner) for owner in layout.owners]
+    found = client.compute(index.nearest(layout.parts, n_neighbors, homes))
+    return index, layout.with_parts([client.submit(_joint_rows, rows, neighbors, n)
+                                     for neighbors in found])
+
+
+def _joint_rows(rows, neighbors, n_samples):
+    """A chunk of the fit joint: its conditional rows with mass 1 / n_samples each."""
+    return (rows(neighbors) / n_samples).tocsr()
+
 
 class DaskNeighborIndex:
     """Exact nearest fit points, the fit points held as row chunks on the workers.
@@ -54,21 +128,27 @@ class DaskNeighborIndex:
     client : distributed.Client
     parts : list of distributed.Future
         The chunks of fit points, validated.
-    sizes : tuple of int
-        Rows of each chunk.
+    origins : list of ndarray of int
+        The fit index of each row of each chunk.
     owners : list of str
         The worker of each chunk; a worker's chunks must be contiguous.
     metric : str or callable
         As for :class:`~skcontexture.KNNContext`.
     n_neighbors : int
-        Largest k that will be queried.
+        Largest k that will be queried; :meth:`lazy_conditional` queries it.
+    rows : callable or None, default=None
+        The context's rule from neighbours to conditional rows (see
+        :func:`neighbor_joint`), for :meth:`lazy_conditional`.
+    dtype : numpy.dtype or None, default=None
+        The dtype the context searches in (None: the queries').
     """
 
-    def __init__(self, client, parts, origins, owners, metric, n_neighbors):
+    def __init__(self, client, parts, origins, owners, metric, n_neighbors, rows=None,
+                 dtype=None):
         from distributed import wait
 
         self.indexes, placed = [], []
-        for worker, chunks in _groups(owners):
+        for worker, chunks in by_worker(owners):
             origin = np.concatenate([origins[i] for i in chunks])
             placed.append(client.scatter(origin, workers=[worker], hash=False))
             self.indexes.append(client.submit(
@@ -77,6 +157,7 @@ class DaskNeighborIndex:
             ))
         wait(self.indexes)  # built: the scattered origins may go
         self.n_samples_fit_ = sum(len(origin) for origin in origins)
+        self.n_neighbors, self.rows, self.dtype = n_neighbors, rows, dtype
 
     def nearest(self, queries, k, homes=None):
         """The graph of the k nearest fit points of each chunk of queries.
@@ -124,34 +205,36 @@ class DaskNeighborIndex:
         (found,) = dask.compute(self.nearest([dask.delayed(X)], k)[0])
         return found
 
-    def lazy_conditional(self, context, X):
-        """The conditional rows of a dask array for the context holding this index, lazily.
+    def lazy_conditional(self, X):
+        """The conditional rows of a dask array, lazily, by the rule of the fitted context.
 
         Parameters
         ----------
-        context : KNNContext or RBFContext
-            Fitted on the cluster; its ``index_`` is this index.
         X : dask.array.Array of shape (n_queries, n_features)
             One column chunk, rows already validated on a stand-in.
 
         Returns
         -------
-        rows : dask.array.Array of shape (n_queries, n_atoms_)
-            X's row chunks, each a ``scipy.sparse.csr_matrix``.
+        rows : dask.array.Array of shape (n_queries, n_samples_fit_)
+            X's row chunks, each a ``scipy.sparse.csr_matrix``: the rows of the
+            ``n_neighbors`` nearest fit points of each query.
         """
         dtype = X.dtype if X.dtype in (np.float32, np.float64) else np.dtype(np.float64)
         blocks = X.astype(dtype).to_delayed().ravel()
-        found = self.nearest([dask.delayed(_checked)(b, _dtype(context)) for b in blocks],
-                             context.n_neighbors)
-        lean = copy.copy(context)
-        del lean.index_  # the blocks get their neighbours; the index stays on the workers
-        lean = dask.delayed(lean, pure=True)
-        meta = sp.csr_matrix((0, context.n_atoms_))
+        found = self.nearest([dask.delayed(checked)(b, self.dtype) for b in blocks],
+                             self.n_neighbors)
+        rows = dask.delayed(self.rows, pure=True)  # shipped once, not once per chunk
+        n_atoms = self.n_samples_fit_
+        meta = sp.csr_matrix((0, n_atoms))
         return da.concatenate([
-            da.from_delayed(dask.delayed(_neighbor_rows)(lean, neighbors),
-                            shape=(rows, context.n_atoms_), meta=meta)
-            for neighbors, rows in zip(found, X.chunks[0])
+            da.from_delayed(dask.delayed(_call)(rows, neighbors), shape=(size, n_atoms),
+                            meta=meta)
+            for neighbors, size in zip(found, X.chunks[0])
         ])
+
+
+def _call(func, *args):
+    return func(*args)
 
 
 class _GroupIndex:

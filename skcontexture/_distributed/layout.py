@@ -1,12 +1,14 @@
 """Where the rows of X are during a distributed fit: chunks held by the workers.
 
 As given, X's chunks go to the workers in contiguous groups. For a neighbour
-context the rows are regrouped by region (:meth:`_Layout.by_locality`): one
+context the rows are regrouped by region (:meth:`Layout.by_locality`): one
 compact region of the data per worker, cut by recursive bisection along the
 principal axes of a sample, so that the neighbours of a worker's points are
 mostly its own and the workers exchange only the rows of the atoms near the
-borders of their regions. The layout maps results per chunk back to X's
-rows and chunks.
+borders of their regions. A context's distributed fit maps its steps over
+the chunks where they are (:meth:`Layout.mapped`, :meth:`Layout.collect`);
+the joint it returns is a layout of its row chunks, which maps results per
+chunk back to X's rows and chunks (:meth:`Layout.rows_of_X`).
 """
 
 import copy
@@ -17,7 +19,7 @@ import numpy as np
 import scipy.sparse as sp
 
 
-def _groups(owners):
+def by_worker(owners):
     """Each worker, in chunk order, with the indices of its chunks."""
     for worker in dict.fromkeys(owners):
         yield worker, [i for i, owner in enumerate(owners) if owner == worker]
@@ -27,7 +29,7 @@ def _groups(owners):
 LOCALITY_SAMPLE_ROWS = 20_000
 
 
-class _Layout:
+class Layout:
     """Where the rows of X are during a fit: chunks held by the workers.
 
     As given, chunk i of X goes to worker ``i * n_workers // n_chunks``
@@ -40,11 +42,10 @@ class _Layout:
     ----------
     client : distributed.Client
     X : dask.array.Array
-    prepare : callable or None
-        Applied to each chunk on its worker (validation).
 
     Attributes
     ----------
+    client : distributed.Client
     parts : list of distributed.Future
         The chunks, a worker's chunks contiguous.
     owners : list of str
@@ -53,8 +54,8 @@ class _Layout:
         The row of X of each row of each chunk (increasing within a chunk).
     """
 
-    def __init__(self, client, X, prepare=None):
-        self._client, self._X = client, X
+    def __init__(self, client, X):
+        self.client, self._X = client, X
         workers = sorted(client.scheduler_info()["workers"])
         n_chunks = X.numblocks[0]
         self.owners = [workers[i * len(workers) // n_chunks] for i in range(n_chunks)]
@@ -62,11 +63,23 @@ class _Layout:
             client.compute(block, workers=[owner], allow_other_workers=True)
             for block, owner in zip(X.to_delayed().ravel(), self.owners)
         ]
-        if prepare is not None:
-            self.parts = [client.submit(prepare, part) for part in self.parts]
         bounds = np.concatenate([[0], np.cumsum(X.chunks[0])])
         self.origins = [np.arange(lo, hi) for lo, hi in zip(bounds[:-1], bounds[1:])]
         self._labels = None
+
+    def with_parts(self, parts):
+        """This layout holding other chunks of the same rows (one per chunk, where they are)."""
+        layout = copy.copy(self)
+        layout.parts = parts
+        return layout
+
+    def mapped(self, func, *args):
+        """This layout holding ``func(chunk, *args)`` of each chunk, computed where it is."""
+        return self.with_parts([self.client.submit(func, part, *args) for part in self.parts])
+
+    def collect(self, func, *args):
+        """``func(chunk, *args)`` of each chunk, computed where it is, gathered in chunk order."""
+        return self.client.gather(self.mapped(func, *args).parts)
 
     def by_locality(self, metric):
         """This layout regrouped by region: one region per worker, of about equal sizes.
@@ -78,7 +91,7 @@ class _Layout:
         duplicated rows), or if the rows are sparse or on one worker, the layout
         is returned as it is.
         """
-        client, workers = self._client, list(dict.fromkeys(self.owners))
+        client, workers = self.client, list(dict.fromkeys(self.owners))
         if not isinstance(getattr(self._X, "_meta", None), np.ndarray) or len(workers) < 2:
             return self
         n = self._X.shape[0]
@@ -105,7 +118,7 @@ class _Layout:
     def rows(self, rows):
         """The given rows of X (sorted indices), gathered from the workers in this
         layout's order: a sample."""
-        client, pieces = self._client, []
+        client, pieces = self.client, []
         for part, origin in zip(self.parts, self.origins):
             positions = np.flatnonzero(np.isin(origin, rows))
             if len(positions):
@@ -134,7 +147,7 @@ class _Layout:
         for j, (label, size) in enumerate(zip(self._labels, self._X.chunks[0])):
             mine = {workers.index(owner): block
                     for block, owner, chunk in zip(blocks, self.owners, chunk_of) if chunk == j}
-            future = self._client.submit(
+            future = self.client.submit(
                 _interleave, label, [mine.get(region) for region in range(len(workers))],
                 n_columns, dtype, pure=False,
             )

@@ -199,7 +199,7 @@ def test_bad_dask_input_raises(dask_client, points):
 @pytest.fixture(scope="module")
 def operator_on_workers(dask_client):
     """A distributed operator of a random joint with a row and an atom without mass."""
-    from skcontexture._dask_operator import DaskContextOperator
+    from skcontexture._distributed.operator import DaskContextOperator
 
     joint = sp.random(1200, 900, density=0.01, random_state=3, format="lil")
     joint[10, :] = 0
@@ -215,8 +215,8 @@ def operator_on_workers(dask_client):
 
 def test_worker_held_blocks_follow_the_in_memory_algebra(operator_on_workers):
     """Every step of the block solver on worker-held blocks equals it on in-memory blocks."""
-    from skcontexture._dask_operator import WorkerBlock, WorkerBlocks
-    from skcontexture._kernels import NumpyBlocks
+    from skcontexture._distributed.operator import WorkerBlock, WorkerBlocks
+    from skcontexture._solvers import NumpyBlocks
 
     operator, _ = operator_on_workers
     blocks, here = operator.blocks, NumpyBlocks(1)
@@ -291,13 +291,13 @@ def test_neighbor_search_on_the_workers_is_the_exact_search(dask_client, k):
 def test_rows_are_regrouped_by_region_and_put_back_in_order(dask_client):
     """Two far-apart blobs in shuffled chunks: each worker gets one blob; results come back
     in X's rows and chunks."""
-    from skcontexture._dask_layout import _Layout
+    from skcontexture._distributed.layout import Layout
 
     rng = np.random.RandomState(0)
     X = np.vstack([rng.normal(size=(600, 3)), 50 + rng.normal(size=(600, 3))])
     order = rng.permutation(len(X))
     X = X[order]
-    layout = _Layout(dask_client, da.from_array(X, chunks=(300, 3))).by_locality("euclidean")
+    layout = Layout(dask_client, da.from_array(X, chunks=(300, 3))).by_locality("euclidean")
     blobs = {}
     for owner, origin, part in zip(layout.owners, layout.origins, layout.parts):
         assert_allclose(part.result(), X[origin])
@@ -315,7 +315,7 @@ def test_rows_are_regrouped_by_region_and_put_back_in_order(dask_client):
 
 def test_duplicated_rows_keep_the_layout(dask_client):
     """No principal axis to cut along: the rows stay where they are."""
-    from skcontexture._dask_layout import _Layout
+    from skcontexture._distributed.layout import Layout
 
-    layout = _Layout(dask_client, da.from_array(np.ones((400, 3)), chunks=(100, 3)))
+    layout = Layout(dask_client, da.from_array(np.ones((400, 3)), chunks=(100, 3)))
     assert layout.by_locality("euclidean") is layout
