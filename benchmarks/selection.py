@@ -189,7 +189,7 @@ def context_grid(n_pre, n_features, n_strengths, n_masks, seed=0):
     grid += [("paper", "RBF+mask", f"g={g:.3g}",
               MaskedContext(RBFContext(gamma=g / n_features), mask_ratio=0.2, n_masks=n_masks,
                             random_state=seed)) for g in gs]
-    grid += [("main", name.split()[0], name.split()[1], context)
+    grid += [("main", *name.partition(" ")[::2], context)  # "kNN K=5" -> "kNN", "K=5"
              for name, context in default_grid(n_pre, n_features)]
     return grid
 
@@ -224,7 +224,10 @@ def label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
             random_state=seed)[0]
     except ValueError:  # e.g. a single feature: nothing to leave out
         scores["feature_prediction"] = float("nan")
-    scores["lidar"] = float(lidar(Z_fit[:, : min(32, Z_fit.shape[1])], context.joint_))
+    try:
+        scores["lidar"] = float(lidar(Z_fit[:, : min(32, Z_fit.shape[1])], context.joint_))
+    except ValueError:  # LiDAR needs atoms that are the fit rows (not the linear kernel's)
+        scores["lidar"] = float("nan")
     return scores
 
 

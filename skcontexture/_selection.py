@@ -20,17 +20,21 @@ from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_C
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
 from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
-from .contexts import KNNContext, RBFContext
+from .contexts import KNNContext, LinearTeacherContext, RBFContext
 from .linalg import DENSE_MAX_SIDE
 from .metrics import PROBE_ALPHAS, feature_prediction, probe_dims, tau_curve, tau_regime
 
 
 def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA):
-    """The default contexts: kNN with K in ``k_grid`` (K < n_samples) and RBF kernels.
+    """The default contexts: kNN with K in ``k_grid`` (K < n_samples), RBF kernels, and the
+    linear kernel of the features.
 
     RBF widths are ``gamma = g / n_features`` on standardised features (g = 1 is
     scikit-learn's "scale" rule); above 5,000 samples each RBF row keeps its 200
-    nearest atoms.
+    nearest atoms. The linear kernel (``LinearTeacherContext(whiten=False)``) is the
+    context whose contexture is PCA: the grid then holds the representation a user
+    would otherwise fit by hand, and the proxy task keeps it where local contexts
+    predict left-out features worse than a linear map does.
     """
     grid = [
         (f"kNN K={k}", KNNContext(int(k)))
@@ -42,6 +46,7 @@ def default_grid(n_samples, n_features, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAM
         (f"RBF g={g:g}", RBFContext(gamma=g / n_features, n_neighbors=truncate))
         for g in gamma_grid
     ]
+    grid.append(("linear", LinearTeacherContext(whiten=False)))
     return grid
 
 

@@ -190,12 +190,14 @@ def _fmt(x, spec=".4f"):
 
 
 def _context_params(context):
-    """The parameters that define a context: its first, and those not at their default."""
+    """The parameters that define a context: its first (unless None), and those not at
+    their default."""
     params = context.get_params(deep=False)
     signature = inspect.signature(type(context).__init__).parameters
     names = [name for name in signature if name in params]
     return {name: params[name] for i, name in enumerate(names)
-            if i == 0 or repr(params[name]) != repr(signature[name].default)}
+            if (i == 0 and params[name] is not None)
+            or repr(params[name]) != repr(signature[name].default)}
 
 
 def model_line(result):

@@ -153,7 +153,8 @@ def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     assert "saved spectra" in out
     # the chosen context and the ones whose tau is untrusted are marked
     assert f"chosen by feature_prediction: {marks['chosen']};" in out
-    assert marks["untrusted"] == ["RBF g=0.3"] and "tau is untrusted for 1 of 3 contexts" in out
+    assert marks["untrusted"] == ["RBF g=0.3", "linear"]
+    assert "tau is untrusted for 2 of 4 contexts" in out
 
 
 def test_selection_quick_runs_on_bundled_data(tmp_path, capsys, monkeypatch):
@@ -337,7 +338,7 @@ def test_version_json_and_saved_outputs(tmp_path, blobs, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["dataset"] == "toy" and result["task"] == "classification"
     assert result["chosen"] == result["rows"][0]["context"]
-    assert len(result["rows"]) == 3 and result["n_components"] == len(result["singular_values"])
+    assert len(result["rows"]) == 4 and result["n_components"] == len(result["singular_values"])
     Z = np.load(emb_npy)
     pipeline = joblib.load(model)
     np.testing.assert_allclose(pipeline.transform(X), Z, rtol=1e-12, atol=1e-12)
@@ -432,7 +433,7 @@ def test_a_context_that_cannot_be_fitted_is_na(tmp_path, blobs, capsys):
             "--max-probe-dim", "16"]
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "   3  RBF g=1e-12       n/a   n/a      n/a    n/a      n/a" in out
+    assert "   4  RBF g=1e-12       n/a   n/a      n/a    n/a      n/a" in out
     assert "n/a: RBF g=1e-12 could not be fitted: no singular value above 1e-6" in out
     assert main([*args, "--json"]) == 0
     last = json.loads(capsys.readouterr().out)["rows"][-1]
