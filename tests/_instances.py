@@ -1,11 +1,10 @@
 """The one table of built-in contexts the tests check, with the data each needs.
 
-Each row is ``(name, context, needs, expected_failed_checks)``: ``needs`` holds
-``"y"`` (class labels), ``"y_reg"`` (real targets), ``"A"`` (a second view of
-the rows, passed as ``A=``) or ``"counts"`` (nonnegative counts for X);
-``expected_failed_checks`` maps a check of
-:mod:`skcontexture.utils.estimator_checks` the context is known to fail to the
-reason. Parameters are small enough for scikit-learn's estimator checks.
+Each row is ``(name, context, needs)``: ``needs`` holds ``"y"`` (class labels),
+``"y_reg"`` (real targets), ``"A"`` (a second view of the rows, passed as ``A=``)
+or ``"counts"`` (nonnegative counts for X). Every built-in context passes every
+check of :mod:`skcontexture.utils.estimator_checks` and of scikit-learn's. Parameters
+are small enough for scikit-learn's estimator checks.
 The tests import the context classes from here (one list of them).
 """
 
@@ -29,52 +28,52 @@ def _noise():
 
 
 INSTANCES = [
-    ("knn", KNNContext(5), (), {}),
-    ("rbf", RBFContext(), (), {}),
-    ("rbf_truncated", RBFContext(gamma=0.1, n_neighbors=10), (), {}),
-    ("label", LabelContext(5), ("y",), {}),
-    ("cooccurrence", CooccurrenceContext(), ("counts",), {}),
-    ("masked_knn", MaskedContext(KNNContext(5), n_masks=3, random_state=0), (), {}),
+    ("knn", KNNContext(5), ()),
+    ("rbf", RBFContext(), ()),
+    ("rbf_truncated", RBFContext(gamma=0.1, n_neighbors=10), ()),
+    ("label", LabelContext(5), ("y",)),
+    ("cooccurrence", CooccurrenceContext(), ("counts",)),
+    ("masked_knn", MaskedContext(KNNContext(5), n_masks=3, random_state=0), ()),
     ("masked_rbf", MaskedContext(RBFContext(gamma=0.1, n_neighbors=10), mask_ratio=0.4,
-                                 n_masks=4, random_state=0), (), {}),
-    ("noise", _noise(), (), {}),
-    ("scarf", SCARFContext(n_draws=2, random_state=0), (), {}),
-    ("cutmix", CutMixContext(partner="row", n_draws=2, random_state=0), (), {}),
-    ("cutout", CutoutContext(n_draws=2, random_state=0), (), {}),
-    ("teacher_proba", TeacherContext(LogisticRegression(max_iter=1000)), ("y",), {}),
-    ("teacher_transform", TeacherContext(PCA(), base=KNNContext(5)), (), {}),
-    ("teacher_predict", TeacherContext(Ridge(), base=RBFContext()), ("y_reg",), {}),
-    ("target", TargetContext(KNNContext(8), n_neighbors=5), ("y_reg",), {}),
-    ("linear_teacher", LinearTeacherContext(), (), {}),
+                                 n_masks=4, random_state=0), ()),
+    ("noise", _noise(), ()),
+    ("scarf", SCARFContext(n_draws=2, random_state=0), ()),
+    ("cutmix", CutMixContext(partner="row", n_draws=2, random_state=0), ()),
+    ("cutout", CutoutContext(n_draws=2, random_state=0), ()),
+    ("teacher_proba", TeacherContext(LogisticRegression(max_iter=1000)), ("y",)),
+    ("teacher_transform", TeacherContext(PCA(), base=KNNContext(5)), ()),
+    ("teacher_predict", TeacherContext(Ridge(), base=RBFContext()), ("y_reg",)),
+    ("target", TargetContext(KNNContext(8), n_neighbors=5), ("y_reg",)),
+    ("linear_teacher", LinearTeacherContext(), ()),
     ("linear_teacher_proba", LinearTeacherContext(LogisticRegression(max_iter=1000), whiten=False),
-     ("y",), {}),
+     ("y",)),
     ("linear_teacher_trees",
      LinearTeacherContext(HistGradientBoostingRegressor(max_iter=5, min_samples_leaf=2),
                           output="trees"),
-     ("y_reg",), {}),
-    ("paired", PairedContext(KNNContext(5)), ("A",), {}),
+     ("y_reg",)),
+    ("paired", PairedContext(KNNContext(5)), ("A",)),
     ("convex", ConvexCombination([("knn", KNNContext(5)),
                                   ("rbf", RBFContext(gamma=0.5, n_neighbors=6))],
-                                 weights=[2, 1]), (), {}),
+                                 weights=[2, 1]), ()),
     ("convex_paired", ConvexCombination([("x", KNNContext(5)),
-                                         ("view", PairedContext(KNNContext(5)))]), ("A",), {}),
+                                         ("view", PairedContext(KNNContext(5)))]), ("A",)),
     ("convex_masked_noise", ConvexCombination(
         [("a", MaskedContext(KNNContext(5), n_masks=3, random_state=3)), ("b", _noise())]
-    ), (), {}),
+    ), ()),
     ("minimax", MinimaxCombination([("knn", KNNContext(5)), ("linear", LinearTeacherContext())],
-                                   n_components=2, step_size=0.3, max_iter=4), (), {}),
-    ("two_hops", Convolution(KNNContext(6), KNNContext(6)), (), {}),
-    ("noise_then_knn", Convolution(_noise(), KNNContext(5)), (), {}),
+                                   n_components=2, step_size=0.3, max_iter=4), ()),
+    ("two_hops", Convolution(KNNContext(6), KNNContext(6)), ()),
+    ("noise_then_knn", Convolution(_noise(), KNNContext(5)), ()),
     ("teacher_then_knn", Convolution(TeacherContext(PCA(), base=KNNContext(5)), KNNContext(5)),
-     (), {}),
-    ("knn_then_labels", Convolution(KNNContext(5), LabelContext(5)), ("y",), {}),
+     ()),
+    ("knn_then_labels", Convolution(KNNContext(5), LabelContext(5)), ("y",)),
     ("knn_then_target", Convolution(KNNContext(5), TargetContext(KNNContext(5), n_neighbors=5)),
-     ("y_reg",), {}),
+     ("y_reg",)),
 ]
 
 NAMES = [name for name, *_ in INSTANCES]
 CONTEXTS = {name: context for name, context, *_ in INSTANCES}
-NEEDS = {name: needs for name, _, needs, _ in INSTANCES}
+NEEDS = {name: needs for name, _, needs in INSTANCES}
 
 
 def make_data(n_samples=60, n_features=4, random_state=0):
@@ -124,11 +123,6 @@ def context_cases(data):
     return cases
 
 
-def expected_failed_checks(context):
-    """The checks the table says ``context`` fails, with the reasons."""
-    return next(failing for _, known, _, failing in INSTANCES if known is context)
-
-
 def embeddings():
     """A ``ContextureEmbedding`` per context that scikit-learn's checks can fit.
 
@@ -137,6 +131,6 @@ def embeddings():
     """
     return [
         ContextureEmbedding(context, n_components=1 if needs else 2)
-        for name, context, needs, _ in INSTANCES
+        for name, context, needs in INSTANCES
         if "A" not in needs
     ]
