@@ -252,6 +252,13 @@ def labelled_scores(Z_lab, y_lab, task, seed=0):
     return out
 
 
+def probe_error(Z_lab, Y_lab, Z_test, Y_test):
+    """Test squared error (summed over targets) of a ridge probe fitted on the labelled rows."""
+    probe = RidgeCV(alphas=PROBE_ALPHAS).fit(Z_lab, Y_lab)
+    residual = probe.predict(Z_test).reshape(Y_test.shape) - Y_test
+    return float(np.mean(np.sum(residual**2, axis=1)))
+
+
 def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     X_pre, X_lab, Y_lab, y_lab, X_test, Y_test, task = data
     start = time.perf_counter()
@@ -263,18 +270,13 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     Z_fit = np.asarray(context.joint_ @ proj) / np.asarray(context.joint_.sum(axis=1))
     Z_lab = np.asarray(context.conditional(X_lab) @ proj)
     Z_test = np.asarray(context.conditional(X_test) @ proj)
-    errors = {}
-    for d in probe_dims(usable):
-        probe = RidgeCV(alphas=PROBE_ALPHAS).fit(Z_lab[:, :d], Y_lab)
-        residual = probe.predict(Z_test[:, :d]).reshape(Y_test.shape) - Y_test
-        errors[d] = float(np.mean(np.sum(residual**2, axis=1)))
+    errors = {d: probe_error(Z_lab[:, :d], Y_lab, Z_test[:, :d], Y_test)
+              for d in probe_dims(usable)}
     best = min(errors, key=errors.get)
     # the main job's model: d fixed without labels, columns scaled by their singular values
-    d_model = min(MODEL_COMPONENTS, usable)
-    scaled = s[:d_model]
-    probe = RidgeCV(alphas=PROBE_ALPHAS).fit(Z_lab[:, :d_model] * scaled, Y_lab)
-    residual = probe.predict(Z_test[:, :d_model] * scaled).reshape(Y_test.shape) - Y_test
-    error_model = float(np.mean(np.sum(residual**2, axis=1)))
+    scaled = s[: min(MODEL_COMPONENTS, usable)]
+    error_model = probe_error(Z_lab[:, :scaled.size] * scaled, Y_lab,
+                              Z_test[:, :scaled.size] * scaled, Y_test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)

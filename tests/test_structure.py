@@ -227,7 +227,7 @@ def _private_names_used_across_modules():
     found = set()
     for module, (tree, path) in trees.items():
         for _, name, is_module in _package_imports_from(module, path, tree):
-            if _private(name) and not is_module:  # ``from . import _linalg``: a module
+            if _private(name) and not is_module:  # ``from . import _solvers``: a module
                 found.add((module, name, "imports"))
         for node in ast.walk(tree):
             if (isinstance(node, ast.Attribute) and _private(node.attr)
