@@ -11,7 +11,6 @@ sparse block products".
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -19,7 +18,7 @@ import scipy.sparse as sp
 from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
 
-from ._constraints import n_threads
+from ._constraints import n_threads, numba_threads
 
 __all__ = ["SparseOperator"]
 
@@ -105,23 +104,6 @@ def _csr_matmat(
                 if add_z:
                     value += gamma * z[o + uint64(j)]
                 out[o + uint64(j)] = value
-
-
-@contextmanager
-def _numba_threads(n_threads):
-    """Temporarily set numba's thread count, restoring it afterwards.
-
-    Parameters
-    ----------
-    n_threads : int
-        Number of threads to use inside the context.
-    """
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _as_csr64(A, copy=True):
@@ -262,7 +244,7 @@ class SparseOperator:
         y = empty if y is None else y.reshape(-1)
         z = empty if z is None else z.reshape(-1)
         n_chunks = min(A.shape[0], 64 * self.n_threads)
-        with _numba_threads(self.n_threads):
+        with numba_threads(self.n_threads):
             _csr_matmat(A.indptr, A.indices, self._values(A, dtype), x, k, out.reshape(-1),
                         u, c, alpha, y, beta, z, gamma, n_chunks)
         return out

@@ -8,10 +8,10 @@ from numpy.testing import assert_allclose
 from scipy.sparse.linalg import LinearOperator, svds
 
 from skcontexture import _sparse_blocks
+from skcontexture._constraints import numba_threads
 from skcontexture._sparse_blocks import (
     SparseOperator,
     _csr_matmat,
-    _numba_threads,
     _row_chunks,
     cross_product,
     rotate,
@@ -256,7 +256,7 @@ def test_thread_count_restored(before, n_jobs, force_kernel):
 def test_thread_count_restored_on_error():
     old = numba.get_num_threads()
     with pytest.raises(RuntimeError):
-        with _numba_threads(1):
+        with numba_threads(1):
             assert numba.get_num_threads() == 1
             raise RuntimeError
     assert numba.get_num_threads() == old

@@ -9,7 +9,11 @@ than an exact search costs below the threshold.
 Every point that enters a search, at fit or as a query, goes through one
 validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
 and ties are broken by fit index, so a query's neighbours depend neither on
-``n_jobs`` nor on how the caller passed the rows.
+``n_jobs`` nor on how the caller passed the rows. NN-descent's graph depends
+on the number of threads that build it (pynndescent splits the vertices and
+its random streams by thread), so it is always built on one thread; its
+search graph and the queries, which do not depend on the thread count, run
+on ``n_jobs`` threads.
 """
 
 
@@ -20,7 +24,7 @@ from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
 
 from .._compat import StrOptions
-from .._constraints import N_JOBS, count, n_threads
+from .._constraints import N_JOBS, count, n_threads, numba_threads
 from .._warn import warn
 from ._base import is_canonical
 
@@ -192,7 +196,8 @@ class NeighborIndex:
         Largest k that will be queried (sizes the NN-descent graph); a k above
         the number of fit points gives them all.
     n_jobs : int or None
-        Threads for the search; None means 1.
+        Threads for the search (NN-descent builds its graph on one thread
+        whatever it is); None means 1.
     random_state : int, RandomState instance or None
         Seed of NN-descent.
     """
@@ -223,13 +228,15 @@ class NeighborIndex:
             from pynndescent import NNDescent
 
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            # one thread: the graph would change with the thread count (module docstring)
             self.index_ = NNDescent(
                 X,
                 metric=metric,
                 n_neighbors=min(max(self.n_neighbors, 15), max(1, n_samples - 1)),
                 random_state=seed,
-                n_jobs=n_jobs,
+                n_jobs=1,
             )
+            self.index_.n_jobs = n_jobs  # the threads of prepare()
             self.index_.prepare()
         self.n_samples_fit_ = n_samples
         if self._warn_if_copies_decide(X) and algorithm == "exact" and not self.sparse_:
@@ -343,7 +350,8 @@ class NeighborIndex:
         """The backend's k nearest of prepared rows, in its own order."""
         if self.algorithm_ == "exact":
             return self.index_.kneighbors(X, n_neighbors=k)
-        indices, distances = self.index_.query(X, k=k)
+        with numba_threads(n_threads(self.n_jobs)):
+            indices, distances = self.index_.query(X, k=k)
         return distances.astype(np.float64), indices.astype(np.int64)
 
     def _warn_if_copies_decide(self, X):
