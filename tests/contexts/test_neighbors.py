@@ -1,12 +1,15 @@
 """The neighbour search behind the kNN, RBF, noise and label contexts: its algorithms,
 the coordinates it accepts, ties, duplicated rows and the format of queries."""
 
+import pickle
+import sys
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits, make_swiss_roll
+from sklearn.neighbors import NearestNeighbors
 
 from skcontexture import (
     ContextureEmbedding,
@@ -227,3 +230,47 @@ def test_within_finds_every_fit_point_up_to_the_radius(metric, sparse):
         np.testing.assert_allclose(found_distances[mine], [lookup[i] for i in found[mine]],
                                    rtol=1e-12, atol=1e-12)
         assert np.all(found_distances[mine] <= radii[row] * (1 + 1e-6) + 1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:X has many duplicated rows")  # k = 1 with copies
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("k", [1, 7, 12])
+@pytest.mark.parametrize("data", ["swiss roll", "grid", "copies"])
+def test_pykdtree_finds_what_scikit_learn_finds(monkeypatch, data, k, metric):
+    pytest.importorskip("pykdtree")
+    X = {"swiss roll": _swiss_roll(400), "grid": _grid() + 1, "copies": _copies(40, 3)}[data]
+    query = np.vstack([X[::3], X[:4] + 0.25])
+    index = NeighborIndex("exact", metric, k, None, None).fit(X)
+    assert isinstance(index.index_, _neighbors._KDTree)
+    with monkeypatch.context() as patch:
+        patch.setattr(_neighbors, "PYKDTREE_MAX_FEATURES", 0)
+        reference = NeighborIndex("exact", metric, k, None, None).fit(X)
+    assert not isinstance(reference.index_, _neighbors._KDTree)
+    for rows in (X, query):
+        distances, indices = index.kneighbors(rows, k)
+        expected_distances, expected = reference.kneighbors(rows, k)
+        np.testing.assert_array_equal(indices, expected)
+        np.testing.assert_allclose(distances, expected_distances, rtol=1e-12, atol=1e-15)
+    if data == "copies":  # a row's copies come first, at distance exactly 0, in fit order
+        distances, indices = index.kneighbors(X, k)
+        first = min(k, 3)
+        np.testing.assert_array_equal(distances[:, :first], 0)
+        np.testing.assert_array_equal(indices[:, :first],
+                                      np.arange(120)[:, None] // 3 * 3 + np.arange(first))
+
+
+def test_pykdtree_is_the_same_for_any_n_jobs_and_survives_pickling():
+    pytest.importorskip("pykdtree")
+    X = np.random.RandomState(0).normal(size=(3000, 5))
+    one, two = (KNNContext(10, n_jobs=n_jobs).fit(X) for n_jobs in (1, 2))
+    assert isinstance(one.index_.index_, _neighbors._KDTree)
+    np.testing.assert_array_equal(one.joint_.indices, two.joint_.indices)
+    restored = pickle.loads(pickle.dumps(one))
+    np.testing.assert_array_equal(restored.conditional(X[:20]).toarray(),
+                                  one.conditional(X[:20]).toarray())
+
+
+def test_exact_search_without_pykdtree_is_scikit_learn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pykdtree.kdtree", None)  # import fails
+    index = NeighborIndex("exact", "euclidean", 5, None, None).fit(_swiss_roll(100))
+    assert isinstance(index.index_, NearestNeighbors)
