@@ -1,5 +1,5 @@
 """Question: is pykdtree's k-d tree a faster exact search than scikit-learn's, and up to
-how many features?
+how many features (sets ``PYKDTREE_MAX_FEATURES``)?
 
 The library's exact path (``NeighborIndex(algorithm="exact")``: index, then the K = 15
 nearest fit rows of every fit row, ties broken by fit index) with pykdtree's k-d tree

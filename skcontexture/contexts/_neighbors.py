@@ -51,9 +51,11 @@ COPIES_SAMPLE_ROWS = 256
 #: Above this estimated fraction of such rows, fit warns.
 MAX_COPIED_FRACTION = 0.1
 
-#: Most features for which the exact search uses pykdtree (when installed);
+#: Most features for which the exact search uses pykdtree (when installed):
+#: 2x faster than scikit-learn at 16 features, and at 32 slower on one thread
+#: than scikit-learn's brute force on its BLAS threads (benchmarks/exact_search.py);
 #: pykdtree itself takes at most 127.
-PYKDTREE_MAX_FEATURES = 32
+PYKDTREE_MAX_FEATURES = 16
 #: Peak bytes of a neighbour query per query row and neighbour: the search's
 #: distance and index arrays, their tie-sorted copies and the CSR rows built
 #: from them (tracemalloc on KNNContext.fit, 20,000 rows, K = 15 and 50: 49-53).
