@@ -590,11 +590,9 @@ class LabelledProbeScorer(BaseEstimator):
         self._validate_params()
         y = np.asarray(y)
         probe = self.probe
-        if probe is None:
-            if type_of_target(y) == "continuous":
-                probe = RidgeCV(alphas=_metrics.PROBE_ALPHAS)
-            else:
-                probe = RidgeClassifierCV(alphas=_metrics.PROBE_ALPHAS)
+        if probe is None and type_of_target(y) != "continuous":
+            probe = RidgeClassifierCV(alphas=_metrics.PROBE_ALPHAS)
+        # (None: probe_curve's default, RidgeCV over PROBE_ALPHAS, in closed form)
         _, scores = _metrics.probe_curve(Z, y, probe=probe, cv=self.cv,
                                          random_state=self.random_state)
         return float(np.max(scores))
