@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+from sklearn.linear_model import RidgeClassifierCV
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
