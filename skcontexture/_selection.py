@@ -16,8 +16,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_CHOICES,
+from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT,
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
+from ._metric_table import MAIN_JOB_METRICS, METRICS
 from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, LinearTeacherContext, RBFContext
@@ -148,8 +149,8 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     the training rows, and the winner fitted (on the scaled training rows): the
     components of :func:`model_components` scaled by their singular values.
     """
-    if metric not in METRIC_CHOICES:
-        raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
+    if metric not in MAIN_JOB_METRICS:
+        raise ValueError(f"metric must be one of {MAIN_JOB_METRICS}, got {metric!r}.")
     if metric == "labelled" and (y is None or labelled is None):
         raise ValueError("metric='labelled' needs labels y and a number of labelled rows.")
     if y is None:
@@ -286,13 +287,14 @@ def ranking(metric):
     Contexts that could not be fitted come last, before them those whose model would
     have functions on a handful of rows.
     """
-    if metric == "tau":
-        # the trusted contexts first (the paper advises against ranking the others by tau)
-        def by_metric(r):
-            return not np.isfinite(r["tau"]), r["tau_trusted"] is not True, r["tau"]
-    else:
-        def by_metric(r):
-            return (-np.nan_to_num(r[metric], nan=-np.inf),)
+    score = METRICS[metric].score
+
+    def by_metric(r):
+        worse = -np.nan_to_num(score(r[metric]), nan=-np.inf)
+        if metric == "tau":
+            # the trusted contexts first (the paper advises against ranking the others by tau)
+            return r["tau_trusted"] is not True, worse
+        return (worse,)
     return lambda r: ("error" in r, r["outlying"] > 0, *by_metric(r))
 
 

@@ -366,16 +366,23 @@ class NeighborIndex:
     def _warn_if_copies_decide(self, X):
         """Warn when many fit rows have more exact copies than ``n_neighbors``.
 
-        Returns whether any sampled row has more copies than that (a tree search
-        then cannot prune among the copies: the exact search switches to
-        :class:`_Copies`).
+        Returns whether any row has more copies than that (a tree search then
+        cannot prune among the copies: the exact search switches to
+        :class:`_Copies`). The exact search counts every row's copies; the
+        approximate one and sparse rows estimate the fraction from
+        ``COPIES_SAMPLE_ROWS`` rows.
         """
         n_samples, k = X.shape[0], self.n_neighbors
         if k >= n_samples:
             return False
-        rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
-        distances, _ = self._search(X[rows], k + 1)
-        copied = float(np.mean(distances[:, k] == 0))
+        if self.algorithm_ == "exact" and not self.sparse_:
+            # every row's count of copies, from the rows' bytes: cheaper than the
+            # sampled search below on the sizes searched exactly
+            copied = float(np.mean(_copies_of_rows(X) > k))
+        else:
+            rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
+            distances, _ = self._search(X[rows], k + 1)
+            copied = float(np.mean(distances[:, k] == 0))
         if copied > MAX_COPIED_FRACTION:
             warn(
                 f"X has many duplicated rows: about {copied:.0%} of the fit rows have "
@@ -472,6 +479,14 @@ class _KDTree:
     def __setstate__(self, state):
         self.__dict__.update(state)
         self.tree = self.tree_class(self.X)
+
+
+def _copies_of_rows(X):
+    """The number of exact copies of each row of a dense array, itself included."""
+    rows = np.ascontiguousarray(X + 0.0)  # -0.0 and 0.0 are one point
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()]
 
 
 class _Copies:

@@ -178,6 +178,19 @@ def test_rows_with_more_copies_than_neighbours_warn():
         KNNContext().fit(np.ones((100, 3)))
 
 
+def test_exact_search_counts_the_copies_of_every_row():
+    # one point with more copies than n_neighbors, at rows no sample of 256 would visit
+    X = np.random.RandomState(0).normal(size=(3000, 3))
+    X[0, 2] = 0.0
+    X[1:18] = X[0]  # 18 copies
+    X[5, 2] = -0.0  # the same point whatever the sign of its zero
+    index = KNNContext(15, algorithm="exact").fit(X).index_
+    assert index.copies_ is not None
+    _, indices = index.kneighbors(X[:1], 15)
+    np.testing.assert_array_equal(indices[0], np.arange(15))  # the first copies in fit order
+    assert KNNContext(18, algorithm="exact").fit(X).index_.copies_ is None  # 18 copies
+
+
 def test_a_few_duplicated_rows_do_not_warn():
     digits = load_digits().data
     every_row_twice = np.repeat(digits[::2], 2, axis=0)
