@@ -276,8 +276,11 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
         if labelled_rows is not None:
             row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task, random_state)
     # functions on a handful of rows among those the model keeps: outliers isolated by the
-    # context, nothing a downstream model can use
-    row["outlying"] = int(concentrated_columns(functions)[0].size)
+    # context, nothing a downstream model can use. Only a context whose atoms are the fit rows
+    # can give a row a context of its own; elsewhere (the linear kernel: a direction of
+    # variance that few rows carry) such a function is one new rows share.
+    isolates = context.traits().atoms_are_fit_points
+    row["outlying"] = int(concentrated_columns(functions)[0].size) if isolates else 0
     return row, s, proxy_error
 
 
