@@ -49,7 +49,7 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      marginal (the same copies, the same joint); ``ctx_cutout``: ``CutoutContext()``;
    - ``ctx_linear``: ``LinearTeacherContext(whiten=False)``, the linear kernel of the
      features (whitened top principal components, then scaled);
-   - ``minimax``: ``MinimaxCombination(TABULAR_PARTS, n_components=32)``, the
+   - ``minimax``: ``MinimaxCombination(tabular_parts(), n_components=32)``, the
      dissertation's answer to "which context?" (combine robustly), over kNN, CutMix and
      the linear kernel (``tabular_parts``);
    - ``minimax_choice``: its rival, the main job's label-free choice among the same parts
