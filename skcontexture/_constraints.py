@@ -5,6 +5,7 @@ an ``int``), so ``n_components=True`` would pass validation and fail later insid
 or a neighbour search. These constraints reject booleans with scikit-learn's own message.
 """
 
+from contextlib import contextmanager
 from numbers import Integral
 from ._compat import HasMethods, Interval
 
@@ -56,6 +57,23 @@ def n_threads(n_jobs):
     else:
         n = n_jobs
     return max(1, min(int(n), int(numba.config.NUMBA_NUM_THREADS)))
+
+
+@contextmanager
+def numba_threads(n_threads):
+    """Temporarily set numba's thread count, restoring it afterwards.
+
+    Parameters
+    ----------
+    n_threads : int
+        Number of threads to use inside the context.
+    """
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n_threads)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 class Implements(HasMethods):

@@ -1,4 +1,4 @@
-"""The main job's defaults: its grid, metrics, tasks and model size.
+"""The main job's defaults: its grid, tasks and model size.
 
 Read by the selection (:mod:`skcontexture._selection`) and by the command line's
 ``--help``, which must not import the selection (nor scikit-learn) to print them.
@@ -6,7 +6,6 @@ Read by the selection (:mod:`skcontexture._selection`) and by the command line's
 
 DEFAULT_K = (5, 10, 20, 50, 100)
 DEFAULT_GAMMA = (0.1, 0.3, 1.0, 3.0)
-METRIC_CHOICES = ("feature_prediction", "tau", "labelled")
 TASK_CHOICES = ("auto", "classification", "regression")
 #: Whole-number labels are classes only with at least this many rows per distinct value
 #: on average: scikit-learn's diabetes target (whole numbers, 214 distinct values over 442

@@ -95,27 +95,17 @@ class ContextOperator(SparseOperator):
         super().__init__(W, n_jobs=n_jobs, copy=False)
 
     @property
-    def Q(self):
-        """The normalised operator, CSR (not deflated)."""
-        return self._Q
-
-    @property
-    def QT(self):
-        """Its transpose, CSR."""
-        return self._QT
-
-    @property
     def blocks(self):
         """The algebra of the solvers' blocks: in-memory arrays."""
         return NumpyBlocks(self.n_threads)
 
     def matmat(self, V):
         """Return (Q - u0 v0^T) @ V, with ``n_jobs`` threads."""
-        return self._apply(self._Q, V, (self.u0, self.v0))
+        return self.apply(self.Q, V, (self.u0, self.v0))
 
     def rmatmat(self, U):
         """Return (Q - u0 v0^T)^T @ U, with ``n_jobs`` threads."""
-        return self._apply(self._QT, U, (self.v0, self.u0))
+        return self.apply(self.QT, U, (self.v0, self.u0))
 
     def gram_matmat(self, X, *, scale=1.0, shift=0.0, previous=None, weight=0.0,
                     out=None):
@@ -143,11 +133,11 @@ class ContextOperator(SparseOperator):
         ndarray of shape (short_side, k)
         """
         n, m = self.shape
-        first, second = (self._Q, self._QT) if m <= n else (self._QT, self._Q)
+        first, second = (self.Q, self.QT) if m <= n else (self.QT, self.Q)
         u_first, u_second = (self.u0, self.v0) if m <= n else (self.v0, self.u0)
         middle = self._workspace(first.shape[0], X.shape[1], X.dtype)
-        self._apply(first, X, (u_first, u_second), out=middle, single=True)
-        return self._apply(
+        self.apply(first, X, (u_first, u_second), out=middle, single=True)
+        return self.apply(
             second, middle, (u_second, u_first), alpha=scale,
             y=X if shift else None, beta=-scale * shift,
             z=previous, gamma=weight, out=out, single=True,
@@ -165,7 +155,7 @@ class ContextOperator(SparseOperator):
 
     def gram_trace(self):
         """Trace of the Gram matrix of the deflated operator: ||Q||_F^2 - 1."""
-        return max(float(np.dot(self._Q.data, self._Q.data)) - 1.0, 0.0)
+        return max(float(np.dot(self.Q.data, self.Q.data)) - 1.0, 0.0)
 
     def _workspace(self, n_rows, k, dtype):
         """A reused block for the middle product (fresh memory costs page faults)."""

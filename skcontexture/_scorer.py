@@ -12,13 +12,14 @@ from typing import TYPE_CHECKING, Any, Callable, Literal
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, clone
-from sklearn.linear_model import RidgeClassifierCV, RidgeCV
+from sklearn.linear_model import RidgeClassifierCV
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import Interval, StrOptions
 from . import metrics as _metrics
 from ._constraints import Implements
+from ._metric_table import METRICS, SCORER_METRICS
 from ._progress import Progress
 from ._solvers import VALUE_SOLVERS
 from ._warn import warn
@@ -36,9 +37,8 @@ if TYPE_CHECKING:
         ValueSolver,
     )
 
-METRICS = ("tau", "feature_prediction", "rankme", "alpha_req", "lidar", "decay_rate")
-#: Metrics that are functions of the spectrum s_1..s_d0 alone.
-SPECTRUM_METRICS = ("tau", "rankme", "alpha_req", "decay_rate")
+#: ContextScorer's metrics that are functions of the spectrum s_1..s_d0 alone.
+SPECTRUM_METRICS = tuple(name for name in SCORER_METRICS if METRICS[name].of_spectrum)
 _CACHE = "_contexture_spectrum_cache"
 
 
@@ -149,7 +149,7 @@ class ContextScorer(BaseEstimator):
     """
 
     _parameter_constraints = {
-        "metric": [StrOptions(set(METRICS))],
+        "metric": [StrOptions(set(SCORER_METRICS))],
         "beta": [Interval(Real, 0, None, closed="left")],
         "max_dim": [Interval(Integral, 2, None, closed="left")],
         "spectrum": [StrOptions({"context", "estimator"})],
@@ -267,7 +267,7 @@ class ContextScorer(BaseEstimator):
                     "refitted on X)."
                 )
             _check_atoms_are_fit_points(step.context_, joint)
-            return float(_metrics.lidar(step.embedding_, joint))
+            return self._score_of(step.embedding_, joint)
         return self._spectrum_score(self._spectrum(step, solver, progress), step.context_)
 
     def _score_on(self, step, position, estimator, X, solver, progress):
@@ -280,7 +280,7 @@ class ContextScorer(BaseEstimator):
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
         if self.metric == "lidar":
             _check_atoms_are_fit_points(context, joint)
-            return float(_metrics.lidar(step.transform(X), joint))
+            return self._score_of(step.transform(X), joint)
         return self._spectrum_score(self._computed_spectrum(joint, solver, progress), context)
 
     def _spectrum(self, step, solver, progress):
@@ -331,15 +331,17 @@ class ContextScorer(BaseEstimator):
                 if message not in shown:
                     shown.add(message)
                     warn(message, UntrustedTauWarning)
-            return -_metrics.tau(s, beta=self.beta, max_dim=self.max_dim)
+            return self._score_of(s, beta=self.beta, max_dim=self.max_dim)
         s = s[: self.max_dim]
-        if self.metric == "rankme":
-            return float(_metrics.rankme(np.diag(s)))
-        if self.metric == "alpha_req":
-            # covariance eigenvalues of the scaled embedding [s_i mu_i] are s_i^2
-            alpha = _metrics.alpha_req(np.vstack([np.diag(s), -np.diag(s)]))
-            return -abs(float(alpha) - 1.0)
-        return -float(_metrics.decay_rate(s))
+        if METRICS[self.metric].needs == "scaled embedding":
+            # the smallest centred embedding whose covariance is diag(s^2): rows +-diag(s)
+            return self._score_of(np.vstack([np.diag(s), -np.diag(s)]))
+        return self._score_of(s)
+
+    def _score_of(self, *args, **kwargs):
+        """The score (greater is better) of the metric's function on these arguments."""
+        metric = METRICS[self.metric]
+        return float(metric.score(getattr(_metrics, metric.function)(*args, **kwargs)))
 
 
 # --------------------------------------------------------------------------------------------
@@ -588,11 +590,9 @@ class LabelledProbeScorer(BaseEstimator):
         self._validate_params()
         y = np.asarray(y)
         probe = self.probe
-        if probe is None:
-            if type_of_target(y) == "continuous":
-                probe = RidgeCV(alphas=_metrics.PROBE_ALPHAS)
-            else:
-                probe = RidgeClassifierCV(alphas=_metrics.PROBE_ALPHAS)
+        if probe is None and type_of_target(y) != "continuous":
+            probe = RidgeClassifierCV(alphas=_metrics.PROBE_ALPHAS)
+        # (None: probe_curve's default, RidgeCV over PROBE_ALPHAS, in closed form)
         _, scores = _metrics.probe_curve(Z, y, probe=probe, cv=self.cv,
                                          random_state=self.random_state)
         return float(np.max(scores))

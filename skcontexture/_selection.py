@@ -16,8 +16,9 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
-from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_CHOICES,
+from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT,
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
+from ._metric_table import MAIN_JOB_METRICS, METRICS
 from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, LinearTeacherContext, RBFContext
@@ -148,8 +149,8 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     the training rows, and the winner fitted (on the scaled training rows): the
     components of :func:`model_components` scaled by their singular values.
     """
-    if metric not in METRIC_CHOICES:
-        raise ValueError(f"metric must be one of {METRIC_CHOICES}, got {metric!r}.")
+    if metric not in MAIN_JOB_METRICS:
+        raise ValueError(f"metric must be one of {MAIN_JOB_METRICS}, got {metric!r}.")
     if metric == "labelled" and (y is None or labelled is None):
         raise ValueError("metric='labelled' needs labels y and a number of labelled rows.")
     if y is None:
@@ -275,8 +276,11 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
         if labelled_rows is not None:
             row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task, random_state)
     # functions on a handful of rows among those the model keeps: outliers isolated by the
-    # context, nothing a downstream model can use
-    row["outlying"] = int(concentrated_columns(functions)[0].size)
+    # context, nothing a downstream model can use. Only a context whose atoms are the fit rows
+    # can give a row a context of its own; elsewhere (the linear kernel: a direction of
+    # variance that few rows carry) such a function is one new rows share.
+    isolates = context.traits().atoms_are_fit_points
+    row["outlying"] = int(concentrated_columns(functions)[0].size) if isolates else 0
     return row, s, proxy_error
 
 
@@ -286,13 +290,14 @@ def ranking(metric):
     Contexts that could not be fitted come last, before them those whose model would
     have functions on a handful of rows.
     """
-    if metric == "tau":
-        # the trusted contexts first (the paper advises against ranking the others by tau)
-        def by_metric(r):
-            return not np.isfinite(r["tau"]), r["tau_trusted"] is not True, r["tau"]
-    else:
-        def by_metric(r):
-            return (-np.nan_to_num(r[metric], nan=-np.inf),)
+    score = METRICS[metric].score
+
+    def by_metric(r):
+        worse = -np.nan_to_num(score(r[metric]), nan=-np.inf)
+        if metric == "tau":
+            # the trusted contexts first (the paper advises against ranking the others by tau)
+            return r["tau_trusted"] is not True, worse
+        return (worse,)
     return lambda r: ("error" in r, r["outlying"] > 0, *by_metric(r))
 
 

@@ -40,7 +40,7 @@ from threadpoolctl import threadpool_limits
 
 from ._compat import Interval, StrOptions
 from ._constraints import N_JOBS, count
-from ._sparse_blocks import _weighted_sum, column_dots, cross_product, rotate
+from ._sparse_blocks import weighted_sum, column_dots, cross_product, rotate
 from ._warn import warn
 
 if TYPE_CHECKING:
@@ -675,7 +675,7 @@ def _rayleigh_ritz_triplets(op, X, solver):
     threads = inner.n_threads
     with threadpool_limits(limits=1, user_api="blas"):
         X = np.array(X, dtype=np.float64, order="C")
-        X -= np.multiply.outer(trivial, _weighted_sum(trivial, X))
+        X -= np.multiply.outer(trivial, weighted_sum(trivial, X))
         DX = np.ascontiguousarray(forward(X))
         norms, basis = scipy.linalg.eigh(_symmetric(cross_product(X, X, threads)))
         independent = norms > INDEPENDENT * max(norms.max(), 0.0)

@@ -11,7 +11,6 @@ sparse block products".
 """
 
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 
 import numba
 import numpy as np
@@ -19,7 +18,7 @@ import scipy.sparse as sp
 from numba import prange, uint64
 from scipy.sparse.linalg import LinearOperator
 
-from ._constraints import n_threads
+from ._constraints import n_threads, numba_threads
 
 __all__ = ["SparseOperator"]
 
@@ -107,23 +106,6 @@ def _csr_matmat(
                 out[o + uint64(j)] = value
 
 
-@contextmanager
-def _numba_threads(n_threads):
-    """Temporarily set numba's thread count, restoring it afterwards.
-
-    Parameters
-    ----------
-    n_threads : int
-        Number of threads to use inside the context.
-    """
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        numba.set_num_threads(previous)
-
-
 def _as_csr64(A, copy=True):
     """Return ``A`` as canonical CSR with float64 data and uniform indices.
 
@@ -168,6 +150,9 @@ class SparseOperator:
 
     Attributes
     ----------
+    Q, QT : scipy.sparse.csr_matrix
+        The operator and its transpose, CSR float64; :meth:`apply` multiplies
+        either.
     shape : tuple of int
         ``(n, m)``.
     nnz : int
@@ -185,9 +170,9 @@ class SparseOperator:
     def __init__(self, Q, n_jobs=None, copy=True):
         if not sp.issparse(Q):
             raise TypeError("Q must be a scipy sparse matrix or array.")
-        self._Q = _as_csr64(Q, copy=copy)
+        self.Q = _as_csr64(Q, copy=copy)
         # Q.T is a CSC view of Q; tocsr() builds new arrays, no copy needed.
-        self._QT = _as_csr64(self._Q.T.tocsr(), copy=False)
+        self.QT = _as_csr64(self.Q.T.tocsr(), copy=False)
         self.n_jobs = n_jobs
         self.n_threads = n_threads(n_jobs)
         self._single_values = {}  # float32 copies of Q and Q^T values, made on demand
@@ -195,15 +180,15 @@ class SparseOperator:
     @property
     def shape(self):
         """tuple of int: Shape ``(n, m)`` of ``Q``."""
-        return self._Q.shape
+        return self.Q.shape
 
     @property
     def nnz(self):
         """int: Number of stored nonzeros of ``Q``."""
-        return self._Q.nnz
+        return self.Q.nnz
 
-    def _apply(self, A, X, rank_one=None, *, row=None, alpha=1.0, y=None, beta=0.0, z=None,
-               gamma=0.0, out=None, single=False):
+    def apply(self, A, X, rank_one=None, *, row=None, alpha=1.0, y=None, beta=0.0, z=None,
+              gamma=0.0, out=None, single=False):
         """Compute ``alpha * (A @ X - u c) + beta * y + gamma * z``, with ``c = w @ X``.
 
         ``rank_one`` is None or the pair ``(u, w)``; ``row`` is ``c`` when the
@@ -232,7 +217,7 @@ class SparseOperator:
         if rank_one is None:
             c = None
         elif row is None:
-            c = _weighted_sum(rank_one[1].astype(dtype, copy=False), X)
+            c = weighted_sum(rank_one[1].astype(dtype, copy=False), X)
         else:
             c = np.array(row, dtype=dtype)  # a writeable copy: numba types read-only ones apart
         if k == 1 or A.nnz * k < _MIN_WORK_PARALLEL:
@@ -262,7 +247,7 @@ class SparseOperator:
         y = empty if y is None else y.reshape(-1)
         z = empty if z is None else z.reshape(-1)
         n_chunks = min(A.shape[0], 64 * self.n_threads)
-        with _numba_threads(self.n_threads):
+        with numba_threads(self.n_threads):
             _csr_matmat(A.indptr, A.indices, self._values(A, dtype), x, k, out.reshape(-1),
                         u, c, alpha, y, beta, z, gamma, n_chunks)
         return out
@@ -271,7 +256,7 @@ class SparseOperator:
         """The stored values of ``A`` (Q or Q^T) in ``dtype`` (float32 copies made once)."""
         if dtype == np.float64:
             return A.data
-        name = "Q" if A is self._Q else "QT"
+        name = "Q" if A is self.Q else "QT"
         if name not in self._single_values:
             self._single_values[name] = A.data.astype(np.float32)
         return self._single_values[name]
@@ -294,7 +279,7 @@ class SparseOperator:
         ndarray of shape (n, k) or (n,)
             ``Q @ X`` as float64.
         """
-        return self._apply(self._Q, X)
+        return self.apply(self.Q, X)
 
     def rmatmat(self, Y):
         """Compute ``Q.T @ Y``.
@@ -309,7 +294,7 @@ class SparseOperator:
         ndarray of shape (m, k) or (m,)
             ``Q.T @ Y`` as float64.
         """
-        return self._apply(self._QT, Y)
+        return self.apply(self.QT, Y)
 
     def aslinearoperator(self):
         """Return a :class:`scipy.sparse.linalg.LinearOperator` view.
@@ -330,7 +315,7 @@ class SparseOperator:
         )
 
 
-def _weighted_sum(weights, X):
+def weighted_sum(weights, X):
     """``weights @ X`` without BLAS: a threaded BLAS call costs more in thread
     wake-ups than the sum itself, and its spinning threads then slow the next
     numba product down (measured 2x on whole solves)."""

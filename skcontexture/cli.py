@@ -31,8 +31,9 @@ from pathlib import Path
 import numpy as np
 
 from . import __version__
-from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, METRIC_CHOICES,
-                        ROWS_PER_CLASS, TASK_CHOICES)
+from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT, ROWS_PER_CLASS,
+                        TASK_CHOICES)
+from ._metric_table import MAIN_JOB_METRICS, METRICS
 
 # scikit-learn and the selection (skcontexture._selection) are imported where they are
 # used, so that --help and a usage error answer without loading them
@@ -209,10 +210,6 @@ def model_line(result):
             f"random_state={emb.random_state!r}))")
 
 
-METRIC_LABEL = {"feature_prediction": "feature_prediction", "tau": "tau",
-                "labelled": "labelled probe"}
-
-
 def report(result, name, X, *, beta, max_dim, metric):
     """Print the ranked table and the downstream comparison."""
     from ._selection import ranking
@@ -227,7 +224,7 @@ def report(result, name, X, *, beta, max_dim, metric):
         print(f"task: {result['task']}, inferred from the target ({result['task_reason']}); "
               f"--task {other} overrides it")
     print(f"contexts fitted without labels on {result['n_train']} training rows, ranked by "
-          f"{METRIC_LABEL[by]}")
+          f"{METRICS[by].label}")
     print("  feature_prediction: held-out R^2 of features predicted from the others' "
           "embedding (greater is better), at its best dimension d")
     print(f"  tau: beta={beta:g}, d0={max_dim} (lower is better), d* = argmin_d tau_d; "
@@ -258,7 +255,7 @@ def report(result, name, X, *, beta, max_dim, metric):
         print(line)
     emb = result["embedding"]
     s = emb.singular_values_
-    print(f"\nchosen by {METRIC_LABEL[by]}: {rows[0]['context']}; its model, fitted on the "
+    print(f"\nchosen by {METRICS[by].label}: {rows[0]['context']}; its model, fitted on the "
           f"{result['n_train']} training rows (saved by --save-model):")
     print(f"  {model_line(result)}")
     print(f"  {s.size} components: {result['model_reason']}. Each is scaled by its singular "
@@ -291,11 +288,11 @@ def report(result, name, X, *, beta, max_dim, metric):
             print(f"downstream {metric}: chosen {_fmt(rows[0]['score'])}  |  best of grid "
                   f"{_fmt(best['score'])} ({best['context']})  |  worst of grid "
                   f"{_fmt(worst['score'])} ({worst['context']})")
-            summary = f"chosen by {METRIC_LABEL[by]} ranks {rank_of(rows[0])}/{len(scored)}"
-            for other in ("feature_prediction", "tau"):
-                if other != by:
+            summary = f"chosen by {METRICS[by].label} ranks {rank_of(rows[0])}/{len(scored)}"
+            for other in MAIN_JOB_METRICS:
+                if other != by and all(other in r for r in rows):
                     pick = min(rows, key=ranking(other))
-                    summary += (f"; {METRIC_LABEL[other]}'s pick ({pick['context']}) ranks "
+                    summary += (f"; {METRICS[other].label}'s pick ({pick['context']}) ranks "
                                 f"{rank_of(pick)}/{len(scored)}")
             print(summary)
 
@@ -366,7 +363,7 @@ def build_parser():
                         type=_option(float, "RBF widths are numbers above 0 (in units of "
                                             "1/n_features)", lambda g: 0 < g < np.inf),
                         help="RBF widths of the grid, in units of 1/n_features")
-    parser.add_argument("--metric", choices=METRIC_CHOICES, default=None,
+    parser.add_argument("--metric", choices=MAIN_JOB_METRICS, default=None,
                         help="how to rank the contexts (default: feature_prediction, or "
                              "'labelled' with --labelled M)")
     parser.add_argument("--labelled", metavar="M",

@@ -5,7 +5,9 @@ import pytest
 
 from sklearn.preprocessing import StandardScaler
 
-from skcontexture import ContextureEmbedding, KNNContext, LabelContext, RBFContext
+from skcontexture import (ContextureEmbedding, KNNContext, LabelContext, LinearTeacherContext,
+                          RBFContext)
+from skcontexture._embedding import concentrated_columns
 from skcontexture._defaults import MODEL_COMPONENTS
 from skcontexture._selection import ranking, select
 from skcontexture.cli import load_dataset, main
@@ -379,6 +381,20 @@ def test_contexts_that_isolate_outliers_are_ranked_last(blobs):
              "tau_trusted": False, "labelled": 0.1}]
     for metric in ("feature_prediction", "tau", "labelled"):
         assert min(rows, key=ranking(metric))["context"] == "fine"
+
+
+def test_a_linear_direction_of_few_rows_is_not_an_isolated_row():
+    # a feature that 2 rows carry: one of the linear kernel's directions lives on them, but it
+    # is a linear function that new rows share, not rows the context isolates
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=(1000, 1)) + 0.1 * rng.normal(size=(1000, 4)),
+                         np.zeros(1000)])  # one shared direction, and a direction of its own
+    X[:2, -1] = 1.0
+    grid = [("linear", LinearTeacherContext(whiten=False)), ("K=10", KNNContext(10))]
+    result = select(X, None, grid=grid, max_dim=64, max_probe_dim=16)
+    linear = next(r for r in result["rows"] if r["context"] == "linear")
+    assert concentrated_columns(linear["model"].embedding_)[0].size > 0
+    assert linear["outlying"] == 0
 
 
 def _bundled_csv(tmp_path, loader):

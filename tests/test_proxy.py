@@ -126,3 +126,20 @@ def test_feature_prediction_takes_a_random_state_instance(iris):
     seeded = feature_prediction(estimator, iris, random_state=np.random.RandomState(0))
     again = feature_prediction(estimator, iris, random_state=np.random.RandomState(0))
     assert seeded == again and 0.0 < seeded <= 1.0
+
+
+@settings(max_examples=25, deadline=None)
+@given(n=st.integers(8, 120), d=st.integers(1, 40), targets=st.integers(0, 4),
+       decay=st.floats(0.0, 6.0), seed=st.integers(0, 10**6))
+def test_default_probe_equals_ridgecv(n, d, targets, decay, seed):
+    # the default probe's closed form against scikit-learn's RidgeCV, fitted per fold and d:
+    # long and wide folds, one or several targets, columns of very different scales
+    from sklearn.linear_model import RidgeCV
+
+    rng = np.random.RandomState(seed)
+    Z = rng.normal(size=(n, d)) * np.logspace(0, -decay, d)
+    y = Z[:, :1] @ rng.normal(size=(1, max(targets, 1))) + rng.normal(size=(n, max(targets, 1)))
+    y = y[:, 0] if targets == 0 else y
+    dims, fast = probe_curve(Z, y, random_state=seed)
+    _, reference = probe_curve(Z, y, probe=RidgeCV(alphas=PROBE_ALPHAS), random_state=seed)
+    np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-9)

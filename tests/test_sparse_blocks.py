@@ -8,10 +8,10 @@ from numpy.testing import assert_allclose
 from scipy.sparse.linalg import LinearOperator, svds
 
 from skcontexture import _sparse_blocks
+from skcontexture._constraints import numba_threads
 from skcontexture._sparse_blocks import (
     SparseOperator,
     _csr_matmat,
-    _numba_threads,
     _row_chunks,
     cross_product,
     rotate,
@@ -128,7 +128,7 @@ def test_input_formats_and_index_dtypes(idx_dtype, fmt, force_kernel):
     assert op.shape == (60, 50)
     assert op.nnz == Q.nnz
     # normalised once: CSR, float64, one index dtype (int32 when it fits)
-    for A in (op._Q, op._QT):
+    for A in (op.Q, op.QT):
         assert A.format == "csr"
         assert A.data.dtype == np.float64
         assert A.indices.dtype == np.int32 and A.indptr.dtype == np.int32
@@ -176,19 +176,19 @@ def test_given_row_of_the_rank_one_term_and_output_into_y(dtype, force_kernel):
     X, Y = rng.standard_normal((50, 6)).astype(dtype), rng.standard_normal((70, 6)).astype(dtype)
     u, c = rng.standard_normal(70), rng.standard_normal(6)
     expected = 0.7 * (Q @ X.astype(np.float64) - np.outer(u, c)) - 0.2 * Y
-    got = op._apply(op._Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=Y.copy(), beta=-0.2,
+    got = op.apply(op.Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=Y.copy(), beta=-0.2,
                     single=True)
     into_y = Y.copy()
-    op._apply(op._Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=into_y, beta=-0.2,
+    op.apply(op.Q, X, (u, None), row=c.astype(dtype), alpha=0.7, y=into_y, beta=-0.2,
               out=into_y, single=True)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert got.dtype == dtype
     assert_allclose(got, expected, rtol=tol, atol=tol * np.abs(expected).max())
     assert_allclose(into_y, got, rtol=0)
-    before = op._apply(op._Q, X, single=True)
+    before = op.apply(op.Q, X, single=True)
     op.release_single()
     assert not op._single_values
-    assert_allclose(op._apply(op._Q, X, single=True), before, rtol=0)
+    assert_allclose(op.apply(op.Q, X, single=True), before, rtol=0)
 
 
 @pytest.mark.parametrize(
@@ -221,7 +221,7 @@ def test_inputs_not_mutated(force_kernel):
     Q = _random_csr(50, 40, nnz_per_row=5, seed=8)
     Q_copy = Q.copy()
     op = SparseOperator(Q, n_jobs=2)
-    assert not np.shares_memory(op._Q.data, Q.data)
+    assert not np.shares_memory(op.Q.data, Q.data)
     rng = np.random.default_rng(8)
     X, Y = rng.standard_normal((40, 4)), rng.standard_normal((50, 4))
     X_copy, Y_copy = X.copy(), Y.copy()
@@ -256,7 +256,7 @@ def test_thread_count_restored(before, n_jobs, force_kernel):
 def test_thread_count_restored_on_error():
     old = numba.get_num_threads()
     with pytest.raises(RuntimeError):
-        with _numba_threads(1):
+        with numba_threads(1):
             assert numba.get_num_threads() == 1
             raise RuntimeError
     assert numba.get_num_threads() == old

@@ -31,7 +31,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "skcontexture"
 #: operator is built on the way back up.
 LAYERS = [
     ("utilities", ["_compat", "_typing", "_constraints", "_warn", "_memory", "_progress", "_dask",
-                   "_defaults", "_distributed", "_distributed.layout"]),
+                   "_defaults", "_metric_table", "_distributed", "_distributed.layout"]),
     ("contexts", ["contexts", "_distributed.neighbors"]),
     ("sparse blocks", ["_sparse_blocks"]),
     ("solvers", ["_solvers"]),
@@ -57,13 +57,6 @@ SHARED_PRIVATE_NAMES = {
     "_atom_points": "a context's atoms as points, read by the public checks of a context",
     "_extend": "ContextureEmbedding's Nystrom rule, which the lazy transform (_dask) "
                "applies to each block of a model fitted on a cluster",
-    # compat: a helper of _sparse_blocks and the internals of its SparseOperator, which
-    # keep their names for now; the solvers and the distributed operator's shards use them
-    "_weighted_sum": "compat: _sparse_blocks' BLAS-free v @ X, used by _solvers and "
-                     "_distributed.operator",
-    "_apply": "compat: SparseOperator's fused product, run by _distributed.operator's shards",
-    "_Q": "compat: SparseOperator's matrix, read by _distributed.operator's shards",
-    "_QT": "compat: SparseOperator's transpose, read by _distributed.operator's shards",
 }
 
 

@@ -25,7 +25,7 @@ from threadpoolctl import threadpool_limits
 from .._constraints import n_threads
 from .._operator import bipartite, count_components, scatter_rows
 from .._solvers import NumpyBlocks
-from .._sparse_blocks import SparseOperator, _weighted_sum, column_dots, cross_product, rotate
+from .._sparse_blocks import SparseOperator, weighted_sum, column_dots, cross_product, rotate
 from .layout import by_worker
 
 #: Blocks larger than this go straight from the client to their worker
@@ -546,7 +546,7 @@ class _Shard:
 
     def owned_dot(self, X):
         """v0 . X on the atoms this worker owns, in X's dtype."""
-        return _weighted_sum(self.plan.v0.astype(X.dtype, copy=False), X)
+        return weighted_sum(self.plan.v0.astype(X.dtype, copy=False), X)
 
     def lend(self, X, borrower):
         """The rows of this worker's piece of a block that ``borrower``'s shard references."""
@@ -557,7 +557,7 @@ class _Shard:
         ``borrowed`` from the other workers (None for this one and those not referenced)."""
         if X.dtype == np.float64:  # the solver's double-precision rounds: no float32 product follows
             self.operator.release_single()
-        middle = self.operator._apply(self.operator._Q, X, single=True)
+        middle = self.operator.apply(self.operator.Q, X, single=True)
         if len(self.borrowed_rows):
             block = np.concatenate([piece for piece in borrowed if piece is not None])
             middle[self.borrowed_rows] += self.borrowed @ block
@@ -576,8 +576,8 @@ class _Shard:
         of its atoms), added in worker order; ``c`` is v0 . X.
         """
         operator = self.operator
-        Y = operator._apply(
-            operator._QT, middle, (self.plan.v0, None), row=c, alpha=scale,
+        Y = operator.apply(
+            operator.QT, middle, (self.plan.v0, None), row=c, alpha=scale,
             y=X if shift else None, beta=-scale * shift, z=previous, gamma=weight, single=True,
         )
         for positions, part in zip(self.plan.lend, parts):

@@ -1,15 +1,22 @@
 """Nearest-neighbour search shared by the neighbourhood-based contexts.
 
-Exact search (scikit-learn's ``NearestNeighbors``) is used below
-``NNDESCENT_MIN_SAMPLES`` fit points and approximate search (pynndescent's
-NN-descent) above it. pynndescent compiles its kernels with numba the first
-time it runs in a process (tens of seconds on a 2-core machine), which is more
-than an exact search costs below the threshold.
+Exact search is used below ``NNDESCENT_MIN_SAMPLES`` fit points and
+approximate search (pynndescent's NN-descent) above it. pynndescent compiles
+its kernels with numba the first time it runs in a process (tens of seconds
+on a 2-core machine), which is more than an exact search costs below the
+threshold. The exact search is pykdtree's k-d tree where it is installed (the
+``fast`` extra) and applies (dense points, Euclidean or cosine, at most
+``PYKDTREE_MAX_FEATURES`` features), and scikit-learn's ``NearestNeighbors``
+otherwise; both return every exact copy of a point at distance 0.
 
 Every point that enters a search, at fit or as a query, goes through one
 validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
 and ties are broken by fit index, so a query's neighbours depend neither on
-``n_jobs`` nor on how the caller passed the rows.
+``n_jobs`` nor on how the caller passed the rows. NN-descent's graph depends
+on the number of threads that build it (pynndescent splits the vertices and
+its random streams by thread), so it is always built on one thread; its
+search graph and the queries, which do not depend on the thread count, run
+on ``n_jobs`` threads.
 """
 
 
@@ -18,9 +25,10 @@ import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
+from threadpoolctl import threadpool_limits
 
 from .._compat import StrOptions
-from .._constraints import N_JOBS, count, n_threads
+from .._constraints import N_JOBS, count, n_threads, numba_threads
 from .._warn import warn
 from ._base import is_canonical
 
@@ -43,6 +51,11 @@ COPIES_SAMPLE_ROWS = 256
 #: Above this estimated fraction of such rows, fit warns.
 MAX_COPIED_FRACTION = 0.1
 
+#: Most features for which the exact search uses pykdtree (when installed):
+#: 2x faster than scikit-learn at 16 features, and at 32 slower on one thread
+#: than scikit-learn's brute force on its BLAS threads (benchmarks/exact_search.py);
+#: pykdtree itself takes at most 127.
+PYKDTREE_MAX_FEATURES = 16
 #: Peak bytes of a neighbour query per query row and neighbour: the search's
 #: distance and index arrays, their tie-sorted copies and the CSR rows built
 #: from them (tracemalloc on KNNContext.fit, 20,000 rows, K = 15 and 50: 49-53).
@@ -192,7 +205,8 @@ class NeighborIndex:
         Largest k that will be queried (sizes the NN-descent graph); a k above
         the number of fit points gives them all.
     n_jobs : int or None
-        Threads for the search; None means 1.
+        Threads for the search (NN-descent builds its graph on one thread
+        whatever it is); None means 1.
     random_state : int, RandomState instance or None
         Seed of NN-descent.
     """
@@ -217,19 +231,21 @@ class NeighborIndex:
         n_jobs = n_threads(self.n_jobs)
         metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "exact":
-            self.index_ = NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
+            self.index_ = exact_index(X, metric, n_jobs)
             self.copies_ = None
         else:
             from pynndescent import NNDescent
 
             seed = check_random_state(self.random_state).randint(np.iinfo(np.int32).max)
+            # one thread: the graph would change with the thread count (module docstring)
             self.index_ = NNDescent(
                 X,
                 metric=metric,
                 n_neighbors=min(max(self.n_neighbors, 15), max(1, n_samples - 1)),
                 random_state=seed,
-                n_jobs=n_jobs,
+                n_jobs=1,
             )
+            self.index_.n_jobs = n_jobs  # the threads of prepare()
             self.index_.prepare()
         self.n_samples_fit_ = n_samples
         if self._warn_if_copies_decide(X) and algorithm == "exact" and not self.sparse_:
@@ -343,22 +359,30 @@ class NeighborIndex:
         """The backend's k nearest of prepared rows, in its own order."""
         if self.algorithm_ == "exact":
             return self.index_.kneighbors(X, n_neighbors=k)
-        indices, distances = self.index_.query(X, k=k)
+        with numba_threads(n_threads(self.n_jobs)):
+            indices, distances = self.index_.query(X, k=k)
         return distances.astype(np.float64), indices.astype(np.int64)
 
     def _warn_if_copies_decide(self, X):
         """Warn when many fit rows have more exact copies than ``n_neighbors``.
 
-        Returns whether any sampled row has more copies than that (a tree search
-        then cannot prune among the copies: the exact search switches to
-        :class:`_Copies`).
+        Returns whether any row has more copies than that (a tree search then
+        cannot prune among the copies: the exact search switches to
+        :class:`_Copies`). The exact search counts every row's copies; the
+        approximate one and sparse rows estimate the fraction from
+        ``COPIES_SAMPLE_ROWS`` rows.
         """
         n_samples, k = X.shape[0], self.n_neighbors
         if k >= n_samples:
             return False
-        rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
-        distances, _ = self._search(X[rows], k + 1)
-        copied = float(np.mean(distances[:, k] == 0))
+        if self.algorithm_ == "exact" and not self.sparse_:
+            # every row's count of copies, from the rows' bytes: cheaper than the
+            # sampled search below on the sizes searched exactly
+            copied = float(np.mean(_copies_of_rows(X) > k))
+        else:
+            rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
+            distances, _ = self._search(X[rows], k + 1)
+            copied = float(np.mean(distances[:, k] == 0))
         if copied > MAX_COPIED_FRACTION:
             warn(
                 f"X has many duplicated rows: about {copied:.0%} of the fit rows have "
@@ -369,6 +393,100 @@ class NeighborIndex:
                 UserWarning,
             )
         return copied > 0
+
+
+def exact_index(X, metric, n_jobs):
+    """The fitted exact index of prepared fit points ``X``.
+
+    pykdtree's k-d tree (:class:`_KDTree`) for dense points, the Euclidean
+    distance and at most ``PYKDTREE_MAX_FEATURES`` features when pykdtree is
+    installed; scikit-learn's ``NearestNeighbors`` otherwise.
+
+    Parameters
+    ----------
+    X : {ndarray, sparse matrix} of shape (n_samples, n_features)
+        Prepared fit points (see ``NeighborIndex._prepare``).
+    metric : str or callable
+        Distance, as accepted by scikit-learn's ``NearestNeighbors``.
+    n_jobs : int
+        Threads of the queries.
+
+    Returns
+    -------
+    index : _KDTree or NearestNeighbors
+        An index answering ``kneighbors(X, n_neighbors)`` and
+        ``radius_neighbors(X, radius, return_distance)``.
+    """
+    if metric == "euclidean" and not sp.issparse(X) and X.shape[1] <= PYKDTREE_MAX_FEATURES:
+        try:
+            from pykdtree.kdtree import KDTree
+        except ImportError:
+            pass
+        else:
+            return _KDTree(KDTree, X, n_jobs)
+    return NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
+
+
+class _KDTree:
+    """pykdtree's exact k-d tree behind scikit-learn's query methods.
+
+    Distances are computed in float64 from coordinate differences, as by
+    scikit-learn's k-d tree, so exact copies are at distance 0 and equal
+    distances compare equal (the caller orders them by fit index). Queries
+    run on ``n_jobs`` OpenMP threads (each query row is searched by one
+    thread, so the answer does not depend on their number). Radius queries,
+    which pykdtree does not answer, go to a scikit-learn index built on their
+    first use. The tree is rebuilt after unpickling (pykdtree's cannot be
+    pickled).
+
+    Parameters
+    ----------
+    tree_class : type
+        pykdtree's ``KDTree``.
+    X : ndarray of shape (n_samples, n_features)
+        Dense prepared fit points.
+    n_jobs : int
+        Threads of the queries.
+    """
+
+    def __init__(self, tree_class, X, n_jobs):
+        self.tree_class = tree_class
+        self.X = np.ascontiguousarray(X, dtype=np.float64)
+        self.n_jobs = n_jobs
+        self.tree = tree_class(self.X)
+        self.radius_index = None
+
+    def kneighbors(self, X, n_neighbors):
+        """``(distances, indices)`` of the ``n_neighbors`` nearest fit points, nearest first."""
+        with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
+            distances, indices = self.tree.query(
+                np.ascontiguousarray(X, dtype=np.float64), k=n_neighbors
+            )
+        shape = (X.shape[0], n_neighbors)  # pykdtree drops the last axis for k = 1
+        return distances.reshape(shape), indices.astype(np.int64).reshape(shape)
+
+    def radius_neighbors(self, X, radius, return_distance=True):
+        """scikit-learn's ``NearestNeighbors.radius_neighbors`` on the fit points."""
+        if self.radius_index is None:
+            self.radius_index = NearestNeighbors(n_jobs=self.n_jobs).fit(self.X)
+        return self.radius_index.radius_neighbors(
+            X, radius=radius, return_distance=return_distance
+        )
+
+    def __getstate__(self):
+        return {name: value for name, value in self.__dict__.items() if name != "tree"}
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.tree = self.tree_class(self.X)
+
+
+def _copies_of_rows(X):
+    """The number of exact copies of each row of a dense array, itself included."""
+    rows = np.ascontiguousarray(X + 0.0)  # -0.0 and 0.0 are one point
+    keys = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1]))).ravel()
+    _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+    return counts[inverse.ravel()]
 
 
 class _Copies:

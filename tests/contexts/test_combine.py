@@ -117,7 +117,10 @@ def test_convolution_walks_on_from_noise_draws_and_second_views(data):
     X, A = data["X"], data["A"]
     noise = GaussianNoiseContext(n_draws=2, n_neighbors=6, random_state=0)
     walk = Convolution(noise, KNNContext(5)).fit(X)
-    np.testing.assert_array_equal(walk.second_.index_.index_._fit_X, walk.first_.atoms_)
+    # the second step is fitted on the noise draws: each draw is a fit point
+    assert walk.second_.index_.n_samples_fit_ == len(walk.first_.atoms_)
+    distances, _ = walk.second_.index_.kneighbors(walk.first_.atoms_, 1)
+    np.testing.assert_array_equal(distances, 0)
     paired = Convolution(PairedContext(KNNContext(5)), KNNContext(5)).fit(X, A=A)
     assert paired.second_.n_features_in_ == A.shape[1]
 

@@ -1,12 +1,15 @@
 """The neighbour search behind the kNN, RBF, noise and label contexts: its algorithms,
 the coordinates it accepts, ties, duplicated rows and the format of queries."""
 
+import pickle
+import sys
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits, make_swiss_roll
+from sklearn.neighbors import NearestNeighbors
 
 from skcontexture import (
     ContextureEmbedding,
@@ -59,6 +62,27 @@ def test_nndescent_matches_exact_and_is_reproducible():
     assert shared.sum() / exact.context_.joint_.nnz > 0.99
     np.testing.assert_allclose(approx.singular_values_, exact.singular_values_, rtol=1e-3)
 
+
+
+@pytest.mark.slow
+def test_nndescent_is_the_same_for_any_n_jobs():
+    """On 10-d Gaussian data pynndescent's graph used to change with its thread count
+    (3% of the rows at 2,000 points): neighbours and embedding are the same now."""
+    X = np.random.RandomState(0).normal(size=(2000, 10))
+    fits = [
+        ContextureEmbedding(
+            KNNContext(15, algorithm="nndescent", n_jobs=n_jobs, random_state=0),
+            n_components=4,
+            random_state=0,
+        ).fit(X)
+        for n_jobs in (1, 2)
+    ]
+    one, two = (fit.context_ for fit in fits)
+    np.testing.assert_array_equal(one.joint_.indices, two.joint_.indices)
+    np.testing.assert_array_equal(one.joint_.data, two.joint_.data)
+    np.testing.assert_array_equal(fits[0].embedding_, fits[1].embedding_)
+    np.testing.assert_array_equal(one.conditional(X[:50]).toarray(),
+                                  two.conditional(X[:50]).toarray())
 
 GEOMETRIC = [
     KNNContext(5),
@@ -154,6 +178,19 @@ def test_rows_with_more_copies_than_neighbours_warn():
         KNNContext().fit(np.ones((100, 3)))
 
 
+def test_exact_search_counts_the_copies_of_every_row():
+    # one point with more copies than n_neighbors, at rows no sample of 256 would visit
+    X = np.random.RandomState(0).normal(size=(3000, 3))
+    X[0, 2] = 0.0
+    X[1:18] = X[0]  # 18 copies
+    X[5, 2] = -0.0  # the same point whatever the sign of its zero
+    index = KNNContext(15, algorithm="exact").fit(X).index_
+    assert index.copies_ is not None
+    _, indices = index.kneighbors(X[:1], 15)
+    np.testing.assert_array_equal(indices[0], np.arange(15))  # the first copies in fit order
+    assert KNNContext(18, algorithm="exact").fit(X).index_.copies_ is None  # 18 copies
+
+
 def test_a_few_duplicated_rows_do_not_warn():
     digits = load_digits().data
     every_row_twice = np.repeat(digits[::2], 2, axis=0)
@@ -206,3 +243,47 @@ def test_within_finds_every_fit_point_up_to_the_radius(metric, sparse):
         np.testing.assert_allclose(found_distances[mine], [lookup[i] for i in found[mine]],
                                    rtol=1e-12, atol=1e-12)
         assert np.all(found_distances[mine] <= radii[row] * (1 + 1e-6) + 1e-12)
+
+
+@pytest.mark.filterwarnings("ignore:X has many duplicated rows")  # k = 1 with copies
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+@pytest.mark.parametrize("k", [1, 7, 12])
+@pytest.mark.parametrize("data", ["swiss roll", "grid", "copies"])
+def test_pykdtree_finds_what_scikit_learn_finds(monkeypatch, data, k, metric):
+    pytest.importorskip("pykdtree")
+    X = {"swiss roll": _swiss_roll(400), "grid": _grid() + 1, "copies": _copies(40, 3)}[data]
+    query = np.vstack([X[::3], X[:4] + 0.25])
+    index = NeighborIndex("exact", metric, k, None, None).fit(X)
+    assert isinstance(index.index_, _neighbors._KDTree)
+    with monkeypatch.context() as patch:
+        patch.setattr(_neighbors, "PYKDTREE_MAX_FEATURES", 0)
+        reference = NeighborIndex("exact", metric, k, None, None).fit(X)
+    assert not isinstance(reference.index_, _neighbors._KDTree)
+    for rows in (X, query):
+        distances, indices = index.kneighbors(rows, k)
+        expected_distances, expected = reference.kneighbors(rows, k)
+        np.testing.assert_array_equal(indices, expected)
+        np.testing.assert_allclose(distances, expected_distances, rtol=1e-12, atol=1e-15)
+    if data == "copies":  # a row's copies come first, at distance exactly 0, in fit order
+        distances, indices = index.kneighbors(X, k)
+        first = min(k, 3)
+        np.testing.assert_array_equal(distances[:, :first], 0)
+        np.testing.assert_array_equal(indices[:, :first],
+                                      np.arange(120)[:, None] // 3 * 3 + np.arange(first))
+
+
+def test_pykdtree_is_the_same_for_any_n_jobs_and_survives_pickling():
+    pytest.importorskip("pykdtree")
+    X = np.random.RandomState(0).normal(size=(3000, 5))
+    one, two = (KNNContext(10, n_jobs=n_jobs).fit(X) for n_jobs in (1, 2))
+    assert isinstance(one.index_.index_, _neighbors._KDTree)
+    np.testing.assert_array_equal(one.joint_.indices, two.joint_.indices)
+    restored = pickle.loads(pickle.dumps(one))
+    np.testing.assert_array_equal(restored.conditional(X[:20]).toarray(),
+                                  one.conditional(X[:20]).toarray())
+
+
+def test_exact_search_without_pykdtree_is_scikit_learn(monkeypatch):
+    monkeypatch.setitem(sys.modules, "pykdtree.kdtree", None)  # import fails
+    index = NeighborIndex("exact", "euclidean", 5, None, None).fit(_swiss_roll(100))
+    assert isinstance(index.index_, NearestNeighbors)
