@@ -37,6 +37,25 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      0.5]), n_components=min(8, ...)) fitted on the pool with y = the class of the labelled
      rows and -1 elsewhere, per labelled draw;
 
+   opt-in (``--representations``; not in the default set), the contexts of the contexture
+   dissertation's tabular experiments (issue 22), each a ContextureEmbedding with the main
+   job's model rule, min(MODEL_COMPONENTS = 32, n_pool - 2) components scaled by their
+   singular values (``model_embedding``):
+
+   - ``ctx_knn``, ``ctx_rbf``: ``KNNContext()`` (K = 15) and ``RBFContext()`` (gamma "scale",
+     dense kernel), the references the tabular contexts are measured against;
+   - ``ctx_scarf``: ``SCARFContext()`` (the reference's defaults: rate 0.5, uniform
+     marginal); ``ctx_cutmix``: ``CutMixContext()``, which is also SCARF with the empirical
+     marginal (the same copies, the same joint); ``ctx_cutout``: ``CutoutContext()``;
+   - ``ctx_linear``: ``LinearTeacherContext(whiten=False)``, the linear kernel of the
+     features (whitened top principal components, then scaled);
+   - ``minimax``: ``MinimaxCombination(tabular_parts(), n_components=32)``, the
+     dissertation's answer to "which context?" (combine robustly), over kNN, CutMix and
+     the linear kernel (``tabular_parts``);
+   - ``minimax_choice``: its rival, the main job's label-free choice among the same parts
+     (``LabelFreeChoice``: ``skcontexture._selection.select`` with that grid, ranked by the
+     proxy task, the winner's model fitted);
+
    two modes: ``inductive`` (fitted on the pool; test rows embedded by ``transform``) and
    ``transductive`` (fitted on pool + test inputs; the rows taken from that embedding). The
    label-free representations are fitted once per dataset and mode and reused for every m,
@@ -74,6 +93,8 @@ logreg / ridge only, inductive.
     python benchmarks/downstream.py --quick              # CI
     python benchmarks/downstream.py --datasets sk_wine diabetes --m 5 20
     python benchmarks/downstream.py --representations raw umap library_auto --models logreg
+    python benchmarks/downstream.py --representations raw library_default ctx_knn ctx_rbf \
+        ctx_scarf ctx_cutmix ctx_cutout ctx_linear minimax minimax_choice --models logreg
     python benchmarks/downstream.py --data-dir DIR --n-jobs 2   # any folder with MANIFEST.json
 
 Writes ``benchmarks/results/downstream[_quick].json`` (``meta``, ``datasets`` and
@@ -99,7 +120,7 @@ import joblib
 import numpy as np
 import scipy.stats
 from joblib import Parallel, delayed
-from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.decomposition import PCA, KernelPCA
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, LogisticRegressionCV, RidgeCV
@@ -129,10 +150,17 @@ from selection import (  # noqa: E402
 from skcontexture import (  # noqa: E402
     ContextureEmbedding,
     ConvexCombination,
+    CutMixContext,
+    CutoutContext,
     KNNContext,
     LabelContext,
     LabelledProbeScorer,
+    LinearTeacherContext,
+    MinimaxCombination,
+    RBFContext,
+    SCARFContext,
 )
+from skcontexture._defaults import MODEL_COMPONENTS  # noqa: E402
 from skcontexture.metrics import PROBE_ALPHAS  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -449,6 +477,7 @@ class Representation:
     reuses (added to its fit time) and that fit's recorded warnings.
     kind "candidates": ``build(data, mode)`` returns ({name: (Z_pool, Z_test)}, seconds,
     recorded warnings or None); the score is the best over the candidates (a ceiling).
+    ``default``: in the set run without ``--representations``.
     """
 
     kind: str
@@ -457,6 +486,7 @@ class Representation:
     tasks: tuple = TASKS
     library: bool = False
     ceiling: bool = False
+    default: bool = True
 
 
 class AutomaticRoute(TransformerMixin, BaseEstimator):
@@ -480,6 +510,56 @@ class AutomaticRoute(TransformerMixin, BaseEstimator):
         step = self.model_[-1]
         return {"context": repr(step.context_), "n_components": int(step.n_components),
                 "singular_values_head": [float(s) for s in step.singular_values_[:4]]}
+
+
+def tabular_parts():
+    """The parts of the minimax mixture and of its label-free rival: the library's default
+    kNN context, CutMix (SCARF's empirical marginal) and the linear kernel of the features."""
+    return [("knn", KNNContext()), ("cutmix", CutMixContext()),
+            ("linear", LinearTeacherContext(whiten=False))]
+
+
+def model_dims(data):
+    """The main job's model size on this pool: MODEL_COMPONENTS, fewer on a tiny pool."""
+    return min(MODEL_COMPONENTS, data.n_pool - 2)
+
+
+def model_embedding(context, data):
+    """``context`` with the main job's model rule: its leading ``model_dims`` functions scaled
+    by their singular values."""
+    return ContextureEmbedding(context, n_components=model_dims(data),
+                               scale="singular_values", random_state=0)
+
+
+def build_minimax(data):
+    """``MinimaxCombination`` of ``tabular_parts``, its weights chosen for the dimension the
+    embedding keeps, as a user would write it."""
+    d = model_dims(data)
+    return model_embedding(MinimaxCombination(tabular_parts(), n_components=d), data)
+
+
+class LabelFreeChoice(TransformerMixin, BaseEstimator):
+    """The main job's label-free choice among ``contexts``: ``skcontexture._selection.select``
+    with them as its grid (ranked by the proxy task ``feature_prediction``), then the
+    winner's model (its leading functions scaled by their singular values) on the rows the
+    selection standardised."""
+
+    def __init__(self, contexts=None):
+        self.contexts = contexts
+
+    def fit(self, X, y=None):
+        grid = [(name, clone(context)) for name, context in self.contexts]
+        result = skcontexture._selection.select(X, grid=grid, random_state=0)
+        self.scaler_, self.model_ = result["scaler"], result["embedding"]
+        self.chosen_ = result["rows"][0]["context"]
+        return self
+
+    def transform(self, X):
+        return self.model_.transform(self.scaler_.transform(X))
+
+    def describe(self):
+        return {"chosen": self.chosen_, "n_components": int(self.model_.n_components_),
+                "singular_values_head": [float(s) for s in self.model_.singular_values_[:4]]}
 
 
 def umap_installed():
@@ -557,7 +637,33 @@ REPRESENTATIONS = {
         library=True),
     "library_semi_supervised": Representation(
         "labelled", build_semi_supervised, tasks=("classification",), library=True),
+    # opt-in: the dissertation's tabular contexts and its minimax mixture (issue 22)
+    "ctx_knn": Representation("transformer", lambda data: model_embedding(KNNContext(), data),
+                              library=True, default=False),
+    "ctx_rbf": Representation("transformer", lambda data: model_embedding(RBFContext(), data),
+                              library=True, default=False),
+    "ctx_scarf": Representation(
+        "transformer", lambda data: model_embedding(SCARFContext(), data), library=True,
+        default=False),
+    "ctx_cutmix": Representation(
+        "transformer", lambda data: model_embedding(CutMixContext(), data), library=True,
+        default=False),
+    "ctx_cutout": Representation(
+        "transformer", lambda data: model_embedding(CutoutContext(), data), library=True,
+        default=False),
+    "ctx_linear": Representation(
+        "transformer", lambda data: model_embedding(LinearTeacherContext(whiten=False), data),
+        library=True, default=False),
+    "minimax": Representation("transformer", build_minimax, library=True, default=False),
+    "minimax_choice": Representation(
+        "transformer", lambda data: LabelFreeChoice(tabular_parts()), library=True,
+        default=False),
 }
+#: Head-to-head counts printed when both representations ran: (challenger, reference).
+HEAD_TO_HEAD = tuple(
+    [(rep, ref) for rep in ("ctx_scarf", "ctx_cutmix", "ctx_cutout", "ctx_linear", "minimax")
+     for ref in ("ctx_knn", "ctx_rbf", "library_default", "raw")]
+    + [("minimax", "minimax_choice"), ("minimax", "library_auto")])
 
 
 # ------------------------------------------------------------------------------------------------
@@ -612,9 +718,15 @@ def describe(estimator):
     if isinstance(estimator, FeatureUnion):
         estimator = dict(estimator.transformer_list).get("library")
     if isinstance(estimator, ContextureEmbedding):
-        return {"context": repr(estimator.context_),
+        info = {"context": repr(estimator.context_),
                 "singular_values_head": [float(s) for s in estimator.singular_values_[:4]],
                 "n_connected_components": int(estimator.n_connected_components_)}
+        if isinstance(estimator.context_, MinimaxCombination):
+            info.update(weights=estimator.context_.weights_.tolist(),
+                        captured=estimator.context_.captured_.tolist(),
+                        first_captured=estimator.context_.captured_history_[0].tolist(),
+                        n_rounds=int(estimator.context_.n_iter_))
+        return info
     return None
 
 
@@ -922,6 +1034,7 @@ def markdown(results, meta, summary):
                             + (_wins(block["by_m"], rep, "raw", ms) if library else "")
                             + " | " + (_wins(block["by_m"], rep, "umap", ms) if library else "")
                             + " |")
+    lines += head_to_head(summary, cfg)
     lines += per_dataset_tables(results, cfg)
     failures = [(r["dataset"], "(dataset)", r["error"]) for r in results if r.get("error")]
     failures += [(r["dataset"], rep, e["error"]) for r in results
@@ -930,6 +1043,37 @@ def markdown(results, meta, summary):
         lines += ["", "Errors (the first per representation and dataset):", ""]
         lines += [f"- {d} / {rep}: {msg}" for d, rep, msg in failures]
     return "\n".join(lines)
+
+
+def head_to_head(summary, cfg):
+    """Per pair of ``HEAD_TO_HEAD`` that ran: on how many datasets the first scores above,
+    level with (within 1e-12) and below the second, per m (all datasets, first model)."""
+    reps = cfg["representations"]
+    pairs = [(a, b) for a, b in HEAD_TO_HEAD if a in reps and b in reps]
+    lines = []
+    for mode in cfg["modes"]:
+        for task in TASKS:
+            blocks = summary.get(mode, {}).get(task, {}).get("all")
+            if not blocks or not pairs:
+                continue
+            model = next(iter(blocks))
+            ms = cfg["m_classification"] if task == "classification" else cfg["m_regression"]
+            lines += ["", f"Head to head, {mode}, {task}, {model}, all datasets: datasets "
+                      "where the first scores above / level with / below the second", "",
+                      "| first | second | " + " | ".join(f"m={m}" for m in ms) + " |",
+                      "|---|---|" + "---|" * len(ms)]
+            for a, b in pairs:
+                cells = []
+                for m in ms:
+                    block = blocks[model]["by_m"][str(m)]
+                    both = [(x, y) for x, y in zip(block[a]["per_dataset"].values(),
+                                                   block[b]["per_dataset"].values())
+                            if x is not None and y is not None]
+                    above = sum(x > y + 1e-12 for x, y in both)
+                    below = sum(x < y - 1e-12 for x, y in both)
+                    cells.append(f"{above} / {len(both) - above - below} / {below}")
+                lines.append(f"| {a} | {b} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def per_dataset_tables(results, cfg):
@@ -1033,7 +1177,8 @@ def main(argv=None):
     cfg["modes"] = tuple(args.modes or (MODES if args.transductive else ("inductive",)))
     if args.transductive and args.modes:
         cfg["modes"] = tuple(dict.fromkeys(cfg["modes"] + ("transductive",)))
-    cfg["representations"] = tuple(args.representations or REPRESENTATIONS)
+    cfg["representations"] = tuple(args.representations or
+                                   [name for name, rep in REPRESENTATIONS.items() if rep.default])
     cfg["blas_threads"] = max(1, (os.cpu_count() or 1) // max(1, args.n_jobs))
     if "umap" in cfg["representations"] and not umap_installed():
         print("note: umap-learn is not installed; the umap column shows n/a")

@@ -7,8 +7,11 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    pretrain = the rest capped at ``--max-pretrain`` (default 1,500); features
    standardised on the pretrain split;
 2. contexts: the paper's four families (KNN, RBF, KNN+mask, RBF+mask), each at
-   ``--n-strengths`` (default 20) strengths from very strong to very weak, and the main
-   job's default grid (``skcontexture._selection.default_grid``);
+   ``--n-strengths`` (default 20) strengths from very strong to very weak, the main
+   job's default grid (``skcontexture._selection.default_grid``), and the "tabular" grid of
+   the contexture dissertation's tabular contexts (``tabular_grid``): kNN (K = 15), CutMix
+   and the linear kernel of the features, SCARF (uniform marginal), Cutout, and
+   ``MinimaxCombination`` of the first three (d = MODEL_COMPONENTS);
 3. per context: the exact top-d0 singular values and functions on the pretrain split
    (d0 = min(512, n_pretrain - 1)); the labelled and test rows embedded by the Nystrom
    extension; the probe error = test MSE of a ridge probe fitted on the labelled split,
@@ -28,6 +31,9 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    normalised regret (err(chosen) - err(best)) / (err(median) - err(best)) clipped at 0,
    and whether the chosen context is among the best 3; the same against the model
    error ("regret at the model's d": what a user of the main job's saved model loses).
+6. the tabular grid also asks the dissertation's question, combine or choose: per
+   dataset and metric, the model error of the minimax mixture against that of the part
+   the metric chooses among the mixture's three parts (``minimax_stats``).
 
 Datasets are reported in groups: the development half of the shared data (every design
 choice of the new metric was fixed on it), the validation half, scikit-learn's bundled
@@ -37,6 +43,7 @@ datasets, and any other dataset of ``--data-dir`` ("external").
     python benchmarks/selection.py --quick          # CI: 3 small datasets, small grids
     python benchmarks/selection.py --data-dir DIR   # any folder with MANIFEST.json + .npz
     python benchmarks/selection.py --rescore benchmarks/results/selection.json
+    python benchmarks/selection.py --grids tabular   # only the dissertation's tabular grid
 
 Writes ``benchmarks/results/selection[_quick].json`` (a ``datasets`` list, each with
 ``dataset`` and ``contexts`` whose entries carry ``error`` and ``scores``) and ``.md``.
@@ -61,7 +68,18 @@ from threadpoolctl import threadpool_limits
 from sklearn.base import clone
 
 from _common import data_dir
-from skcontexture import ContextScorer, KNNContext, LabelledProbeScorer, MaskedContext, RBFContext
+from skcontexture import (
+    ContextScorer,
+    CutMixContext,
+    CutoutContext,
+    KNNContext,
+    LabelledProbeScorer,
+    LinearTeacherContext,
+    MaskedContext,
+    MinimaxCombination,
+    RBFContext,
+    SCARFContext,
+)
 from skcontexture._defaults import MODEL_COMPONENTS
 from skcontexture._selection import default_grid, proxy_score
 from skcontexture.linalg import context_spectrum, top_singular_functions
@@ -78,6 +96,7 @@ VALIDATION = ("bio_kdd04", "cmc", "diabetes", "fashion_mnist", "mushroom", "spli
               "cps88wages", "solar_flare")
 BUNDLED = ("sk_iris", "sk_wine", "sk_breast_cancer", "sk_digits", "sk_diabetes")
 GROUPS = ("development", "validation", "bundled", "external")
+GRIDS = ("paper", "main", "tabular")
 
 LABEL_FREE = ("tau", "feature_prediction", "rankme", "alpha_req", "decay_rate", "lidar")
 LABELLED = (50, 100, 200)
@@ -191,6 +210,30 @@ def context_grid(n_pre, n_features, n_strengths, n_masks, seed=0):
                             random_state=seed)) for g in gs]
     grid += [("main", *name.partition(" ")[::2], context)  # "kNN K=5" -> "kNN", "K=5"
              for name, context in default_grid(n_pre, n_features)]
+    return grid + tabular_grid(seed)
+
+
+#: The minimax mixture's parts in the tabular grid (family names).
+MINIMAX_PARTS = ("kNN", "CutMix", "linear")
+
+
+def tabular_parts(seed=0):
+    """The minimax mixture's parts: kNN, CutMix (SCARF's empirical marginal), the linear
+    kernel of the features."""
+    return [("kNN", KNNContext(15)), ("CutMix", CutMixContext(random_state=seed)),
+            ("linear", LinearTeacherContext(whiten=False))]
+
+
+def tabular_grid(seed=0):
+    """(grid, family, strength label, context) of the dissertation's tabular contexts: the
+    minimax mixture's parts, SCARF and Cutout at their defaults, and the mixture, its weights
+    chosen for the main job's model size."""
+    grid = [("tabular", name, "default", context) for name, context in tabular_parts(seed)]
+    grid += [("tabular", "SCARF", "uniform", SCARFContext(random_state=seed)),
+             ("tabular", "Cutout", "0", CutoutContext(random_state=seed)),
+             ("tabular", "minimax", f"d={MODEL_COMPONENTS}",
+              MinimaxCombination(tabular_parts(seed), n_components=MODEL_COMPONENTS,
+                                 random_state=seed))]
     return grid
 
 
@@ -335,9 +378,27 @@ def selection_stats(records, metric, target="error"):
     return out
 
 
+def minimax_stats(records):
+    """Combine or choose: per metric, the model error of the minimax mixture and of the part
+    each metric chooses among its parts (None without the mixture or three scored parts)."""
+    mixture = [r for r in records if r["family"] == "minimax"]
+    parts = [r for r in records if r["family"] in MINIMAX_PARTS]
+    if not mixture or len(parts) < len(MINIMAX_PARTS):
+        return None
+    out = {"minimax_error": mixture[0]["error_model"],
+           "best_part_error": min(r["error_model"] for r in parts), "chosen": {}}
+    for metric in METRICS:
+        stats = selection_stats(parts, metric, "error_model")
+        if stats is not None:
+            out["chosen"][metric] = {"part": stats["chosen"], "error": stats["chosen_error"],
+                                     "minimax_better": mixture[0]["error_model"]
+                                     < stats["chosen_error"]}
+    return out
+
+
 def dataset_stats(result):
     out = {}
-    for grid in ("paper", "main"):
+    for grid in GRIDS:
         recs = [r for r in result["contexts"] if "failed" not in r and r["grid"] == grid]
         if len(recs) < 3:
             out[grid] = None
@@ -348,6 +409,8 @@ def dataset_stats(result):
         if all("error_model" in r for r in recs):  # runs saved before it have none
             out[grid]["metrics_model"] = {m: selection_stats(recs, m, "error_model")
                                           for m in METRICS}
+        if grid == "tabular":
+            out[grid]["minimax"] = minimax_stats(recs)
     return out
 
 
@@ -359,7 +422,7 @@ def summarise(results):
         if not members:
             continue
         summary[group] = {}
-        for grid in ("paper", "main"):
+        for grid in GRIDS:
             block = {}
             for m in METRICS:
                 rows = [r["stats"][grid]["metrics"][m] for r in members if r["stats"][grid]]
@@ -400,6 +463,8 @@ def run_dataset(name, X, y, task, cfg, seed=0):
         records = []
         for grid, family, label, context in context_grid(n_pre, X.shape[1], cfg["n_strengths"],
                                                           cfg["n_masks"], seed):
+            if grid not in cfg["grids"]:
+                continue
             try:
                 records.append(evaluate(grid, family, label, context, data, cfg["max_dim"],
                                         cfg["proxy_dim"], seed))
@@ -433,14 +498,16 @@ def markdown(results, meta):
     cfg = meta["config"]
     lines = [
         f"Context selection ({meta['mode']} run): 4 families x {cfg['n_strengths']} strengths "
-        f"(paper grid) and the main job's grid; pretrain <= {cfg['max_pretrain']} rows, "
+        f"(paper grid), the main job's grid and the dissertation's tabular contexts "
+        f"(tabular grid; grids run: {', '.join(cfg.get('grids', GRIDS))}); "
+        f"pretrain <= {cfg['max_pretrain']} rows, "
         f"d0 = {cfg['max_dim']}, {cfg['n_masks']} masks, seed {meta['seed']}. Regret = "
         "(err(chosen) - err(best)) / (err(median) - err(best)), clipped at 0: 0 is the best "
         "context, 1 a median one. Correlations are of the score with -error (positive = good). "
         "Regret at the model's d: the same, each context's error taken at the d of the main "
         "job's model (32 scaled components, no label used), not at the d best on the test split.",
     ]
-    for grid in ("paper", "main"):
+    for grid in GRIDS:
         for group in GROUPS:
             block = summary.get(group, {}).get(grid)
             if not block:
@@ -477,7 +544,41 @@ def markdown(results, meta):
                      f"{cell('feature_prediction')} | "
                      f"{st['feature_prediction']['chosen'] if st['feature_prediction'] else '—'}"
                      f" | {cell('labelled_100')} | {best['family']} {best['strength']} |")
-    return "\n".join(lines)
+    return "\n".join(lines + combine_or_choose(results))
+
+
+def combine_or_choose(results):
+    """The tabular grid's minimax mixture against the part a metric chooses (model error)."""
+    rows = [(res, res["stats"].get("tabular") and res["stats"]["tabular"].get("minimax"))
+            for res in results]
+    rows = [(res, mm) for res, mm in rows if mm]
+    if not rows:
+        return []
+    shown = ("feature_prediction", "tau", "labelled_100")
+    lines = ["", "Combine or choose (tabular grid, model error: 32 scaled components): the "
+             f"minimax mixture of {', '.join(MINIMAX_PARTS)} against the best part and the "
+             "part each metric chooses without the test labels; * = the mixture's error is "
+             "lower.", "",
+             "| dataset | group | minimax | best part | "
+             + " | ".join(f"{m}: part, error" for m in shown) + " |",
+             "|---|---|---|---|" + "---|" * len(shown)]
+    for res, mm in rows:
+        cells = []
+        for m in shown:
+            c = mm["chosen"].get(m)
+            cells.append("—" if c is None else f"{c['part'].split()[0]}, {c['error']:.3f}"
+                         + (" *" if c["minimax_better"] else ""))
+        lines.append(f"| {res['dataset']} | {res['group']} | {mm['minimax_error']:.3f} | "
+                     f"{mm['best_part_error']:.3f} | " + " | ".join(cells) + " |")
+    for m in shown:
+        votes = [mm["chosen"][m]["minimax_better"] for _, mm in rows if m in mm["chosen"]]
+        lines.append(f"\nThe mixture beats the part {m} chooses on {sum(votes)} of "
+                     f"{len(votes)} datasets, and the best part on "
+                     f"{sum(mm['minimax_error'] < mm['best_part_error'] for _, mm in rows)} of "
+                     f"{len(rows)}." if m == shown[0] else
+                     f"The mixture beats the part {m} chooses on {sum(votes)} of "
+                     f"{len(votes)} datasets.")
+    return lines
 
 
 def write(results, meta, stem):
@@ -514,6 +615,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=None,
                         help="datasets in parallel processes (default: 2, 1 with --quick)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--grids", nargs="+", choices=GRIDS, default=list(GRIDS),
+                        help="the grids to run (default: all)")
     parser.add_argument("--output", help="output stem (default benchmarks/results/selection)")
     parser.add_argument("--rescore", metavar="JSON",
                         help="recompute the statistics and tables of a saved run (no fitting)")
@@ -527,6 +630,7 @@ def main(argv=None):
     for key in ("n_strengths", "max_pretrain", "n_masks"):
         if getattr(args, key) is not None:
             cfg[key] = getattr(args, key)
+    cfg["grids"] = tuple(args.grids)
 
     try:
         folder = data_dir(args.data_dir)

@@ -309,6 +309,7 @@ class ContextureEmbedding(
 
     def _warn_degenerate(self, context):
         self._warn_concentrated()
+        self._warn_tied(context)
         n_comp = self.n_connected_components_
         traits = context.traits()
         if n_comp > 1 and not traits.block_structured:

@@ -362,6 +362,7 @@ class SpectralContextEncoder(
         self.eigenvalues_ = eigenvalues
         self.ridge_ = ridge
         self.n_components_ = self._n_features_out = components.shape[1]
+        self._warn_tied(context)
         return self
 
     def _moments(self, psi, joint, p_x, p_a):

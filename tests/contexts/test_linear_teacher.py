@@ -6,6 +6,8 @@ outputs z, proj = V D V^T from the SVD of the centred fit outputs, and learns
 the top eigenfunctions of (1/n) K. :func:`reference_kernel` recomputes it densely.
 """
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.linalg
@@ -15,7 +17,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from sklearn.linear_model import LogisticRegression
 
 from skcontexture import (ContextureEmbedding, LabelContext, LinearTeacherContext,
-                          TargetContext)
+                          SpectralContextEncoder, TargetContext)
 
 from .._reference import dense
 
@@ -212,6 +214,20 @@ def test_label_context_is_the_reference_class_kernel(data):
     expected[same] = (labelled.sum() / counts[y_few])[np.nonzero(same)[0]]
     np.testing.assert_allclose(dual_kernel(LabelContext().fit(X, y_few), X), expected,
                                atol=1e-12)
+
+
+@pytest.mark.parametrize("estimator", [ContextureEmbedding, SpectralContextEncoder])
+def test_fewer_components_than_tied_whitened_directions_warn(correlated, estimator):
+    """With whiten=True every kept direction has the same singular value: fewer components
+    than directions are an arbitrary pick, and the warning says what to change."""
+    r = LinearTeacherContext().fit(correlated).n_directions_
+    with pytest.warns(UserWarning, match=rf"its {r} kept directions.*whiten=False.*"
+                                         rf"n_components >= {r}"):
+        estimator(LinearTeacherContext(), n_components=r - 1).fit(correlated)
+    for context, d in [(LinearTeacherContext(), r), (LinearTeacherContext(whiten=False), 1)]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            estimator(context, n_components=d).fit(correlated)
 
 
 def test_linear_teacher_on_one_hot_labels_spans_the_label_functions(data):
