@@ -39,12 +39,18 @@ peak RSS after each method's runs, in the order above: an upper bound of that
 method's own peak. Writes benchmarks/results/end_to_end.json and, with
 matplotlib, end_to_end.png (warm times).
 
+``--methods skcontexture`` runs only the named methods (the first-call
+measurement of docs/performance.md runs skcontexture alone in a fresh
+process); ``--output NAME`` writes NAME.json (and no plot) instead.
+
     python benchmarks/end_to_end.py [--n 100000] [--d 8] [--repeats 3]
         [--slow-peer-repeats 1] [--tol 1e-6] [--solver auto]
+        [--methods NAME ...] [--output NAME]
 """
 
 import argparse
 import importlib
+import os
 import statistics
 import time
 import warnings
@@ -127,6 +133,9 @@ def importable(name):
     return True
 
 
+METHODS = ("skcontexture", "sklearn arpack", "sklearn amg", "umap spectral init")
+
+
 def methods(X, args):
     """Every method in run order: name, run, accuracy, warm-up, repeats, skip reason."""
     k, d = args.k, args.d
@@ -194,15 +203,20 @@ def main():
     parser.add_argument("--slow-peer-repeats", type=int, default=1)
     parser.add_argument("--tol", type=float, default=1e-6)
     parser.add_argument("--solver", default="auto")
+    parser.add_argument("--methods", nargs="+", choices=METHODS, default=list(METHODS),
+                        help="run only these methods (default: all)")
+    parser.add_argument("--output", default="end_to_end", help="JSON name in results/")
     args = parser.parse_args()
 
-    start = time.perf_counter()
+    start, load_start = time.perf_counter(), os.getloadavg()
     X = noisy_swiss_roll(args.n)
     print(f"data: {X.shape[0]} x {X.shape[1]}; K = {args.k}, d = {args.d}")
     columns = ["method", "cold_s", "warm_s", "speedup", "cold_speedup", "min_canon_corr",
                "max_rel_err_s", "peak_rss_mb"]
     rows = []
     for name, run, accuracy, warm_up, repeats, skipped in methods(X, args):
+        if name not in args.methods:
+            continue
         row = {"method": name, "n": args.n, "k": args.k, "d": args.d}
         if skipped:
             rows.append({**row, "skipped": skipped})
@@ -211,6 +225,8 @@ def main():
         cold, times, result, messages = run_method(run, warm_up, repeats)
         row.update(warm_up=warm_up, cold_s=cold, times_s=times, warm_s=statistics.median(times),
                    peak_rss_mb=peak_rss_mb(), warnings=messages)
+        if name == "skcontexture":
+            row["search"] = result.context_.index_.algorithm_
         reference_start = time.perf_counter()
         row["min_canon_corr"], row["max_rel_err_s"] = accuracy(result, args.d)
         row["reference_s"] = time.perf_counter() - reference_start
@@ -225,7 +241,7 @@ def main():
     for row in rows:
         for message in row.get("warnings", []):
             print(f"warning ({row['method']}): {message.splitlines()[0]}")
-    path = write_json("end_to_end", {
+    path = write_json(args.output, {
         "question": __doc__.split("\n\n")[0],
         "options": vars(args),
         "notes": {
@@ -237,12 +253,13 @@ def main():
             "min_canon_corr": "against ARPACK at tol=1e-12 on the method's own graph, "
                               "degree-weighted, after centering",
         },
+        "load_average_start": load_start,
         "rows": rows,
         "peak_rss_mb": peak_rss_mb(),
         "seconds": time.perf_counter() - start,
     })
     print(f"\nwrote {path}")
-    if importable("matplotlib"):
+    if args.output == "end_to_end" and importable("matplotlib"):
         plot(rows, RESULTS / "end_to_end.png")
         print(f"wrote {RESULTS / 'end_to_end.png'}")
 

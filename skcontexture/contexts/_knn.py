@@ -38,8 +38,12 @@ class KNNContext(BaseContext):
         "cosine" is undefined for a zero row, which raises. Neighbours at
         equal distance are taken in fit order, for any ``n_jobs``.
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
-        Exact search (scikit-learn) or approximate NN-descent (pynndescent).
-        "auto" uses NN-descent from 100,000 fit points on (from 20,000 above 32 features).
+        Exact search (scikit-learn, or pykdtree with the ``fast`` extra) or
+        approximate NN-descent (pynndescent). "auto" uses NN-descent from
+        100,000 fit points on (from 20,000 above 32 features); where the exact
+        search runs on pykdtree (dense points, Euclidean or cosine, at most 16
+        features), above 200,000 fit points only, since NN-descent compiles
+        for 24-97 s on its first call in a process.
     n_jobs : int, default=None
         Threads for the neighbour search; None means 1, -1 all cores.
     random_state : int, RandomState instance or None, default=None

@@ -1,13 +1,17 @@
 """Nearest-neighbour search shared by the neighbourhood-based contexts.
 
-Exact search is used below ``NNDESCENT_MIN_SAMPLES`` fit points and
-approximate search (pynndescent's NN-descent) above it. pynndescent compiles
-its kernels with numba the first time it runs in a process (tens of seconds
-on a 2-core machine), which is more than an exact search costs below the
-threshold. The exact search is pykdtree's k-d tree where it is installed (the
-``fast`` extra) and applies (dense points, Euclidean or cosine, at most
-``PYKDTREE_MAX_FEATURES`` features), and scikit-learn's ``NearestNeighbors``
-otherwise; both return every exact copy of a point at distance 0.
+``algorithm="auto"`` (:func:`uses_nndescent`) searches exactly below
+``NNDESCENT_MIN_SAMPLES`` fit points and approximately (pynndescent's
+NN-descent) from there on; where the exact search runs on pykdtree (below),
+it searches exactly up to ``PYKDTREE_MAX_SAMPLES`` fit points instead.
+pynndescent compiles its kernels with numba the first time it runs in a
+process (97 s in a new environment on a 2-core machine, 24 s in later
+processes, which find part of it in numba's cache), which is more than an
+exact search costs below these thresholds. The exact search is pykdtree's
+k-d tree where it is installed (the ``fast`` extra) and applies (dense
+points, Euclidean or cosine, at most ``PYKDTREE_MAX_FEATURES`` features),
+and scikit-learn's ``NearestNeighbors`` otherwise; both return every exact
+copy of a point at distance 0.
 
 Every point that enters a search, at fit or as a query, goes through one
 validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
@@ -32,7 +36,8 @@ from .._constraints import N_JOBS, count, n_threads, numba_threads
 from .._warn import warn
 from ._base import is_canonical
 
-#: Fit size from which ``algorithm="auto"`` switches to pynndescent.
+#: Fit size from which ``algorithm="auto"`` switches to pynndescent (where the
+#: exact search does not run on pykdtree).
 NNDESCENT_MIN_SAMPLES = 100_000
 #: Above this many features exact search is brute force (no tree helps), whose
 #: cost grows as n^2 * n_features: pynndescent from HIGH_DIM_MIN_SAMPLES on.
@@ -56,6 +61,14 @@ MAX_COPIED_FRACTION = 0.1
 #: than scikit-learn's brute force on its BLAS threads (benchmarks/exact_search.py);
 #: pykdtree itself takes at most 127.
 PYKDTREE_MAX_FEATURES = 16
+#: Most fit points that ``algorithm="auto"`` searches exactly where the search
+#: runs on pykdtree (:func:`pykdtree_applies`): up to here pykdtree's exact
+#: search on one thread finishes the first fit in a new environment before
+#: NN-descent, whose compilation takes 97 s (200,000 x 16: 52 s against 104 s;
+#: 400,000 x 16: 164 s against 114 s; 400,000 x 10: 38 s against 112 s;
+#: benchmarks/knn_search.py, results/knn_search_crossover.json). Warm, NN-descent
+#: is faster from 100,000 rows on (200,000 x 10: 6.2 s against 12.5 s).
+PYKDTREE_MAX_SAMPLES = 200_000
 #: Peak bytes of a neighbour query per query row and neighbour: the search's
 #: distance and index arrays, their tie-sorted copies and the CSR rows built
 #: from them (tracemalloc on KNNContext.fit, 20,000 rows, K = 15 and 50: 49-53).
@@ -73,16 +86,68 @@ NEIGHBOR_SEARCH_CONSTRAINTS = {
 }
 
 
-def uses_nndescent(n_samples, n_features):
-    """Whether ``algorithm="auto"`` picks pynndescent for this fit size.
+def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
+    """Whether ``algorithm="auto"`` picks pynndescent for this fit.
+
+    The rule, on the prepared fit points (``metric="cosine"`` searches unit
+    rows with the Euclidean distance, so it counts as "euclidean" here):
+
+    - more than ``HIGH_DIM_FEATURES`` features: NN-descent from
+      ``HIGH_DIM_MIN_SAMPLES`` fit points on;
+    - where the exact search runs on pykdtree (:func:`pykdtree_applies`:
+      installed, dense points, Euclidean, at most ``PYKDTREE_MAX_FEATURES``
+      features): NN-descent above ``PYKDTREE_MAX_SAMPLES`` fit points;
+    - otherwise NN-descent from ``NNDESCENT_MIN_SAMPLES`` fit points on.
 
     Measured (benchmarks/knn_threshold.py, 2 cores): at 20,000 x 50 both take
     ~1.2 s, at 100,000 x 50 NN-descent is 4x faster; on the 10-d swiss roll at
-    100,000 points exact search (k-d tree) takes 2.6 s and NN-descent 2.9 s.
+    100,000 points exact search (scikit-learn's k-d tree) takes 2.6 s and
+    NN-descent 2.9 s. pykdtree's threshold is set by the first fit in a fresh
+    process with ``n_jobs=1`` (benchmarks/knn_search.py): NN-descent's
+    compilation costs more than pykdtree's exact search up to it.
+
+    Parameters
+    ----------
+    n_samples, n_features : int
+        Shape of the fit points.
+    metric : str or callable, default="euclidean"
+        Distance of the search.
+    sparse : bool, default=False
+        Whether the fit points are a sparse matrix.
+
+    Returns
+    -------
+    bool
     """
     if n_features > HIGH_DIM_FEATURES:
         return n_samples >= HIGH_DIM_MIN_SAMPLES
+    if pykdtree_applies(n_features, metric, sparse):
+        return n_samples > PYKDTREE_MAX_SAMPLES
     return n_samples >= NNDESCENT_MIN_SAMPLES
+
+
+def pykdtree_applies(n_features, metric, sparse):
+    """Whether the exact search of these fit points runs on pykdtree.
+
+    It does for dense points, the Euclidean distance (``"cosine"`` included,
+    see :func:`uses_nndescent`) and at most ``PYKDTREE_MAX_FEATURES``
+    features when pykdtree imports.
+    """
+    return (
+        metric in ("euclidean", "cosine")
+        and not sparse
+        and n_features <= PYKDTREE_MAX_FEATURES
+        and pykdtree_class() is not None
+    )
+
+
+def pykdtree_class():
+    """pykdtree's ``KDTree``, or None if pykdtree does not import (the ``fast`` extra)."""
+    try:
+        from pykdtree.kdtree import KDTree
+    except ImportError:
+        return None
+    return KDTree
 
 
 def check_coordinates(X, name="X", fix=SCALE_FIX):
@@ -225,11 +290,12 @@ class NeighborIndex:
         if self.metric == "euclidean":
             check_resolution(X)
         algorithm = self.algorithm
+        metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "auto":
-            algorithm = "nndescent" if uses_nndescent(*X.shape) else "exact"
+            nndescent = uses_nndescent(*X.shape, metric=metric, sparse=self.sparse_)
+            algorithm = "nndescent" if nndescent else "exact"
         self.algorithm_ = algorithm
         n_jobs = n_threads(self.n_jobs)
-        metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "exact":
             self.index_ = exact_index(X, metric, n_jobs)
             self.copies_ = None
@@ -417,13 +483,8 @@ def exact_index(X, metric, n_jobs):
         An index answering ``kneighbors(X, n_neighbors)`` and
         ``radius_neighbors(X, radius, return_distance)``.
     """
-    if metric == "euclidean" and not sp.issparse(X) and X.shape[1] <= PYKDTREE_MAX_FEATURES:
-        try:
-            from pykdtree.kdtree import KDTree
-        except ImportError:
-            pass
-        else:
-            return _KDTree(KDTree, X, n_jobs)
+    if metric == "euclidean" and pykdtree_applies(X.shape[1], metric, sp.issparse(X)):
+        return _KDTree(pykdtree_class(), X, n_jobs)
     return NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
 
 

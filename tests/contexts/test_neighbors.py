@@ -31,8 +31,47 @@ def test_auto_switches_at_the_threshold(monkeypatch):
     X = _swiss_roll(300)
     assert KNNContext(5).fit(X).index_.algorithm_ == "exact"
     monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 200)
+    monkeypatch.setattr(_neighbors, "PYKDTREE_MAX_SAMPLES", 299)
     index = _neighbors.NeighborIndex("auto", "euclidean", 5, None, 0)
     assert index.fit(X).algorithm_ == "nndescent"
+
+
+def test_auto_searches_exactly_on_pykdtree_up_to_its_threshold(monkeypatch):
+    pytest.importorskip("pykdtree")
+    X = _swiss_roll(300)  # 10 features
+    monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 200)
+    monkeypatch.setattr(_neighbors, "PYKDTREE_MAX_SAMPLES", 300)
+    for metric in ("euclidean", "cosine"):
+        index = NeighborIndex("auto", metric, 5, None, 0).fit(X)
+        assert index.algorithm_ == "exact"
+        assert isinstance(index.index_, _neighbors._KDTree)
+
+
+@pytest.mark.parametrize("installed", [True, False])
+def test_auto_rule(monkeypatch, installed):
+    """pykdtree's threshold where it serves the exact search, the others elsewhere."""
+    monkeypatch.setattr(_neighbors, "pykdtree_class", lambda: object if installed else None)
+    rule = _neighbors.uses_nndescent
+    most = _neighbors.PYKDTREE_MAX_SAMPLES
+    least = _neighbors.NNDESCENT_MIN_SAMPLES
+    assert most >= least
+    for n_features in (1, 10, _neighbors.PYKDTREE_MAX_FEATURES):
+        for metric in ("euclidean", "cosine"):
+            assert not rule(least - 1, n_features, metric)
+            assert rule(least, n_features, metric) == (not installed)
+            assert rule(most, n_features, metric) == (not installed)
+            assert rule(most + 1, n_features, metric)
+        # where pykdtree does not serve the exact search: the rule without it
+        for metric, sparse in (("euclidean", True), ("manhattan", False)):
+            assert not rule(least - 1, n_features, metric, sparse)
+            assert rule(least, n_features, metric, sparse)
+    for n_features in (_neighbors.PYKDTREE_MAX_FEATURES + 1, _neighbors.HIGH_DIM_FEATURES):
+        assert not rule(least - 1, n_features)
+        assert rule(least, n_features)
+    high = _neighbors.HIGH_DIM_FEATURES + 1
+    assert not rule(_neighbors.HIGH_DIM_MIN_SAMPLES - 1, high)
+    assert rule(_neighbors.HIGH_DIM_MIN_SAMPLES, high)
+    assert _neighbors.pykdtree_applies(10, "euclidean", False) == installed
 
 
 def test_fit_point_is_its_own_neighbour():
@@ -166,6 +205,7 @@ def test_ties_are_broken_by_fit_index(algorithm, k):
 def test_auto_nndescent_breaks_ties_as_the_exact_search(monkeypatch):
     pytest.importorskip("pynndescent")
     monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 10)
+    monkeypatch.setattr(_neighbors, "PYKDTREE_MAX_SAMPLES", 9)
     X_grid = _grid()
     approx = KNNContext(3, random_state=0).fit(X_grid)
     assert approx.index_.algorithm_ == "nndescent"
