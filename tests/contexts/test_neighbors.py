@@ -19,7 +19,7 @@ from skcontexture import (
     RBFContext,
 )
 from skcontexture.contexts import _neighbors
-from skcontexture.contexts._neighbors import NeighborIndex
+from skcontexture.contexts._neighbors import COPIES_SAMPLE_ROWS, NeighborIndex
 
 
 def _swiss_roll(n=2000):
@@ -219,16 +219,18 @@ def test_rows_with_more_copies_than_neighbours_warn():
 
 
 def test_exact_search_counts_the_copies_of_every_row():
-    # one point with more copies than n_neighbors, at rows no sample of 256 would visit
+    # one point with more copies than n_neighbors, at rows a sample of 256 would not visit
     X = np.random.RandomState(0).normal(size=(3000, 3))
-    X[0, 2] = 0.0
-    X[1:18] = X[0]  # 18 copies
-    X[5, 2] = -0.0  # the same point whatever the sign of its zero
+    sampled = np.linspace(0, len(X) - 1, COPIES_SAMPLE_ROWS).astype(int)
+    copies = np.setdiff1d(np.arange(len(X)), sampled)[:18]  # 18 copies
+    X[copies[0], 2] = 0.0
+    X[copies] = X[copies[0]]
+    X[copies[5], 2] = -0.0  # the same point whatever the sign of its zero
     index = KNNContext(15, algorithm="exact").fit(X).index_
     assert index.copies_ is not None
-    _, indices = index.kneighbors(X[:1], 15)
-    np.testing.assert_array_equal(indices[0], np.arange(15))  # the first copies in fit order
-    assert KNNContext(18, algorithm="exact").fit(X).index_.copies_ is None  # 18 copies
+    _, indices = index.kneighbors(X[copies[:1]], 15)
+    np.testing.assert_array_equal(indices[0], copies[:15])  # the first copies in fit order
+    assert KNNContext(18, algorithm="exact").fit(X).index_.copies_ is None
 
 
 def test_a_few_duplicated_rows_do_not_warn():
