@@ -448,20 +448,22 @@ def top_eigh(A, k, vectors=True):
     """Exactly the top-k eigenvalues (ascending) and, if asked, eigenvectors of a
     symmetric matrix.
 
-    LAPACK's subset driver can fail, or return fewer eigenpairs than asked for,
-    on a highly degenerate spectrum; the full decomposition is used then.
+    Values alone come from the whole spectrum: after the reduction to tridiagonal
+    form, which every driver pays, all eigenvalues cost less than a subset by
+    bisection (measured 0.10 s against 0.26 s for 512 of 1,257). Vectors come from
+    LAPACK's subset driver, which can fail, or return fewer eigenpairs than asked
+    for, on a highly degenerate spectrum; the full decomposition is used then.
     """
     size = A.shape[0]
+    if not vectors:
+        return scipy.linalg.eigh(A, eigvals_only=True, driver="evd")[size - k:]
     try:
-        result = scipy.linalg.eigh(
-            A, subset_by_index=(size - k, size - 1), eigvals_only=not vectors
-        )
+        result = scipy.linalg.eigh(A, subset_by_index=(size - k, size - 1))
     except scipy.linalg.LinAlgError:
         result = None
-    values = result[0] if vectors and result is not None else result
-    if values is None or len(values) != k:
-        result = scipy.linalg.eigh(A, driver="evd", eigvals_only=not vectors)
-        result = (result[0][size - k :], result[1][:, size - k :]) if vectors else result[size - k :]
+    if result is None or len(result[0]) != k:
+        values, basis = scipy.linalg.eigh(A, driver="evd")
+        result = values[size - k:], basis[:, size - k:]
     return result
 
 

@@ -26,6 +26,7 @@ import importlib.util
 import inspect
 import json
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -436,7 +437,47 @@ def _check_outputs(args):
                              f"{Path(path).resolve().parent}.")
 
 
+def _start_workers(n_jobs):
+    """Start, in a thread, the worker processes that will score the contexts.
+
+    A process pool's first call waits for its workers to import the library (about
+    1.2 s each). Started before the data loads, they import while this process
+    does. Returns the thread (None with one job): join it before the scoring, whose
+    call then finds the pool ready.
+    """
+    from joblib import effective_n_jobs
+
+    if effective_n_jobs(n_jobs) == 1:
+        return None
+
+    def start():
+        from joblib import Parallel, delayed
+
+        try:
+            Parallel(n_jobs=n_jobs)(delayed(_import_selection)()
+                                    for _ in range(effective_n_jobs(n_jobs)))
+        except Exception:  # only a head start: the scoring's own call reports any failure
+            pass
+
+    thread = threading.Thread(target=start, name="skcontexture-workers", daemon=True)
+    thread.start()
+    return thread
+
+
+def _import_selection():
+    from . import _selection  # noqa: F401
+
+
 def _run(parser, args):
+    workers = _start_workers(args.n_jobs)
+    try:
+        return _run_job(parser, args, workers)
+    finally:
+        if workers is not None:
+            workers.join()
+
+
+def _run_job(parser, args, workers):
     if args.metric is None:
         args.metric = "labelled" if args.labelled else "feature_prediction"
     if args.metric == "labelled" and args.labelled is None:
@@ -460,6 +501,8 @@ def _run(parser, args):
 
     from ._selection import select
 
+    if workers is not None:
+        workers.join()
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
     with threadpool_limits(limits=1, user_api="blas"):

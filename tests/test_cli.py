@@ -563,6 +563,24 @@ def test_help_and_import_do_not_load_scikit_learn():
     assert out.strip() == "False"
 
 
+def test_workers_started_while_the_data_loads_change_nothing(tmp_path, blobs, capsys):
+    # the main job starts its worker processes before it loads the data: the same result
+    # as one job, and the thread that starts them has ended when it returns
+    import json
+    import threading
+
+    X, y = blobs
+    data = tmp_path / "toy.npz"
+    np.savez(data, X=X, y=y)
+    results = []
+    for n_jobs in ("1", "2"):
+        assert main([str(data), *_small_args(), "--json", "--n-jobs", n_jobs]) == 0
+        assert "skcontexture-workers" not in [t.name for t in threading.enumerate()]
+        rows = json.loads(capsys.readouterr().out)["rows"]
+        results.append([{k: v for k, v in row.items() if k != "seconds"} for row in rows])
+    assert results[0] == results[1]
+
+
 def test_parallel_grid_gives_the_same_ranking_and_model(blobs):
     # the contexts scored in worker processes: the same rows, spectra and model as in one
     X, _ = blobs

@@ -343,3 +343,19 @@ def test_arpack_missing_a_multiple_singular_value_falls_back():
             emb = ContextureEmbedding(KNNContext(3, metric="manhattan"), n_components=2,
                                       solver=solver, random_state=0).fit(X)
         np.testing.assert_allclose(emb.singular_values_, [1.0, 1.0], atol=1e-8)
+
+
+@pytest.mark.parametrize("k", [1, 7, 40])
+def test_top_eigh_values_alone_match_the_subset_and_the_vectors(k):
+    # the values alone come from the whole spectrum, the vectors from the subset driver:
+    # the same top-k values, ascending, from both and from numpy
+    rng = np.random.default_rng(k)
+    A = rng.standard_normal((60, 60))
+    A = A @ A.T
+    values = _solvers.top_eigh(A, k, vectors=False)
+    with_vectors, basis = _solvers.top_eigh(A, k)
+    expected = np.linalg.eigvalsh(A)[-k:]
+    assert values.shape == (k,) and basis.shape == (60, k)
+    assert_allclose(values, expected, rtol=1e-12)
+    assert_allclose(with_vectors, expected, rtol=1e-12)
+    assert_allclose(A @ basis, basis * with_vectors, atol=1e-9 * expected[-1])
