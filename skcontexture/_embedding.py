@@ -33,6 +33,10 @@ if TYPE_CHECKING:
 #: the rows on fewer than 1,000) is reported as concentrated on outliers.
 CONCENTRATED_ROWS = 10
 
+#: alpha of ``scale="propagation"``: the weight of one more step of the walk, as in
+#: label spreading's (I - alpha S)^-1 (Zhou et al., 2004, use 0.99).
+PROPAGATION_ALPHA = 0.99
+
 
 def effective_rows(Z: FloatArray) -> FloatArray:
     """Effective number of rows each column of ``Z`` lives on: (sum z^2)^2 / sum z^4.
@@ -98,8 +102,20 @@ class ContextureEmbedding(
         solver stops far from it.
     max_iter : int, default=None
         Iteration cap of the iterative solvers (None: the solver's default).
-    scale : {"none", "singular_values"}, default="none"
-        "singular_values" multiplies column i by s_i (spectral scaling).
+    scale : {"none", "singular_values", "propagation"}, default="none"
+        What column i is multiplied by. "none": 1, the singular functions
+        themselves (orthonormal on the fit rows). "singular_values": s_i, so
+        that inner products of embeddings are the context's dual kernel
+        sum_i s_i^2 mu_i(x) mu_i(x'). "propagation": s_i / sqrt(1 - alpha
+        s_i^2) with alpha = ``PROPAGATION_ALPHA`` (0.99), so that they are
+        sum_i s_i^2 / (1 - alpha s_i^2) mu_i(x) mu_i(x') = sum_{t >= 1}
+        alpha^(t-1) k_t(x, x'), k_t the kernel of t steps x -> a -> x' of
+        the context: the label-spreading kernel (I - alpha S)^-1 of Zhou et
+        al. (2004) on the leading functions. Where s_i is far from 1 it is
+        about s_i; where the context is a graph whose leading s_i are near 1
+        (kNN), it keeps the smoothest functions ahead of the rest, and a
+        regularised downstream model (ridge, logistic regression) then
+        depends little on ``n_components``.
     n_jobs : int, default=None
         Threads for the sparse products of the solver; None means 1, -1 all
         cores. The result does not depend on it.
@@ -130,7 +146,7 @@ class ContextureEmbedding(
         s_1 >= ... >= s_d, the trivial s_0 = 1 excluded.
     embedding_ : ndarray of shape (n_samples, n_components_)
         mu_1..mu_d on the fit rows, from the fit joint (times s_i when
-        ``scale="singular_values"``). Like ``atom_functions_``, it is float32
+        ``scale`` says). Like ``atom_functions_``, it is float32
         when ``X`` is (half the memory of float64), float64 otherwise; the
         solver computes in float64.
     atom_functions_ : ndarray of shape (n_atoms, n_components_)
@@ -184,7 +200,7 @@ class ContextureEmbedding(
 
     _parameter_constraints = {
         "context": [Implements(["fit", "conditional"]), None],
-        "scale": [StrOptions({"none", "singular_values"})],
+        "scale": [StrOptions({"none", "singular_values", "propagation"})],
         "verbose": ["verbose"],
     } | TRIPLET_PARAMETERS  # n_components, solver, tol, max_iter, n_jobs, random_state
     # A context's second view (PairedContext) is metadata of fit and transform:
@@ -200,7 +216,7 @@ class ContextureEmbedding(
         solver: Solver = "auto",
         tol: float = 1e-6,
         max_iter: int | None = None,
-        scale: Literal["none", "singular_values"] = "none",
+        scale: Literal["none", "singular_values", "propagation"] = "none",
         n_jobs: int | None = None,
         random_state: RandomStateLike = None,
         verbose: int = 0,
@@ -336,14 +352,22 @@ class ContextureEmbedding(
                 UserWarning,
             )
 
+    def _column_weights(self):
+        """What ``scale`` multiplies each column by."""
+        s = self.singular_values_
+        if self.scale == "singular_values":
+            return s
+        if self.scale == "propagation":
+            return s / np.sqrt(1.0 - PROPAGATION_ALPHA * s**2)
+        return np.ones_like(s)
+
     def _nystrom_functions(self, atom_functions):
-        """``atom_functions / s`` (times s if scaled): a conditional row times these is its
-        embedding (the Nystrom extension)."""
-        scale = self.singular_values_ if self.scale == "singular_values" else 1.0
-        return atom_functions / self.singular_values_ * scale
+        """``atom_functions / s`` times the column weights: a conditional row times these is
+        its embedding (the Nystrom extension)."""
+        return atom_functions * (self._column_weights() / self.singular_values_)
 
     def _extend(self, conditional, atom_functions):
-        """The Nystrom extension ``conditional @ atom_functions / s`` (times s if scaled)."""
+        """The Nystrom extension ``conditional @ atom_functions / s`` (times the weights)."""
         return np.asarray(conditional @ self._nystrom_functions(atom_functions))
 
     def _nystrom(self, X, params):

@@ -332,8 +332,8 @@ def model_components(n_probe, n_labelled=None):
 
 
 def _model(context, n_components, X, random_state):
-    """The winner's model: ``n_components`` functions scaled by their singular values."""
-    return _embedding(context, n_components, X, random_state, scale="singular_values")
+    """The winner's model: ``n_components`` functions with ``scale="propagation"``."""
+    return _embedding(context, n_components, X, random_state, scale="propagation")
 
 
 def _probe_score(emb, y_train, X_test, y_test, task):
