@@ -69,19 +69,27 @@ class ContextureEmbedding(
     A context gives the joint P+(x, a) of inputs and context atoms. Its
     expectation operator (T g)(x) = E[g(A) | x] has singular values
     1 = s_0 >= s_1 >= ... with singular functions mu_i on the inputs and nu_i on
-    the atoms. The embedding is [mu_1(x), ..., mu_d(x)] (the constant mu_0 is
-    dropped): each column has mean 0 and unit second moment under the
-    empirical P_X, and distinct columns are orthogonal. New points are
-    embedded with the Nyström extension
+    the atoms. The embedding is [w_1 mu_1(x), ..., w_d mu_d(x)] (the constant
+    mu_0 is dropped): each column has mean 0 under the empirical P_X, distinct
+    columns are orthogonal, and column i has second moment w_i^2, the weight
+    ``scale`` gives it (1 with ``scale="none"``: the singular functions
+    themselves). New points are embedded with the Nyström extension
 
         mu_i(x) = (1 / s_i) sum_j P+(a_j | x) nu_i(a_j).
+
+    The defaults (16 components weighted by ``scale="propagation"``) are the
+    features to give a regularised downstream model fitted on few labels:
+    in ``benchmarks/downstream.py`` (5 labelled rows per class, logistic
+    regression, 16 classification datasets) they score 0.764 on average
+    against 0.720 for 8 unweighted components, 0.755 for the raw features
+    and 0.733 for UMAP (``docs/downstream.md``).
 
     Parameters
     ----------
     context : context estimator, default=None
         The context (see :mod:`skcontexture.contexts`); None means
         ``KNNContext()``. It is cloned and fitted in :meth:`fit`.
-    n_components : int, default=8
+    n_components : int, default=16
         Number of singular functions d. When the context has fewer nonzero
         singular values besides the trivial one (at most
         ``min(n_samples, n_atoms) - 1``), a UserWarning says so and the
@@ -102,7 +110,7 @@ class ContextureEmbedding(
         solver stops far from it.
     max_iter : int, default=None
         Iteration cap of the iterative solvers (None: the solver's default).
-    scale : {"none", "singular_values", "propagation"}, default="none"
+    scale : {"none", "singular_values", "propagation"}, default="propagation"
         What column i is multiplied by. "none": 1, the singular functions
         themselves (orthonormal on the fit rows). "singular_values": s_i, so
         that inner products of embeddings are the context's dual kernel
@@ -211,12 +219,12 @@ class ContextureEmbedding(
     def __init__(
         self,
         context: BaseContext | None = None,
-        n_components: int = 8,
+        n_components: int = 16,
         *,
         solver: Solver = "auto",
         tol: float = 1e-6,
         max_iter: int | None = None,
-        scale: Literal["none", "singular_values", "propagation"] = "none",
+        scale: Literal["none", "singular_values", "propagation"] = "propagation",
         n_jobs: int | None = None,
         random_state: RandomStateLike = None,
         verbose: int = 0,

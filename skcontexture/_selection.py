@@ -121,7 +121,7 @@ def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
     embedding warns and keeps those). Returns ``(r2, best_d)``.
     """
     d = max(1, min(n_components, X.shape[0] // 2 - 2))
-    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
+    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X), scale="none",
                                     random_state=random_state)
     return feature_prediction(estimator, X, X_held, random_state=random_state, return_dim=True)
 
@@ -147,7 +147,7 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     Returns a dict with the task (and the reason when it was inferred), the split sizes,
     the rows (one dict per context, ranked), the spectra, the metric, the scaler fitted on
     the training rows, and the winner fitted (on the scaled training rows): the
-    components of :func:`model_components` scaled by their singular values.
+    components of :func:`model_components` with ``scale="propagation"``.
     """
     if metric not in MAIN_JOB_METRICS:
         raise ValueError(f"metric must be one of {MAIN_JOB_METRICS}, got {metric!r}.")

@@ -9,7 +9,7 @@ strengths) on them, scores every context by the label-free ``feature_prediction`
 proxy task and by tau (flagging the contexts where tau is not to be trusted; a context
 that cannot be fitted gets n/a), ranks the grid by ``--metric`` (the contexts whose
 leading functions live on a handful of outlying rows last) and fits a
-ContextureEmbedding of the winner (32 components scaled by their singular values, the
+ContextureEmbedding of the winner (32 components with ``scale="propagation"``, the
 features a downstream model should get; with ``--labelled M`` at most M/4), printed
 as the Python line that builds it. When labels exist (a classification or a
 regression, as ``--task`` says or infers), it also fits a ridge probe on every
@@ -213,6 +213,7 @@ def model_line(result):
 
 def report(result, name, X, *, beta, max_dim, metric):
     """Print the ranked table and the downstream comparison."""
+    from ._embedding import PROPAGATION_ALPHA
     from ._selection import ranking
 
     rows = result["rows"]
@@ -259,8 +260,8 @@ def report(result, name, X, *, beta, max_dim, metric):
     print(f"\nchosen by {METRICS[by].label}: {rows[0]['context']}; its model, fitted on the "
           f"{result['n_train']} training rows (saved by --save-model):")
     print(f"  {model_line(result)}")
-    print(f"  {s.size} components: {result['model_reason']}. Each is scaled by its singular "
-          f"value (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
+    print(f"  {s.size} components: {result['model_reason']}. Each is weighted by "
+          f"s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the smoothest first (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
     for r in rows:
         if "error" in r:
             print(f"n/a: {r['context']} could not be fitted: {r['error']}")

@@ -90,17 +90,18 @@ def test_select_ranks_by_feature_prediction_and_fits_winner(blobs):
     winner = result["rows"][0]
     Xs = StandardScaler().fit_transform(X)
     expected = feature_prediction(ContextureEmbedding(KNNContext(winner["estimator"].n_neighbors),
-                                                      n_components=16, solver="dense"), Xs,
+                                                      n_components=16, solver="dense",
+                                                      scale="none"), Xs,
                                   return_dim=True)
     assert (winner["feature_prediction"], winner["d_proxy"]) == pytest.approx(expected)
-    # the winner's model: its components up to MODEL_COMPONENTS, scaled by s
+    # the winner's model: its components up to MODEL_COMPONENTS, weighted by s / sqrt(1 - a s^2)
     emb = result["embedding"]
     assert emb.n_components == min(MODEL_COMPONENTS, winner["n_probe"])
-    assert emb.scale == "singular_values"
+    assert emb.scale == "propagation"
     unscaled = ContextureEmbedding(winner["estimator"], n_components=emb.n_components,
-                                   solver="dense").fit(Xs)
+                                   solver="dense", scale="none").fit(Xs)
     np.testing.assert_allclose(np.abs(emb.embedding_),
-                               np.abs(unscaled.embedding_) * emb.singular_values_, atol=1e-8)
+                               np.abs(unscaled.embedding_) * emb._column_weights(), atol=1e-8)
 
 
 def test_select_by_tau_puts_trusted_contexts_first(blobs):
@@ -479,7 +480,7 @@ def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
     result = json.loads(capsys.readouterr().out)
     line = result["model"]["python"]
     assert line == ("make_pipeline(StandardScaler(), ContextureEmbedding(RBFContext("
-                    "gamma=0.075), n_components=32, scale='singular_values', "
+                    "gamma=0.075), n_components=32, scale='propagation', "
                     "random_state=0))")
     assert result["model"]["context_params"] == {"gamma": 0.075}
     assert result["model"]["n_components"] == result["n_components"] == MODEL_COMPONENTS

@@ -59,7 +59,7 @@ def test_matches_dense_reference(blobs, case, solver):
 @pytest.mark.parametrize("case", range(4))
 def test_orthonormal_in_L2_PX_and_nystrom_identity(blobs, case):
     context, X, y = _contexts_and_data(blobs)[case]
-    emb = ContextureEmbedding(context, n_components=5, random_state=0).fit(X, y)
+    emb = ContextureEmbedding(context, n_components=5, scale="none", random_state=0).fit(X, y)
     p_x = np.asarray(emb.context_.joint_.sum(axis=1)).ravel()
     Z = emb.embedding_
     np.testing.assert_allclose(p_x @ Z, 0, atol=1e-10)
@@ -74,9 +74,30 @@ def test_orthonormal_in_L2_PX_and_nystrom_identity(blobs, case):
 
 def test_singular_scaling(blobs):
     X, _ = blobs
-    plain = ContextureEmbedding(KNNContext(10), n_components=4, random_state=0).fit(X)
+    plain = ContextureEmbedding(KNNContext(10), n_components=4, scale="none", random_state=0).fit(X)
     scaled = clone(plain).set_params(scale="singular_values").fit(X)
     np.testing.assert_allclose(scaled.transform(X), plain.transform(X) * plain.singular_values_)
+
+
+def test_propagation_scaling_is_the_label_spreading_kernel(blobs):
+    # the inner products of the weighted columns are sum_t alpha^(t-1) k_t on the leading
+    # functions: the embedding Z of the fit rows has Z^T P_X Z = diag(s^2 / (1 - alpha s^2)),
+    # the smoothest functions weigh the most, and new rows get the same weights
+    from skcontexture._embedding import PROPAGATION_ALPHA
+
+    X, _ = blobs
+    plain = ContextureEmbedding(KNNContext(10), n_components=6, scale="none", random_state=0).fit(X)
+    weighted = clone(plain).set_params(scale="propagation").fit(X)
+    s = plain.singular_values_
+    kernel = s**2 / (1 - PROPAGATION_ALPHA * s**2)
+    steps = sum(PROPAGATION_ALPHA ** (t - 1) * s ** (2 * t) for t in range(1, 4000))
+    np.testing.assert_allclose(kernel, steps, rtol=1e-10)
+    p_x = np.asarray(plain.context_.joint_.sum(axis=1)).ravel()
+    Z = weighted.embedding_
+    np.testing.assert_allclose(Z.T @ (p_x[:, None] * Z), np.diag(kernel), atol=1e-8 * kernel[0])
+    assert np.all(np.diff(kernel) < 0)
+    np.testing.assert_allclose(weighted.transform(X[:9]), plain.transform(X[:9]) * np.sqrt(kernel),
+                               rtol=1e-10)
 
 
 def test_label_context_spans_class_indicators():
@@ -136,7 +157,7 @@ def test_cooccurrence_is_correspondence_analysis():
     S = (P - np.outer(r, c)) / np.sqrt(np.outer(r, c))
     sv, U, _ = dense_svd(S)
     standard = U[:, :3] / np.sqrt(r)[:, None]
-    emb = ContextureEmbedding(CooccurrenceContext(), n_components=3).fit(N)
+    emb = ContextureEmbedding(CooccurrenceContext(), n_components=3, scale="none").fit(N)
     np.testing.assert_allclose(emb.singular_values_, sv[:3], rtol=1e-10)
     signs = np.sign(np.sum(emb.embedding_ * standard, axis=0))
     np.testing.assert_allclose(emb.embedding_, standard * signs, atol=1e-10)

@@ -26,7 +26,7 @@ def test_top_singular_functions_are_the_embedding():
     from skcontexture.linalg import top_singular_functions
 
     X = make_swiss_roll(400, noise=0.3, random_state=0)[0]
-    emb = ContextureEmbedding(KNNContext(10), n_components=4, random_state=0).fit(X)
+    emb = ContextureEmbedding(KNNContext(10), n_components=4, scale="none", random_state=0).fit(X)
     s, mu, nu = top_singular_functions(emb.context_.joint_, 4, random_state=0)
     assert_allclose(s, emb.singular_values_, rtol=1e-10)
     assert_allclose(nu, emb.atom_functions_, atol=1e-8)

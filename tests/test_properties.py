@@ -46,6 +46,7 @@ from skcontexture import (
     TeacherContext,
     metrics,
 )
+from skcontexture._embedding import PROPAGATION_ALPHA
 from skcontexture.contexts._base import normalize_rows
 
 from ._reference import singular_values
@@ -266,7 +267,7 @@ embedding_params = st.fixed_dictionaries({
     "solver": st.sampled_from(SOLVERS),
     "tol": st.sampled_from(TOLS),
     "max_iter": st.sampled_from([None, None, None, 1, 3]),
-    "scale": st.sampled_from(["none", "singular_values"]),
+    "scale": st.sampled_from(["none", "singular_values", "propagation"]),
     "random_state": st.integers(0, 1000),
 })
 
@@ -337,6 +338,8 @@ def test_embedding_matches_dense_reference(case, params):
     Z = est.embedding_
     if params["scale"] == "singular_values":
         Z = Z / s
+    if params["scale"] == "propagation":
+        Z = Z * np.sqrt(1 - PROPAGATION_ALPHA * s**2) / s
     p_x = p_x_of(est.context_.joint_)
     # the fit rows' embedding is the Nystrom extension of the atom functions: its error
     # is the residual divided by s_d

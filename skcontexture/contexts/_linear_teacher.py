@@ -210,7 +210,8 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
     >>> context = LinearTeacherContext().fit(X)
     >>> context.n_directions_, context.joint_.shape
     (13, (178, 26))
-    >>> emb = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=2).fit(X)
+    >>> emb = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=2,
+    ...                           scale="none").fit(X)
     >>> Z = emb.transform(X)          # the two leading principal components, unit variance
     >>> bool(np.allclose(Z.T @ Z / len(X), np.eye(2)))
     True

@@ -91,7 +91,8 @@ def test_embedding_is_the_exact_top_eigenspace_of_the_whitened_kernel(correlated
     X, n = correlated, len(correlated)
     context = LinearTeacherContext().fit(X)
     r = context.n_directions_
-    emb = ContextureEmbedding(LinearTeacherContext(), n_components=r, random_state=0).fit(X)
+    emb = ContextureEmbedding(LinearTeacherContext(), n_components=r, scale="none",
+                              random_state=0).fit(X)
     values, vectors = nontrivial_eigh(reference_kernel(X))
     np.testing.assert_allclose(values[:r], 1, atol=1e-10)  # every kept direction: s = 1
     np.testing.assert_allclose(values[r:], 0, atol=1e-10)
@@ -104,7 +105,7 @@ def test_embedding_is_the_exact_top_eigenspace_of_the_whitened_kernel(correlated
 def test_embedding_is_each_eigenfunction_of_the_unwhitened_kernel(correlated):
     X, n = correlated, len(correlated)
     emb = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=3,
-                              random_state=0).fit(X)
+                              scale="none", random_state=0).fit(X)
     lam = emb.context_.kernel_weight_
     values, vectors = nontrivial_eigh(reference_kernel(X, whiten=False))
     values, vectors = values[:3], vectors[:, :3] * np.sqrt(n)
@@ -116,7 +117,8 @@ def test_embedding_is_each_eigenfunction_of_the_unwhitened_kernel(correlated):
 
 def test_new_points_are_linear_inside_the_range_and_clipped_beyond(correlated):
     X, n = correlated, len(correlated)
-    emb = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=5).fit(X)
+    emb = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=5,
+                              scale="none").fit(X)
     context = emb.context_
     mean = X.mean(axis=0)
     _, S, Vt = np.linalg.svd(X - mean, full_matrices=False)
@@ -261,7 +263,8 @@ def test_target_context_with_a_linear_base_is_the_reference_target_kernel(data):
     np.testing.assert_allclose(dual_kernel(context, X),
                                1 + lam * np.outer(standardised, standardised), atol=1e-10)
     np.testing.assert_allclose(dense(context.joint_).sum(axis=1), 1 / len(y))
-    emb = ContextureEmbedding(TargetContext(LinearTeacherContext()), n_components=1).fit(X, y_few)
+    emb = ContextureEmbedding(TargetContext(LinearTeacherContext()), n_components=1,
+                              scale="none").fit(X, y_few)
     unit = standardised / np.sqrt(np.mean(standardised**2))  # unit norm under P_X
     np.testing.assert_allclose(np.abs(emb.embedding_[:, 0]), np.abs(unit), atol=1e-10)
 
