@@ -97,7 +97,7 @@ def probe_error(Z_fit, y_fit, Z_test, y_test, task):
 
 def exact_reference(context, X_fit, y_fit, X_test, y_test, task, d):
     start = time.perf_counter()
-    emb = ContextureEmbedding(context, n_components=d, random_state=0).fit(X_fit)
+    emb = ContextureEmbedding(context, n_components=d, scale="none", random_state=0).fit(X_fit)
     seconds = time.perf_counter() - start
     p_x = np.asarray(emb.context_.joint_.sum(axis=1)).ravel()
     error, sem = probe_error(emb.embedding_, y_fit, emb.transform(X_test), y_test, task)

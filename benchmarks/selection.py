@@ -19,7 +19,7 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    error summed over classes; regression: target standardised on the labelled split).
    Choosing d on the test split flatters every context, so each also gets the error of
    the model the main job keeps, chosen without any label: its first MODEL_COMPONENTS
-   (32) functions scaled by their singular values, the same probe ("model error");
+   (32) functions weighted as ``scale="propagation"``, the same probe ("model error");
 4. per context, every label-free score, each the value ``ContextScorer(metric=name)``
    returns (greater is better): tau, feature_prediction, rankme, alpha_req, decay_rate,
    lidar (its embedding: the top min(32, d0) functions of the fit rows);
@@ -81,6 +81,7 @@ from skcontexture import (
     SCARFContext,
 )
 from skcontexture._defaults import MODEL_COMPONENTS
+from skcontexture._embedding import PROPAGATION_ALPHA
 from skcontexture._selection import default_grid, proxy_score
 from skcontexture.linalg import context_spectrum, top_singular_functions
 from skcontexture.metrics import PROBE_ALPHAS, lidar, probe_dims, tau_regime
@@ -316,10 +317,11 @@ def evaluate(grid, family, label, context, data, max_dim, proxy_dim, seed):
     errors = {d: probe_error(Z_lab[:, :d], Y_lab, Z_test[:, :d], Y_test)
               for d in probe_dims(usable)}
     best = min(errors, key=errors.get)
-    # the main job's model: d fixed without labels, columns scaled by their singular values
-    scaled = s[: min(MODEL_COMPONENTS, usable)]
-    error_model = probe_error(Z_lab[:, :scaled.size] * scaled, Y_lab,
-                              Z_test[:, :scaled.size] * scaled, Y_test)
+    # the main job's model: d fixed without labels, columns weighted as scale="propagation"
+    kept = s[: min(MODEL_COMPONENTS, usable)]
+    weights = kept / np.sqrt(1.0 - PROPAGATION_ALPHA * kept**2)
+    error_model = probe_error(Z_lab[:, :kept.size] * weights, Y_lab,
+                              Z_test[:, :kept.size] * weights, Y_test)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         scores = label_free_scores(context, s, Z_fit, X_pre, X_lab, max_dim, proxy_dim, seed)
