@@ -121,7 +121,7 @@ def proxy_score(context, X, X_held=None, *, n_components=128, random_state=0):
     embedding warns and keeps those). Returns ``(r2, best_d)``.
     """
     d = max(1, min(n_components, X.shape[0] // 2 - 2))
-    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X), scale="none",
+    estimator = ContextureEmbedding(context, n_components=d, solver=_solver(X),
                                     random_state=random_state)
     return feature_prediction(estimator, X, X_held, random_state=random_state, return_dim=True)
 

@@ -49,9 +49,19 @@ def test_feature_prediction_matches_slow_reference():
     estimator = ContextureEmbedding(KNNContext(8), n_components=4)
     value, best_d = feature_prediction(estimator, X_fit, X_held, n_groups=2, return_dim=True)
     groups = np.array_split(np.random.RandomState(0).permutation(4), 2)
-    assert value == pytest.approx(_reference(estimator, X_fit, X_held, groups, [1, 2, 4]),
+    # the proxy task probes the singular functions themselves, whatever the estimator's scale
+    unweighted = clone(estimator).set_params(scale="none")
+    assert value == pytest.approx(_reference(unweighted, X_fit, X_held, groups, [1, 2, 4]),
                                   abs=1e-10)
     assert best_d in (1, 2, 4)
+
+
+def test_feature_prediction_does_not_depend_on_the_column_weights():
+    X, _ = make_blobs(120, n_features=6, centers=4, cluster_std=3.0, random_state=2)
+    values = {scale: feature_prediction(ContextureEmbedding(KNNContext(10), n_components=8,
+                                                            scale=scale), X, return_dim=True)
+              for scale in ("none", "singular_values", "propagation")}
+    assert values["singular_values"] == values["none"] == values["propagation"]
 
 
 def test_feature_prediction_separates_good_and_useless_contexts():

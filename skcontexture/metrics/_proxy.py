@@ -231,7 +231,8 @@ def feature_prediction(
     """Leave-features-out prediction: a label-free proxy task that scores a context.
 
     The features of X are split into ``n_groups`` random groups. For each group, a clone
-    of ``estimator`` (a contexture estimator: its context and ``n_components``) is fitted
+    of ``estimator`` (a contexture estimator: its context and ``n_components``; its
+    columns unweighted, ``scale="none"``, whatever its ``scale``) is fitted
     on the fit rows *without that group's features*, embeds the held-out rows, and a
     ridge probe (regulariser by leave-one-out) on the leading d columns predicts the
     held-out rows' standardised features of the group, by ``cv``-fold cross-fitting. The
@@ -329,6 +330,11 @@ def feature_prediction(
     if not informative.any():
         raise ValueError("Every feature of the held-out rows is constant: nothing to predict.")
     groups = np.array_split(rng.permutation(n_features), min(int(n_groups), n_features))
+    # the context's singular functions themselves: how the estimator weights its columns
+    # for a downstream model (its scale) is not what the proxy task scores
+    unweighted = clone(estimator)
+    if "scale" in unweighted.get_params(deep=False):
+        unweighted.set_params(scale="none")
     embedded = []  # (held-out embedding, standardised targets) of each group
     for group in groups:
         group = np.sort(group)
@@ -336,7 +342,7 @@ def feature_prediction(
         if predicted.size == 0:
             continue
         keep = np.setdiff1d(np.arange(n_features), group)
-        model = clone(estimator).fit(X[:, keep], y)
+        model = clone(unweighted).fit(X[:, keep], y)
         Y = (unit[:, predicted] - unit[:, predicted].mean(axis=0)) / unit_std[predicted]
         embedded.append((model.transform(X_held[:, keep]), Y))
     # a context with fewer nonzero singular values gives fewer columns (warned)
