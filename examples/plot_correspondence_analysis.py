@@ -27,7 +27,7 @@ counts = np.array([
     [7, 94, 10, 16],
 ])
 
-ca = ContextureEmbedding(CooccurrenceContext(), n_components=2).fit(counts)
+ca = ContextureEmbedding(CooccurrenceContext(), n_components=2, scale="none").fit(counts)
 s = ca.singular_values_
 rows = ca.embedding_ * s  # principal coordinates of the hair colours
 cols = ca.atom_functions_ * s  # and of the eye colours
