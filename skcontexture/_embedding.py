@@ -153,8 +153,8 @@ class ContextureEmbedding(
     singular_values_ : ndarray of shape (n_components_,)
         s_1 >= ... >= s_d, the trivial s_0 = 1 excluded.
     embedding_ : ndarray of shape (n_samples, n_components_)
-        mu_1..mu_d on the fit rows, from the fit joint (times s_i when
-        ``scale`` says). Like ``atom_functions_``, it is float32
+        mu_1..mu_d on the fit rows, from the fit joint, each times the weight
+        ``scale`` gives it. Like ``atom_functions_``, it is float32
         when ``X`` is (half the memory of float64), float64 otherwise; the
         solver computes in float64.
     atom_functions_ : ndarray of shape (n_atoms, n_components_)

@@ -261,7 +261,8 @@ def report(result, name, X, *, beta, max_dim, metric):
           f"{result['n_train']} training rows (saved by --save-model):")
     print(f"  {model_line(result)}")
     print(f"  {s.size} components: {result['model_reason']}. Each is weighted by "
-          f"s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the smoothest first (s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
+          f"s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the smoothest first "
+          f"(s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
     for r in rows:
         if "error" in r:
             print(f"n/a: {r['context']} could not be fitted: {r['error']}")
