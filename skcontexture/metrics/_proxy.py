@@ -21,6 +21,7 @@ from sklearn.base import clone, is_classifier
 from sklearn.linear_model import RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold, cross_val_predict
 from sklearn.utils import check_array, check_random_state, get_tags
+from threadpoolctl import threadpool_limits
 
 from .._compat import Interval
 from .._constraints import Implements
@@ -336,21 +337,25 @@ def feature_prediction(
     if "scale" in unweighted.get_params(deep=False):
         unweighted.set_params(scale="none")
     embedded = []  # (held-out embedding, standardised targets) of each group
-    for group in groups:
-        group = np.sort(group)
-        predicted = group[informative[group]]
-        if predicted.size == 0:
-            continue
-        keep = np.setdiff1d(np.arange(n_features), group)
-        model = clone(unweighted).fit(X[:, keep], y)
-        Y = (unit[:, predicted] - unit[:, predicted].mean(axis=0)) / unit_std[predicted]
-        embedded.append((model.transform(X_held[:, keep]), Y))
-    # a context with fewer nonzero singular values gives fewer columns (warned)
-    width = min(Z.shape[1] for Z, _ in embedded)
-    total, weight = 0.0, 0
-    for Z, Y in embedded:
-        dims, scores = probe_curve(Z[:, :width], Y, cv=cv, random_state=random_state)
-        total, weight = total + scores * Y.shape[1], weight + Y.shape[1]
+    # One BLAS thread: the fits and probes here are many small dense problems (a Gram of
+    # half the rows, d x d covariances), on which threads cost more than they gain
+    # (digits, 1,000 rows: 0.13 s against 0.29 s with two; never slower at 4,000-10,000).
+    with threadpool_limits(limits=1, user_api="blas"):
+        for group in groups:
+            group = np.sort(group)
+            predicted = group[informative[group]]
+            if predicted.size == 0:
+                continue
+            keep = np.setdiff1d(np.arange(n_features), group)
+            model = clone(unweighted).fit(X[:, keep], y)
+            Y = (unit[:, predicted] - unit[:, predicted].mean(axis=0)) / unit_std[predicted]
+            embedded.append((model.transform(X_held[:, keep]), Y))
+        # a context with fewer nonzero singular values gives fewer columns (warned)
+        width = min(Z.shape[1] for Z, _ in embedded)
+        total, weight = 0.0, 0
+        for Z, Y in embedded:
+            dims, scores = probe_curve(Z[:, :width], Y, cv=cv, random_state=random_state)
+            total, weight = total + scores * Y.shape[1], weight + Y.shape[1]
     curve = total / weight
     best = int(np.argmax(curve))
     return (float(curve[best]), int(dims[best])) if return_dim else float(curve[best])
