@@ -449,15 +449,15 @@ def _start_workers(n_jobs):
     """
     from joblib import effective_n_jobs
 
-    if effective_n_jobs(n_jobs) == 1:
+    n_workers = effective_n_jobs(n_jobs)
+    if n_workers == 1:
         return None
 
     def start():
         from joblib import Parallel, delayed
 
         try:
-            Parallel(n_jobs=n_jobs)(delayed(_import_selection)()
-                                    for _ in range(effective_n_jobs(n_jobs)))
+            Parallel(n_jobs=n_jobs)(delayed(_import_selection)() for _ in range(n_workers))
         except Exception:  # only a head start: the scoring's own call reports any failure
             pass
 
