@@ -262,18 +262,32 @@ class ContextureEmbedding(
         if is_dask_collection(X):
             return self._fit_on_cluster(X, fit_params, progress)
         X = self._validate_X(X, reset=True)
+        context, operator = self._fit_context(X, y, fit_params, progress)
+        return self._fit_operator(context, operator, X.dtype, progress)
+
+    def _fit_context(self, X, y, fit_params, progress):
+        """The first half of ``fit`` on validated ``X``: the seeded context fitted, and its
+        operator."""
         with progress.active():  # the context's long loops report to it
             context = self._seeded_context().fit(X, y, **fit_params)
         joint = context.joint_
         progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
-        operator = ContextOperator(joint, n_jobs=self.n_jobs)
+        return context, ContextOperator(joint, n_jobs=self.n_jobs)
+
+    def _fit_operator(self, context, operator, dtype, progress):
+        """The second half of ``fit``: the top triplets of the fitted ``context``'s
+        ``operator`` and their extension to the fit rows (stored in ``dtype``).
+
+        The main job's selection calls the two halves itself, to compute a context's
+        spectrum from the same operator in between.
+        """
         atom_functions = self._solve(operator, context, progress)
         # Nystrom on the fit rows, normalize_rows(joint) @ F, without copying the joint
         mass = np.asarray(context.joint_.sum(axis=1)).ravel()
         embedding = self._extend(context.joint_, atom_functions)
         embedding[mass > 0] /= mass[mass > 0, None]
-        return self._set_fit_rows(context, atom_functions, embedding, X.dtype, progress)
+        return self._set_fit_rows(context, atom_functions, embedding, dtype, progress)
 
     def _fit_on_cluster(self, X, fit_params, progress):
         """Fit on a dask array with the active ``distributed`` client (docs/scaling_out.md)."""

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
+import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
@@ -175,12 +176,17 @@ class ContextOperator(SparseOperator):
         n, m = Q.shape
         first, second, trivial = (QT, Q, self.v0) if m <= n else (Q, QT, self.u0)
         if Q.nnz > 0.05 * n * m:
-            gram = first.toarray() @ second.toarray()
+            # one dense copy: numpy computes D^T D and D D^T by a symmetric rank-k update
+            D = Q.toarray()
+            gram = D.T @ D if m <= n else D @ D.T  # exactly symmetric
         else:
             gram = (first @ second).toarray()
-        # Q^T Q has the trivial eigenpair (1, v0) (Q Q^T: (1, u0)); deflate it exactly.
-        gram -= np.outer(trivial, trivial)
-        return (gram + gram.T) / 2
+            gram += gram.T
+            gram *= 0.5
+        # Q^T Q has the trivial eigenpair (1, v0) (Q Q^T: (1, u0)); deflate it exactly, in
+        # place (a rank-one update of the Fortran-ordered view)
+        scipy.linalg.blas.dger(-1.0, trivial, trivial, a=gram.T, overwrite_a=True)
+        return gram
 
     def n_connected_components(self):
         """Number of connected components of the bipartite graph rows <-> atoms.

@@ -20,11 +20,12 @@ from ._compat import Interval, StrOptions
 from . import metrics as _metrics
 from ._constraints import Implements
 from ._metric_table import METRICS, SCORER_METRICS
+from ._operator import ContextOperator
 from ._progress import Progress
 from ._solvers import VALUE_SOLVERS
 from ._warn import warn
 from .contexts._labels import labelled_rows
-from .linalg import context_spectrum
+from .linalg import context_spectrum, operator_spectrum
 from .metrics._proxy import label_free_score
 
 if TYPE_CHECKING:
@@ -365,10 +366,12 @@ def spectrum_for_tau(
     random_state: RandomStateLike = None,
     log: Callable[[str], object] | None = None,
 ) -> FloatArray:
-    """s_1..s_d0 of a joint for the spectrum metrics: :func:`~skcontexture.linalg.context_spectrum`
-    whose randomized solver stops when tau has settled (``log``: its rounds)."""
-    return context_spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
-                            random_state=random_state, log=log).values
+    """s_1..s_d0 of a joint (or of its built ``ContextOperator``) for the spectrum metrics:
+    :func:`~skcontexture.linalg.context_spectrum` whose randomized solver stops when tau has
+    settled (``log``: its rounds)."""
+    spectrum = operator_spectrum if isinstance(joint, ContextOperator) else context_spectrum
+    return spectrum(joint, max_dim, solver=solver, stopping_rule=_tau_of_ritz_values,
+                    random_state=random_state, log=log).values
 
 
 class UntrustedTauWarning(UserWarning):

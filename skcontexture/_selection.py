@@ -19,6 +19,7 @@ from threadpoolctl import threadpool_limits
 from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT,
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
 from ._metric_table import MAIN_JOB_METRICS, METRICS
+from ._progress import Progress
 from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
 from .contexts import KNNContext, LinearTeacherContext, RBFContext
@@ -244,9 +245,20 @@ def _scored(name, context, **setting):
 
 def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, beta, max_dim,
            max_probe_dim, random_state):
-    """The scores of one context (see :func:`_scored`), the context fitted in place."""
-    context.fit(X_train)
-    s = spectrum_for_tau(context.joint_, max_dim, random_state=random_state)
+    """The scores of one context (see :func:`_scored`).
+
+    The context is fitted once on the training rows, as the model's estimator seeds it,
+    and its operator serves both its spectrum and the model (or, with labels, the probed
+    embedding): where the solver is dense, one reduction of its Gram matrix gives both.
+    """
+    solver = _solver(X_train)
+    estimator = ContextureEmbedding(context, solver=solver, random_state=random_state)
+    X_checked = estimator._validate_X(X_train, reset=True)
+    progress = Progress(0, "ContextureEmbedding")
+    fitted, operator = estimator._fit_context(X_checked, None, {}, progress)
+    # the values from the Gram matrix the triplets are taken from (exact), when it is formed
+    s = spectrum_for_tau(operator, max_dim, solver="dense" if solver == "dense" else "auto",
+                         random_state=random_state)
     taus, best_d = tau_curve(s, beta=beta, max_dim=max_dim)
     rank = int(np.sum(s > 1e-6))
     if rank == 0:
@@ -267,10 +279,16 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     n_model = model_components(n_probe, n_labelled)[0]
     if y_train is None:
         # the model the main job keeps, fitted once per context (the winner's is reused)
-        row["model"] = _model(context, n_model, X_train, random_state)
-        functions = row["model"].embedding_
+        estimator.set_params(n_components=n_model, scale="propagation")
     else:
-        emb = _embedding(context, n_probe, X_train, random_state)
+        estimator.set_params(n_components=n_probe)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        emb = estimator._fit_operator(fitted, operator, X_checked.dtype, progress)
+    if y_train is None:
+        row["model"] = emb
+        functions = emb.embedding_
+    else:
         functions = emb.embedding_[:, :n_model]
         row["score"] = _probe_score(emb, y_train, X_test, y_test, task)
         if labelled_rows is not None:

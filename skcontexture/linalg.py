@@ -281,7 +281,18 @@ def context_spectrum(
     True
     """
     start = time.perf_counter()
-    op = ContextOperator(joint)
+    return operator_spectrum(ContextOperator(joint), max_dim, solver=solver, tol=tol,
+                             max_iter=max_iter, oversampling=oversampling,
+                             stopping_rule=stopping_rule, random_state=random_state, log=log,
+                             start=start)
+
+
+def operator_spectrum(op, max_dim, *, solver="auto", tol=2e-3, max_iter=12, oversampling=None,
+                      stopping_rule=None, random_state=None, log=None, start=None):
+    """:func:`context_spectrum` of a joint's :class:`~skcontexture._operator.ContextOperator`,
+    already built (the main job's selection computes a context's spectrum and its triplets
+    from one operator); ``start``: when the timing began (None: now)."""
+    start = time.perf_counter() if start is None else start
     short = min(op.shape)
     k = min(int(max_dim), short - 1)
     if k < 1:

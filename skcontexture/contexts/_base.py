@@ -179,6 +179,25 @@ def rows_from_neighbors(indices, weights, n_atoms):
     return rows
 
 
+def dense_rows(weights):
+    """Nonnegative dense rows, each divided by its sum (rows summing to zero stay zero), as CSR.
+
+    Built from the array directly: when no entry is zero (a kernel's rows) the CSR pattern
+    is every (row, column) pair, with no scan for nonzeros; otherwise the zeros are dropped.
+    """
+    weights = np.array(weights, dtype=np.float64, order="C")
+    sums = weights.sum(axis=1, keepdims=True)
+    sums[sums == 0] = 1.0
+    weights /= sums
+    n_rows, n_columns = weights.shape
+    if n_rows == 0 or n_columns == 0 or not weights.all():
+        return sp.csr_matrix(weights)
+    index_dtype = np.int32 if n_rows * n_columns <= np.iinfo(np.int32).max else np.int64
+    indptr = np.arange(0, n_rows * n_columns + 1, n_columns, dtype=index_dtype)
+    indices = np.tile(np.arange(n_columns, dtype=index_dtype), n_rows)
+    return sp.csr_matrix((weights.ravel(), indices, indptr), shape=(n_rows, n_columns))
+
+
 def normalize_rows(matrix):
     """Divide each row of a sparse nonnegative matrix by its sum (CSR copy).
 

@@ -18,7 +18,7 @@ from .._memory import check_memory
 from .._progress import batches
 from .._typing import fit_context
 from .._warn import warn
-from ._base import BaseContext, normalize_rows, rows_from_neighbors
+from ._base import BaseContext, dense_rows, rows_from_neighbors
 from ._neighbors import (
     BYTES_PER_NEIGHBOR,
     NEIGHBOR_SEARCH_CONSTRAINTS,
@@ -293,8 +293,8 @@ class RBFContext(BaseContext):
         blocks = []
         for batch in batches(X.shape[0], max(1, 2**22 // n_atoms), "RBF row batches"):
             squared = euclidean_distances(X[batch], self.X_fit_, squared=True)
-            blocks.append(sp.csr_matrix(kernel_weights(squared, self.gamma_)))
-        return normalize_rows(sp.vstack(blocks, format="csr"))
+            blocks.append(dense_rows(kernel_weights(squared, self.gamma_)))
+        return blocks[0] if len(blocks) == 1 else sp.vstack(blocks, format="csr")
 
 
 def kernel(squared_distances, nearest, gamma):
