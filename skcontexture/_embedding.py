@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     ClassNamePrefixFeaturesOutMixin,
@@ -18,6 +19,7 @@ from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
 from ._operator import ContextOperator
 from ._progress import Progress
+from ._sparse_blocks import DENSE_FRACTION
 from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._typing import fit_context
 from ._warn import warn
@@ -389,8 +391,15 @@ class ContextureEmbedding(
         return atom_functions * (self._column_weights() / self.singular_values_)
 
     def _extend(self, conditional, atom_functions):
-        """The Nystrom extension ``conditional @ atom_functions / s`` (times the weights)."""
-        return np.asarray(conditional @ self._nystrom_functions(atom_functions))
+        """The Nystrom extension ``conditional @ atom_functions / s`` (times the weights).
+
+        Rows that store most of their entries (a kernel's) are multiplied as a dense array.
+        """
+        functions = self._nystrom_functions(atom_functions)
+        if sp.issparse(conditional) and conditional.nnz >= DENSE_FRACTION * np.prod(
+                conditional.shape, dtype=float):
+            conditional = conditional.toarray()
+        return np.asarray(conditional @ functions)
 
     def _nystrom(self, X, params):
         """Embed the validated ``X`` through the context's conditional, in X's dtype."""

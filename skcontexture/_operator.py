@@ -176,8 +176,10 @@ class ContextOperator(SparseOperator):
         n, m = Q.shape
         first, second, trivial = (QT, Q, self.v0) if m <= n else (Q, QT, self.u0)
         if Q.nnz > 0.05 * n * m:
-            # one dense copy: numpy computes D^T D and D D^T by a symmetric rank-k update
-            D = Q.toarray()
+            # numpy computes D^T D and D D^T by a symmetric rank-k update; the products'
+            # dense copy when they keep one
+            D = self.dense_matrix(Q)
+            D = Q.toarray() if D is None else D
             gram = D.T @ D if m <= n else D @ D.T  # exactly symmetric
         else:
             gram = (first @ second).toarray()

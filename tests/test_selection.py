@@ -35,3 +35,32 @@ def test_model_components():
     assert model_components(128, 5)[0] == 2
     assert model_components(128, 1000)[0] == MODEL_COMPONENTS
     assert model_components(5, 30)[0] == 5
+
+
+def test_a_context_is_scored_from_one_fit_and_one_operator():
+    """The spectrum and the model of a context share its fit and its operator; both equal
+    what separate, public computations give."""
+    from numpy.testing import assert_allclose
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    from skcontexture import ContextureEmbedding, RBFContext
+    from skcontexture._selection import _score
+    from skcontexture.linalg import context_spectrum
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    context = RBFContext(gamma=0.05)
+    row, s, _ = _score(context, X_train=X, y_train=None, X_test=None, y_test=None,
+                       labelled_rows=None, task=None, beta=1.0, max_dim=64, max_probe_dim=16,
+                       random_state=0)
+    assert_allclose(s, context_spectrum(RBFContext(gamma=0.05).fit(X).joint_, 64,
+                                        solver="dense").values, atol=1e-12)
+    model = row["model"]
+    reference = ContextureEmbedding(RBFContext(gamma=0.05), n_components=model.n_components,
+                                    scale="propagation", solver="dense",
+                                    random_state=0).fit(X)
+    assert model.scale == "propagation"
+    assert_allclose(model.singular_values_, reference.singular_values_, rtol=1e-10)
+    assert_allclose(np.abs(model.transform(X[:20])), np.abs(reference.transform(X[:20])),
+                    atol=1e-8)
+    assert not hasattr(context, "joint_")  # the grid's context is left unfitted

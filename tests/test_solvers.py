@@ -359,3 +359,42 @@ def test_top_eigh_values_alone_match_the_subset_and_the_vectors(k):
     assert_allclose(values, expected, rtol=1e-12)
     assert_allclose(with_vectors, expected, rtol=1e-12)
     assert_allclose(A @ basis, basis * with_vectors, atol=1e-9 * expected[-1])
+
+
+@pytest.mark.parametrize("n, k", [(1, 1), (2, 1), (3, 2), (60, 5), (300, 40)])
+def test_symmetric_eigensystem_matches_a_full_decomposition(n, k):
+    """One tridiagonal reduction gives every eigenvalue and the top-k eigenpairs."""
+    rng = np.random.default_rng(n)
+    A = rng.standard_normal((n, n))
+    A = A + A.T
+    before = A.copy()
+    system = _solvers.SymmetricEigensystem(A)
+    values, vectors = system.top(k)
+    reference = np.linalg.eigvalsh(A)
+    assert_allclose(system.values(), reference, atol=1e-12 * np.abs(reference).max())
+    assert_allclose(values, reference[n - k:], atol=1e-12 * np.abs(reference).max())
+    assert_allclose(A @ vectors, vectors * values, atol=1e-10 * np.abs(reference).max())
+    assert_allclose(vectors.T @ vectors, np.eye(k), atol=1e-12)
+    assert_allclose(system.top(k, vectors=False), values, atol=1e-12 * np.abs(reference).max())
+    assert_allclose(A, before, rtol=0)  # the matrix is kept, not overwritten
+
+
+def test_symmetric_eigensystem_on_a_degenerate_spectrum():
+    # ten equal blocks: eigenvalue 1 ten times, 0 forty times
+    A = np.kron(np.eye(10), np.full((5, 5), 0.2))
+    values, vectors = _solvers.top_eigh(A, 12)
+    assert_allclose(values[2:], 1.0, atol=1e-12)
+    assert_allclose(values[:2], 0.0, atol=1e-12)
+    assert_allclose(A @ vectors, vectors * values, atol=1e-12)
+    assert_allclose(vectors.T @ vectors, np.eye(12), atol=1e-12)
+
+
+def test_spectrum_and_triplets_of_one_operator_share_its_gram_reduction():
+    op = ContextOperator(knn_joint(200, 10, seed=3))
+    values = _solvers.top_singular_values(op, 50, solver="dense")[0]
+    reduction = _solvers.gram_eigensystem(op)
+    s = top_singular_triplets(op, 8, solver="dense")[0]
+    assert _solvers.gram_eigensystem(op) is reduction
+    assert_allclose(s, values[:8], rtol=1e-10)
+    exact = dense_svd(deflated(op), compute_uv=False)
+    assert_allclose(values, exact[:50], atol=1e-10)

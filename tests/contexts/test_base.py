@@ -39,3 +39,23 @@ def test_composites_keep_one_joint_not_one_per_part():
         if expected is not None:
             np.testing.assert_allclose(rows.toarray(), expected.toarray(), atol=1e-12)
         assert len(pickle.dumps(fitted)) < 3 * joint_bytes + 400_000
+
+
+def test_dense_rows_are_the_normalised_rows_as_csr():
+    import scipy.sparse as sp
+
+    from skcontexture.contexts._base import dense_rows, normalize_rows
+
+    rng = np.random.default_rng(0)
+    full = rng.random((6, 4)) + 0.1
+    with_zeros = full.copy()
+    with_zeros[1] = 0.0  # an empty row stays empty
+    with_zeros[3, 2] = 0.0
+    for weights in (full, with_zeros):
+        before = weights.copy()
+        rows = dense_rows(weights)
+        expected = normalize_rows(sp.csr_matrix(weights))
+        assert sp.isspmatrix_csr(rows) and rows.has_canonical_format
+        assert rows.nnz == np.count_nonzero(weights)
+        np.testing.assert_allclose(rows.toarray(), expected.toarray(), rtol=1e-15)
+        np.testing.assert_array_equal(weights, before)
