@@ -263,19 +263,19 @@ class ContextureEmbedding(
         progress = Progress(self.verbose, type(self).__name__)
         if is_dask_collection(X):
             return self._fit_on_cluster(X, fit_params, progress)
-        X = self._validate_X(X, reset=True)
-        context, operator = self._fit_context(X, y, fit_params, progress)
+        X, context, operator = self._fit_context(X, y, fit_params, progress)
         return self._fit_operator(context, operator, X.dtype, progress)
 
     def _fit_context(self, X, y, fit_params, progress):
-        """The first half of ``fit`` on validated ``X``: the seeded context fitted, and its
-        operator."""
+        """The first half of ``fit``: ``X`` validated, the seeded context fitted on it, and
+        its operator."""
+        X = self._validate_X(X, reset=True)
         with progress.active():  # the context's long loops report to it
             context = self._seeded_context().fit(X, y, **fit_params)
         joint = context.joint_
         progress.done(f"{type(context).__name__} fitted on {X.shape[0]} x {X.shape[1]}: "
                       f"joint {joint.shape[0]} x {joint.shape[1]}, {joint.nnz:,} nonzeros")
-        return context, ContextOperator(joint, n_jobs=self.n_jobs)
+        return X, context, ContextOperator(joint, n_jobs=self.n_jobs)
 
     def _fit_operator(self, context, operator, dtype, progress):
         """The second half of ``fit``: the top triplets of the fitted ``context``'s

@@ -253,9 +253,8 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     """
     solver = _solver(X_train)
     estimator = ContextureEmbedding(context, solver=solver, random_state=random_state)
-    X_checked = estimator._validate_X(X_train, reset=True)
     progress = Progress(0, "ContextureEmbedding")
-    fitted, operator = estimator._fit_context(X_checked, None, {}, progress)
+    X_checked, fitted, operator = estimator._fit_context(X_train, None, {}, progress)
     # the values from the Gram matrix the triplets are taken from (exact), when it is formed
     s = spectrum_for_tau(operator, max_dim, solver="dense" if solver == "dense" else "auto",
                          random_state=random_state)

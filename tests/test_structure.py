@@ -55,6 +55,11 @@ SHARED_PRIVATE_NAMES = {
     "_fit_distributed": "the hook by which a context declares its fit on a cluster, "
                         "called by _distributed.fit",
     "_atom_points": "a context's atoms as points, read by the public checks of a context",
+    "_fit_context": "the first half of ContextureEmbedding.fit (the context fitted, its "
+                    "operator built); the main job's selection computes a context's spectrum "
+                    "from that operator before the second half",
+    "_fit_operator": "the second half of ContextureEmbedding.fit (the triplets of the "
+                     "operator, the fit rows' embedding), called by the main job's selection",
     "_extend": "ContextureEmbedding's Nystrom rule, which the lazy transform (_dask) "
                "applies to each block of a model fitted on a cluster",
 }
