@@ -76,6 +76,25 @@ def numba_threads(n_threads):
         numba.set_num_threads(previous)
 
 
+_BLAS = []  # the one ThreadpoolController of blas_threads, made on its first use
+
+
+def blas_threads(limits):
+    """Limit the BLAS libraries' threads to ``limits`` (None: no limit) inside a ``with``.
+
+    ``threadpoolctl.threadpool_limits`` through one controller: a new one scans the
+    process's loaded libraries each time (about 4 ms once numba and scikit-learn are in,
+    a dozen times per context in the main job's selection). The controller is made on the
+    first call, after numpy's and scipy's BLAS are loaded (importing scipy.linalg).
+    """
+    if not _BLAS:
+        import scipy.linalg  # noqa: F401  (scipy's own BLAS, before the scan)
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS.append(ThreadpoolController().select(user_api="blas"))
+    return _BLAS[0].limit(limits=limits)
+
+
 class Implements(HasMethods):
     """An object implementing ``methods``, and not a class.
 

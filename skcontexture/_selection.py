@@ -14,8 +14,8 @@ from joblib import Parallel, delayed
 from sklearn.linear_model import RidgeClassifierCV, RidgeCV
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
+from ._constraints import blas_threads
 from ._defaults import (DEFAULT_GAMMA, DEFAULT_K, LABELS_PER_COMPONENT,
                         MODEL_COMPONENTS, ROWS_PER_CLASS, TASK_CHOICES)
 from ._metric_table import MAIN_JOB_METRICS, METRICS
@@ -227,7 +227,7 @@ def _scored(name, context, **setting):
     says what matters.
     """
     start = time.perf_counter()
-    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+    with blas_threads(1), warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         try:
             row, s, proxy_error = _score(context, **setting)

@@ -37,10 +37,9 @@ import scipy.linalg
 from scipy.sparse.linalg import ArpackError, LinearOperator, svds
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from ._compat import Interval, StrOptions
-from ._constraints import N_JOBS, count
+from ._constraints import N_JOBS, blas_threads, count
 from ._sparse_blocks import weighted_sum, column_dots, cross_product, rotate
 from ._warn import warn
 
@@ -454,7 +453,7 @@ def _dense_blas_threads(side):
     0.17 s on two, after the neighbour search's own threads); at 3,000 rows two threads
     halve the time.
     """
-    return threadpool_limits(limits=1 if side <= AUTO_DENSE_SIDE else None, user_api="blas")
+    return blas_threads(1 if side <= AUTO_DENSE_SIDE else None)
 
 
 def top_eigh(A, k, vectors=True):
@@ -615,7 +614,7 @@ def _chebyshev(op, k, tol, max_iter, rng):
     max_iter = 100 if max_iter is None else max_iter
     single = size >= SINGLE_MIN_SIDE
     blocks = op.operator.blocks
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         X = blocks.random(rng, (size, block), np.float32 if single else np.float64)
         spare = [blocks.empty_like(X), blocks.empty_like(X)]
         # The Ritz values of a random block all lie near the mean eigenvalue of G:
@@ -756,7 +755,7 @@ def _rayleigh_ritz_triplets(op, X, solver):
     trivial = inner.v0 if m <= n else inner.u0
     forward = op.matmat if m <= n else op.rmatmat
     threads = inner.n_threads
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         X = np.array(X, dtype=np.float64, order="C")
         X -= np.multiply.outer(trivial, weighted_sum(trivial, X))
         DX = np.ascontiguousarray(forward(X))
@@ -845,7 +844,7 @@ def top_singular_values(operator: Operator, k: int, *, solver: str = "auto", tol
         return np.sqrt(np.clip(values[::-1], 0.0, 1.0)), solver, 0
     # One BLAS thread: the products are on blocks of 32-128 columns, where threading
     # gains little on 2 cores and loses a lot when the cores are shared (measured).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         values, n_blocks = _block_krylov_values(
             operator, k, tol, max_iter, oversampling,
             stopping_rule if stopping_rule is not None else np.sum, random_state,

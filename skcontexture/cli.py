@@ -499,7 +499,7 @@ def _run_job(parser, args, workers):
     if X.shape[1] < 2 and args.metric == "feature_prediction":
         raise ValueError("feature_prediction predicts features from the others and needs "
                          "at least 2 features; use --metric tau.")
-    from threadpoolctl import threadpool_limits
+    from ._constraints import blas_threads
 
     from ._selection import select
 
@@ -507,7 +507,7 @@ def _run_job(parser, args, workers):
         workers.join()
     # One BLAS thread: the dense eigenproblems here are small enough that threading gains
     # little on 2 cores and loses much when the cores are shared (measured 2x).
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         result = select(X, y, k_grid=args.k, gamma_grid=args.gamma, metric=args.metric,
                         task=args.task, labelled=args.labelled, beta=args.beta,
                         max_dim=args.max_dim, test_size=args.test_size,

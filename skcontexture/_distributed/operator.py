@@ -20,9 +20,8 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
-from threadpoolctl import threadpool_limits
 
-from .._constraints import n_threads
+from .._constraints import blas_threads, n_threads
 from .._operator import bipartite, count_components, scatter_rows
 from .._solvers import NumpyBlocks
 from .._sparse_blocks import SparseOperator, weighted_sum, column_dots, cross_product, rotate
@@ -453,12 +452,12 @@ def _affine(Y, X, shift, scale):
 
 
 def _cross(X, Y, n_threads):
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         return cross_product(X, Y, n_threads)
 
 
 def _rotated(X, Z, n_threads):
-    with threadpool_limits(limits=1, user_api="blas"):
+    with blas_threads(1):
         return rotate(X, Z, np.empty((X.shape[0], Z.shape[1]), dtype=X.dtype), n_threads)
 
 
