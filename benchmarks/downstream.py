@@ -33,8 +33,9 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      representation can exceed it). Its 36 candidates per cell dominate the run time;
    - ``raw+library``: FeatureUnion of the standardised features and ``library_default``;
    - ``library_semi_supervised`` (classification only; ``semi_supervised_route``):
-     ContextureEmbedding(ConvexCombination([KNNContext(), LabelContext()], weights=[0.5,
-     0.5]), n_components=min(8, ...)) fitted on the pool with y = the class of the labelled
+     FeatureUnion of the standardised features and ContextureEmbedding(ConvexCombination(
+     [KNNContext(), LabelContext()], weights=[1, f]), n_components=min(16, ...)), f the
+     labelled fraction of the fit rows, fitted on them with y = the class of the labelled
      rows and -1 elsewhere, per labelled draw;
 
    opt-in (``--representations``; not in the default set), the contexts of the contexture
@@ -361,17 +362,23 @@ def automatic_route(X_pool):
 
 
 def semi_supervised_route(X_pool, y_partial):
-    """The semi-supervised route: kNN geometry and the few labels, half and half.
+    """The semi-supervised route: the standardised features beside a kNN + labels embedding.
 
-    ``y_partial`` holds the class of the labelled rows and -1 for the others. Returns the
-    fitted transformer. (The library's rule for n_components and the weights is to come; for
-    now min(8, n - 2) components and weights [0.5, 0.5].)
+    ``y_partial`` holds the class of the labelled rows and -1 for the others. The context is
+    ConvexCombination([KNNContext(), LabelContext()]) with weights proportional to the rows
+    each part informs: n for the geometry, n_labelled for the labels (weights [1, f] / (1 + f),
+    f the labelled fraction; [0.5, 0.5] when every row is labelled). With few labels the
+    geometry keeps its spectrum: at [0.5, 0.5] the label part (singular values ~ sqrt(f)) only
+    halves the kNN kernel, and the propagation weights of its leading functions with it.
+    min(16, n - 2) components, beside the raw features (a FeatureUnion, as ``raw+library``).
+    Returns the fitted transformer.
     """
+    n = X_pool.shape[0]
+    f = float(np.mean(np.asarray(y_partial) != -1))
     context = ConvexCombination([("geometry", KNNContext()), ("labels", LabelContext())],
-                                weights=[0.5, 0.5])
-    n_components = min(8, X_pool.shape[0] - 2)
-    return ContextureEmbedding(context, n_components=n_components, random_state=0).fit(
-        X_pool, y_partial)
+                                weights=[1.0, f])
+    semi = ContextureEmbedding(context, n_components=min(16, n - 2), random_state=0)
+    return FeatureUnion([("raw", FunctionTransformer()), ("semi", semi)]).fit(X_pool, y_partial)
 
 
 def fitted_grid(data, mode):
@@ -599,8 +606,8 @@ def build_semi_supervised(data, mode):
         est = semi_supervised_route(X_fit, y_partial)
         Z = finite(est.transform(X_fit))
         Z_test = finite(est.transform(data.X_test)) if mode == "inductive" else Z[data.n_pool:]
-        return Z[: data.n_pool], Z_test, {
-            "singular_values_head": [float(s) for s in est.singular_values_[:4]]}
+        return Z[: data.n_pool], Z_test, {"singular_values_head": [
+            float(s) for s in est.named_transformers["semi"].singular_values_[:4]]}
 
     return route
 
