@@ -136,9 +136,10 @@ class LabelContext(_NeighborExtendedContext):
     row is then the constant 1, so they add nothing to the embedding beyond
     keeping P_X uniform. Mixed with a context on X, as in
     ``ConvexCombination([("geometry", KNNContext()), ("labels",
-    LabelContext())])`` fitted with the few known labels and -1 elsewhere, the
-    labels join the geometry: the semi-supervised route of
-    docs/downstream.md.
+    LabelContext())], weights=[1, f])`` fitted with the few known labels and
+    -1 elsewhere (f the labelled fraction: each part weighted by the rows it
+    informs, so that the geometry keeps its spectrum), the labels join the
+    geometry: the semi-supervised recipe of docs/downstream.md.
 
     A new point has no label, so :meth:`conditional` uses the class
     distribution of its ``n_neighbors`` nearest fit points (a fit point counts
