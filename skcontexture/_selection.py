@@ -296,7 +296,7 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     # context, nothing a downstream model can use. Only a context whose atoms are the fit rows
     # can give a row a context of its own; elsewhere (the linear kernel: a direction of
     # variance that few rows carry) such a function is one new rows share.
-    isolates = context.traits().atoms_are_fit_points
+    isolates = fitted.traits().atoms_are_fit_points
     row["outlying"] = int(concentrated_columns(functions)[0].size) if isolates else 0
     return row, s, proxy_error
 

@@ -470,7 +470,7 @@ class SymmetricEigensystem:
     every dense symmetric eigensolver takes, 2,000 rows: 0.27 s on one thread); then all
     eigenvalues cost O(n^2) (``stevd``, 0.04 s) and the top k eigenvectors O(n^2 k)
     (MRRR on the tridiagonal matrix, LAPACK ``stemr``; ``ormqr`` back to the
-    matrix's basis; k = 32: 0.09 s). The spectrum and the triplets of one operator
+    matrix's basis; k = 32: 0.05 s). The spectrum and the triplets of one operator
     (the main job asks for both) share the reduction: :func:`gram_eigensystem`. When
     the tridiagonal solver fails or returns fewer eigenpairs than asked for (a highly
     degenerate spectrum), the full decomposition of the matrix is used instead.
