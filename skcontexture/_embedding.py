@@ -19,7 +19,7 @@ from ._dask import accepts_dask, is_dask_collection
 from ._context_estimator import ContextEstimatorMixin
 from ._operator import ContextOperator
 from ._progress import Progress
-from ._sparse_blocks import DENSE_FRACTION
+from ._sparse_blocks import mostly_stored
 from ._solvers import TRIPLET_PARAMETERS, top_singular_triplets
 from ._typing import fit_context
 from ._warn import warn
@@ -396,8 +396,7 @@ class ContextureEmbedding(
         Rows that store most of their entries (a kernel's) are multiplied as a dense array.
         """
         functions = self._nystrom_functions(atom_functions)
-        if sp.issparse(conditional) and conditional.nnz >= DENSE_FRACTION * np.prod(
-                conditional.shape, dtype=float):
+        if sp.issparse(conditional) and mostly_stored(conditional):
             conditional = conditional.toarray()
         return np.asarray(conditional @ functions)
 

@@ -11,8 +11,8 @@ remaining triplets, without ever forming a dense matrix.
 Rows and atoms are stored in reverse Cuthill-McKee order of the bipartite
 graph rows <-> atoms: neighbouring atoms then sit in nearby rows of a dense
 block, so a block product reads it from cache (measured 1.9-2.4x faster
-at 100,000 points on a shuffled kNN graph); a dense joint (``DENSE_FRACTION`` of
-its entries stored) keeps the caller's order. ``rows`` and ``atoms`` map the
+at 100,000 points on a shuffled kNN graph); a dense joint (``mostly_stored``) keeps
+the caller's order. ``rows`` and ``atoms`` map the
 internal order back to the caller's.
 
 The functions below are the one path from a joint to its moments, shared by
@@ -35,7 +35,7 @@ from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils import check_array
 
 from ._solvers import NumpyBlocks
-from ._sparse_blocks import DENSE_FRACTION, SparseOperator
+from ._sparse_blocks import SparseOperator, mostly_stored
 from .contexts._base import is_canonical
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class ContextOperator(SparseOperator):
         total = W.sum()
         self.joint_shape = W.shape
         rows, atoms = np.flatnonzero(p_x > 0), np.flatnonzero(p_a > 0)
-        if W.nnz >= DENSE_FRACTION * W.shape[0] * W.shape[1]:
+        if mostly_stored(W):
             # a dense joint (a kernel's): no order makes its products more local, and they
             # read a dense copy anyway
             self.rows, self.atoms = rows, atoms

@@ -33,8 +33,18 @@ __all__ = ["SparseOperator"]
 _MIN_WORK_PARALLEL = 100_000
 #: A product reads a dense copy of the operator (BLAS) once at least this fraction of its
 #: entries are stored, as in a kernel's rows: at 2,000 x 2,000 and 128 columns, 0.003 s
-#: against 0.02 s for the CSR kernel. The copy is made on the first such product and kept.
+#: against 0.02 s for the CSR kernel. The copy is made on the first such product and kept,
+#: for operators of at most ``DENSE_MAX_ENTRIES`` entries (200 MB, a 5,000 x 5,000 kernel;
+#: the CSR copies of Q and Q^T then take at least 300 MB).
 DENSE_FRACTION = 0.5
+DENSE_MAX_ENTRIES = 25_000_000
+
+
+def mostly_stored(matrix):
+    """Whether a sparse matrix is better multiplied as a dense array: at least
+    ``DENSE_FRACTION`` of its entries stored, and at most ``DENSE_MAX_ENTRIES`` entries."""
+    size = float(matrix.shape[0]) * float(matrix.shape[1])
+    return 0 < size <= DENSE_MAX_ENTRIES and matrix.nnz >= DENSE_FRACTION * size
 
 
 @numba.njit(parallel=True, cache=True, fastmath=False, nogil=True)
@@ -259,10 +269,9 @@ class SparseOperator:
         return out
 
     def dense_matrix(self, A):
-        """``A`` (Q or Q^T) as a dense array when at least ``DENSE_FRACTION`` of Q's entries
-        are stored (Q^T: a transposed view of the one copy), else None."""
-        n, m = self.Q.shape
-        if (A is not self.Q and A is not self.QT) or self.Q.nnz < DENSE_FRACTION * n * m:
+        """``A`` (Q or Q^T) as a dense array when Q is :func:`mostly_stored` (Q^T: a
+        transposed view of the one copy), else None."""
+        if (A is not self.Q and A is not self.QT) or not mostly_stored(self.Q):
             return None
         if self._dense is None:
             self._dense = self.Q.toarray()

@@ -347,3 +347,15 @@ def test_dense_operator_products_match_the_sparse_ones(dtype):
     assert_allclose(op.apply(op.QT, Y.astype(np.float64)), dense.T @ Y, rtol=1e-12)
     sparse = SparseOperator(sp.csr_matrix(np.where(rng.random((40, 30)) < 0.1, dense, 0.0)))
     assert sparse.dense_matrix(sparse.Q) is None
+
+
+def test_no_dense_copy_above_the_size_cap(monkeypatch):
+    """Above ``DENSE_MAX_ENTRIES`` a mostly stored operator keeps to its CSR products."""
+    rng = np.random.default_rng(22)
+    dense = rng.random((40, 30))
+    monkeypatch.setattr(_sparse_blocks, "DENSE_MAX_ENTRIES", 40 * 30 - 1)
+    op = SparseOperator(sp.csr_matrix(dense))
+    assert op.dense_matrix(op.Q) is None
+    X = rng.standard_normal((30, 4))
+    assert_allclose(op.apply(op.Q, X), dense @ X, rtol=1e-12)
+    assert op._dense is None
