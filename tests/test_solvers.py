@@ -9,6 +9,8 @@ import warnings
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from numpy.testing import assert_allclose
 from scipy.sparse.linalg import ArpackError
 from sklearn.exceptions import ConvergenceWarning
@@ -398,3 +400,24 @@ def test_spectrum_and_triplets_of_one_operator_share_its_gram_reduction():
     assert_allclose(s, values[:8], rtol=1e-10)
     exact = dense_svd(deflated(op), compute_uv=False)
     assert_allclose(values, exact[:50], atol=1e-10)
+
+
+@settings(max_examples=60, deadline=None)
+@given(n=st.integers(3, 80), k_fraction=st.floats(0.05, 1.0),
+       levels=st.lists(st.sampled_from([0.0, 0.25, 0.5, 0.999, 1.0]), min_size=1, max_size=4),
+       seed=st.integers(0, 2**16))
+def test_symmetric_eigensystem_on_clustered_spectra(n, k_fraction, levels, seed):
+    """Spectra of a few repeated values (a Gram matrix of disconnected or low-rank
+    contexts): the top-k eigenpairs still solve A v = lambda v, orthonormal, with the
+    values of a full decomposition."""
+    rng = np.random.default_rng(seed)
+    basis = np.linalg.qr(rng.standard_normal((n, n)))[0]
+    values = np.array(levels)[rng.integers(0, len(levels), n)] + 1e-9 * rng.standard_normal(n)
+    A = (basis * values) @ basis.T
+    A = (A + A.T) / 2
+    k = max(1, int(k_fraction * n))
+    top, vectors = _solvers.top_eigh(A, k)
+    reference = np.linalg.eigvalsh(A)
+    assert_allclose(top, reference[n - k:], atol=1e-10)
+    assert_allclose(A @ vectors, vectors * top, atol=1e-8)
+    assert_allclose(vectors.T @ vectors, np.eye(k), atol=1e-8)
