@@ -57,6 +57,25 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      (``LabelFreeChoice``: ``skcontexture._selection.select`` with that grid, ranked by the
      proxy task, the winner's model fitted);
 
+   opt-in too, the dissertation's label-dependent contexts (classification only; like
+   ``library_semi_supervised`` fitted per labelled draw on the pool, y = the class of the
+   labelled rows and -1 elsewhere; the same model rule, ``model_embedding``):
+
+   - ``ctx_trees``: the boosted-tree teacher ("STK" on XGBoost's per-tree outputs):
+     ``LinearTeacherContext(teacher, output="trees", threshold=0.001)``, the teacher a
+     ``HistGradientBoostingClassifier(min_samples_leaf=max(1, min(20, n_labelled // 10)),
+     random_state=0)`` fitted on the draw's labelled rows only (``tree_teacher``; the default
+     leaf size 20 cannot split fewer than 40 rows, so it shrinks with the labelled rows; the
+     rule was set before any result) and used as is;
+   - ``ctx_scarf_labels``, ``ctx_cutmix_labels``: ``Convolution(SCARFContext(),
+     LabelContext())`` and ``Convolution(CutMixContext(), LabelContext())``, the reference's
+     "SCARF * YLinear" (the class kernel; unlabelled rows carry the labelled rows' class
+     frequencies). Their atoms are the classes: at most C - 1 components;
+   - ``ctx_scarf_trees``: ``Convolution(SCARFContext(), <ctx_trees' context>)``, SCARF then
+     the tree teacher. The other order, ``Convolution(LinearTeacherContext(...trees...),
+     SCARFContext())``, raises a ValueError (the teacher's atoms, the ends of its whitened
+     directions, are not points SCARF could walk on) and is not a row;
+
    two modes: ``inductive`` (fitted on the pool; test rows embedded by ``transform``) and
    ``transductive`` (fitted on pool + test inputs; the rows taken from that embedding). The
    label-free representations are fitted once per dataset and mode and reused for every m,
@@ -96,6 +115,8 @@ logreg / ridge only, inductive.
     python benchmarks/downstream.py --representations raw umap library_auto --models logreg
     python benchmarks/downstream.py --representations raw library_default ctx_knn ctx_rbf \
         ctx_scarf ctx_cutmix ctx_cutout ctx_linear minimax minimax_choice --models logreg
+    python benchmarks/downstream.py --representations raw library_default ctx_knn ctx_rbf \
+        ctx_trees ctx_scarf_labels ctx_cutmix_labels ctx_scarf_trees --models logreg
     python benchmarks/downstream.py --data-dir DIR --n-jobs 2   # any folder with MANIFEST.json
 
 Writes ``benchmarks/results/downstream[_quick].json`` (``meta``, ``datasets`` and
@@ -151,6 +172,7 @@ from selection import (  # noqa: E402
 from skcontexture import (  # noqa: E402
     ContextureEmbedding,
     ConvexCombination,
+    Convolution,
     CutMixContext,
     CutoutContext,
     KNNContext,
@@ -612,6 +634,45 @@ def build_semi_supervised(data, mode):
     return route
 
 
+def tree_teacher(X_labelled, y_labelled):
+    """The boosted-tree teacher of ``ctx_trees``, fitted on the labelled rows only:
+    HistGradientBoostingClassifier with min_samples_leaf = max(1, min(20, n_labelled // 10))
+    (the default 20 from 200 labelled rows on; it cannot split fewer than 40 rows),
+    random_state=0, the other parameters scikit-learn's defaults."""
+    n_labelled = len(y_labelled)
+    return HistGradientBoostingClassifier(min_samples_leaf=max(1, min(20, n_labelled // 10)),
+                                          random_state=0).fit(X_labelled, y_labelled)
+
+
+def trees_context(X_fit, y_partial):
+    """``LinearTeacherContext`` on the per-iteration outputs of ``tree_teacher`` fitted on the
+    labelled fit rows (the reference's STK threshold 0.001); the fitted teacher is used as is."""
+    labelled = y_partial != -1
+    teacher = tree_teacher(X_fit[labelled], y_partial[labelled])
+    return LinearTeacherContext(teacher, output="trees", threshold=0.001)
+
+
+def build_label_context(make_context):
+    """A ``labelled`` builder: per draw, ``model_embedding(make_context(X_fit, y_partial))``
+    fitted on the fit rows with ``y_partial`` (the class of the labelled rows, -1 elsewhere)."""
+
+    def build(data, mode):
+        X_fit = data.fit_inputs(mode)
+
+        def route(y_partial):
+            est = model_embedding(make_context(X_fit, y_partial), data)
+            Z = finite(est.fit_transform(X_fit, y_partial))
+            Z_test = finite(est.transform(data.X_test)) if mode == "inductive" \
+                else Z[data.n_pool:]
+            return Z[: data.n_pool], Z_test, {
+                "n_components": int(Z.shape[1]),
+                "singular_values_head": [float(s) for s in est.singular_values_[:4]]}
+
+        return route
+
+    return build
+
+
 def build_grid_candidates(data, mode):
     grid, seconds = fitted_grid(data, mode)
     candidates = {}
@@ -665,10 +726,29 @@ REPRESENTATIONS = {
     "minimax_choice": Representation(
         "transformer", lambda data: LabelFreeChoice(tabular_parts()), library=True,
         default=False),
+    # opt-in: the dissertation's label-dependent contexts, fitted per labelled draw
+    "ctx_trees": Representation(
+        "labelled", build_label_context(trees_context), tasks=("classification",),
+        library=True, default=False),
+    "ctx_scarf_labels": Representation(
+        "labelled", build_label_context(
+            lambda X_fit, y_partial: Convolution(SCARFContext(), LabelContext())),
+        tasks=("classification",), library=True, default=False),
+    "ctx_cutmix_labels": Representation(
+        "labelled", build_label_context(
+            lambda X_fit, y_partial: Convolution(CutMixContext(), LabelContext())),
+        tasks=("classification",), library=True, default=False),
+    "ctx_scarf_trees": Representation(
+        "labelled", build_label_context(
+            lambda X_fit, y_partial: Convolution(SCARFContext(),
+                                                 trees_context(X_fit, y_partial))),
+        tasks=("classification",), library=True, default=False),
 }
 #: Head-to-head counts printed when both representations ran: (challenger, reference).
 HEAD_TO_HEAD = tuple(
-    [(rep, ref) for rep in ("ctx_scarf", "ctx_cutmix", "ctx_cutout", "ctx_linear", "minimax")
+    [(rep, ref) for rep in ("ctx_scarf", "ctx_cutmix", "ctx_cutout", "ctx_linear", "minimax",
+                            "ctx_trees", "ctx_scarf_labels", "ctx_cutmix_labels",
+                            "ctx_scarf_trees")
      for ref in ("ctx_knn", "ctx_rbf", "library_default", "raw")]
     + [("minimax", "minimax_choice"), ("minimax", "library_auto")])
 
