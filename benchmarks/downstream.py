@@ -66,7 +66,9 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      ``HistGradientBoostingClassifier(min_samples_leaf=max(1, min(20, n_labelled // 10)),
      random_state=0)`` fitted on the draw's labelled rows only (``tree_teacher``; the default
      leaf size 20 cannot split fewer than 40 rows, so it shrinks with the labelled rows; the
-     rule was set before any result) and used as is;
+     rule was set before any result) and used as is; ``ctx_trees_unwhitened`` the same with
+     ``whiten=False`` (the outputs' leading directions instead of the whitened kernel, whose
+     kept directions all tie);
    - ``ctx_scarf_labels``, ``ctx_cutmix_labels``: ``Convolution(SCARFContext(),
      LabelContext())`` and ``Convolution(CutMixContext(), LabelContext())``, the reference's
      "SCARF * YLinear" (the class kernel; unlabelled rows carry the labelled rows' class
@@ -644,12 +646,14 @@ def tree_teacher(X_labelled, y_labelled):
                                           random_state=0).fit(X_labelled, y_labelled)
 
 
-def trees_context(X_fit, y_partial):
+def trees_context(X_fit, y_partial, whiten=True):
     """``LinearTeacherContext`` on the per-iteration outputs of ``tree_teacher`` fitted on the
-    labelled fit rows (the reference's STK threshold 0.001); the fitted teacher is used as is."""
+    labelled fit rows (the reference's STK threshold 0.001; ``whiten=True``, the reference's
+    whitened kernel, or ``whiten=False``, the outputs' leading directions); the fitted teacher
+    is used as is."""
     labelled = y_partial != -1
     teacher = tree_teacher(X_fit[labelled], y_partial[labelled])
-    return LinearTeacherContext(teacher, output="trees", threshold=0.001)
+    return LinearTeacherContext(teacher, output="trees", threshold=0.001, whiten=whiten)
 
 
 def build_label_context(make_context):
@@ -730,6 +734,10 @@ REPRESENTATIONS = {
     "ctx_trees": Representation(
         "labelled", build_label_context(trees_context), tasks=("classification",),
         library=True, default=False),
+    "ctx_trees_unwhitened": Representation(
+        "labelled", build_label_context(
+            lambda X_fit, y_partial: trees_context(X_fit, y_partial, whiten=False)),
+        tasks=("classification",), library=True, default=False),
     "ctx_scarf_labels": Representation(
         "labelled", build_label_context(
             lambda X_fit, y_partial: Convolution(SCARFContext(), LabelContext())),
@@ -747,8 +755,8 @@ REPRESENTATIONS = {
 #: Head-to-head counts printed when both representations ran: (challenger, reference).
 HEAD_TO_HEAD = tuple(
     [(rep, ref) for rep in ("ctx_scarf", "ctx_cutmix", "ctx_cutout", "ctx_linear", "minimax",
-                            "ctx_trees", "ctx_scarf_labels", "ctx_cutmix_labels",
-                            "ctx_scarf_trees")
+                            "ctx_trees", "ctx_trees_unwhitened", "ctx_scarf_labels",
+                            "ctx_cutmix_labels", "ctx_scarf_trees")
      for ref in ("ctx_knn", "ctx_rbf", "library_default", "raw")]
     + [("minimax", "minimax_choice"), ("minimax", "library_auto")])
 
