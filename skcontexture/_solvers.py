@@ -469,11 +469,11 @@ class SymmetricEigensystem:
     The matrix is reduced to tridiagonal form once (LAPACK ``sytrd``: the O(n^3) step
     every dense symmetric eigensolver takes, 2,000 rows: 0.27 s on one thread); then all
     eigenvalues cost O(n^2) (``stevd``, 0.04 s) and the top k eigenvectors O(n^2 k)
-    (MRRR on the tridiagonal matrix, LAPACK ``stemr``; ``ormqr`` back to the
-    matrix's basis; k = 32: 0.05 s). The spectrum and the triplets of one operator
+    (bisection and inverse iteration on the tridiagonal matrix; ``ormqr`` back to the
+    matrix's basis; k = 32: 0.06 s). The spectrum and the triplets of one operator
     (the main job asks for both) share the reduction: :func:`gram_eigensystem`. When
-    the tridiagonal solver fails or returns fewer eigenpairs than asked for (a highly
-    degenerate spectrum), the full decomposition of the matrix is used instead.
+    the tridiagonal solver fails, returns fewer eigenpairs than asked for or non-finite
+    ones (highly degenerate spectra), the full decomposition of the matrix is used instead.
 
     Parameters
     ----------
@@ -499,8 +499,10 @@ class SymmetricEigensystem:
             return scipy.linalg.eigh(self.matrix, eigvals_only=True)
         if self._values is None:
             _, diagonal, off_diagonal, _ = self._reduced
-            self._values = scipy.linalg.eigh_tridiagonal(diagonal, off_diagonal,
-                                                         eigvals_only=True)
+            values = scipy.linalg.eigh_tridiagonal(diagonal, off_diagonal, eigvals_only=True)
+            if not np.isfinite(values).all():
+                values = scipy.linalg.eigh(self.matrix, eigvals_only=True)
+            self._values = values
         return self._values
 
     def top(self, k, vectors=True):
@@ -512,14 +514,14 @@ class SymmetricEigensystem:
         if self._reduced is not None:
             reflectors, diagonal, off_diagonal, tau = self._reduced
             try:
-                # MRRR: on contexts' Grams 1.3-1.7x faster than bisection and inverse
-                # iteration (1,000 rows, 128 vectors: 0.020 s against 0.034 s)
                 values, Z = scipy.linalg.eigh_tridiagonal(
-                    diagonal, off_diagonal, select="i", select_range=(n - k, n - 1),
-                    lapack_driver="stemr")
+                    diagonal, off_diagonal, select="i", select_range=(n - k, n - 1))
             except scipy.linalg.LinAlgError:
                 values = None
-            if values is not None and len(values) == k:
+            # a solver of the tridiagonal matrix can return NaN vectors when it splits into
+            # blocks of equal eigenvalues (MRRR did on a kNN graph of isolated pairs): the
+            # full decomposition then
+            if values is not None and len(values) == k and np.isfinite(Z).all():
                 # Q = H(1) ... H(n-1), the reflectors below the subdiagonal: a QR-type
                 # product acting on rows 2..n
                 ormqr = scipy.linalg.get_lapack_funcs("ormqr", (Z,))
@@ -527,7 +529,7 @@ class SymmetricEigensystem:
                                          lwork=-1)[1][0]))
                 rotated, _, info = ormqr("L", "N", reflectors[1:, :n - 1], tau, Z[1:],
                                          lwork=lwork)
-                if not info:
+                if not info and np.isfinite(rotated).all():
                     Z[1:] = rotated
                     result = values, Z
         if result is None:

@@ -421,3 +421,43 @@ def test_symmetric_eigensystem_on_clustered_spectra(n, k_fraction, levels, seed)
     assert_allclose(top, reference[n - k:], atol=1e-10)
     assert_allclose(A @ vectors, vectors * top, atol=1e-8)
     assert_allclose(vectors.T @ vectors, np.eye(k), atol=1e-8)
+
+
+def test_eigensystem_of_a_graph_of_isolated_pairs_is_finite():
+    """A 1-nearest-neighbour graph splits into pairs: its Gram's tridiagonal form decouples
+    into blocks of equal eigenvalues, on which LAPACK's MRRR returned NaN vectors (found by
+    the property tests): the eigenpairs are finite and exact."""
+    X = np.random.RandomState(0).normal(size=(24, 1))
+    op = ContextOperator(KNNContext(algorithm="exact", n_neighbors=1).fit(X).joint_)
+    G = op.gram()
+    values, vectors = _solvers.top_eigh(G, 3)
+    assert np.isfinite(vectors).all()
+    assert_allclose(G @ vectors, vectors * values, atol=1e-10)
+    assert_allclose(values, np.linalg.eigvalsh(G)[-3:], atol=1e-12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        emb = ContextureEmbedding(KNNContext(algorithm="exact", n_neighbors=1), n_components=1,
+                                  solver="dense", scale="none", random_state=0).fit(X)
+    assert np.isfinite(emb.embedding_).all()
+
+
+def test_eigensystem_falls_back_to_the_full_decomposition_on_non_finite_output(monkeypatch):
+    import scipy.linalg
+
+    original = scipy.linalg.eigh_tridiagonal
+
+    def nan_vectors(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if kwargs.get("eigvals_only"):
+            return np.full_like(result, np.nan)
+        return result[0], np.full_like(result[1], np.nan)
+
+    monkeypatch.setattr(scipy.linalg, "eigh_tridiagonal", nan_vectors)
+    rng = np.random.default_rng(5)
+    A = rng.standard_normal((30, 30))
+    A = A + A.T
+    system = _solvers.SymmetricEigensystem(A)
+    values, vectors = system.top(4)
+    assert_allclose(values, np.linalg.eigvalsh(A)[-4:], atol=1e-12)
+    assert_allclose(A @ vectors, vectors * values, atol=1e-10)
+    assert_allclose(system.values(), np.linalg.eigvalsh(A), atol=1e-12)
