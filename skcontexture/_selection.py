@@ -252,7 +252,8 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     embedding): where the solver is dense, one reduction of its Gram matrix gives both.
     """
     solver = _solver(X_train)
-    estimator = ContextureEmbedding(context, solver=solver, random_state=random_state)
+    estimator = ContextureEmbedding(context, solver=solver, scale="none",
+                                    random_state=random_state)
     progress = Progress(0, "ContextureEmbedding")
     X_checked, fitted, operator = estimator._fit_context(X_train, None, {}, progress)
     # the values from the Gram matrix the triplets are taken from (exact), when it is formed

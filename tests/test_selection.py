@@ -64,3 +64,26 @@ def test_a_context_is_scored_from_one_fit_and_one_operator():
     assert_allclose(np.abs(model.transform(X[:20])), np.abs(reference.transform(X[:20])),
                     atol=1e-8)
     assert not hasattr(context, "joint_")  # the grid's context is left unfitted
+
+
+def test_labels_are_probed_on_the_unweighted_functions():
+    """With labels, each context is probed on its singular functions themselves
+    (``scale="none"``), as a separately fitted embedding gives them."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from sklearn.preprocessing import StandardScaler
+
+    from skcontexture import KNNContext
+    from skcontexture._selection import _embedding, _probe_score, select
+
+    X, y = load_digits(return_X_y=True)
+    result = select(X, y, grid=[("kNN K=50", KNNContext(50))], max_dim=64, max_probe_dim=32,
+                    n_jobs=1)
+    row = result["rows"][0]
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
+                                                        stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    emb = _embedding(KNNContext(50), row["n_probe"], scaler.transform(X_train), 0)
+    assert emb.scale == "none"
+    assert row["score"] == _probe_score(emb, y_train, scaler.transform(X_test), y_test,
+                                        "classification")
