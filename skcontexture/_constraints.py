@@ -5,6 +5,7 @@ an ``int``), so ``n_components=True`` would pass validation and fail later insid
 or a neighbour search. These constraints reject booleans with scikit-learn's own message.
 """
 
+import functools
 from contextlib import contextmanager
 from numbers import Integral
 from ._compat import HasMethods, Interval
@@ -76,7 +77,14 @@ def numba_threads(n_threads):
         numba.set_num_threads(previous)
 
 
-_BLAS = []  # the one ThreadpoolController of blas_threads, made on its first use
+@functools.cache
+def _blas_controller():
+    """The BLAS libraries' thread pools, found once, after numpy's and scipy's BLAS are
+    loaded (importing scipy.linalg)."""
+    import scipy.linalg  # noqa: F401  (scipy's own BLAS, before the scan)
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="blas")
 
 
 def blas_threads(limits):
@@ -84,15 +92,9 @@ def blas_threads(limits):
 
     ``threadpoolctl.threadpool_limits`` through one controller: a new one scans the
     process's loaded libraries each time (about 4 ms once numba and scikit-learn are in,
-    a dozen times per context in the main job's selection). The controller is made on the
-    first call, after numpy's and scipy's BLAS are loaded (importing scipy.linalg).
+    a dozen times per context in the main job's selection).
     """
-    if not _BLAS:
-        import scipy.linalg  # noqa: F401  (scipy's own BLAS, before the scan)
-        from threadpoolctl import ThreadpoolController
-
-        _BLAS.append(ThreadpoolController().select(user_api="blas"))
-    return _BLAS[0].limit(limits=limits)
+    return _blas_controller().limit(limits=limits)
 
 
 class Implements(HasMethods):

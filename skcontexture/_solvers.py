@@ -442,7 +442,7 @@ class NumpyBlocks:
 
 def _dense(op, k, tol, max_iter, rng):
     with _dense_blas_threads(min(op.shape)):
-        return top_eigh(gram_eigensystem(op.operator), k)[1]
+        return gram_eigensystem(op.operator).top(k)[1]
 
 
 def _dense_blas_threads(side):
@@ -458,9 +458,8 @@ def _dense_blas_threads(side):
 
 def top_eigh(A, k, vectors=True):
     """Exactly the top-k eigenvalues (ascending) and, if asked, eigenvectors of a
-    symmetric matrix ``A``, an array or the :class:`SymmetricEigensystem` of one."""
-    system = A if isinstance(A, SymmetricEigensystem) else SymmetricEigensystem(A)
-    return system.top(k, vectors)
+    symmetric matrix (its :class:`SymmetricEigensystem`)."""
+    return SymmetricEigensystem(A).top(k, vectors)
 
 
 class SymmetricEigensystem:
@@ -468,9 +467,9 @@ class SymmetricEigensystem:
 
     The matrix is reduced to tridiagonal form once (LAPACK ``sytrd``: the O(n^3) step
     every dense symmetric eigensolver takes, 2,000 rows: 0.27 s on one thread); then all
-    eigenvalues cost O(n^2) (``stevd``, 0.04 s) and the top k eigenvectors O(n^2 k)
+    eigenvalues cost O(n^2) (0.03 s) and the top k eigenvectors O(n^2 k)
     (bisection and inverse iteration on the tridiagonal matrix; ``ormqr`` back to the
-    matrix's basis; k = 32: 0.06 s). The spectrum and the triplets of one operator
+    matrix's basis; k = 32: 0.03 s). The spectrum and the triplets of one operator
     (the main job asks for both) share the reduction: :func:`gram_eigensystem`. When
     the tridiagonal solver fails, returns fewer eigenpairs than asked for or non-finite
     ones (highly degenerate spectra), the full decomposition of the matrix is used instead.
@@ -845,7 +844,7 @@ def top_singular_values(operator: Operator, k: int, *, solver: str = "auto", tol
     solver = choose_solver(solver, min(operator.shape), k, iterative="randomized")
     if solver == "dense":
         with _dense_blas_threads(min(operator.shape)):
-            values = top_eigh(gram_eigensystem(operator), k, vectors=False)
+            values = gram_eigensystem(operator).top(k, vectors=False)
         return np.sqrt(np.clip(values[::-1], 0.0, 1.0)), solver, 0
     # One BLAS thread: the products are on blocks of 32-128 columns, where threading
     # gains little on 2 cores and loses a lot when the cores are shared (measured).

@@ -32,8 +32,8 @@ __all__ = ["SparseOperator"]
 # 1e5 is a safe crossover; results do not depend on it (docs/performance.md, "Determinism").
 _MIN_WORK_PARALLEL = 100_000
 #: A product reads a dense copy of the operator (BLAS) once at least this fraction of its
-#: entries are stored, as in a kernel's rows: at 2,000 x 2,000 and 128 columns, 0.003 s
-#: against 0.02 s for the CSR kernel. The copy is made on the first such product and kept,
+#: entries are stored, as in a kernel's rows: at 2,000 x 2,000 and 128 columns, 0.02 s
+#: against 0.09 s for the CSR kernel (one thread, a Gaussian kernel of spambase). The copy is made on the first such product and kept,
 #: for operators of at most ``DENSE_MAX_ENTRIES`` entries (200 MB, a 5,000 x 5,000 kernel;
 #: the CSR copies of Q and Q^T then take at least 300 MB).
 DENSE_FRACTION = 0.5
