@@ -217,6 +217,7 @@ def top_singular_triplets(
     max_iter: int | None = None,
     random_state: Any = None,
     log: Callable[[str], object] | None = None,
+    start: FloatArray | None = None,
 ) -> tuple[FloatArray, FloatArray, FloatArray, int]:
     """Top-k singular triplets of the deflated operator.
 
@@ -256,6 +257,11 @@ def top_singular_triplets(
         Called with one line of text per round of an iterative solver
         (degree, residual, converged triplets) and once with the solver's
         summary; None: silent.
+    start : ndarray of shape (short_side, j) or None
+        A warm start for "chebyshev" (in-memory operators): vectors of the
+        short side close to the wanted singular vectors (those of a nearby
+        operator); their independent directions take the place of random
+        vectors of its block. The other solvers ignore it.
 
     Returns
     -------
@@ -292,7 +298,7 @@ def top_singular_triplets(
     solver = choose_solver(solver, short, k)
     rng = check_random_state(random_state)
     counted = _CountingOperator(operator, log)
-    X = _SOLVERS[solver](counted, k, tol, max_iter, rng)
+    X = _SOLVERS[solver](counted, k, tol, max_iter, rng, start)
     if X.shape != (short, k) or not np.all(np.isfinite(X)):
         raise RuntimeError(
             f"The {solver!r} solver returned a block of shape {X.shape} instead of "
@@ -308,7 +314,7 @@ def top_singular_triplets(
         fallback = choose_solver("auto", short, k)
         warn(_MISSED_MULTIPLE.format(solver=solver, ones=ones + 1, fallback=fallback),
              ConvergenceWarning)
-        X = _SOLVERS[fallback](counted, k, tol, max_iter, rng)
+        X = _SOLVERS[fallback](counted, k, tol, max_iter, rng, start)
         s, U, V = _rayleigh_ritz_triplets(counted, X, fallback)
     if len(s) < requested:
         why = (f"{n} samples x {m} atoms with mass allow at most {short - 1}"
@@ -440,7 +446,7 @@ class NumpyBlocks:
         return X[:, :k]
 
 
-def _dense(op, k, tol, max_iter, rng):
+def _dense(op, k, tol, max_iter, rng, start=None):
     with _dense_blas_threads(min(op.shape)):
         return gram_eigensystem(op.operator).top(k)[1]
 
@@ -551,7 +557,7 @@ def gram_eigensystem(operator):
     return system
 
 
-def _arpack(op, k, tol, max_iter, rng):
+def _arpack(op, k, tol, max_iter, rng, start=None):
     v0 = rng.uniform(-1, 1, min(op.shape))
     try:
         with _scipy_warnings_ignored():
@@ -562,11 +568,11 @@ def _arpack(op, k, tol, max_iter, rng):
     except ArpackError as exc:  # ArpackNoConvergence included
         fallback = choose_solver("auto", min(op.shape), k)
         warn(_ARPACK_FALLBACK.format(error=exc, fallback=fallback), ConvergenceWarning)
-        return _SOLVERS[fallback](op, k, tol, max_iter, rng)
+        return _SOLVERS[fallback](op, k, tol, max_iter, rng, start)
     return _short_side(op, U, Vt.T)
 
 
-def _lobpcg(op, k, tol, max_iter, rng):
+def _lobpcg(op, k, tol, max_iter, rng, start=None):
     with _scipy_warnings_ignored():
         U, _, Vt = svds(
             op.as_linear_operator(),
@@ -595,7 +601,7 @@ def _short_side(op, U, V):
     return V if m <= n else U
 
 
-def _chebyshev(op, k, tol, max_iter, rng):
+def _chebyshev(op, k, tol, max_iter, rng, start=None):
     """Chebyshev-filtered block subspace iteration on the Gram of the short side.
 
     G = D^T D (or D D^T) has its spectrum in [0, 1]. A block of b = max(2k,
@@ -621,6 +627,13 @@ def _chebyshev(op, k, tol, max_iter, rng):
     with blas_threads(1):
         X = blocks.random(rng, (size, block), np.float32 if single else np.float64)
         spare = [blocks.empty_like(X), blocks.empty_like(X)]
+        if start is not None:
+            # the start's independent directions outside the trivial vector (which the
+            # deflated operator annihilates) replace random columns
+            trivial = op.operator.v0 if m <= n else op.operator.u0
+            start = np.asarray(start, dtype=np.float64)
+            start = orth_against(start - np.outer(trivial, trivial @ start), None)[:, :block]
+            X[:, : start.shape[1]] = start
         # The Ritz values of a random block all lie near the mean eigenvalue of G:
         # a short first filter from there replaces a Rayleigh-Ritz step.
         mean = op.operator.gram_trace() / size
@@ -856,7 +869,7 @@ def top_singular_values(operator: Operator, k: int, *, solver: str = "auto", tol
     return values, solver, n_blocks
 
 
-def _orth_against(Y, basis):
+def orth_against(Y, basis):
     """Columns of Y made orthonormal and orthogonal to ``basis``; may drop dependent ones.
 
     Block Gram-Schmidt (two passes) followed by an eigendecomposition-based
@@ -901,7 +914,7 @@ def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, rand
     V = np.empty((short, cap))  # preallocated: growing by hstack copies the basis each block
     GV = np.empty((short, cap))
     T = np.empty((cap, cap))
-    first = _orth_against(rng.standard_normal((short, block)), None)
+    first = orth_against(rng.standard_normal((short, block)), None)
     r = first.shape[1]
     V[:, :r] = first
     GV[:, :r] = bwd(fwd(first))
@@ -924,7 +937,7 @@ def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, rand
             if done or extra >= max_iter:
                 break
             previous, extra = current, extra + 1
-        new = _orth_against(GV[:, last], V[:, :r])
+        new = orth_against(GV[:, last], V[:, :r])
         width = min(new.shape[1], cap - r)
         if width == 0:  # invariant subspace (or no room left): the Ritz values are final
             values = ritz_values()

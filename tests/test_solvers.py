@@ -177,6 +177,22 @@ def test_chebyshev_n_products(knn_problem):
     assert 0 < loose <= tight
 
 
+@pytest.mark.parametrize("single", [False, True])
+def test_chebyshev_warm_start_reaches_the_same_triplets_with_fewer_products(
+        knn_problem, single, monkeypatch):
+    monkeypatch.setattr(_solvers, "SINGLE_MIN_SIDE", 0 if single else np.inf)
+    op, reference = knn_problem
+    cold = _solve(op, 8)
+    n = op.shape[1]
+    # near the wanted vectors of the short side (the atoms' here): the reference's, perturbed
+    nearby = reference[2][:, :8] + 1e-3 * np.random.RandomState(0).normal(size=(n, 8)) / n**0.5
+    warm = _solve(op, 8, start=nearby)
+    _assert_triplets(op, warm, reference, 8)
+    assert warm[3] < cold[3]
+    # any start, even a poor one, still converges to the top triplets
+    _assert_triplets(op, _solve(op, 8, start=np.ones((n, 3))), reference, 8)
+
+
 @pytest.mark.parametrize(
     "short, k, expected", [(1000, 8, "dense"), (1001, 8, "chebyshev"), (2048, 512, "dense"),
                            (2049, 512, "chebyshev")],

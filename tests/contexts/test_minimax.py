@@ -1,10 +1,12 @@
 """MinimaxCombination: the weights that serve the worst-served part best."""
 
+import warnings
+
 import numpy as np
 import pytest
 from sklearn.base import clone
 
-from skcontexture import (ContextureEmbedding, ConvexCombination, KNNContext,
+from skcontexture import (ContextureEmbedding, ConvexCombination, KNNContext, LabelContext,
                           LinearTeacherContext, MinimaxCombination)
 from skcontexture.metrics import ratio_trace
 
@@ -24,15 +26,17 @@ def toy():
     return X, parts
 
 
-def _shares(X, parts, weights):
+def _shares(X, parts, weights, y=None, d=D):
     """The captured shares of a convex combination, by an independent route: the
     embedding of the mixture, the ratio trace against each part, each part's own top-d."""
-    mixed = ContextureEmbedding(ConvexCombination(parts, weights=weights), n_components=D,
-                                random_state=0).fit(X)
+    mixed = ContextureEmbedding(ConvexCombination(parts, weights=weights), n_components=d,
+                                random_state=0).fit(X, y)
     shares = []
     for _, part in parts:
-        alone = ContextureEmbedding(part, n_components=D, random_state=0).fit(X)
-        joint = clone(part).fit(X).joint_
+        with warnings.catch_warnings():  # a part with fewer functions (the label part)
+            warnings.simplefilter("ignore", UserWarning)
+            alone = ContextureEmbedding(part, n_components=d, random_state=0).fit(X, y)
+        joint = clone(part).fit(X, y).joint_
         shares.append(ratio_trace(mixed.embedding_, joint) / np.sum(alone.singular_values_**2))
     return np.array(shares)
 
@@ -95,3 +99,28 @@ def test_in_an_embedding_and_edge_cases(toy):
     np.testing.assert_allclose(alone.captured_, 1.0)
     assert alone.n_iter_ == 1
     assert "MinimaxCombination" in repr(clone(alone))
+
+
+def test_every_round_is_exact_though_most_reuse_earlier_solutions(toy):
+    # a long search: most rounds find their functions on the basis of earlier solves,
+    # and each round's shares are those of a fresh solve of its mixture
+    X, parts = toy
+    ctx = MinimaxCombination(parts, n_components=D, step_size=0.02, random_state=0).fit(X)
+    assert ctx.n_iter_ > 20 and ctx.n_solves_ < ctx.n_iter_ / 2
+    for weights, captured in zip(ctx.weights_history_[::5], ctx.captured_history_[::5]):
+        np.testing.assert_allclose(captured, _shares(X, parts, weights), atol=1e-8)
+
+
+def test_parts_with_different_row_masses():
+    # the label part has no mass on the unlabelled rows (y = -1), the kNN part has it
+    # everywhere: the mixture's row marginal then depends on the weights
+    rng = np.random.RandomState(1)
+    X = np.r_[rng.normal(0, 1, (60, 3)), rng.normal(2.5, 1, (60, 3))]
+    y = np.repeat([0, 1], 60)
+    y[rng.rand(120) < 0.6] = -1
+    parts = [("knn", KNNContext(6)), ("labels", LabelContext())]
+    with pytest.warns(UserWarning, match="only 1 nonzero"):  # the label part's one function
+        ctx = MinimaxCombination(parts, n_components=2, step_size=0.2, random_state=0).fit(X, y)
+    assert ctx.n_iter_ > 1
+    for weights, captured in zip(ctx.weights_history_, ctx.captured_history_):
+        np.testing.assert_allclose(captured, _shares(X, parts, weights, y, d=2), atol=1e-8)
