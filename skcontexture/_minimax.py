@@ -19,7 +19,7 @@ from sklearn.utils import check_random_state
 from ._compat import Interval, StrOptions
 from ._constraints import N_JOBS, blas_threads, count
 from ._operator import ContextOperator, check_joint
-from ._solvers import INDEPENDENT, SOLVERS, orth_against, top_singular_triplets
+from ._solvers import INDEPENDENT, SOLVERS, orth_against, symmetric, top_singular_triplets
 from ._sparse_blocks import SparseOperator
 from ._typing import fit_context
 from ._warn import warn
@@ -346,7 +346,7 @@ class _MixtureSubspace:
                 V -= basis @ (basis.T @ V)
             # only directions of unit vectors that stick out of the basis by NEW_DIRECTION:
             # the others are round-off, and normalising them would cost orthogonality
-            norms, rotation = scipy.linalg.eigh(_symmetric(V.T @ V))
+            norms, rotation = scipy.linalg.eigh(symmetric(V.T @ V))
             V = V @ rotation[:, norms > self.NEW_DIRECTION**2]
             if not V.shape[1]:
                 return
@@ -367,8 +367,8 @@ class _MixtureSubspace:
         self.Z = self.Z @ K
         for k in range(len(self.parts)):
             self.MZ[k] = self.MZ[k] @ K
-            self.A[k] = _symmetric(K.T @ self.A[k] @ K)
-            self.B[k] = _symmetric(K.T @ self.B[k] @ K)
+            self.A[k] = symmetric(K.T @ self.A[k] @ K)
+            self.B[k] = symmetric(K.T @ self.B[k] @ K)
             self.c[k] = K.T @ self.c[k]
 
     def _ritz(self, weights, k=None):
@@ -380,12 +380,12 @@ class _MixtureSubspace:
         N = scipy.linalg.null_space(mass[None, :])  # coordinates of the centred functions
         # a basis orthonormal under D(w), without the directions D(w) nearly annihilates
         # (rows whose mass the weights make tiny)
-        norms, rotation = scipy.linalg.eigh(_symmetric(N.T @ B @ N))
+        norms, rotation = scipy.linalg.eigh(symmetric(N.T @ B @ N))
         independent = norms > INDEPENDENT * max(norms.max(), 0.0)
         N = N @ (rotation[:, independent] / np.sqrt(norms[independent]))
         size = N.shape[1]
         k = min(self.n_wanted if k is None else k, size)
-        values, vectors = scipy.linalg.eigh(_symmetric(N.T @ A @ N),
+        values, vectors = scipy.linalg.eigh(symmetric(N.T @ A @ N),
                                             subset_by_index=[size - k, size - 1])
         return values[::-1], N @ vectors[:, ::-1]
 
@@ -430,19 +430,15 @@ class _MixtureSubspace:
         for A, B, c in zip(self.A, self.B, self.c):
             mean = Y.T @ c  # E_k[F] (times n)
             shift = np.outer(mean, mean) / n
-            C = _symmetric(Y.T @ B @ Y) - shift  # Cov_{P_X,k}[F], times n
-            S = _symmetric(Y.T @ A @ Y) - shift  # Cov_{P_A,k}[T_k* F], times n
+            C = symmetric(Y.T @ B @ Y) - shift  # Cov_{P_X,k}[F], times n
+            S = symmetric(Y.T @ A @ Y) - shift  # Cov_{P_A,k}[T_k* F], times n
             energies.append(float(np.trace(scipy.linalg.pinvh(C, rtol=1e-10) @ S)))
         return np.array(energies)
 
 
 def _bordered(A, cross, corner):
     """The symmetric matrix [[A, cross], [cross^T, corner]]."""
-    return _symmetric(np.block([[A, cross], [cross.T, corner]]))
-
-
-def _symmetric(A):
-    return (A + A.T) / 2
+    return symmetric(np.block([[A, cross], [cross.T, corner]]))
 
 
 class _SolverWarnings:

@@ -690,12 +690,12 @@ def _rayleigh_ritz(op, X, Y, spare):
     blocks = op.operator.blocks
     try:
         theta, Z = scipy.linalg.eigh(
-            _symmetric(blocks.cross(X, Y)), _symmetric(blocks.cross(X, X))
+            symmetric(blocks.cross(X, Y)), symmetric(blocks.cross(X, X))
         )
     except scipy.linalg.LinAlgError:  # the block lost rank: orthonormalize it
         X = blocks.orthonormalize(X)
         Y = op.gram_matmat(X, out=Y)
-        theta, Z = scipy.linalg.eigh(_symmetric(blocks.cross(X, Y)))
+        theta, Z = scipy.linalg.eigh(symmetric(blocks.cross(X, Y)))
     Z = np.ascontiguousarray(Z[:, ::-1], dtype=X.dtype)
     rotated = blocks.rotate(X, Z, spare[0])
     Y = op.gram_matmat(rotated, out=blocks.spare(Y))
@@ -711,7 +711,8 @@ def _rayleigh_ritz(op, X, Y, spare):
     return theta, rotated, Y, [blocks.spare(X), spare[1]]
 
 
-def _symmetric(A):
+def symmetric(A):
+    """(A + A^T) / 2 in float64: a symmetric matrix exactly, from one rounded to symmetry."""
     return (A + A.T).astype(np.float64) / 2
 
 
@@ -776,10 +777,10 @@ def _rayleigh_ritz_triplets(op, X, solver):
         X = np.array(X, dtype=np.float64, order="C")
         X -= np.multiply.outer(trivial, weighted_sum(trivial, X))
         DX = np.ascontiguousarray(forward(X))
-        norms, basis = scipy.linalg.eigh(_symmetric(cross_product(X, X, threads)))
+        norms, basis = scipy.linalg.eigh(symmetric(cross_product(X, X, threads)))
         independent = norms > INDEPENDENT * max(norms.max(), 0.0)
         T = basis[:, independent] / np.sqrt(norms[independent])
-        theta, Z = scipy.linalg.eigh(_symmetric(T.T @ cross_product(DX, DX, threads) @ T))
+        theta, Z = scipy.linalg.eigh(symmetric(T.T @ cross_product(DX, DX, threads) @ T))
         s = np.sqrt(np.clip(theta[::-1], 0.0, None))
         rank = min(k, int(np.sum(s > RANK_FLOOR)))
         if rank == 0:
@@ -880,7 +881,7 @@ def orth_against(Y, basis):
     for _ in range(2):
         if basis is not None:
             Y = Y - basis @ (basis.T @ Y)
-        w, U = scipy.linalg.eigh(_symmetric(Y.T @ Y))
+        w, U = scipy.linalg.eigh(symmetric(Y.T @ Y))
         if scale is None:
             scale = max(float(w.max()), 0.0)
         keep = w > INDEPENDENT * max(scale, 1e-300) + 1e-300
@@ -923,7 +924,7 @@ def _block_krylov_values(op, k, tol, max_iter, oversampling, stopping_rule, rand
     values, previous, extra = None, None, 0
 
     def ritz_values():
-        ritz = top_eigh(_symmetric(T[:r, :r]), min(k, r), vectors=False)[::-1]
+        ritz = top_eigh(symmetric(T[:r, :r]), min(k, r), vectors=False)[::-1]
         return np.sqrt(np.clip(ritz, 0.0, 1.0))
 
     while True:
