@@ -76,9 +76,10 @@ class MinimaxCombination(ConvexCombination):
     of the parts with a basis of functions serve every round. A round first
     takes the Ritz pairs of its mixture on span(basis) (Rayleigh-Ritz, the
     constant function excluded) and measures their residuals on the full
-    problem; only when one of the d pairs misses the tolerance does it solve
-    the mixture with the library's solver (warm-started from those pairs) and
-    add the solution to the basis. The basis starts from every part's own top-d
+    problem; only when one of the d pairs misses the tolerance, even after two
+    block Krylov steps on the basis, does it solve the mixture with the
+    library's solver (warm-started from those pairs) and add the solution to
+    the basis. The basis starts from every part's own top-d
     functions; the top spaces of earlier mixtures then span the next ones
     closely, and many rounds need no solve (``n_solves_``): on 20,000 rows of
     adult, a kNN context and the linear kernel, d = 32, 103 rounds took 34
@@ -105,7 +106,8 @@ class MinimaxCombination(ConvexCombination):
         magnitude before the mixture serves it, with small gains per round on
         the way: a positive ``tol`` stops such a search early.
     solver : {"auto", "dense", "arpack", "lobpcg", "chebyshev"}, default="auto"
-        Solver of each round's singular functions, as ``ContextureEmbedding``'s.
+        Solver of the parts' singular functions and of the rounds that solve
+        their mixture, as ``ContextureEmbedding``'s.
     n_jobs : int, default=None
         Threads of the solver's sparse products; None means 1. The result
         does not depend on it.
