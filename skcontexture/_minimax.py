@@ -23,7 +23,7 @@ from ._solvers import INDEPENDENT, SOLVERS, orth_against, symmetric, top_singula
 from ._sparse_blocks import SparseOperator
 from ._typing import fit_context
 from ._warn import warn
-from .contexts._combine import ConvexCombination
+from .contexts._combine import ConvexCombination, side_by_side
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -403,21 +403,19 @@ class _MixtureSubspace:
     def functions(self, weights):
         """Coordinates in Z of the mixture's top-d singular functions."""
         values, Y = self._ritz(weights)
-        for _ in range(self.KRYLOV_STEPS):
+        for step in range(self.KRYLOV_STEPS + 1):
             steps, open_ = self._residuals(weights, values, Y)
             if not open_.any():
                 return Y
-            if self.Z.shape[1] + int(open_.sum()) > self.max_size:
+            if (step == self.KRYLOV_STEPS
+                    or self.Z.shape[1] + int(open_.sum()) > self.max_size):
                 break
             self._extend(steps[:, open_])  # one block Krylov step on the open pairs
             values, Y = self._ritz(weights)
-        if not self._residuals(weights, values, Y)[1].any():
-            return Y
         self.n_solves += 1
         start = np.zeros((self.n_all, Y.shape[1]))
         start[self.rows] = self.Z @ Y
-        mixture = sp.hstack([w * J for w, J in zip(weights, self.joints)], format="csr")
-        solution = self.solve(mixture, start)[self.rows]
+        solution = self.solve(side_by_side(weights, self.joints), start)[self.rows]
         if self.Z.shape[1] + solution.shape[1] > self.max_size:
             # a thick restart: the Ritz functions of the 2 d leading pairs stay
             self._restart(self._ritz(weights, 2 * self.n_wanted)[1])
