@@ -250,6 +250,7 @@ def test_cosine_neighbours_leave_a_non_canonical_csr_as_it_was():
     np.testing.assert_allclose(est.transform(sp.csr_matrix(dense)), est.embedding_, atol=1e-10)
 
 
+@pytest.mark.xdist_group("nndescent")  # with the other NN-descent tests (test_neighbors.py)
 def test_masked_nndescent_base_follows_the_masks_seed():
     # the base's NN-descent seed was left at None: every fit drew another approximate
     # graph, whatever n_jobs, though the masks had a seed

@@ -21,6 +21,10 @@ from skcontexture import (
 from skcontexture.contexts import _neighbors
 from skcontexture.contexts._neighbors import COPIES_SAMPLE_ROWS, NeighborIndex
 
+# pynndescent compiles with numba in every new process (minutes in a fresh environment): the
+# tests that fit NN-descent run in one pytest-xdist worker, which pays that once
+pytestmark = pytest.mark.xdist_group("nndescent")
+
 
 def _swiss_roll(n=2000):
     X, _ = make_swiss_roll(n, noise=0.5, random_state=0)
