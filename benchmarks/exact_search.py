@@ -7,8 +7,7 @@ and with scikit-learn's ``NearestNeighbors`` (k-d tree up to 15 features, brute 
 above), on the float32 Gaussian mixtures of ``knn_search.py`` (intrinsic dimension
 min(dim, 16)), fixed seed, ``n_jobs=2`` and ``n_jobs=1``, ``--repeats`` runs
 interleaved, medians; whether the two searches, and the two ``n_jobs``, return the same
-neighbour lists (the fraction of rows that differ). Needs pykdtree (the ``fast``
-extra). Writes benchmarks/results/exact_search.json (``--output NAME``: NAME.json).
+neighbour lists (the fraction of rows that differ). Writes benchmarks/results/exact_search.json (``--output NAME``: NAME.json).
 
     python benchmarks/exact_search.py [--sizes 20000 100000] [--dims 10 16 32 64 127]
         [--repeats 3] [--output NAME]

@@ -38,7 +38,7 @@ class KNNContext(BaseContext):
         "cosine" is undefined for a zero row, which raises. Neighbours at
         equal distance are taken in fit order, for any ``n_jobs``.
     algorithm : {"auto", "exact", "nndescent"}, default="auto"
-        Exact search (scikit-learn, or pykdtree with the ``fast`` extra) or
+        Exact search (pykdtree's k-d tree, or scikit-learn's search) or
         approximate NN-descent (pynndescent). "auto" uses NN-descent from
         100,000 fit points on (from 20,000 above 32 features); where the exact
         search runs on pykdtree (dense points, Euclidean or cosine, at most 16

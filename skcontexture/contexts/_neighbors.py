@@ -8,10 +8,9 @@ pynndescent compiles its kernels with numba the first time it runs in a
 process (97 s in a new environment on a 2-core machine, 24 s in later
 processes, which find part of it in numba's cache), which is more than an
 exact search costs below these thresholds. The exact search is pykdtree's
-k-d tree where it is installed (the ``fast`` extra) and applies (dense
-points, Euclidean or cosine, at most ``PYKDTREE_MAX_FEATURES`` features),
-and scikit-learn's ``NearestNeighbors`` otherwise; both return every exact
-copy of a point at distance 0.
+k-d tree where it applies (dense points, Euclidean or cosine, at most
+``PYKDTREE_MAX_FEATURES`` features), and scikit-learn's ``NearestNeighbors``
+otherwise; both return every exact copy of a point at distance 0.
 
 Every point that enters a search, at fit or as a query, goes through one
 validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
@@ -56,7 +55,7 @@ COPIES_SAMPLE_ROWS = 256
 #: Above this estimated fraction of such rows, fit warns.
 MAX_COPIED_FRACTION = 0.1
 
-#: Most features for which the exact search uses pykdtree (when installed):
+#: Most features for which the exact search uses pykdtree:
 #: 2x faster than scikit-learn at 16 features, and at 32 slower on one thread
 #: than scikit-learn's brute force on its BLAS threads (benchmarks/exact_search.py);
 #: pykdtree itself takes at most 127.
@@ -95,8 +94,8 @@ def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
     - more than ``HIGH_DIM_FEATURES`` features: NN-descent from
       ``HIGH_DIM_MIN_SAMPLES`` fit points on;
     - where the exact search runs on pykdtree (:func:`pykdtree_applies`:
-      installed, dense points, Euclidean, at most ``PYKDTREE_MAX_FEATURES``
-      features): NN-descent above ``PYKDTREE_MAX_SAMPLES`` fit points;
+      dense points, Euclidean, at most ``PYKDTREE_MAX_FEATURES`` features):
+      NN-descent above ``PYKDTREE_MAX_SAMPLES`` fit points;
     - otherwise NN-descent from ``NNDESCENT_MIN_SAMPLES`` fit points on.
 
     Measured (benchmarks/knn_threshold.py, 2 cores): at 20,000 x 50 both take
@@ -131,23 +130,9 @@ def pykdtree_applies(n_features, metric, sparse):
 
     It does for dense points, the Euclidean distance (``"cosine"`` included,
     see :func:`uses_nndescent`) and at most ``PYKDTREE_MAX_FEATURES``
-    features when pykdtree imports.
+    features.
     """
-    return (
-        metric in ("euclidean", "cosine")
-        and not sparse
-        and n_features <= PYKDTREE_MAX_FEATURES
-        and pykdtree_class() is not None
-    )
-
-
-def pykdtree_class():
-    """pykdtree's ``KDTree``, or None if pykdtree does not import (the ``fast`` extra)."""
-    try:
-        from pykdtree.kdtree import KDTree
-    except ImportError:
-        return None
-    return KDTree
+    return metric in ("euclidean", "cosine") and not sparse and n_features <= PYKDTREE_MAX_FEATURES
 
 
 def check_coordinates(X, name="X", fix=SCALE_FIX):
@@ -484,7 +469,7 @@ def exact_index(X, metric, n_jobs):
         ``radius_neighbors(X, radius, return_distance)``.
     """
     if metric == "euclidean" and pykdtree_applies(X.shape[1], metric, sp.issparse(X)):
-        return _KDTree(pykdtree_class(), X, n_jobs)
+        return _KDTree(X, n_jobs)
     return NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
 
 
@@ -502,20 +487,24 @@ class _KDTree:
 
     Parameters
     ----------
-    tree_class : type
-        pykdtree's ``KDTree``.
     X : ndarray of shape (n_samples, n_features)
         Dense prepared fit points.
     n_jobs : int
         Threads of the queries.
     """
 
-    def __init__(self, tree_class, X, n_jobs):
-        self.tree_class = tree_class
+    def __init__(self, X, n_jobs):
         self.X = np.ascontiguousarray(X, dtype=np.float64)
         self.n_jobs = n_jobs
-        self.tree = tree_class(self.X)
         self.radius_index = None
+        self._build()
+
+    def _build(self):
+        # imported here: pykdtree loads an OpenMP runtime, which a process that never
+        # searches exactly on few features need not load
+        from pykdtree.kdtree import KDTree
+
+        self.tree = KDTree(self.X)
 
     def kneighbors(self, X, n_neighbors):
         """``(distances, indices)`` of the ``n_neighbors`` nearest fit points, nearest first."""
@@ -539,7 +528,7 @@ class _KDTree:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self.tree = self.tree_class(self.X)
+        self._build()
 
 
 def _copies_of_rows(X):

@@ -2,14 +2,12 @@
 the coordinates it accepts, ties, duplicated rows and the format of queries."""
 
 import pickle
-import sys
 import warnings
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 from sklearn.datasets import load_digits, make_swiss_roll
-from sklearn.neighbors import NearestNeighbors
 
 from skcontexture import (
     ContextureEmbedding,
@@ -41,7 +39,6 @@ def test_auto_switches_at_the_threshold(monkeypatch):
 
 
 def test_auto_searches_exactly_on_pykdtree_up_to_its_threshold(monkeypatch):
-    pytest.importorskip("pykdtree")
     X = _swiss_roll(300)  # 10 features
     monkeypatch.setattr(_neighbors, "NNDESCENT_MIN_SAMPLES", 200)
     monkeypatch.setattr(_neighbors, "PYKDTREE_MAX_SAMPLES", 300)
@@ -51,10 +48,8 @@ def test_auto_searches_exactly_on_pykdtree_up_to_its_threshold(monkeypatch):
         assert isinstance(index.index_, _neighbors._KDTree)
 
 
-@pytest.mark.parametrize("installed", [True, False])
-def test_auto_rule(monkeypatch, installed):
+def test_auto_rule():
     """pykdtree's threshold where it serves the exact search, the others elsewhere."""
-    monkeypatch.setattr(_neighbors, "pykdtree_class", lambda: object if installed else None)
     rule = _neighbors.uses_nndescent
     most = _neighbors.PYKDTREE_MAX_SAMPLES
     least = _neighbors.NNDESCENT_MIN_SAMPLES
@@ -62,8 +57,7 @@ def test_auto_rule(monkeypatch, installed):
     for n_features in (1, 10, _neighbors.PYKDTREE_MAX_FEATURES):
         for metric in ("euclidean", "cosine"):
             assert not rule(least - 1, n_features, metric)
-            assert rule(least, n_features, metric) == (not installed)
-            assert rule(most, n_features, metric) == (not installed)
+            assert not rule(most, n_features, metric)
             assert rule(most + 1, n_features, metric)
         # where pykdtree does not serve the exact search: the rule without it
         for metric, sparse in (("euclidean", True), ("manhattan", False)):
@@ -75,7 +69,9 @@ def test_auto_rule(monkeypatch, installed):
     high = _neighbors.HIGH_DIM_FEATURES + 1
     assert not rule(_neighbors.HIGH_DIM_MIN_SAMPLES - 1, high)
     assert rule(_neighbors.HIGH_DIM_MIN_SAMPLES, high)
-    assert _neighbors.pykdtree_applies(10, "euclidean", False) == installed
+    assert _neighbors.pykdtree_applies(10, "euclidean", False)
+    assert not _neighbors.pykdtree_applies(10, "manhattan", False)
+    assert not _neighbors.pykdtree_applies(10, "euclidean", True)
 
 
 def test_fit_point_is_its_own_neighbour():
@@ -296,7 +292,6 @@ def test_within_finds_every_fit_point_up_to_the_radius(metric, sparse):
 @pytest.mark.parametrize("k", [1, 7, 12])
 @pytest.mark.parametrize("data", ["swiss roll", "grid", "copies"])
 def test_pykdtree_finds_what_scikit_learn_finds(monkeypatch, data, k, metric):
-    pytest.importorskip("pykdtree")
     X = {"swiss roll": _swiss_roll(400), "grid": _grid() + 1, "copies": _copies(40, 3)}[data]
     query = np.vstack([X[::3], X[:4] + 0.25])
     index = NeighborIndex("exact", metric, k, None, None).fit(X)
@@ -319,7 +314,6 @@ def test_pykdtree_finds_what_scikit_learn_finds(monkeypatch, data, k, metric):
 
 
 def test_pykdtree_is_the_same_for_any_n_jobs_and_survives_pickling():
-    pytest.importorskip("pykdtree")
     X = np.random.RandomState(0).normal(size=(3000, 5))
     one, two = (KNNContext(10, n_jobs=n_jobs).fit(X) for n_jobs in (1, 2))
     assert isinstance(one.index_.index_, _neighbors._KDTree)
@@ -328,8 +322,3 @@ def test_pykdtree_is_the_same_for_any_n_jobs_and_survives_pickling():
     np.testing.assert_array_equal(restored.conditional(X[:20]).toarray(),
                                   one.conditional(X[:20]).toarray())
 
-
-def test_exact_search_without_pykdtree_is_scikit_learn(monkeypatch):
-    monkeypatch.setitem(sys.modules, "pykdtree.kdtree", None)  # import fails
-    index = NeighborIndex("exact", "euclidean", 5, None, None).fit(_swiss_roll(100))
-    assert isinstance(index.index_, NearestNeighbors)
