@@ -60,6 +60,13 @@ MAX_COPIED_FRACTION = 0.1
 #: than scikit-learn's brute force on its BLAS threads (benchmarks/exact_search.py);
 #: pykdtree itself takes at most 127.
 PYKDTREE_MAX_FEATURES = 16
+#: The same for an index queried with augmented copies of rows, which lie off the
+#: data (SCARF, CutMix, Cutout): a k-d tree prunes little around such points, and
+#: above this many features scikit-learn's brute force answers them faster
+#: (adult, 20,000 rows projected on p principal components, 3 copies per row,
+#: one thread: p = 8, pykdtree 2.5 s, brute force 4.5 s, scikit-learn's k-d tree
+#: 5.3 s; p = 12: 9.7 s, 5.4 s, 14.1 s; p = 16: 18.4 s, 5.7 s, 31.5 s).
+OFF_DATA_PYKDTREE_MAX_FEATURES = 8
 #: Most fit points that ``algorithm="auto"`` searches exactly where the search
 #: runs on pykdtree (:func:`pykdtree_applies`): up to here pykdtree's exact
 #: search on one thread finishes the first fit in a new environment before
@@ -85,7 +92,7 @@ NEIGHBOR_SEARCH_CONSTRAINTS = {
 }
 
 
-def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
+def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False, off_data=False):
     """Whether ``algorithm="auto"`` picks pynndescent for this fit.
 
     The rule, on the prepared fit points (``metric="cosine"`` searches unit
@@ -94,8 +101,9 @@ def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
     - more than ``HIGH_DIM_FEATURES`` features: NN-descent from
       ``HIGH_DIM_MIN_SAMPLES`` fit points on;
     - where the exact search runs on pykdtree (:func:`pykdtree_applies`:
-      dense points, Euclidean, at most ``PYKDTREE_MAX_FEATURES`` features):
-      NN-descent above ``PYKDTREE_MAX_SAMPLES`` fit points;
+      dense points, Euclidean, at most ``PYKDTREE_MAX_FEATURES`` features, or
+      ``OFF_DATA_PYKDTREE_MAX_FEATURES`` for queries off the data): NN-descent
+      above ``PYKDTREE_MAX_SAMPLES`` fit points;
     - otherwise NN-descent from ``NNDESCENT_MIN_SAMPLES`` fit points on.
 
     Measured (benchmarks/knn_threshold.py, 2 cores): at 20,000 x 50 both take
@@ -113,6 +121,9 @@ def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
         Distance of the search.
     sparse : bool, default=False
         Whether the fit points are a sparse matrix.
+    off_data : bool, default=False
+        Whether the index is queried with augmented copies of rows
+        (:func:`pykdtree_applies`).
 
     Returns
     -------
@@ -120,19 +131,21 @@ def uses_nndescent(n_samples, n_features, metric="euclidean", sparse=False):
     """
     if n_features > HIGH_DIM_FEATURES:
         return n_samples >= HIGH_DIM_MIN_SAMPLES
-    if pykdtree_applies(n_features, metric, sparse):
+    if pykdtree_applies(n_features, metric, sparse, off_data):
         return n_samples > PYKDTREE_MAX_SAMPLES
     return n_samples >= NNDESCENT_MIN_SAMPLES
 
 
-def pykdtree_applies(n_features, metric, sparse):
+def pykdtree_applies(n_features, metric, sparse, off_data=False):
     """Whether the exact search of these fit points runs on pykdtree.
 
     It does for dense points, the Euclidean distance (``"cosine"`` included,
     see :func:`uses_nndescent`) and at most ``PYKDTREE_MAX_FEATURES``
-    features.
+    features; at most ``OFF_DATA_PYKDTREE_MAX_FEATURES`` when the queries are
+    augmented copies of rows (``off_data``).
     """
-    return metric in ("euclidean", "cosine") and not sparse and n_features <= PYKDTREE_MAX_FEATURES
+    most = OFF_DATA_PYKDTREE_MAX_FEATURES if off_data else PYKDTREE_MAX_FEATURES
+    return metric in ("euclidean", "cosine") and not sparse and n_features <= most
 
 
 def check_coordinates(X, name="X", fix=SCALE_FIX):
@@ -207,7 +220,7 @@ def largest_abs(X):
     return float(max(values.max(), -values.min())) if values.size else 0.0
 
 
-def neighbor_index(context, random_state, metric="euclidean", n_neighbors=None):
+def neighbor_index(context, random_state, metric="euclidean", n_neighbors=None, off_data=False):
     """The unfitted index of a context's ``n_neighbors``, ``algorithm`` and ``n_jobs``.
 
     Parameters
@@ -221,13 +234,16 @@ def neighbor_index(context, random_state, metric="euclidean", n_neighbors=None):
         Distance of the search.
     n_neighbors : int, default=None
         The largest k that will be queried; None means ``context.n_neighbors``.
+    off_data : bool, default=False
+        Whether the index is queried with augmented copies of rows, which lie
+        off the data (see :class:`NeighborIndex`).
 
     Returns
     -------
     index : NeighborIndex
     """
     k = context.n_neighbors if n_neighbors is None else n_neighbors
-    return NeighborIndex(context.algorithm, metric, k, context.n_jobs, random_state)
+    return NeighborIndex(context.algorithm, metric, k, context.n_jobs, random_state, off_data)
 
 
 class NeighborIndex:
@@ -259,14 +275,20 @@ class NeighborIndex:
         whatever it is); None means 1.
     random_state : int, RandomState instance or None
         Seed of NN-descent.
+    off_data : bool, default=False
+        Whether the queries are augmented copies of rows (SCARF, CutMix,
+        Cutout), which lie off the data: the exact search then runs on
+        pykdtree up to ``OFF_DATA_PYKDTREE_MAX_FEATURES`` features and on
+        scikit-learn's brute force above (:func:`exact_index`).
     """
 
-    def __init__(self, algorithm, metric, n_neighbors, n_jobs, random_state):
+    def __init__(self, algorithm, metric, n_neighbors, n_jobs, random_state, off_data=False):
         self.algorithm = algorithm
         self.metric = metric
         self.n_neighbors = n_neighbors
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.off_data = off_data
 
     def fit(self, X):
         n_samples = X.shape[0]
@@ -277,12 +299,13 @@ class NeighborIndex:
         algorithm = self.algorithm
         metric = "euclidean" if self.metric == "cosine" else self.metric
         if algorithm == "auto":
-            nndescent = uses_nndescent(*X.shape, metric=metric, sparse=self.sparse_)
+            nndescent = uses_nndescent(*X.shape, metric=metric, sparse=self.sparse_,
+                                       off_data=self.off_data)
             algorithm = "nndescent" if nndescent else "exact"
         self.algorithm_ = algorithm
         n_jobs = n_threads(self.n_jobs)
         if algorithm == "exact":
-            self.index_ = exact_index(X, metric, n_jobs)
+            self.index_ = exact_index(X, metric, n_jobs, self.off_data)
             self.copies_ = None
         else:
             from pynndescent import NNDescent
@@ -446,12 +469,12 @@ class NeighborIndex:
         return copied > 0
 
 
-def exact_index(X, metric, n_jobs):
+def exact_index(X, metric, n_jobs, off_data=False):
     """The fitted exact index of prepared fit points ``X``.
 
-    pykdtree's k-d tree (:class:`_KDTree`) for dense points, the Euclidean
-    distance and at most ``PYKDTREE_MAX_FEATURES`` features when pykdtree is
-    installed; scikit-learn's ``NearestNeighbors`` otherwise.
+    pykdtree's k-d tree (:class:`_KDTree`) where :func:`pykdtree_applies`;
+    scikit-learn's ``NearestNeighbors`` otherwise, by brute force for queries
+    off the data (its trees prune little around them).
 
     Parameters
     ----------
@@ -461,6 +484,8 @@ def exact_index(X, metric, n_jobs):
         Distance, as accepted by scikit-learn's ``NearestNeighbors``.
     n_jobs : int
         Threads of the queries.
+    off_data : bool, default=False
+        Whether the queries are augmented copies of rows.
 
     Returns
     -------
@@ -468,9 +493,10 @@ def exact_index(X, metric, n_jobs):
         An index answering ``kneighbors(X, n_neighbors)`` and
         ``radius_neighbors(X, radius, return_distance)``.
     """
-    if metric == "euclidean" and pykdtree_applies(X.shape[1], metric, sp.issparse(X)):
+    if metric == "euclidean" and pykdtree_applies(X.shape[1], metric, sp.issparse(X), off_data):
         return _KDTree(X, n_jobs)
-    return NearestNeighbors(metric=metric, n_jobs=n_jobs).fit(X)
+    algorithm = "brute" if off_data else "auto"
+    return NearestNeighbors(metric=metric, algorithm=algorithm, n_jobs=n_jobs).fit(X)
 
 
 class _KDTree:

@@ -186,7 +186,8 @@ class _TabularAugmentationContext(BaseContext):
         rng = check_random_state(self.random_state)
         self.seed_ = int(rng.randint(np.iinfo(np.int32).max))
         self._fit_marginals(X)
-        self.index_ = neighbor_index(self, self.seed_, n_neighbors=self.n_neighbors_).fit(X)
+        self.index_ = neighbor_index(self, self.seed_, n_neighbors=self.n_neighbors_,
+                                     off_data=True).fit(X)
         self._set_joint_from_conditional(self._conditional(X))
         return self
 

@@ -11,10 +11,13 @@ from sklearn.datasets import load_digits, make_swiss_roll
 
 from skcontexture import (
     ContextureEmbedding,
+    CutMixContext,
+    CutoutContext,
     GaussianNoiseContext,
     KNNContext,
     LabelContext,
     RBFContext,
+    SCARFContext,
 )
 from skcontexture.contexts import _neighbors
 from skcontexture.contexts._neighbors import COPIES_SAMPLE_ROWS, NeighborIndex
@@ -73,6 +76,42 @@ def test_auto_rule():
     assert not _neighbors.pykdtree_applies(10, "manhattan", False)
     assert not _neighbors.pykdtree_applies(10, "euclidean", True)
 
+
+def test_queries_off_the_data_leave_the_tree_above_their_feature_limit():
+    """Augmented copies search pykdtree only up to OFF_DATA_PYKDTREE_MAX_FEATURES, then by
+    brute force, and find the same neighbours as the tree (both are exact)."""
+    rng = np.random.RandomState(0)
+    limit = _neighbors.OFF_DATA_PYKDTREE_MAX_FEATURES
+    assert limit < _neighbors.PYKDTREE_MAX_FEATURES
+    for n_features, on_tree in ((limit, True), (limit + 4, False)):
+        X = rng.normal(size=(600, n_features))
+        # CutMix-like copies: half the features taken from another row
+        copies = X[rng.randint(600, size=300)]
+        mixed = rng.uniform(size=copies.shape) < 0.5
+        copies[mixed] = X[rng.randint(600, size=300)][mixed]
+        off = NeighborIndex("exact", "euclidean", 5, None, None, off_data=True).fit(X)
+        on = NeighborIndex("exact", "euclidean", 5, None, None).fit(X)
+        assert isinstance(on.index_, _neighbors._KDTree)
+        assert isinstance(off.index_, _neighbors._KDTree) == on_tree
+        if not on_tree:
+            assert off.index_._fit_method == "brute"
+        for rows in (copies, X):
+            np.testing.assert_array_equal(off.kneighbors(rows, 5)[1], on.kneighbors(rows, 5)[1])
+            # brute force's distances come from |x|^2 + |y|^2 - 2 x.y: a copy of a fit row
+            # is at about 1e-8 from it, not at 0
+            np.testing.assert_allclose(off.kneighbors(rows, 5)[0], on.kneighbors(rows, 5)[0],
+                                       rtol=1e-10, atol=1e-6)
+    rule = _neighbors.uses_nndescent
+    n = _neighbors.NNDESCENT_MIN_SAMPLES
+    assert not rule(n, limit + 1) and rule(n, limit + 1, off_data=True)
+    assert not rule(n, limit) and not rule(n, limit, off_data=True)
+
+
+def test_the_tabular_augmentations_query_off_the_data():
+    X = np.random.RandomState(0).normal(size=(200, 12))
+    for context in (SCARFContext(n_draws=2), CutMixContext(n_draws=2), CutoutContext(n_draws=2)):
+        assert context.fit(X).index_.off_data
+    assert not KNNContext(5).fit(X).index_.off_data
 
 def test_fit_point_is_its_own_neighbour():
     X = _swiss_roll(500)
