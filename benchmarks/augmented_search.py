@@ -24,11 +24,9 @@ Writes benchmarks/results/augmented_search.json and prints the table.
 """
 
 import argparse
-import statistics
-import time
 
 import numpy as np
-from _common import data_dir, print_table, write_json
+from _common import data_dir, median_time, print_table, write_json
 from pykdtree.kdtree import KDTree
 from sklearn.datasets import make_classification
 from sklearn.decomposition import PCA
@@ -53,15 +51,6 @@ def load(n_rows, folder):
         source = "make_classification(40 features, 20 informative)"
     rows = np.random.RandomState(0).permutation(len(X))[:n_rows]
     return StandardScaler().fit_transform(X[rows]), source
-
-
-def median_seconds(func, repeats):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = func()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), result
 
 
 def main():
@@ -91,8 +80,8 @@ def main():
             for name, search in searches.items():
                 if not callable(search):
                     search = (lambda index: lambda k, Q: index.kneighbors(Q, k)[1])(search)
-                fit_rows_s, _ = median_seconds(lambda: search(16, X), args.repeats)
-                copies_s, found[name] = median_seconds(lambda: search(6, copies), args.repeats)
+                fit_rows_s, _ = median_time(lambda: search(16, X), args.repeats)
+                copies_s, found[name] = median_time(lambda: search(6, copies), args.repeats)
                 rows.append({"features": p, "what": name, "fit rows K=16 s": fit_rows_s,
                              "copies K=6 s": copies_s})
             for row in rows[-3:]:
@@ -102,7 +91,7 @@ def main():
             fits = {}
             for name, context in (("KNNContext(15).fit", KNNContext(15)),
                                   ("SCARFContext().fit", SCARFContext(random_state=0))):
-                fits[name], fitted = median_seconds(lambda: context.fit(X), args.repeats)
+                fits[name], fitted = median_time(lambda: context.fit(X), args.repeats)
                 fits[name + " search"] = type(fitted.index_.index_).__name__
             rows.append({"features": p, "what": "the library's rule",
                          "fit rows K=16 s": fits["KNNContext(15).fit"],
