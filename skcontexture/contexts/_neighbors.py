@@ -10,7 +10,10 @@ processes, which find part of it in numba's cache), which is more than an
 exact search costs below these thresholds. The exact search is pykdtree's
 k-d tree where it applies (dense points, Euclidean or cosine, at most
 ``PYKDTREE_MAX_FEATURES`` features), and scikit-learn's ``NearestNeighbors``
-otherwise; both return every exact copy of a point at distance 0.
+otherwise. The trees return every exact copy of a point at distance 0; brute
+force (scikit-learn's choice above 15 features, and for queries off the data)
+computes distances as |x|^2 + |y|^2 - 2 x.y, which puts a copy about 1e-8
+away.
 
 Every point that enters a search, at fit or as a query, goes through one
 validation (:func:`check_coordinates`, and unit rows for ``metric="cosine"``),
@@ -63,9 +66,10 @@ PYKDTREE_MAX_FEATURES = 16
 #: The same for an index queried with augmented copies of rows, which lie off the
 #: data (SCARF, CutMix, Cutout): a k-d tree prunes little around such points, and
 #: above this many features scikit-learn's brute force answers them faster
-#: (adult, 20,000 rows projected on p principal components, 3 copies per row,
-#: one thread: p = 8, pykdtree 2.5 s, brute force 4.5 s, scikit-learn's k-d tree
-#: 5.3 s; p = 12: 9.7 s, 5.4 s, 14.1 s; p = 16: 18.4 s, 5.7 s, 31.5 s).
+#: (benchmarks/augmented_search.py: adult, 20,000 rows projected on p principal
+#: components, SCARF's 60,000 copies, one thread: p = 8, pykdtree 2.0 s, brute
+#: force 5.0 s, scikit-learn's k-d tree 5.3 s; p = 12: 11.3 s, 5.7 s, 16.2 s;
+#: p = 16: 20.5 s, 5.6 s, 28.6 s).
 OFF_DATA_PYKDTREE_MAX_FEATURES = 8
 #: Most fit points that ``algorithm="auto"`` searches exactly where the search
 #: runs on pykdtree (:func:`pykdtree_applies`): up to here pykdtree's exact
