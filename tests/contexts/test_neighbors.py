@@ -94,7 +94,7 @@ def test_queries_off_the_data_leave_the_tree_above_their_feature_limit():
         assert isinstance(on.index_, _neighbors._KDTree)
         assert isinstance(off.index_, _neighbors._KDTree) == on_tree
         if not on_tree:
-            assert off.index_._fit_method == "brute"
+            assert off.index_.algorithm == "brute"
         for rows in (copies, X):
             np.testing.assert_array_equal(off.kneighbors(rows, 5)[1], on.kneighbors(rows, 5)[1])
             # brute force's distances come from |x|^2 + |y|^2 - 2 x.y: a copy of a fit row
