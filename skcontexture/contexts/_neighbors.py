@@ -22,16 +22,19 @@ and ties are broken by fit index, so a query's neighbours depend neither on
 on the number of threads that build it (pynndescent splits the vertices and
 its random streams by thread), so it is always built on one thread; its
 search graph and the queries, which do not depend on the thread count, run
-on ``n_jobs`` threads.
+on ``n_jobs`` threads. The exact searches run on ``n_jobs`` OpenMP threads too
+(:func:`exact_search_threads`): scikit-learn's brute force would otherwise take
+every core whatever its ``n_jobs``.
 """
 
+import functools
+import sys
 
 import numpy as np
 import scipy.sparse as sp
 from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import normalize
 from sklearn.utils import check_random_state
-from threadpoolctl import threadpool_limits
 
 from .._compat import StrOptions
 from .._constraints import N_JOBS, count, n_threads, numba_threads
@@ -346,7 +349,9 @@ class NeighborIndex:
         distances : ndarray of shape (n_queries, min(k, n_samples_fit_))
         indices : ndarray of shape (n_queries, min(k, n_samples_fit_))
         """
-        distances, indices = self._kneighbors(self._prepare(X), min(k, self.n_samples_fit_))
+        X = self._prepare(X)
+        with exact_search_threads(n_threads(self.n_jobs)):
+            distances, indices = self._kneighbors(X, min(k, self.n_samples_fit_))
         if self.metric == "cosine":
             distances = distances**2 / 2  # cosine distance of unit rows
         return distances, indices
@@ -381,9 +386,10 @@ class NeighborIndex:
         for group in np.array_split(np.argsort(search, kind="stable"), WITHIN_GROUPS):
             if not len(group):
                 continue
-            found_distances, found = self.index_.radius_neighbors(
-                X[group], radius=search[group].max(), return_distance=True
-            )
+            with exact_search_threads(n_threads(self.n_jobs)):
+                found_distances, found = self.index_.radius_neighbors(
+                    X[group], radius=search[group].max(), return_distance=True
+                )
             counts = np.fromiter(map(len, found), dtype=np.int64, count=len(found))
             row = np.repeat(group, counts)
             found_distances = np.concatenate(found_distances)
@@ -459,7 +465,8 @@ class NeighborIndex:
             copied = float(np.mean(_copies_of_rows(X) > k))
         else:
             rows = np.unique(np.linspace(0, n_samples - 1, COPIES_SAMPLE_ROWS).astype(int))
-            distances, _ = self._search(X[rows], k + 1)
+            with exact_search_threads(n_threads(self.n_jobs)):
+                distances, _ = self._search(X[rows], k + 1)
             copied = float(np.mean(distances[:, k] == 0))
         if copied > MAX_COPIED_FRACTION:
             warn(
@@ -471,6 +478,31 @@ class NeighborIndex:
                 UserWarning,
             )
         return copied > 0
+
+
+def exact_search_threads(n_jobs):
+    """Limit the exact searches' OpenMP threads to ``n_jobs`` inside a ``with``.
+
+    scikit-learn's brute force (its pairwise-distance reductions) and pykdtree's
+    queries run on every core whatever their ``n_jobs``; each query row is searched
+    by one thread, so the answer does not depend on the limit.
+
+    Parameters
+    ----------
+    n_jobs : int
+        Threads (resolved: a positive number).
+    """
+    return _openmp_controller("pykdtree.kdtree" in sys.modules).limit(limits=n_jobs)
+
+
+@functools.cache
+def _openmp_controller(pykdtree_loaded):
+    """The OpenMP runtimes loaded in this process, found once before pykdtree's (imported
+    on the first search on its tree) and once after: a new controller scans every loaded
+    library (about 2.4 ms a search)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController().select(user_api="openmp")
 
 
 def exact_index(X, metric, n_jobs, off_data=False):
@@ -509,8 +541,8 @@ class _KDTree:
     Distances are computed in float64 from coordinate differences, as by
     scikit-learn's k-d tree, so exact copies are at distance 0 and equal
     distances compare equal (the caller orders them by fit index). Queries
-    run on ``n_jobs`` OpenMP threads (each query row is searched by one
-    thread, so the answer does not depend on their number). Radius queries,
+    run on the OpenMP threads the caller allows (:func:`exact_search_threads`;
+    each query row is searched by one thread). Radius queries,
     which pykdtree does not answer, go to a scikit-learn index built on their
     first use. The tree is rebuilt after unpickling (pykdtree's cannot be
     pickled).
@@ -520,7 +552,7 @@ class _KDTree:
     X : ndarray of shape (n_samples, n_features)
         Dense prepared fit points.
     n_jobs : int
-        Threads of the queries.
+        Threads of the radius queries' scikit-learn index.
     """
 
     def __init__(self, X, n_jobs):
@@ -538,10 +570,8 @@ class _KDTree:
 
     def kneighbors(self, X, n_neighbors):
         """``(distances, indices)`` of the ``n_neighbors`` nearest fit points, nearest first."""
-        with threadpool_limits(limits=self.n_jobs, user_api="openmp"):
-            distances, indices = self.tree.query(
-                np.ascontiguousarray(X, dtype=np.float64), k=n_neighbors
-            )
+        distances, indices = self.tree.query(np.ascontiguousarray(X, dtype=np.float64),
+                                             k=n_neighbors)
         shape = (X.shape[0], n_neighbors)  # pykdtree drops the last axis for k = 1
         return distances.reshape(shape), indices.astype(np.int64).reshape(shape)
 

@@ -107,6 +107,31 @@ def test_queries_off_the_data_leave_the_tree_above_their_feature_limit():
     assert not rule(n, limit) and not rule(n, limit, off_data=True)
 
 
+@pytest.mark.parametrize("n_jobs, threads", [(None, 1), (1, 1), (2, 2)])
+@pytest.mark.parametrize("n_features", [5, 40])  # pykdtree's tree; scikit-learn's brute force
+def test_exact_search_runs_on_n_jobs_openmp_threads(monkeypatch, n_jobs, threads, n_features):
+    """Both exact searches would run on every core whatever their n_jobs: the queries and
+    the radius searches run within the limit, and None means one thread."""
+    from threadpoolctl import threadpool_info
+
+    X = np.random.RandomState(0).normal(size=(300, n_features))
+    index = NeighborIndex("exact", "euclidean", 5, n_jobs, None).fit(X)
+    seen = []
+
+    def spy(method):
+        def recorded(*args, **kwargs):
+            seen.append({pool["num_threads"] for pool in threadpool_info()
+                         if pool["user_api"] == "openmp"})
+            return method(*args, **kwargs)
+        return recorded
+
+    for name in ("kneighbors", "radius_neighbors"):
+        monkeypatch.setattr(index.index_, name, spy(getattr(index.index_, name)))
+    distances, _ = index.kneighbors(X[:20], 5)
+    index.within(X[:20], distances[:, -1])
+    assert seen and all(pools == {threads} for pools in seen)
+
+
 def test_the_tabular_augmentations_query_off_the_data():
     X = np.random.RandomState(0).normal(size=(200, 12))
     for context in (SCARFContext(n_draws=2), CutMixContext(n_draws=2), CutoutContext(n_draws=2)):
