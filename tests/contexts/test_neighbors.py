@@ -107,29 +107,49 @@ def test_queries_off_the_data_leave_the_tree_above_their_feature_limit():
     assert not rule(n, limit) and not rule(n, limit, off_data=True)
 
 
-@pytest.mark.parametrize("n_jobs, threads", [(None, 1), (1, 1), (2, 2)])
-@pytest.mark.parametrize("n_features", [5, 40])  # pykdtree's tree; scikit-learn's brute force
-def test_exact_search_runs_on_n_jobs_openmp_threads(monkeypatch, n_jobs, threads, n_features):
+_OPENMP_CHECK = """
+import numpy as np
+from threadpoolctl import threadpool_info
+from skcontexture.contexts._neighbors import NeighborIndex
+
+seen = {}
+for n_features in (5, 40):  # pykdtree's tree; scikit-learn's brute force
+    for n_jobs in (None, 1, 2):
+        X = np.random.RandomState(0).normal(size=(300, n_features))
+        index = NeighborIndex("exact", "euclidean", 5, n_jobs, None).fit(X)
+        calls = seen.setdefault(f"{n_features} {n_jobs}", [])
+
+        def spy(method):
+            def recorded(*args, **kwargs):
+                calls.append(sorted({pool["num_threads"] for pool in threadpool_info()
+                                     if pool["user_api"] == "openmp"}))
+                return method(*args, **kwargs)
+            return recorded
+
+        for name in ("kneighbors", "radius_neighbors"):
+            setattr(index.index_, name, spy(getattr(index.index_, name)))
+        distances, _ = index.kneighbors(X[:20], 5)
+        index.within(X[:20], distances[:, -1])
+print(seen)
+"""
+
+
+def test_exact_search_runs_on_n_jobs_openmp_threads():
     """Both exact searches would run on every core whatever their n_jobs: the queries and
-    the radius searches run within the limit, and None means one thread."""
-    from threadpoolctl import threadpool_info
+    the radius searches run within the limit, and None means one thread. Checked in a new
+    process, where the OpenMP runtimes are those of the exact searches only (NN-descent's
+    numba loads one of its own, which numba_threads limits)."""
+    import ast
+    import subprocess
+    import sys
 
-    X = np.random.RandomState(0).normal(size=(300, n_features))
-    index = NeighborIndex("exact", "euclidean", 5, n_jobs, None).fit(X)
-    seen = []
-
-    def spy(method):
-        def recorded(*args, **kwargs):
-            seen.append({pool["num_threads"] for pool in threadpool_info()
-                         if pool["user_api"] == "openmp"})
-            return method(*args, **kwargs)
-        return recorded
-
-    for name in ("kneighbors", "radius_neighbors"):
-        monkeypatch.setattr(index.index_, name, spy(getattr(index.index_, name)))
-    distances, _ = index.kneighbors(X[:20], 5)
-    index.within(X[:20], distances[:, -1])
-    assert seen and all(pools == {threads} for pools in seen)
+    out = subprocess.run([sys.executable, "-c", _OPENMP_CHECK], capture_output=True,
+                         text=True, check=True).stdout
+    seen = ast.literal_eval(out.strip().splitlines()[-1])
+    for n_features in (5, 40):
+        for n_jobs, threads in ((None, 1), (1, 1), (2, 2)):
+            calls = seen[f"{n_features} {n_jobs}"]
+            assert calls and all(pools == [threads] for pools in calls), (n_features, n_jobs)
 
 
 def test_the_tabular_augmentations_query_off_the_data():
