@@ -8,7 +8,6 @@ from sklearn.utils.validation import validate_data
 from ._warn import warn
 from .contexts._base import seed_unset, traits_for_tags
 from .contexts._knn import context_or_default
-from .contexts._linear_teacher import LinearTeacherContext
 
 
 class ContextEstimatorMixin:
@@ -38,22 +37,11 @@ class ContextEstimatorMixin:
         return seed_unset(clone(self._context()), self.random_state)
 
     def _warn_tied(self, context):
-        """Warn when the fitted ``n_components_`` functions are an arbitrary pick among tied ones.
-
-        A whitened ``LinearTeacherContext`` gives every kept direction the same
-        singular value, so fewer components than its ``n_directions_`` are *a*
-        top subspace of its kernel, which one depending on the solver.
-        """
-        if (isinstance(context, LinearTeacherContext) and context.whiten
-                and self.n_components_ < context.n_directions_):
-            warn(
-                f"LinearTeacherContext(whiten=True) gives its {context.n_directions_} kept "
-                f"directions the same singular value, so the {self.n_components_} "
-                "components are an arbitrary choice among them (which ones depends on the "
-                "solver). Use whiten=False for the leading directions of the teacher's "
-                f"outputs, or n_components >= {context.n_directions_} for their whole span.",
-                UserWarning,
-            )
+        """Warn when the fitted ``n_components_`` functions are an arbitrary pick among tied
+        ones, with what the context advises."""
+        advice = context._tied_components_advice(self.n_components_)
+        if advice is not None:
+            warn(advice, UserWarning)
 
     def _validate_X(self, X, reset):
         return validate_data(

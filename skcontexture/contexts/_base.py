@@ -77,6 +77,12 @@ class BaseContext(BaseEstimator, metaclass=ABCMeta):
         """
         return self._traits
 
+    def _tied_components_advice(self, n_components):
+        """What to change when the fitted context's top ``n_components`` singular functions
+        are an arbitrary pick among tied ones (None when they are not): the estimators warn
+        with it."""
+        return None
+
     def _check_fitted(self):
         # n_atoms_, not joint_: a fitted part of a composite has released its joint.
         check_is_fitted(self, "n_atoms_")

@@ -312,6 +312,19 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
             validate_data(self, X, skip_check_array=True, reset=False)
         return self._rows(self._coordinates(self._outputs(X)))
 
+    def _tied_components_advice(self, n_components):
+        """Whitened, every kept direction has the same singular value: fewer components than
+        ``n_directions_`` are *a* top subspace of the kernel, which one depending on the solver."""
+        if not self.whiten or n_components >= self.n_directions_:
+            return None
+        return (
+            f"LinearTeacherContext(whiten=True) gives its {self.n_directions_} kept "
+            f"directions the same singular value, so the {n_components} "
+            "components are an arbitrary choice among them (which ones depends on the "
+            "solver). Use whiten=False for the leading directions of the teacher's "
+            f"outputs, or n_components >= {self.n_directions_} for their whole span."
+        )
+
     def _resolve_output(self, teacher):
         if teacher is None:
             if self.output != "auto":
