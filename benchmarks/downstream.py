@@ -39,9 +39,9 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      rows and -1 elsewhere, per labelled draw;
 
    opt-in (``--representations``; not in the default set), the contexts of the contexture
-   dissertation's tabular experiments (issue 22), each a ContextureEmbedding with the main
-   job's model rule, min(MODEL_COMPONENTS = 32, n_pool - 2) components scaled by their
-   singular values (``model_embedding``):
+   dissertation's tabular experiments, each a ContextureEmbedding with the main job's model
+   rule, min(MODEL_COMPONENTS = 32, n_pool - 2) components weighted by
+   ``scale="propagation"`` (``model_embedding``):
 
    - ``ctx_knn``, ``ctx_rbf``: ``KNNContext()`` (K = 15) and ``RBFContext()`` (gamma "scale",
      dense kernel), the references the tabular contexts are measured against;
@@ -556,10 +556,10 @@ def model_dims(data):
 
 
 def model_embedding(context, data):
-    """``context`` with the main job's model rule: its leading ``model_dims`` functions scaled
-    by their singular values."""
+    """``context`` with the main job's model rule: its leading ``model_dims`` functions
+    weighted by ``scale="propagation"``."""
     return ContextureEmbedding(context, n_components=model_dims(data),
-                               scale="singular_values", random_state=0)
+                               scale="propagation", random_state=0)
 
 
 def build_minimax(data):
@@ -572,8 +572,8 @@ def build_minimax(data):
 class LabelFreeChoice(TransformerMixin, BaseEstimator):
     """The main job's label-free choice among ``contexts``: ``skcontexture._selection.select``
     with them as its grid (ranked by the proxy task ``feature_prediction``), then the
-    winner's model (its leading functions scaled by their singular values) on the rows the
-    selection standardised."""
+    winner's model (its leading functions weighted by ``scale="propagation"``) on the rows
+    the selection standardised."""
 
     def __init__(self, contexts=None):
         self.contexts = contexts
@@ -709,7 +709,7 @@ REPRESENTATIONS = {
         library=True),
     "library_semi_supervised": Representation(
         "labelled", build_semi_supervised, tasks=("classification",), library=True),
-    # opt-in: the dissertation's tabular contexts and its minimax mixture (issue 22)
+    # opt-in: the dissertation's tabular contexts and its minimax mixture
     "ctx_knn": Representation("transformer", lambda data: model_embedding(KNNContext(), data),
                               library=True, default=False),
     "ctx_rbf": Representation("transformer", lambda data: model_embedding(RBFContext(), data),

@@ -55,6 +55,8 @@ SHARED_PRIVATE_NAMES = {
     "_fit_distributed": "the hook by which a context declares its fit on a cluster, "
                         "called by _distributed.fit",
     "_atom_points": "a context's atoms as points, read by the public checks of a context",
+    "_tied_components_advice": "a context's advice when its top functions are an arbitrary "
+                               "pick among tied ones, the warning of the estimators built on it",
     "_fit_context": "the first half of ContextureEmbedding.fit (the context fitted, its "
                     "operator built); the main job's selection computes a context's spectrum "
                     "from that operator before the second half",
