@@ -31,6 +31,9 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
      test score over the same grid contexts at d in (4, 8, 16, 32) leading components
      (chosen with the test labels; a ceiling of this grid only, so another library
      representation can exceed it). Its 36 candidates per cell dominate the run time;
+   - ``library_union``: ``ContextureUnion()``, the linear kernel of the features (32
+     components, fewer with fewer features) beside ``library_default``, each block scaled to
+     total variance 1;
    - ``raw+library``: FeatureUnion of the standardised features and ``library_default``;
    - ``library_semi_supervised`` (classification only; ``semi_supervised_route``):
      FeatureUnion of the standardised features and ContextureEmbedding(ConvexCombination(
@@ -173,6 +176,7 @@ from selection import (  # noqa: E402
 )
 from skcontexture import (  # noqa: E402
     ContextureEmbedding,
+    ContextureUnion,
     ConvexCombination,
     Convolution,
     CutMixContext,
@@ -704,6 +708,8 @@ REPRESENTATIONS = {
     "library_labelled": Representation("labelled", build_labelled, library=True),
     "library_grid_best": Representation("candidates", build_grid_candidates, library=True,
                                         ceiling=True),
+    "library_union": Representation(
+        "transformer", lambda data: ContextureUnion(random_state=0), library=True),
     "raw+library": Representation("transformer", lambda data: FeatureUnion(
         [("raw", FunctionTransformer()), ("library", ContextureEmbedding(random_state=0))]),
         library=True),

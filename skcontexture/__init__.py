@@ -13,6 +13,7 @@ __version__ = "0.1.0.dev0"
 #: Where each public name lives.
 _LOCATIONS = {
     "ContextureEmbedding": "._embedding",
+    "ContextureUnion": "._union",
     "SpectralContextEncoder": "._encoder",
     "ContextScorer": "._scorer",
     "LabelledProbeScorer": "._scorer",
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # what type checkers and IDEs read
     from ._encoder import SpectralContextEncoder
     from ._minimax import MinimaxCombination
     from ._scorer import ContextScorer, LabelledProbeScorer, UntrustedTauWarning
+    from ._union import ContextureUnion
     from .contexts import (
         BaseContext,
         ConvexCombination,

@@ -3,8 +3,10 @@
 from sklearn.kernel_approximation import Nystroem
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skcontexture import (ContextureEmbedding, GaussianNoiseContext, KNNContext, MaskedContext,
-                          SpectralContextEncoder)
+from sklearn.preprocessing import FunctionTransformer
+
+from skcontexture import (ContextureEmbedding, ContextureUnion, GaussianNoiseContext, KNNContext,
+                          LinearTeacherContext, MaskedContext, SpectralContextEncoder)
 
 from ._instances import CONTEXTS, embeddings
 
@@ -23,6 +25,12 @@ ESTIMATORS = embeddings() + [
     ),
     SpectralContextEncoder(CONTEXTS["label"], n_components=1),
     SpectralContextEncoder(CONTEXTS["cooccurrence"], n_components=1),
+    ContextureUnion(),
+    ContextureUnion([("raw", FunctionTransformer()),
+                     ("linear", ContextureEmbedding(LinearTeacherContext(whiten=False),
+                                                    n_components=1)),
+                     ("knn", ContextureEmbedding(KNNContext(5), n_components=2))],
+                    random_state=0),
 ]
 
 

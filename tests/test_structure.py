@@ -40,6 +40,7 @@ LAYERS = [
     ("contexts that solve", ["_minimax"]),  # solve for their weights with linalg
     ("metrics", ["metrics"]),  # the estimators score with its proxy task
     ("estimators", ["_context_estimator", "_embedding", "_encoder"]),
+    ("estimators built on estimators", ["_union"]),
     ("scorers", ["_scorer"]),
     ("selection", ["_selection"]),
     ("checks and plots", ["utils", "plotting"]),
