@@ -348,7 +348,8 @@ class ContextureEmbedding(
         return self.n_products_
 
     def _warn_degenerate(self, context):
-        self._warn_concentrated()
+        if context.traits().isolates_rows:
+            self._warn_concentrated()
         self._warn_tied(context)
         n_comp = self.n_connected_components_
         traits = context.traits()

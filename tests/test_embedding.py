@@ -367,6 +367,26 @@ def test_effective_rows_counts_the_rows_a_column_lives_on():
     np.testing.assert_allclose(effective_rows(Z), [100, 1, 25])
 
 
+def test_a_linear_direction_of_few_rows_is_not_warned_as_isolated_rows():
+    """The linear kernel's function along a feature that 2 rows carry lives on them, but it
+    is linear in the features, shared by new rows: no warning, unlike a context that can
+    isolate rows; a mixture with such a context warns again."""
+    from skcontexture import ConvexCombination, LinearTeacherContext
+    from skcontexture._embedding import concentrated_columns
+
+    rng = np.random.RandomState(0)
+    X = np.column_stack([rng.normal(size=(1000, 1)) + 0.1 * rng.normal(size=(1000, 4)),
+                         np.zeros(1000)])
+    X[:2, -1] = 1.0
+    linear = LinearTeacherContext(whiten=False)
+    assert not linear.traits().isolates_rows and KNNContext().traits().isolates_rows
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        emb = ContextureEmbedding(linear, n_components=5).fit(X)
+    assert concentrated_columns(emb.embedding_)[0].size > 0
+    assert ConvexCombination([("linear", linear), ("knn", KNNContext(10))]).traits().isolates_rows
+
+
 def test_functions_on_a_handful_of_outlying_rows_are_warned():
     from skcontexture import RBFContext
 

@@ -259,6 +259,7 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
             inputs["accepts_sparse"] = False
         return ContextTraits(
             requires_y=teacher_needs_y,
+            isolates_rows=False,  # its functions are linear in the teacher's outputs
             disconnected_advice=(
                 "use a teacher with graded outputs (outputs with two values split the rows "
                 "like class labels)"

@@ -35,6 +35,13 @@ class ContextTraits:
         Whether atom j is fit row j (kNN, RBF): the joint is square, LiDAR
         applies, and a :class:`~skcontexture.Convolution` walks on from the
         atoms as the points ``X``.
+    isolates_rows : bool, default=True
+        Whether the context can give a row a context of its own (an outlier whose
+        atoms are its own), so that a singular function on a handful of rows
+        carries nothing a downstream model can use: the estimators then warn.
+        False for the linear kernel of a teacher's outputs, whose functions are
+        linear in them: one on a few rows is a direction that a rare feature
+        carries, which new rows share.
     disconnected_advice : str, default="use a weaker context ..."
         How to fix a disconnected context graph; it completes the estimator's
         warning "To fix it, ...".
@@ -60,6 +67,7 @@ class ContextTraits:
     conditional_reproduces_joint: bool = True
     block_structured: bool = False
     atoms_are_fit_points: bool = False
+    isolates_rows: bool = True
     disconnected_advice: str = (
         "use a weaker context (for example more neighbours or a wider kernel), "
         "or remove duplicated and isolated points"
@@ -93,7 +101,7 @@ def combine_traits(parts: Sequence[ContextTraits], **declared: Any) -> ContextTr
     A trait holds for the composite when it holds for every part
     (``conditional_reproduces_joint``, ``block_structured``,
     ``atoms_are_fit_points``, ``accepts_sparse``) or for any part
-    (``positive_only``, ``requires_y``); the disconnected advice of a single
+    (``isolates_rows``, ``positive_only``, ``requires_y``); the disconnected advice of a single
     part is the composite's. A trait the composite declares by keyword is its
     own, whatever its parts'.
 
@@ -115,7 +123,7 @@ def combine_traits(parts: Sequence[ContextTraits], **declared: Any) -> ContextTr
     }
     combined.update(
         (name, any(getattr(part, name) for part in parts))
-        for name in ("positive_only", "requires_y")
+        for name in ("isolates_rows", "positive_only", "requires_y")
     )
     if len(parts) == 1:
         combined["disconnected_advice"] = parts[0].disconnected_advice
