@@ -294,10 +294,10 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
         if labelled_rows is not None:
             row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task, random_state)
     # functions on a handful of rows among those the model keeps: outliers isolated by the
-    # context, nothing a downstream model can use. Only a context whose atoms are the fit rows
-    # can give a row a context of its own; elsewhere (the linear kernel: a direction of
-    # variance that few rows carry) such a function is one new rows share.
-    isolates = fitted.traits().atoms_are_fit_points
+    # context, nothing a downstream model can use, where the context can give a row a context
+    # of its own (the estimator's warning reads the same trait); elsewhere (the linear kernel:
+    # a direction of variance that few rows carry) such a function is one new rows share.
+    isolates = fitted.traits().isolates_rows
     row["outlying"] = int(concentrated_columns(functions)[0].size) if isolates else 0
     return row, s, proxy_error
 
