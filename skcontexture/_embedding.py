@@ -348,11 +348,11 @@ class ContextureEmbedding(
         return self.n_products_
 
     def _warn_degenerate(self, context):
-        if context.traits().isolates_rows:
+        traits = context.traits()
+        if traits.isolates_rows:
             self._warn_concentrated()
         self._warn_tied(context)
         n_comp = self.n_connected_components_
-        traits = context.traits()
         if n_comp > 1 and not traits.block_structured:
             warn(
                 f"The context graph has {n_comp} connected components: singular value "

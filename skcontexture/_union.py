@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.base import TransformerMixin, clone
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._constraints import Implements
+from ._compat import BaseComposition
 from ._defaults import MODEL_COMPONENTS
 from ._embedding import ContextureEmbedding
 from ._typing import fit_context
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self
 
 
-class ContextureUnion(TransformerMixin, BaseEstimator):
+class ContextureUnion(TransformerMixin, BaseComposition):
     """Representations side by side, each block scaled to total variance 1.
 
     A downstream model fitted on the columns of several representations chooses
@@ -104,20 +104,49 @@ class ContextureUnion(TransformerMixin, BaseEstimator):
                                                n_components=min(MODEL_COMPONENTS, n_features))),
                 ("knn", ContextureEmbedding())]
 
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Get the parameters, with the parts' as ``<name>__<parameter>``.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Include the parts and their parameters.
+
+        Returns
+        -------
+        params : dict
+        """
+        return self._get_params("embeddings", deep=deep)
+
+    def set_params(self, **params: Any) -> Self:
+        """Set parameters, parts (by name) and the parts' parameters.
+
+        Parameters
+        ----------
+        **params : dict
+
+        Returns
+        -------
+        self : ContextureUnion
+        """
+        return self._set_params("embeddings", **params)
+
     def _parts(self, n_features):
         """The named unfitted parts: ``embeddings``, or the default for ``n_features``."""
         if self.embeddings is None:
             return self._default_parts(n_features)
-        names = [item[0] if isinstance(item, tuple) and len(item) == 2 else None
-                 for item in self.embeddings]
-        if not names or None in names or not all(isinstance(n, str) for n in names):
+        try:
+            names, parts = zip(*self.embeddings)
+        except (TypeError, ValueError):
             raise ValueError(
-                "embeddings must be a non-empty list of (name, transformer) tuples with "
-                f"string names, got {self.embeddings!r}.")
-        if len(set(names)) < len(names):
-            raise ValueError(f"The names of embeddings must be unique, got {names}.")
+                "embeddings must be a non-empty list of (name, transformer) tuples, got "
+                f"{self.embeddings!r}.") from None
+        if not all(isinstance(name, str) for name in names):
+            raise ValueError(f"embeddings must have string names, got {list(names)}.")
+        self._validate_names(names)
+        self._check_estimators_are_instances(parts)
         for name, part in self.embeddings:
-            if not Implements(["fit", "transform"]).is_satisfied_by(part):
+            if not (hasattr(part, "fit") and hasattr(part, "transform")):
                 raise TypeError(
                     f"The part {name!r} of embeddings must be an estimator with fit and "
                     f"transform, got {part!r}.")
@@ -201,10 +230,7 @@ class ContextureUnion(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, accept_sparse="csr", dtype=[np.float64, np.float32],
                           reset=False)
-        blocks = []
-        for _, part in self.embeddings_:
-            blocks.append(_dense(part.transform(X)))
-        return self._stack(blocks)
+        return self._stack([_dense(part.transform(X)) for _, part in self.embeddings_])
 
     def get_feature_names_out(self, input_features: ArrayLike | None = None) -> np.ndarray:
         """Each part's output names, prefixed by its name (``"knn__contextureembedding0"``).

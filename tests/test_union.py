@@ -79,9 +79,10 @@ def test_float32_pickling_and_pandas_output(wine):
 @pytest.mark.parametrize("embeddings, error, match", [
     ([], ValueError, "non-empty list of \\(name, transformer\\) tuples"),
     ([ContextureEmbedding()], ValueError, "\\(name, transformer\\) tuples"),
+    ([("a", FunctionTransformer()), ("a__b", ContextureEmbedding())], ValueError, "__"),
     ([(1, ContextureEmbedding())], ValueError, "string names"),
     ([("a", FunctionTransformer()), ("a", ContextureEmbedding())], ValueError, "unique"),
-    ([("a", StandardScaler), ("b", ContextureEmbedding())], TypeError, "'a'.*fit and transform"),
+    ([("a", StandardScaler), ("b", ContextureEmbedding())], TypeError, "estimator instance"),
     ([("a", "raw")], TypeError, "fit and transform"),
 ])
 def test_malformed_parts_are_refused_with_the_cause(wine, embeddings, error, match):
@@ -102,3 +103,16 @@ def test_input_is_left_unchanged(wine):
     ContextureUnion(_parts()).fit(X).transform(X_new)
     np.testing.assert_array_equal(X, X_copy)
     np.testing.assert_array_equal(X_new, new_copy)
+
+
+def test_the_parts_parameters_are_nested_for_a_search(wine):
+    """As FeatureUnion's: ``<name>__<parameter>``, so that GridSearchCV can tune a part."""
+    from sklearn.base import clone
+
+    X, _ = wine
+    union = ContextureUnion(_parts())
+    assert union.get_params()["knn__n_components"] == 4
+    tuned = clone(union).set_params(knn__n_components=2)
+    assert tuned.fit(X).transform(X).shape == (120, 13 + 2)
+    assert union.get_params()["knn__n_components"] == 4  # the clone's parts are its own
+    assert "knn__n_components" not in ContextureUnion().get_params()  # the default: no parts yet
