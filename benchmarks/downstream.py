@@ -17,9 +17,10 @@ scikit-learn's bundled iris, wine, breast cancer, digits and diabetes):
    - ``spectral_embedding``: sklearn's SpectralEmbedding(n_components=16, random_state=0),
      transductive mode only (it has no ``transform``);
    - ``library_default``: ``ContextureEmbedding(random_state=0)``, the library's defaults;
-   - ``library_auto``: the main job's label-free choice (``automatic_route``: ``skcontexture
+   - ``library_auto``: the main job's label-free route (``automatic_route``: ``skcontexture
      POOL.npz --save-model FILE`` in-process on the pool's raw inputs, then the saved
-     pipeline's ``transform``);
+     pipeline's ``transform``: the linear kernel of the features beside the grid's
+     best-ranked local context, a ContextureUnion);
    - ``library_labelled``: the label-efficient choice (``labelled_route``): the main job's
      grid (``skcontexture._selection.default_grid``), each context a ContextureEmbedding with 32
      components fitted once on the pool without labels; per labelled draw the context and
@@ -370,7 +371,7 @@ def automatic_route(X_pool):
 
     Runs ``skcontexture POOL.npz --save-model MODEL`` in-process on ``X_pool`` (an .npz with
     only ``X``: no labels) in a temporary folder, its stdout silenced, and returns the saved
-    fitted pipeline (StandardScaler, ContextureEmbedding) whose ``transform`` embeds new rows.
+    fitted pipeline (StandardScaler, then the main job's model) whose ``transform`` embeds new rows.
     The main job's stderr lines are re-issued as warnings (recorded); a failure raises.
     """
     with tempfile.TemporaryDirectory() as tmp:
@@ -542,9 +543,7 @@ class AutomaticRoute(TransformerMixin, BaseEstimator):
         return self.model_.transform(self._raw(X))
 
     def describe(self):
-        step = self.model_[-1]
-        return {"context": repr(step.context_), "n_components": int(step.n_components),
-                "singular_values_head": [float(s) for s in step.singular_values_[:4]]}
+        return describe(self.model_[-1])
 
 
 def tabular_parts():
@@ -574,10 +573,10 @@ def build_minimax(data):
 
 
 class LabelFreeChoice(TransformerMixin, BaseEstimator):
-    """The main job's label-free choice among ``contexts``: ``skcontexture._selection.select``
-    with them as its grid (ranked by the proxy task ``feature_prediction``), then the
-    winner's model (its leading functions weighted by ``scale="propagation"``) on the rows
-    the selection standardised."""
+    """The main job's label-free route among ``contexts``: ``skcontexture._selection.select``
+    with them as its grid (ranked by the proxy task ``feature_prediction``), then its model
+    (the linear kernel beside the best-ranked other context, each with its leading functions
+    weighted by ``scale="propagation"``) on the rows the selection standardised."""
 
     def __init__(self, contexts=None):
         self.contexts = contexts
@@ -593,8 +592,7 @@ class LabelFreeChoice(TransformerMixin, BaseEstimator):
         return self.model_.transform(self.scaler_.transform(X))
 
     def describe(self):
-        return {"chosen": self.chosen_, "n_components": int(self.model_.n_components_),
-                "singular_values_head": [float(s) for s in self.model_.singular_values_[:4]]}
+        return {"chosen": self.chosen_} | describe(self.model_)
 
 
 def umap_installed():
@@ -818,8 +816,11 @@ def describe(estimator):
         return estimator.describe()
     if isinstance(estimator, FeatureUnion):
         estimator = dict(estimator.transformer_list).get("library")
+    if isinstance(estimator, ContextureUnion):
+        return {"parts": {name: describe(part) for name, part in estimator.embeddings_},
+                "block_scales": estimator.block_scales_.tolist()}
     if isinstance(estimator, ContextureEmbedding):
-        info = {"context": repr(estimator.context_),
+        info = {"context": repr(estimator.context_), "n_components": int(estimator.n_components_),
                 "singular_values_head": [float(s) for s in estimator.singular_values_[:4]],
                 "n_connected_components": int(estimator.n_connected_components_)}
         if isinstance(estimator.context_, MinimaxCombination):

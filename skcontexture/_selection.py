@@ -2,7 +2,8 @@
 
 :func:`select` fits a grid of contexts on the training rows, scores each by the
 label-free ``feature_prediction`` proxy task and by tau, ranks the grid and fits the
-winner's model; with labels it also probes every context on held-out rows. The
+model a downstream model should get (the linear kernel of the features beside the
+best-ranked local context); with labels it also probes every context on held-out rows. The
 command line (:mod:`skcontexture.cli`) parses, reads the data and prints the report.
 """
 
@@ -22,6 +23,7 @@ from ._metric_table import MAIN_JOB_METRICS, METRICS
 from ._progress import Progress
 from ._embedding import ContextureEmbedding, concentrated_columns
 from ._scorer import LabelledProbeScorer, spectrum_for_tau
+from ._union import union_of_fitted
 from .contexts import KNNContext, LinearTeacherContext, RBFContext
 from .linalg import DENSE_MAX_SIDE
 from .metrics import PROBE_ALPHAS, feature_prediction, probe_dims, tau_curve, tau_regime
@@ -137,7 +139,8 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     is ranked by ``metric``: "feature_prediction" (greater is better), "tau" (trusted
     contexts first, each group by increasing tau) or "labelled" (a cross-validated probe on
     ``labelled`` labelled training rows, the label-efficient choice; needs ``y``). With
-    ``y``, every context is also probed on held-out rows (reported, never used to choose).
+    ``y``, every context is also probed on held-out rows, and so is the model with all its
+    columns ("model_score"): reported, never used to choose.
     ``task`` ("auto", "classification" or "regression") says what ``y`` is; "auto"
     infers it by :func:`infer_task`. Without ``grid``, the grid is :func:`default_grid`
     of ``k_grid`` and ``gamma_grid`` on the training rows. A context that cannot be fitted
@@ -147,8 +150,11 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
 
     Returns a dict with the task (and the reason when it was inferred), the split sizes,
     the rows (one dict per context, ranked), the spectra, the metric, the scaler fitted on
-    the training rows, and the winner fitted (on the scaled training rows): the
-    components of :func:`model_components` with ``scale="propagation"``.
+    the training rows, and the model fitted on the scaled training rows ("embedding"):
+    the contexts of :func:`model_parts` (the linear kernel beside the best-ranked local
+    context, a :class:`ContextureUnion`), each with the components of
+    :func:`model_components` weighted by ``scale="propagation"``; "model_parts" lists
+    them (name, context, fitted embedding, the reason for its number of components).
     """
     if metric not in MAIN_JOB_METRICS:
         raise ValueError(f"metric must be one of {MAIN_JOB_METRICS}, got {metric!r}.")
@@ -207,14 +213,53 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
                             + [f"{r['context']}: {r['error']}" for r in rows if "error" in r])
         raise ValueError(f"No context of the grid could be scored by {metric}"
                          + (f" ({reasons})" if reasons else "") + ".")
-    n_model, model_reason = model_components(winner["n_probe"], n_labelled)
-    embedding = winner["model"] if "model" in winner else _model(
-        winner["estimator"], n_model, X_train, random_state)
+    parts = model_parts(rows, metric)
+    models = []
+    for part, row in parts:
+        n_model, reason = model_components(row["n_probe"], n_labelled)
+        emb = row["model"] if "model" in row else _model(row["estimator"], n_model, X_train,
+                                                         random_state)
+        models.append({"name": part, "context": row["context"], "embedding": emb,
+                       "reason": reason})
+    embedding = (models[0]["embedding"] if len(models) == 1 else
+                 union_of_fitted([(m["name"], m["embedding"]) for m in models], X_train))
+    model_score = None
+    if y is not None:
+        # the model as a downstream model gets it: every column, on the held-out rows
+        model_score = float(_probe(task).fit(embedding.transform(X_train), y_train)
+                            .score(embedding.transform(X_test_s), y_test))
     return {"task": task, "task_reason": task_reason, "n_train": X_train.shape[0],
             "metric": metric, "scaler": scaler,
             "n_test": None if X_test is None else X_test.shape[0], "n_labelled": n_labelled,
-            "rows": rows, "spectra": spectra, "embedding": embedding,
-            "model_reason": model_reason, "skipped": skipped}
+            "rows": rows, "spectra": spectra, "embedding": embedding, "model_parts": models,
+            "model_score": model_score, "skipped": skipped}
+
+
+def is_linear_kernel(context):
+    """Whether ``context`` is the linear kernel of the features (the grid's "linear")."""
+    return isinstance(context, LinearTeacherContext) and context.teacher is None
+
+
+def model_parts(rows, metric):
+    """The contexts of the main job's model, as ``[(part name, row), ...]`` from the ranked rows.
+
+    A label-free ranking (the proxy task or tau) cannot tell whether a downstream task is
+    served better by what is linear in the features or by the data's local structure:
+    its pick of the linear kernel against the grid's best local context is at the level
+    of its own noise, and each wins on different data (docs/downstream.md). So the model
+    keeps both, side by side as a :class:`ContextureUnion` (each block at total
+    variance 1) and lets the downstream model's labels weigh them: the linear kernel of
+    the features ("linear") beside the best-ranked other context that can be fitted and
+    does not isolate outlying rows ("local"). Without either (a grid without the linear
+    kernel, or none of its other contexts usable), the best-ranked context alone; with
+    ``metric="labelled"`` too, since labels made the choice.
+    """
+    usable = [r for r in rows if "error" not in r and not r["outlying"]]
+    linear = next((r for r in usable if is_linear_kernel(r["estimator"])), None)
+    local = next((r for r in usable if not is_linear_kernel(r["estimator"])), None)
+    if metric == "labelled" or linear is None or local is None:
+        return [("winner", rows[0])]
+    return [("linear", linear), ("local", local)]
 
 
 def _scored(name, context, **setting):
@@ -278,7 +323,7 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
     n_labelled = None if labelled_rows is None else labelled_rows.size
     n_model = model_components(n_probe, n_labelled)[0]
     if y_train is None:
-        # the model the main job keeps, fitted once per context (the winner's is reused)
+        # each context's model, fitted once (the main job's model reuses those it keeps)
         estimator.set_params(n_components=n_model, scale="propagation")
     else:
         estimator.set_params(n_components=n_probe)

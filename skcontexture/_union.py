@@ -194,22 +194,28 @@ class ContextureUnion(TransformerMixin, BaseComposition):
                           ensure_min_samples=2)
         # one RandomState for every part: each unset seed is a new draw from it
         rng = None if self.random_state is None else check_random_state(self.random_state)
-        fitted, blocks, scales = [], [], []
+        fitted, blocks = [], []
         for name, part in self._parts(X.shape[1]):
             part = seed_unset(clone(part), rng)
-            Z = _dense(part.fit_transform(X, y))
+            blocks.append(_dense(part.fit_transform(X, y) if hasattr(part, "fit_transform")
+                                 else part.fit(X, y).transform(X)))
+            fitted.append((name, part))
+        self._set_blocks(fitted, blocks)
+        return blocks
+
+    def _set_blocks(self, fitted, blocks):
+        """Keep the fitted parts and scale each block by its fit rows' total variance."""
+        scales = []
+        for (name, _), Z in zip(fitted, blocks):
             spread = float(np.sqrt(np.sum(np.var(Z, axis=0, dtype=np.float64))))
             if not (np.isfinite(spread) and spread > 0):
                 raise ValueError(
                     f"The block {name!r} is constant on the fit rows (total variance "
                     f"{spread**2:.3g}): it cannot be scaled to total variance 1. Leave it "
                     "out, or give it data on which it varies.")
-            fitted.append((name, part))
-            blocks.append(Z)
             scales.append(spread)
         self.embeddings_ = fitted
         self.block_scales_ = np.array(scales)
-        return blocks
 
     def _stack(self, blocks):
         dtype = np.result_type(*blocks)
@@ -262,6 +268,23 @@ class ContextureUnion(TransformerMixin, BaseComposition):
         tags.transformer_tags.preserves_dtype = sorted(
             set.intersection(*preserved) if preserved else {"float64"}, reverse=True)
         return tags
+
+
+def union_of_fitted(parts, X):
+    """The :class:`ContextureUnion` of ``parts`` already fitted on ``X``, without fitting them again.
+
+    ``parts`` is a list of ``(name, estimator)`` whose estimators were fitted on the
+    rows ``X`` and whose ``transform`` of those rows is their ``fit_transform`` (a
+    ``ContextureEmbedding`` of a context whose conditional reproduces its joint, such as
+    a kNN graph, a Gaussian kernel or a linear teacher). Returns what
+    ``ContextureUnion(parts).fit(X)`` gives: the union's ``embeddings`` are unfitted
+    clones of the parts, so that it can be cloned and refitted like any other.
+    """
+    union = ContextureUnion([(name, clone(part)) for name, part in parts])
+    X = validate_data(union, X, accept_sparse="csr", dtype=[np.float64, np.float32],
+                      ensure_min_samples=2)
+    union._set_blocks(list(parts), [_dense(part.transform(X)) for _, part in parts])
+    return union
 
 
 def _dense(Z):

@@ -8,9 +8,10 @@ features on the training rows, fits a grid of contexts (kNN and RBF at several
 strengths) on them, scores every context by the label-free ``feature_prediction``
 proxy task and by tau (flagging the contexts where tau is not to be trusted; a context
 that cannot be fitted gets n/a), ranks the grid by ``--metric`` (the contexts whose
-leading functions live on a handful of outlying rows last) and fits a
-ContextureEmbedding of the winner (32 components with ``scale="propagation"``, the
-features a downstream model should get; with ``--labelled M`` at most M/4), printed
+leading functions live on a handful of outlying rows last) and fits the features a
+downstream model should get: a ContextureUnion of the linear kernel of the features
+and the best-ranked other context (32 components each with ``scale="propagation"``),
+or with ``--labelled M`` the chosen context alone (at most M/4 components), printed
 as the Python line that builds it. When labels exist (a classification or a
 regression, as ``--task`` says or infers), it also fits a ridge probe on every
 context's embedding and reports the held-out score of the chosen context next to the
@@ -202,13 +203,24 @@ def _context_params(context):
             or repr(params[name]) != repr(signature[name].default)}
 
 
+def _embedding_line(emb):
+    """The Python expression of a ContextureEmbedding of the main job's grid."""
+    context = emb.context
+    params = ", ".join(f"{name}={value!r}" for name, value in _context_params(context).items())
+    return (f"ContextureEmbedding({type(context).__name__}({params}), "
+            f"n_components={emb.n_components_}, scale={emb.scale!r}, "
+            f"random_state={emb.random_state!r})")
+
+
 def model_line(result):
     """The Python expression of the main job's model (as fitted on the training rows)."""
-    emb, context = result["embedding"], result["rows"][0]["estimator"]
-    params = ", ".join(f"{name}={value!r}" for name, value in _context_params(context).items())
-    return (f"make_pipeline(StandardScaler(), ContextureEmbedding({type(context).__name__}"
-            f"({params}), n_components={emb.n_components_}, scale={emb.scale!r}, "
-            f"random_state={emb.random_state!r}))")
+    parts = result["model_parts"]
+    if len(parts) == 1:
+        model = _embedding_line(parts[0]["embedding"])
+    else:
+        model = "ContextureUnion([" + ", ".join(
+            f"({part['name']!r}, {_embedding_line(part['embedding'])})" for part in parts) + "])"
+    return f"make_pipeline(StandardScaler(), {model})"
 
 
 def report(result, name, X, *, beta, max_dim, metric):
@@ -255,14 +267,25 @@ def report(result, name, X, *, beta, max_dim, metric):
         if labelled:
             line += f"  {_fmt(r['score']):>9}"
         print(line)
-    emb = result["embedding"]
-    s = emb.singular_values_
-    print(f"\nchosen by {METRICS[by].label}: {rows[0]['context']}; its model, fitted on the "
-          f"{result['n_train']} training rows (saved by --save-model):")
+    parts = result["model_parts"]
+    print(f"\nchosen by {METRICS[by].label}: {rows[0]['context']}")
+    if len(parts) == 1:
+        print(f"the model, fitted on the {result['n_train']} training rows (saved by "
+              "--save-model):")
+    else:
+        print(f"the model, fitted on the {result['n_train']} training rows (saved by "
+              f"--save-model): the linear kernel of the features beside the best-ranked "
+              f"other context, {parts[1]['context']}, each block scaled to total variance 1, "
+              "so that a model fitted on labels weighs what is linear in the features "
+              "against the local structure (a label-free ranking cannot tell which serves "
+              "its task):")
     print(f"  {model_line(result)}")
-    print(f"  {s.size} components: {result['model_reason']}. Each is weighted by "
-          f"s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the smoothest first "
-          f"(s_1={s[0]:.4f}, s_d={s[-1]:.4f}).")
+    for part in parts:
+        s = part["embedding"].singular_values_
+        print(f"  {part['context'] if len(parts) > 1 else 'its'}: {s.size} components "
+              f"({part['reason']}), s_1={s[0]:.4f}, s_d={s[-1]:.4f}")
+    print(f"  each component weighted by s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the "
+          "smoothest first")
     for r in rows:
         if "error" in r:
             print(f"n/a: {r['context']} could not be fitted: {r['error']}")
@@ -290,7 +313,8 @@ def report(result, name, X, *, beta, max_dim, metric):
 
             print(f"downstream {metric}: chosen {_fmt(rows[0]['score'])}  |  best of grid "
                   f"{_fmt(best['score'])} ({best['context']})  |  worst of grid "
-                  f"{_fmt(worst['score'])} ({worst['context']})")
+                  f"{_fmt(worst['score'])} ({worst['context']})  |  the model, every "
+                  f"column {_fmt(result['model_score'])}")
             summary = f"chosen by {METRICS[by].label} ranks {rank_of(rows[0])}/{len(scored)}"
             for other in MAIN_JOB_METRICS:
                 if other != by and all(other in r for r in rows):
@@ -400,11 +424,11 @@ def build_parser():
                              "thick and the ones with untrusted tau dashed (needs matplotlib: "
                              "the plot extra)")
     parser.add_argument("--save-embedding", metavar="FILE",
-                        help="save the chosen context's embedding of every row to FILE "
+                        help="save the model's embedding of every row to FILE "
                              "(.npy or .csv)")
     parser.add_argument("--save-model", metavar="FILE",
-                        help="save the fitted winner (a Pipeline: StandardScaler, then "
-                             "ContextureEmbedding) to FILE with joblib; fitted on a .csv, "
+                        help="save the fitted model (a Pipeline: StandardScaler, then "
+                             "ContextureUnion) to FILE with joblib; fitted on a .csv, "
                              "it takes the feature columns by name")
     parser.add_argument("--json", action="store_true",
                         help="print the result as JSON instead of the table")
@@ -564,8 +588,8 @@ def _save(result, X, feature_names, args):
                                                      else "")
             usage = f"; it takes the feature columns by name: model.transform({frame})"
         joblib.dump(model, args.save_model)
-        print(f"saved the fitted model (StandardScaler, ContextureEmbedding) to "
-              f"{args.save_model}{usage}", file=note)
+        print(f"saved the fitted model (StandardScaler, {type(result['embedding']).__name__}) "
+              f"to {args.save_model}{usage}", file=note)
 
 
 def summary(result, name, X, *, metric=None):
@@ -585,16 +609,19 @@ def summary(result, name, X, *, metric=None):
 
     rows = [{key: (r[key] if key in ("context", "error") else plain(r[key]))
              for key in keys if key in r} for r in result["rows"]]
-    emb, context = result["embedding"], result["rows"][0]["estimator"]
+    parts = [{"name": part["name"], "context": part["context"],
+              "context_class": type(part["embedding"].context).__name__,
+              "context_params": _context_params(part["embedding"].context),
+              "n_components": part["embedding"].n_components_,
+              "n_components_reason": part["reason"], "scale": part["embedding"].scale,
+              "singular_values": [float(v) for v in part["embedding"].singular_values_]}
+             for part in result["model_parts"]]
     return {"dataset": name, "n_samples": X.shape[0], "n_features": X.shape[1],
             "task": result["task"], "task_reason": result["task_reason"],
             "metric": result["metric"], "probe_metric": metric,
             "n_train": result["n_train"], "n_test": result["n_test"],
             "n_labelled": result["n_labelled"], "chosen": rows[0]["context"],
-            "model": {"python": model_line(result), "context": type(context).__name__,
-                      "context_params": _context_params(context),
-                      "n_components": emb.n_components_, "scale": emb.scale,
-                      "n_components_reason": result["model_reason"]},
-            "n_components": int(emb.singular_values_.size),
-            "singular_values": [float(v) for v in emb.singular_values_],
+            "model": {"python": model_line(result), "parts": parts},
+            "n_components": sum(part["n_components"] for part in parts),
+            "model_score": result["model_score"],
             "skipped": result["skipped"], "rows": rows}

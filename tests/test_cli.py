@@ -5,11 +5,11 @@ import pytest
 
 from sklearn.preprocessing import StandardScaler
 
-from skcontexture import (ContextureEmbedding, KNNContext, LabelContext, LinearTeacherContext,
-                          RBFContext)
+from skcontexture import (ContextureEmbedding, ContextureUnion, KNNContext, LabelContext,
+                          LinearTeacherContext, RBFContext)
 from skcontexture._embedding import concentrated_columns
 from skcontexture._defaults import MODEL_COMPONENTS
-from skcontexture._selection import ranking, select
+from skcontexture._selection import model_parts, ranking, select
 from skcontexture.cli import load_dataset, main
 from skcontexture.metrics import feature_prediction, tau
 
@@ -155,7 +155,7 @@ def test_plot_option(tmp_path, blobs, capsys, monkeypatch):
     out = capsys.readouterr().out
     assert "saved spectra" in out
     # the chosen context and the ones whose tau is untrusted are marked
-    assert f"chosen by feature_prediction: {marks['chosen']};" in out
+    assert f"chosen by feature_prediction: {marks['chosen']}\n" in out
     assert marks["untrusted"] == ["RBF g=0.3", "linear"]
     assert "tau is untrusted for 2 of 4 contexts" in out
 
@@ -341,14 +341,16 @@ def test_version_json_and_saved_outputs(tmp_path, blobs, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["dataset"] == "toy" and result["task"] == "classification"
     assert result["chosen"] == result["rows"][0]["context"]
-    assert len(result["rows"]) == 4 and result["n_components"] == len(result["singular_values"])
+    parts = result["model"]["parts"]
+    assert len(result["rows"]) == 4
+    assert result["n_components"] == sum(len(part["singular_values"]) for part in parts)
     Z = np.load(emb_npy)
     pipeline = joblib.load(model)
     np.testing.assert_allclose(pipeline.transform(X), Z, rtol=1e-12, atol=1e-12)
     assert Z.shape == (len(X), result["n_components"])
     assert main([str(data), *_small_args(), "--save-embedding", str(emb_csv)]) == 0
     np.testing.assert_allclose(np.loadtxt(emb_csv, delimiter=",", skiprows=1), Z, atol=1e-12)
-    assert emb_csv.read_text().startswith("contextureembedding0,")
+    assert emb_csv.read_text().startswith("linear__contextureembedding0,")
 
 
 def test_plot_without_matplotlib_is_refused_before_the_run(tmp_path, blobs, capsys,
@@ -396,6 +398,57 @@ def test_a_linear_direction_of_few_rows_is_not_an_isolated_row():
     linear = next(r for r in result["rows"] if r["context"] == "linear")
     assert concentrated_columns(linear["model"].embedding_)[0].size > 0
     assert linear["outlying"] == 0
+
+
+def test_the_model_is_the_linear_kernel_beside_the_best_local_context(blobs):
+    X, _ = blobs
+    X = np.vstack([X, X[:4] + 60.0 * np.eye(4, X.shape[1])])  # 4 far outliers
+    grid = [("RBF narrow", RBFContext(gamma=5.0)), ("K=10", KNNContext(10)),
+            ("K=30", KNNContext(30)), ("linear", LinearTeacherContext(whiten=False)),
+            ("labels", LabelContext())]
+    result = select(X, None, grid=grid, max_dim=64, max_probe_dim=16)
+    rows = result["rows"]
+    assert rows[-1]["context"] == "labels" and rows[-2]["context"] == "RBF narrow"
+    # the best-ranked context other than the linear kernel that neither failed nor isolates
+    # rows, whatever the linear kernel's own rank
+    local = next(r for r in rows if r["context"] in ("K=10", "K=30"))
+    linear = next(r for r in rows if r["context"] == "linear")
+    parts = result["model_parts"]
+    assert [(p["name"], p["context"]) for p in parts] == [("linear", "linear"),
+                                                          ("local", local["context"])]
+    union = result["embedding"]
+    assert isinstance(union, ContextureUnion)
+    # the blocks are the grid's own fitted models, each divided to total variance 1
+    Xs = result["scaler"].transform(X)
+    Z = union.transform(Xs)
+    blocks = [linear["model"].transform(Xs), local["model"].transform(Xs)]
+    np.testing.assert_allclose(Z, np.hstack([b / np.sqrt(np.sum(np.var(b, axis=0)))
+                                             for b in blocks]), atol=1e-10)
+    assert [p["embedding"] for p in parts] == [linear["model"], local["model"]]
+
+
+def test_the_model_parts_rule():
+    def row(name, linear=False, outlying=0, error=False):
+        r = {"context": name, "outlying": outlying,
+             "estimator": LinearTeacherContext(whiten=False) if linear else KNNContext(5)}
+        return r | ({"error": "no fit"} if error else {})
+
+    rows = [row("linear", linear=True), row("K=5"), row("K=10")]
+    assert [(name, r["context"]) for name, r in model_parts(rows, "feature_prediction")] == [
+        ("linear", "linear"), ("local", "K=5")]
+    rows = [row("K=5", error=True), row("K=10", outlying=2), row("K=20"),
+            row("linear", linear=True)]
+    assert [r["context"] for _, r in model_parts(rows, "tau")] == ["linear", "K=20"]
+    # labels chose the context; no linear kernel in the grid; no usable local context; a
+    # linear kernel of a teacher's outputs is not the features' linear kernel
+    assert model_parts(rows, "labelled") == [("winner", rows[0])]
+    assert [(n, r["context"]) for n, r in model_parts([row("K=5"), row("K=10")],
+                                                      "feature_prediction")] == [("winner", "K=5")]
+    only = [row("linear", linear=True), row("K=5", outlying=1)]
+    assert [(n, r["context"]) for n, r in model_parts(only, "tau")] == [("winner", "linear")]
+    teacher = row("teacher")
+    teacher["estimator"] = LinearTeacherContext(teacher=StandardScaler())
+    assert [n for n, _ in model_parts([teacher, row("K=5")], "tau")] == ["winner"]
 
 
 def _bundled_csv(tmp_path, loader):
@@ -479,20 +532,31 @@ def test_the_winner_is_reported_as_python(tmp_path, blobs, capsys):
                  "--save-model", str(model)]) == 0
     result = json.loads(capsys.readouterr().out)
     line = result["model"]["python"]
-    assert line == ("make_pipeline(StandardScaler(), ContextureEmbedding(RBFContext("
-                    "gamma=0.075), n_components=32, scale='propagation', "
-                    "random_state=0))")
-    assert result["model"]["context_params"] == {"gamma": 0.075}
-    assert result["model"]["n_components"] == result["n_components"] == MODEL_COMPONENTS
-    assert result["model"]["n_components_reason"] == "the main job's default"
+    assert line == ("make_pipeline(StandardScaler(), ContextureUnion(["
+                    "('linear', ContextureEmbedding(LinearTeacherContext(whiten=False), "
+                    "n_components=4, scale='propagation', random_state=0)), "
+                    "('local', ContextureEmbedding(RBFContext(gamma=0.075), n_components=32, "
+                    "scale='propagation', random_state=0))]))")
+    linear, local = result["model"]["parts"]
+    assert (linear["name"], linear["context"], linear["context_class"]) == (
+        "linear", "linear", "LinearTeacherContext")
+    assert local["context_params"] == {"gamma": 0.075} and local["context"] == "RBF g=0.3"
+    assert local["n_components"] == MODEL_COMPONENTS and linear["n_components"] == 4
+    assert result["n_components"] == MODEL_COMPONENTS + 4
+    assert local["n_components_reason"] == "the main job's default"
+    assert linear["n_components_reason"].startswith("the functions the context was probed")
     # without labels the model is fitted on every row: the line reproduces it
     refit = eval(line).fit(X)
-    np.testing.assert_allclose(np.abs(refit.transform(X)),
-                               np.abs(joblib.load(model).transform(X)), atol=1e-8)
+    saved = joblib.load(model)
+    assert isinstance(saved[-1], ContextureUnion)
+    np.testing.assert_allclose(np.abs(refit.transform(X)), np.abs(saved.transform(X)),
+                               atol=1e-8)
     assert main([str(data), *_small_args()]) == 0
     out = capsys.readouterr().out
-    assert "  make_pipeline(StandardScaler(), ContextureEmbedding(KNNContext(n_neighbors=" in out
-    assert "16 components: the functions the context was probed with" in out
+    assert ("  make_pipeline(StandardScaler(), ContextureUnion([('linear', ContextureEmbedding("
+            "LinearTeacherContext(whiten=False)") in out
+    assert "('local', ContextureEmbedding(KNNContext(n_neighbors=" in out
+    assert "16 components (the functions the context was probed with" in out
 
 
 def test_few_labels_cap_the_model(tmp_path, blobs, capsys):
@@ -504,8 +568,11 @@ def test_few_labels_cap_the_model(tmp_path, blobs, capsys):
     assert main([str(data), "--k", "10", "--gamma", "1", "--max-dim", "64",
                  "--labelled", "30", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
-    assert result["n_components"] == result["model"]["n_components"] == 7
-    assert "30 labelled rows" in result["model"]["n_components_reason"]
+    # labels chose the context: the model is that context alone
+    (part,) = result["model"]["parts"]
+    assert part["name"] == "winner" and part["context"] == result["chosen"]
+    assert result["n_components"] == part["n_components"] == 7
+    assert "30 labelled rows" in part["n_components_reason"]
 
 
 def test_saved_model_takes_the_csv_columns_by_name(tmp_path, blobs, capsys):

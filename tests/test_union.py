@@ -4,10 +4,14 @@ import pickle
 
 import numpy as np
 import pytest
+from sklearn.base import clone
 from sklearn.datasets import load_wine
+from sklearn.exceptions import NotFittedError
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
 
 from skcontexture import ContextureEmbedding, ContextureUnion, KNNContext, LinearTeacherContext
+from skcontexture._union import union_of_fitted
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +120,48 @@ def test_the_parts_parameters_are_nested_for_a_search(wine):
     assert tuned.fit(X).transform(X).shape == (120, 13 + 2)
     assert union.get_params()["knn__n_components"] == 4  # the clone's parts are its own
     assert "knn__n_components" not in ContextureUnion().get_params()  # the default: no parts yet
+
+
+def test_a_union_of_fitted_parts_is_the_union_fitted():
+    # the main job's model: parts fitted once in its grid, put side by side without refitting
+    X = StandardScaler().fit_transform(load_wine().data)
+    X_new = X[::3] + 0.1
+    parts = [("linear", ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=5,
+                                            scale="propagation", random_state=0)),
+             ("local", ContextureEmbedding(KNNContext(10), n_components=8, random_state=0))]
+    fitted = [(name, clone(part).fit(X)) for name, part in parts]
+    union = union_of_fitted(fitted, X)
+    reference = ContextureUnion(parts).fit(X)
+    np.testing.assert_allclose(union.block_scales_, reference.block_scales_, rtol=1e-10)
+    np.testing.assert_allclose(np.abs(union.transform(X_new)), np.abs(reference.transform(X_new)),
+                               atol=1e-10)
+    assert union.n_features_in_ == X.shape[1]
+    # its parameters are unfitted clones: it clones and refits like any union
+    with pytest.raises(NotFittedError):
+        check_is_fitted(union.embeddings[0][1])
+    np.testing.assert_allclose(np.abs(clone(union).fit(X).transform(X_new)),
+                               np.abs(reference.transform(X_new)), atol=1e-10)
+
+
+def test_a_search_over_contexts_is_a_part():
+    # the label-free search beside the linear kernel: a part with fit and transform but no
+    # fit_transform (GridSearchCV) is fitted, then asked for the fit rows' embedding
+    from sklearn.model_selection import GridSearchCV
+
+    from skcontexture import ContextScorer
+
+    X = StandardScaler().fit_transform(load_wine().data)
+    rows = np.arange(len(X))
+    search = GridSearchCV(ContextureEmbedding(n_components=4, random_state=0),
+                          {"context": [KNNContext(5), KNNContext(30)]},
+                          scoring=ContextScorer(), cv=[(rows, rows)])
+    assert not hasattr(search, "fit_transform")
+    linear = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=4,
+                                 random_state=0)
+    union = ContextureUnion([("linear", linear), ("local", search)]).fit(X)
+    chosen = union.embeddings_[1][1].best_params_["context"]
+    fixed = ContextureUnion([("linear", linear),
+                             ("local", ContextureEmbedding(chosen, n_components=4,
+                                                           random_state=0))]).fit(X)
+    np.testing.assert_allclose(union.transform(X), fixed.transform(X), atol=1e-10)
+    np.testing.assert_allclose(union.block_scales_, fixed.block_scales_, rtol=1e-10)
