@@ -7,6 +7,7 @@ best-ranked local context); with labels it also probes every context on held-out
 command line (:mod:`skcontexture.cli`) parses, reads the data and prints the report.
 """
 
+import copy
 import time
 import warnings
 
@@ -216,11 +217,8 @@ def select(X, y=None, *, grid=None, k_grid=DEFAULT_K, gamma_grid=DEFAULT_GAMMA,
     parts = model_parts(rows, metric)
     models = []
     for part, row in parts:
-        n_model, reason = model_components(row["n_probe"], n_labelled)
-        emb = row["model"] if "model" in row else _model(row["estimator"], n_model, X_train,
-                                                         random_state)
-        models.append({"name": part, "context": row["context"], "embedding": emb,
-                       "reason": reason})
+        models.append({"name": part, "context": row["context"], "embedding": row["model"],
+                       "reason": model_components(row["n_probe"], n_labelled)[1]})
     embedding = (models[0]["embedding"] if len(models) == 1 else
                  union_of_fitted([(m["name"], m["embedding"]) for m in models], X_train))
     model_score = None
@@ -322,28 +320,27 @@ def _score(context, *, X_train, y_train, X_test, y_test, labelled_rows, task, be
            "n_probe": n_probe}
     n_labelled = None if labelled_rows is None else labelled_rows.size
     n_model = model_components(n_probe, n_labelled)[0]
-    if y_train is None:
-        # each context's model, fitted once (the main job's model reuses those it keeps)
-        estimator.set_params(n_components=n_model, scale="propagation")
-    else:
-        estimator.set_params(n_components=n_probe)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        emb = estimator._fit_operator(fitted, operator, X_checked.dtype, progress)
-    if y_train is None:
-        row["model"] = emb
-        functions = emb.embedding_
-    else:
-        functions = emb.embedding_[:, :n_model]
-        row["score"] = _probe_score(emb, y_train, X_test, y_test, task)
-        if labelled_rows is not None:
-            row["labelled"] = _labelled_score(emb, labelled_rows, y_train, task, random_state)
+        if y_train is not None:
+            # the probed functions, unweighted: a shallow copy of the fitted estimator whose
+            # second half of fit re-sets its own attributes from the shared operator
+            probed = copy.copy(estimator).set_params(n_components=n_probe)._fit_operator(
+                fitted, operator, X_checked.dtype, progress)
+            row["score"] = _probe_score(probed, y_train, X_test, y_test, task)
+            if labelled_rows is not None:
+                row["labelled"] = _labelled_score(probed, labelled_rows, y_train, task,
+                                                  random_state)
+        # the model the main job keeps, fitted once per context
+        estimator.set_params(n_components=n_model, scale="propagation")
+        row["model"] = estimator._fit_operator(fitted, operator, X_checked.dtype, progress)
     # functions on a handful of rows among those the model keeps: outliers isolated by the
     # context, nothing a downstream model can use, where the context can give a row a context
     # of its own (the estimator's warning reads the same trait); elsewhere (the linear kernel:
     # a direction of variance that few rows carry) such a function is one new rows share.
     isolates = fitted.traits().isolates_rows
-    row["outlying"] = int(concentrated_columns(functions)[0].size) if isolates else 0
+    row["outlying"] = (int(concentrated_columns(row["model"].embedding_)[0].size) if isolates
+                       else 0)
     return row, s, proxy_error
 
 
@@ -370,13 +367,6 @@ def _solver(X):
     return "dense" if X.shape[0] <= DENSE_MAX_SIDE else "auto"
 
 
-def _embedding(context, n_components, X, random_state, scale="none"):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        return ContextureEmbedding(context, n_components=n_components, solver=_solver(X),
-                                   scale=scale, random_state=random_state).fit(X)
-
-
 def model_components(n_probe, n_labelled=None):
     """Components of the main job's model, and why: ``(n_components, reason)``.
 
@@ -392,11 +382,6 @@ def model_components(n_probe, n_labelled=None):
     caps.append((n_probe, "the functions the context was probed with (--max-probe-dim, its "
                           "nonzero singular values and the rows bound them)"))
     return min(caps, key=lambda cap: cap[0])
-
-
-def _model(context, n_components, X, random_state):
-    """The winner's model: ``n_components`` functions with ``scale="propagation"``."""
-    return _embedding(context, n_components, X, random_state, scale="propagation")
 
 
 def _probe_score(emb, y_train, X_test, y_test, task):

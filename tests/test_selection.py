@@ -73,8 +73,8 @@ def test_labels_are_probed_on_the_unweighted_functions():
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import StandardScaler
 
-    from skcontexture import KNNContext
-    from skcontexture._selection import _embedding, _probe_score, select
+    from skcontexture import ContextureEmbedding, KNNContext
+    from skcontexture._selection import _probe_score, select
 
     X, y = load_digits(return_X_y=True)
     result = select(X, y, grid=[("kNN K=50", KNNContext(50))], max_dim=64, max_probe_dim=32,
@@ -83,7 +83,13 @@ def test_labels_are_probed_on_the_unweighted_functions():
     X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
                                                         stratify=y)
     scaler = StandardScaler().fit(X_train)
-    emb = _embedding(KNNContext(50), row["n_probe"], scaler.transform(X_train), 0)
-    assert emb.scale == "none"
+    emb = ContextureEmbedding(KNNContext(50), n_components=row["n_probe"], solver="dense",
+                              scale="none", random_state=0).fit(scaler.transform(X_train))
     assert row["score"] == _probe_score(emb, y_train, scaler.transform(X_test), y_test,
                                         "classification")
+    # the model beside it is the same context's leading functions, weighted
+    model = row["model"]
+    assert model.scale == "propagation" and model.n_components_ == min(32, row["n_probe"])
+    np.testing.assert_allclose(np.abs(model.embedding_),
+                               np.abs(emb.embedding_[:, :model.n_components_])
+                               * model._column_weights(), atol=1e-8)
