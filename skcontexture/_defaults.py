@@ -11,8 +11,8 @@ TASK_CHOICES = ("auto", "classification", "regression")
 #: on average: scikit-learn's diabetes target (whole numbers, 214 distinct values over 442
 #: rows) is a quantity.
 ROWS_PER_CLASS = 5
-#: Components of each part of the main job's model, weighted by ``scale="propagation"`` (scaled by
-#: their singular values before; the measurements below are of that scaling): a
+#: Components of each part of the main job's model, weighted by ``scale="propagation"``
+#: (scaled by their singular values before; the measurements below are of that scaling): a
 #: downstream model's regularisation then falls on the weak components first, so its
 #: accuracy hinges less on the number (side measurements with the protocol of
 #: benchmarks/downstream.py, 5 labels per class, logistic regression: a kNN context,

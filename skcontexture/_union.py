@@ -271,7 +271,7 @@ class ContextureUnion(TransformerMixin, BaseComposition):
 
 
 def union_of_fitted(parts, X):
-    """The :class:`ContextureUnion` of ``parts`` already fitted on ``X``, without fitting them again.
+    """The :class:`ContextureUnion` of ``parts`` fitted on ``X``, without fitting them again.
 
     ``parts`` is a list of ``(name, estimator)`` whose estimators were fitted on the
     rows ``X`` and whose ``transform`` of those rows is their ``fit_transform`` (a
