@@ -29,7 +29,7 @@ import warnings
 
 import numpy as np
 import scipy.sparse as sp
-from hypothesis import example, given, note, settings
+from hypothesis import assume, example, given, note, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
@@ -40,8 +40,10 @@ from sklearn.preprocessing import PolynomialFeatures
 from skcontexture import (
     ContextScorer,
     ContextureEmbedding,
+    ContextureUnion,
     KNNContext,
     LabelledProbeScorer,
+    LinearTeacherContext,
     SpectralContextEncoder,
     TeacherContext,
     metrics,
@@ -189,7 +191,10 @@ class Recorder:
         return True
 
 def output_width(est, requested, recorder):
-    """The fitted number of components: the request, or fewer with the library's warning."""
+    """The fitted number of components: the request, or fewer with the library's warning
+    (a union's: the sum over its parts)."""
+    if hasattr(est, "embeddings_"):
+        return sum(output_width(part, requested, recorder) for _, part in est.embeddings_)
     d = est.n_components_
     assert 1 <= d <= requested, (d, requested)
     if d < requested:
@@ -513,6 +518,11 @@ def corrupt(case, corruption):
 def _estimator(kind, context, d, seed):
     if kind == "embedding":
         return ContextureEmbedding(context, n_components=d, random_state=seed)
+    if kind == "union":  # the main job's model: the linear kernel beside the case's context
+        return ContextureUnion([
+            ("linear", ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=d,
+                                           scale="propagation")),
+            ("case", ContextureEmbedding(context, n_components=d))], random_state=seed)
     return SpectralContextEncoder(context, n_components=d, random_state=seed)
 
 
@@ -520,12 +530,13 @@ def _estimator(kind, context, d, seed):
 @given(
     case=cases(max_rows=30),
     corruption=st.sampled_from(CORRUPTIONS),
-    kind=st.sampled_from(["embedding", "encoder"]),
+    kind=st.sampled_from(["embedding", "encoder", "union"]),
     d=st.integers(1, 3),
 )
 def test_bad_inputs(case, corruption, kind, d):
     """Bad data gives a finite float64 output or a clean error, never an internal one;
     wrong n_features at transform is always an error; inputs are unchanged."""
+    assume(kind != "union" or case.A is None)  # a union passes y to its parts, not A
     count("test_bad_inputs")
     X, y, A, X_new, A_new = corrupt(case, corruption)
     inputs = [a for a in (X, y, A, X_new, A_new) if a is not None]

@@ -381,6 +381,13 @@ class LinearTeacherContext(TeacherMixin, BaseContext):
         largest = float(np.abs(Z).max(initial=0.0))
         if not largest > 0:
             raise ValueError(self._constant_message())
+        tiny = np.finfo(np.float64).tiny
+        if largest < tiny:
+            source = "X is" if self.output_ == "identity" else "the teacher's outputs are"
+            raise ValueError(
+                f"{source} at most {largest:.3g} in absolute value, below the smallest normal "
+                f"float64 ({tiny:.3g}): such values keep too few digits for their directions "
+                "to be found. Scale the data, e.g. with sklearn.preprocessing.StandardScaler.")
         # a power of two: exact, and no sum of the scaled values overflows
         self.scale_ = float(np.ldexp(1.0, -int(np.frexp(largest)[1])))
         Z = Z * self.scale_

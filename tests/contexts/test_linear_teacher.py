@@ -188,6 +188,16 @@ def test_errors(data):
         LinearTeacherContext(PCA(2), output="trees").fit(X)
     with pytest.raises(ValueError, match="X is constant"):
         LinearTeacherContext().fit(np.ones((10, 3)))
+    # subnormal values (the scale that makes them order 1 overflows): a clear error
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match="below the smallest normal float64.*Scale"):
+            LinearTeacherContext().fit(X * 1e-310)
+        # tiny but normal values are fitted as the data is (the kernel is scale-free)
+        linear = ContextureEmbedding(LinearTeacherContext(whiten=False), n_components=2)
+        small = clone(linear).fit(X * 1e-300)
+    np.testing.assert_allclose(np.abs(small.embedding_), np.abs(linear.fit(X).embedding_),
+                               atol=1e-8)
     with pytest.raises(ValueError, match="requires y"):
         LinearTeacherContext(LogisticRegression()).fit(X)
     assert LinearTeacherContext(LogisticRegression()).traits().requires_y
