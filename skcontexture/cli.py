@@ -282,8 +282,9 @@ def report(result, name, X, *, beta, max_dim, metric):
     print(f"  {model_line(result)}")
     for part in parts:
         s = part["embedding"].singular_values_
-        print(f"  {part['context'] if len(parts) > 1 else 'its'}: {s.size} components "
-              f"({part['reason']}), s_1={s[0]:.4f}, s_d={s[-1]:.4f}")
+        which = f"{part['context']}: " if len(parts) > 1 else ""
+        print(f"  {which}{s.size} components ({part['reason']}), s_1={s[0]:.4f}, "
+              f"s_d={s[-1]:.4f}")
     print(f"  each component weighted by s / sqrt(1 - {PROPAGATION_ALPHA} s^2), the "
           "smoothest first")
     for r in rows:
