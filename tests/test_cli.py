@@ -427,6 +427,25 @@ def test_the_model_is_the_linear_kernel_beside_the_best_local_context(blobs):
     assert [p["embedding"] for p in parts] == [linear["model"], local["model"]]
 
 
+def test_the_model_is_probed_on_every_column(blobs):
+    # with labels the report adds the probe of the model as a downstream model gets it
+    from sklearn.model_selection import train_test_split
+
+    from skcontexture._selection import _probe
+
+    X, y = blobs
+    grid = [("K=10", KNNContext(10)), ("linear", LinearTeacherContext(whiten=False))]
+    result = select(X, y, grid=grid, max_dim=64, max_probe_dim=16)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0,
+                                                        stratify=y)
+    scaler, model = result["scaler"], result["embedding"]
+    assert isinstance(model, ContextureUnion)
+    expected = _probe("classification").fit(model.transform(scaler.transform(X_train)), y_train)
+    assert result["model_score"] == pytest.approx(
+        expected.score(model.transform(scaler.transform(X_test)), y_test))
+    assert select(X, None, grid=grid, max_dim=64, max_probe_dim=16)["model_score"] is None
+
+
 def test_the_model_parts_rule():
     def row(name, linear=False, outlying=0, error=False):
         r = {"context": name, "outlying": outlying,
