@@ -10,7 +10,7 @@ from sklearn.base import TransformerMixin, clone
 from sklearn.utils import check_random_state, get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._compat import BaseComposition
+from ._compat import NamedParts
 from ._defaults import MODEL_COMPONENTS
 from ._embedding import ContextureEmbedding
 from ._typing import fit_context
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ._typing import ArrayLike, FloatArray, MatrixLike, RandomStateLike, Self
 
 
-class ContextureUnion(TransformerMixin, BaseComposition):
+class ContextureUnion(TransformerMixin, NamedParts):
     """Representations side by side, each block scaled to total variance 1.
 
     A downstream model fitted on the columns of several representations chooses
@@ -88,6 +88,8 @@ class ContextureUnion(TransformerMixin, BaseComposition):
         "random_state": ["random_state"],
     }
 
+    _parts_parameter = "embeddings"
+
     def __init__(
         self,
         embeddings: Sequence[tuple[str, Any]] | None = None,
@@ -104,53 +106,12 @@ class ContextureUnion(TransformerMixin, BaseComposition):
                                                n_components=min(MODEL_COMPONENTS, n_features))),
                 ("knn", ContextureEmbedding())]
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Get the parameters, with the parts' as ``<name>__<parameter>``.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Include the parts and their parameters.
-
-        Returns
-        -------
-        params : dict
-        """
-        return self._get_params("embeddings", deep=deep)
-
-    def set_params(self, **params: Any) -> Self:
-        """Set parameters, parts (by name) and the parts' parameters.
-
-        Parameters
-        ----------
-        **params : dict
-
-        Returns
-        -------
-        self : ContextureUnion
-        """
-        return self._set_params("embeddings", **params)
-
     def _parts(self, n_features):
         """The named unfitted parts: ``embeddings``, or the default for ``n_features``."""
         if self.embeddings is None:
             return self._default_parts(n_features)
-        try:
-            names, parts = zip(*self.embeddings)
-        except (TypeError, ValueError):
-            raise ValueError(
-                "embeddings must be a non-empty list of (name, transformer) tuples, got "
-                f"{self.embeddings!r}.") from None
-        if not all(isinstance(name, str) for name in names):
-            raise ValueError(f"embeddings must have string names, got {list(names)}.")
-        self._validate_names(names)
-        self._check_estimators_are_instances(parts)
-        for name, part in self.embeddings:
-            if not (hasattr(part, "fit") and hasattr(part, "transform")):
-                raise TypeError(
-                    f"The part {name!r} of embeddings must be an estimator with fit and "
-                    f"transform, got {part!r}.")
-        return list(self.embeddings)
+        return self._named_parts("transformer", ("fit", "transform"),
+                                 "an estimator with fit and transform")
 
     @fit_context(prefer_skip_nested_validation=False)
     def fit(self, X: MatrixLike, y: ArrayLike | None = None) -> Self:

@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.utils.validation import validate_data
 
-from .._compat import BaseComposition, num_samples, safe_indexing
+from .._compat import NamedParts, num_samples, safe_indexing
 from .._constraints import Implements
 from .._typing import fit_context
 from ._base import BaseContext, accepted_params, normalize_rows, release_joint
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .._typing import ArrayLike, MatrixLike, Self, SparseMatrix
 
 
-class ConvexCombination(BaseComposition, BaseContext):
+class ConvexCombination(NamedParts, BaseContext):
     """Convex combination sum_c w_c P_c of contexts, on disjoint atoms.
 
     With probability w_c the context of x is drawn from part c. The atoms are
@@ -78,56 +78,18 @@ class ConvexCombination(BaseComposition, BaseContext):
         "weights": ["array-like", None],
     }
 
+    _parts_parameter = "contexts"
+
     def __init__(
         self, contexts: Sequence[tuple[str, BaseContext]], weights: ArrayLike | None = None
     ) -> None:
         self.contexts = contexts
         self.weights = weights
 
-    def get_params(self, deep: bool = True) -> dict[str, Any]:
-        """Get the parameters, with the parts' as ``<name>__<parameter>``.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Include the parts and their parameters.
-
-        Returns
-        -------
-        params : dict
-        """
-        return self._get_params("contexts", deep=deep)
-
-    def set_params(self, **params: Any) -> Self:
-        """Set parameters, parts (by name) and the parts' parameters.
-
-        Parameters
-        ----------
-        **params : dict
-
-        Returns
-        -------
-        self : ConvexCombination
-        """
-        return self._set_params("contexts", **params)
-
     def _parts(self):
-        try:
-            names, contexts = zip(*self.contexts)
-        except (TypeError, ValueError):
-            raise ValueError(
-                "contexts must be a non-empty list of (name, context) tuples, got "
-                f"{self.contexts!r}."
-            ) from None
-        self._validate_names(names)
-        self._check_estimators_are_instances(contexts)
-        for name, context in zip(names, contexts):
-            if not (hasattr(context, "fit") and hasattr(context, "conditional")):
-                raise TypeError(
-                    f"Part {name!r} of {type(self).__name__} must be a context (an estimator "
-                    f"with fit and conditional, such as KNNContext()), got {context!r}."
-                )
-        return list(contexts)
+        return [context for _, context in self._named_parts(
+            "context", ("fit", "conditional"),
+            "a context (an estimator with fit and conditional, such as KNNContext())")]
 
     def traits(self) -> ContextTraits:
         """The parts' traits combined (the fitted parts' once fitted).
