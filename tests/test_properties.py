@@ -41,6 +41,7 @@ from skcontexture import (
     ContextScorer,
     ContextureEmbedding,
     ContextureUnion,
+    GaussianNoiseContext,
     KNNContext,
     LabelledProbeScorer,
     LinearTeacherContext,
@@ -356,6 +357,13 @@ def test_embedding_matches_dense_reference(case, params):
 
 @settings(max_examples=examples(50))
 @given(case=cases(), params=embedding_params)
+# ARPACK on a context whose top 3 values are all 1 (isolated groups of duplicated rows): each
+# call may return another basis of that tied space
+@example(case=build_case("noise", "duplicated", 12, 1, 789,
+                         GaussianNoiseContext(algorithm="exact", n_draws=3, n_neighbors=1,
+                                              random_state=789, sigma=1.0)),
+         params={"n_components": 3, "solver": "arpack", "tol": 1e-10, "max_iter": None,
+                 "scale": "none", "random_state": 0})
 def test_embedding_deterministic(case, params):
     """A clone with the same random_state, n_jobs=2 and a pickle round trip give
     bit-identical results."""
@@ -373,6 +381,8 @@ def test_embedding_deterministic(case, params):
         d = est.n_components_
         if len(s) > d and s[d - 1] - s[d] < 1e-8:
             return
+        # tied values inside the top d: that subspace is determined, its basis is not
+        tied = bool(np.any(np.diff(s[:d]) > -1e-8))
     # ARPACK's restarts (a Krylov space exhausted on a small operator) also draw from that
     # seed: its results agree to rounding, not to the bit, across calls in one process
     same = np.array_equal if params["solver"] != "arpack" else (
@@ -385,8 +395,14 @@ def test_embedding_deterministic(case, params):
         Z_ft2 = again(other.fit_transform, case.X, case.y, **case.fit_params)
         Z_new2 = again(other.transform, case.X_new, **case.new_params)
         assert again.check(), label
-        assert same(Z_ft, Z_ft2), f"{label}: fit_transform differs"
-        assert same(Z_new, Z_new2), f"{label}: transform differs"
+        first, first_new = Z_ft, Z_new
+        if params["solver"] == "arpack" and tied:
+            # the same functions up to a rotation within the tied values, on every row
+            rotation = np.linalg.lstsq(Z_ft, Z_ft2, rcond=None)[0]
+            assert np.allclose(rotation.T @ rotation, np.eye(d), atol=1e-6), label
+            first, first_new = Z_ft @ rotation, Z_new @ rotation
+        assert same(first, Z_ft2), f"{label}: fit_transform differs"
+        assert same(first_new, Z_new2), f"{label}: transform differs"
         assert same(est.singular_values_, other.singular_values_), label
     restored = pickle.loads(pickle.dumps(est))
     again = Recorder()
